@@ -1,0 +1,89 @@
+//! `shiftmesh`: parse the command line, run the command against the store, print the result.
+//! Exit codes: 0 success, 1 the operation failed, 2 usage error. Errors are one line on stderr.
+
+mod cli;
+mod commands;
+mod context;
+mod output;
+mod transfer;
+mod views;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::Cli;
+
+/// An error in what the user typed: reported with exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_failure(e),
+    };
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if output::is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            let code = if is_usage(&e) { 2 } else { 1 };
+            eprintln!("error: {}", one_line(&format!("{e:#}")));
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn is_usage(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<UsageError>().is_some()
+        || matches!(
+            error.downcast_ref::<shiftmesh_model::ModelError>(),
+            Some(shiftmesh_model::ModelError::Input(_))
+        )
+}
+
+/// Help and version go to stdout with exit 0; a parse error becomes one line and exit 2.
+fn usage_failure(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // Printing help can only fail on a closed stdout, which is not worth reporting.
+            let _ = error.print();
+            if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        _ => {
+            let rendered = error.render().to_string();
+            let first = rendered
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!("error: {first} (see 'shiftmesh --help')");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -1,0 +1,383 @@
+//! Read-only commands: status, the schedule grid, history, and showing entities.
+
+use std::fmt::Write as _;
+
+use jiff::civil::{Date, Weekday};
+use serde::Serialize;
+use serde_json::json;
+use shiftmesh_model::history::history as read_history;
+use shiftmesh_model::time::format_time;
+use shiftmesh_model::{Collection, Id, Schedule, Shift, Staff};
+
+use crate::cli::{HistoryArgs, ScheduleArgs};
+use crate::context::Context;
+use crate::output;
+
+/// Lays out rows under a header, columns padded to their widest cell.
+pub fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let rows: Vec<Vec<String>> = rows.collect();
+    if rows.is_empty() {
+        return "(none)".to_owned();
+    }
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: Vec<String>| {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                let _ = write!(text, "{cell:<w$}  ", w = *w);
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&mut out, header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(&mut out, row);
+    }
+    out
+}
+
+pub fn hours(minutes: u32) -> String {
+    if minutes % 60 == 0 {
+        format!("{}", minutes / 60)
+    } else {
+        format!("{:.2}", f64::from(minutes) / 60.0)
+            .trim_end_matches('0')
+            .to_owned()
+    }
+}
+
+pub fn staff_table(list: &[&Staff]) -> String {
+    table(
+        &["ID", "NAME", "DEPARTMENT", "SKILLS", "MAX H/WEEK", "ACTIVE"],
+        list.iter().map(|s| {
+            vec![
+                s.id.to_string(),
+                s.name.clone(),
+                s.department.as_ref().map(Id::to_string).unwrap_or_default(),
+                s.skills.iter().cloned().collect::<Vec<_>>().join(","),
+                s.max_minutes_week.map(hours).unwrap_or_default(),
+                if s.active { "yes".into() } else { "no".into() },
+            ]
+        }),
+    )
+}
+
+/// Concurrent values of an entity's fields, as JSON and as text lines.
+fn concurrent(schedule: &Schedule, collection: Collection, key: &str) -> anyhow::Result<(serde_json::Value, String)> {
+    let values = schedule.concurrent_values(collection, key)?;
+    let mut text = String::new();
+    let mut map = serde_json::Map::new();
+    for (field, values) in values {
+        let list: Vec<serde_json::Value> = values
+            .iter()
+            .map(|v| json!({"value": v.value, "change": v.change.map(|h| h.to_string())}))
+            .collect();
+        let shown: Vec<String> = values.iter().map(|v| v.value.to_string()).collect();
+        let _ = writeln!(
+            text,
+            "  concurrent values of {}: {} (shown: the first; resolve by setting the field)",
+            if field.is_empty() { "the entity" } else { &field },
+            shown.join(" | ")
+        );
+        map.insert(field, serde_json::Value::Array(list));
+    }
+    Ok((serde_json::Value::Object(map), text))
+}
+
+pub fn staff_show(ctx: &Context, id: &Id) -> anyhow::Result<()> {
+    let s = ctx.open()?;
+    let index = s.schedule.index();
+    let staff = index.staff.get(id).ok_or_else(|| shiftmesh_model::ModelError::NotFound {
+        kind: "staff member",
+        id: id.to_string(),
+    })?;
+    let assignments: Vec<_> = index.assignments_of_staff(id).collect();
+    let availability: Vec<_> = index.availability_of_staff(id).collect();
+    let (conflicts, conflict_text) = concurrent(&s.schedule, Collection::Staff, id.as_str())?;
+    let value = json!({"staff": staff, "assignments": assignments, "availability": availability,
+                       "concurrent": conflicts});
+    output::either(ctx.json, &value, || {
+        let mut out = staff_table(&[staff]);
+        out.push_str(&conflict_text);
+        let _ = writeln!(out, "\nassignments ({}):", assignments.len());
+        for a in &assignments {
+            let when = index.shifts.get(&a.shift).map(|sh| sh.time().to_string()).unwrap_or_else(|| "(shift missing)".into());
+            let _ = writeln!(out, "  {:<24} {when}{}", a.shift.as_str(), if a.role.is_empty() { String::new() } else { format!("  role: {}", a.role) });
+        }
+        let _ = writeln!(out, "availability ({}):", availability.len());
+        for a in &availability {
+            let _ = writeln!(out, "  {} {} {}  {}", a.id, a.kind.as_str(), a.span, a.reason);
+        }
+        out
+    })
+}
+
+#[derive(Serialize)]
+struct ShiftView<'a> {
+    #[serde(flatten)]
+    shift: &'a Shift,
+    overnight: bool,
+    assigned: Vec<&'a str>,
+    coverage: String,
+}
+
+fn shift_view<'a>(schedule: &'a Schedule, shift: &'a Shift) -> ShiftView<'a> {
+    let assigned: Vec<&str> = schedule
+        .index()
+        .assignments_of_shift(&shift.id)
+        .map(|a| a.staff.as_str())
+        .collect();
+    ShiftView {
+        coverage: format!("{}/{}/{}", assigned.len(), shift.min_staff, shift.capacity),
+        overnight: shift.time().is_overnight(),
+        shift,
+        assigned,
+    }
+}
+
+fn shift_line(view: &ShiftView<'_>) -> String {
+    let shift = view.shift;
+    let mark = if view.assigned.len() < shift.min_staff as usize {
+        "  ← understaffed"
+    } else if view.assigned.len() > shift.capacity as usize {
+        "  ← over capacity"
+    } else {
+        ""
+    };
+    format!(
+        "  {}–{}{:<6} {:<24} {:<14} {:>7}  {}{}",
+        format_time(shift.start),
+        format_time(shift.end),
+        if view.overnight { " (+1)" } else { "" },
+        shift.id.as_str(),
+        shift.department.as_ref().map(Id::as_str).unwrap_or("-"),
+        view.coverage,
+        if view.assigned.is_empty() { "(nobody)".to_owned() } else { view.assigned.join(", ") },
+        mark
+    )
+}
+
+pub fn shift_show(ctx: &Context, id: &Id) -> anyhow::Result<()> {
+    let s = ctx.open()?;
+    let shift = s.schedule.index().shifts.get(id).ok_or_else(|| shiftmesh_model::ModelError::NotFound {
+        kind: "shift",
+        id: id.to_string(),
+    })?;
+    let view = shift_view(&s.schedule, shift);
+    let (conflicts, conflict_text) = concurrent(&s.schedule, Collection::Shifts, id.as_str())?;
+    let value = json!({"shift": view, "concurrent": conflicts});
+    output::either(ctx.json, &value, || {
+        let mut out = format!(
+            "shift {}\n  when        {}\n  department  {}\n  coverage    {} (assigned/min/capacity)\n  skills      {}\n  label       {}\n  assigned    {}\n",
+            shift.id,
+            shift.time(),
+            shift.department.as_ref().map(Id::as_str).unwrap_or("-"),
+            view.coverage,
+            shift.skills.iter().cloned().collect::<Vec<_>>().join(", "),
+            shift.label,
+            view.assigned.join(", ")
+        );
+        out.push_str(&conflict_text);
+        out
+    })
+}
+
+pub fn shift_list(ctx: &Context, from: Option<Date>, to: Option<Date>, department: Option<Id>) -> anyhow::Result<()> {
+    let s = ctx.open()?;
+    let index = s.schedule.index();
+    let Some((first, last)) = index.shift_date_range() else {
+        return output::either(ctx.json, &json!([]), || "(no shifts)".into());
+    };
+    let views: Vec<ShiftView<'_>> = index
+        .shifts_between(from.unwrap_or(first), to.unwrap_or(last))
+        .filter(|sh| department.is_none() || sh.department == department)
+        .map(|sh| shift_view(&s.schedule, sh))
+        .collect();
+    output::either(ctx.json, &views, || {
+        table(
+            &["ID", "DATE", "TIME", "DEPARTMENT", "COVERAGE", "ASSIGNED"],
+            views.iter().map(|v| {
+                vec![
+                    v.shift.id.to_string(),
+                    v.shift.date.to_string(),
+                    format!("{}–{}{}", format_time(v.shift.start), format_time(v.shift.end), if v.overnight { " (+1)" } else { "" }),
+                    v.shift.department.as_ref().map(Id::to_string).unwrap_or_default(),
+                    v.coverage.clone(),
+                    v.assigned.join(","),
+                ]
+            }),
+        )
+    })
+}
+
+/// The days a schedule view covers.
+fn period(args: &ScheduleArgs, today: Date) -> (Date, Date) {
+    let p = &args.period;
+    if let Some(day) = p.day {
+        return (day, day);
+    }
+    if let Some(month) = p.month {
+        return (month.first_of_month(), month.last_of_month());
+    }
+    let anchor = p.week.unwrap_or(today);
+    let back = i64::from(anchor.weekday().to_monday_zero_offset());
+    let monday = anchor
+        .checked_sub(jiff::Span::new().days(back))
+        .unwrap_or(anchor);
+    let sunday = monday.checked_add(jiff::Span::new().days(6)).unwrap_or(monday);
+    (monday, sunday)
+}
+
+pub fn schedule(ctx: &Context, args: ScheduleArgs) -> anyhow::Result<()> {
+    let s = ctx.open()?;
+    let today = jiff::Timestamp::now().to_zoned(s.schedule.zone().tz().clone()).date();
+    let (from, to) = period(&args, today);
+    let index = s.schedule.index();
+    if let Some(staff) = &args.staff {
+        s.schedule.require(Collection::Staff, staff.as_str())?;
+    }
+    if let Some(d) = &args.department {
+        s.schedule.require(Collection::Departments, d.as_str())?;
+    }
+    let mut days: Vec<(Date, Vec<ShiftView<'_>>)> = Vec::new();
+    let mut day = from;
+    while day <= to {
+        days.push((day, Vec::new()));
+        day = match day.tomorrow() {
+            Ok(next) => next,
+            Err(_) => break,
+        };
+    }
+    for shift in index.shifts_between(from, to) {
+        if args.department.is_some() && shift.department != args.department {
+            continue;
+        }
+        let view = shift_view(&s.schedule, shift);
+        if let Some(staff) = &args.staff {
+            if !view.assigned.contains(&staff.as_str()) {
+                continue;
+            }
+        }
+        if let Some((_, list)) = days.iter_mut().find(|(d, _)| *d == shift.date) {
+            list.push(view);
+        }
+    }
+    for (_, list) in days.iter_mut() {
+        list.sort_by(|a, b| (a.shift.start, &a.shift.id).cmp(&(b.shift.start, &b.shift.id)));
+    }
+    let value = json!({
+        "from": from.to_string(), "to": to.to_string(), "time_zone": s.schedule.zone().name(),
+        "days": days.iter().map(|(d, list)| json!({"date": d.to_string(), "shifts": list})).collect::<Vec<_>>(),
+    });
+    output::either(ctx.json, &value, || {
+        let mut out = format!("schedule {from} – {to} ({}); coverage is assigned/min/capacity\n", s.schedule.zone().name());
+        for (date, list) in &days {
+            let _ = writeln!(out, "\n{} {date}", weekday_name(date.weekday()));
+            if list.is_empty() {
+                out.push_str("  (no shifts)\n");
+            }
+            for view in list {
+                out.push_str(&shift_line(view));
+                out.push('\n');
+            }
+        }
+        out
+    })
+}
+
+fn weekday_name(day: Weekday) -> &'static str {
+    match day {
+        Weekday::Monday => "Mon",
+        Weekday::Tuesday => "Tue",
+        Weekday::Wednesday => "Wed",
+        Weekday::Thursday => "Thu",
+        Weekday::Friday => "Fri",
+        Weekday::Saturday => "Sat",
+        Weekday::Sunday => "Sun",
+    }
+}
+
+fn rfc3339(seconds: i64) -> String {
+    jiff::Timestamp::from_second(seconds)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+pub fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
+    let mut s = ctx.open()?;
+    let entries = read_history(s.schedule.doc_mut(), args.limit, args.entity.as_deref());
+    let value: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|e| {
+            let mut v = serde_json::to_value(e).unwrap_or_default();
+            v["time"] = json!(rfc3339(e.time_s));
+            v
+        })
+        .collect();
+    output::either(ctx.json, &value, || {
+        let mut out = String::new();
+        for e in &entries {
+            let _ = writeln!(out, "{}  {}  {}  {}", &e.hash[..12], rfc3339(e.time_s), e.author, e.message);
+            for d in &e.diff {
+                let _ = writeln!(out, "    {}: {} → {}", d.path, d.before, d.after);
+            }
+            if e.diff_omitted > 0 {
+                let _ = writeln!(out, "    … and {} more field changes", e.diff_omitted);
+            }
+        }
+        if out.is_empty() {
+            out.push_str("(no changes)");
+        }
+        out
+    })
+}
+
+pub fn status(ctx: &Context) -> anyhow::Result<()> {
+    let mut s = ctx.open()?;
+    let heads: Vec<String> = s.schedule.heads().iter().map(|h| h.to_string()).collect();
+    let changes = s.schedule.doc_mut().get_changes(&[]).len();
+    let index = s.schedule.index();
+    let site = s.schedule.site().clone();
+    let value = json!({
+        "peer_id": s.identity.peer_id().to_string(),
+        "name": s.identity.config.node_name,
+        "site": site.name,
+        "time_zone": s.schedule.zone().name(),
+        "data_dir": ctx.data_dir,
+        "running": false,
+        "listen": Vec::<String>::new(),
+        "heads": heads,
+        "changes": changes,
+        "counts": {
+            "departments": index.departments.len(), "staff": index.staff.len(),
+            "shifts": index.shifts.len(), "assignments": index.assignments.len(),
+            "availability": index.availability.len(),
+        },
+        "peers": Vec::<serde_json::Value>::new(),
+    });
+    output::either(ctx.json, &value, || {
+        format!(
+            "site        {} ({})\nnode        {}  {}\ndata dir    {}\nnode state  not running (this command read the store directly)\nchanges     {changes}\nheads       {}\nentities    {} departments, {} staff, {} shifts, {} assignments, {} availability entries",
+            site.name.unwrap_or_default(),
+            s.schedule.zone().name(),
+            s.identity.config.node_name,
+            s.identity.peer_id(),
+            ctx.data_dir.display(),
+            heads.iter().map(|h| &h[..12]).collect::<Vec<_>>().join(" "),
+            index.departments.len(),
+            index.staff.len(),
+            index.shifts.len(),
+            index.assignments.len(),
+            index.availability.len()
+        )
+    })
+}

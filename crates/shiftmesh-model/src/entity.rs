@@ -1,0 +1,563 @@
+//! The schedule's entities and how each is laid out as a map of fields in the document.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use jiff::civil::Date;
+use serde::{Serialize, Serializer};
+
+use crate::time::{format_time, parse_date, LocalSpan, ShiftTime};
+use crate::{AssignmentKey, Id, InputError};
+
+/// The longest free text accepted (names, labels, notes, reasons), in bytes.
+pub const TEXT_MAX_BYTES: usize = 1024;
+/// The most skills one staff member or shift may carry.
+pub const SKILLS_MAX_COUNT: usize = 64;
+/// The largest capacity of one shift.
+pub const CAPACITY_MAX: u32 = 1000;
+/// The most hours a week one staff member may be contracted for.
+pub const MAX_HOURS_WEEK_LIMIT: u32 = 168;
+
+/// The top-level maps of the document, one per entity kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Collection {
+    Departments,
+    Staff,
+    Shifts,
+    Assignments,
+    Availability,
+    Acks,
+}
+
+impl Collection {
+    pub const ALL: [Collection; 6] = [
+        Collection::Departments,
+        Collection::Staff,
+        Collection::Shifts,
+        Collection::Assignments,
+        Collection::Availability,
+        Collection::Acks,
+    ];
+
+    /// The key of this collection's map under the document root.
+    pub fn key(self) -> &'static str {
+        match self {
+            Collection::Departments => "departments",
+            Collection::Staff => "staff",
+            Collection::Shifts => "shifts",
+            Collection::Assignments => "assignments",
+            Collection::Availability => "availability",
+            Collection::Acks => "acks",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Collection> {
+        Collection::ALL.into_iter().find(|c| c.key() == key)
+    }
+
+    /// The singular noun used in messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Collection::Departments => "department",
+            Collection::Staff => "staff member",
+            Collection::Shifts => "shift",
+            Collection::Assignments => "assignment",
+            Collection::Availability => "availability",
+            Collection::Acks => "acknowledgement",
+        }
+    }
+
+    /// Whether removal marks the entity `removed` instead of deleting its key, so that an
+    /// assignment made concurrently elsewhere still finds what it points at (and it can be
+    /// restored).
+    pub fn removes_softly(self) -> bool {
+        matches!(
+            self,
+            Collection::Departments | Collection::Staff | Collection::Shifts
+        )
+    }
+}
+
+impl fmt::Display for Collection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// One field's value as the document holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FieldValue {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+    /// A set of strings, stored as a nested map `{member: true}` so that concurrent additions
+    /// and removals merge member by member.
+    Set(BTreeSet<String>),
+}
+
+impl FieldValue {
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            FieldValue::Str(s) => serde_json::Value::from(s.as_str()),
+            FieldValue::Int(i) => serde_json::Value::from(*i),
+            FieldValue::Bool(b) => serde_json::Value::from(*b),
+            FieldValue::Set(set) => serde_json::Value::from(set.iter().cloned().collect::<Vec<_>>()),
+        }
+    }
+}
+
+/// The field that marks a softly removed entity.
+pub const REMOVED_FIELD: &str = "removed";
+
+/// An entity's fields as read from the document (the winning value of each).
+pub type Fields = BTreeMap<String, FieldValue>;
+
+/// A kind of entity stored in one [`Collection`], keyed by a string.
+pub trait Entity: Sized + Clone + PartialEq {
+    const COLLECTION: Collection;
+    fn key(&self) -> String;
+    fn to_fields(&self) -> Vec<(&'static str, FieldValue)>;
+    fn from_fields(key: &str, fields: &Fields) -> Result<Self, InputError>;
+}
+
+fn get_str<'a>(fields: &'a Fields, name: &str) -> Result<&'a str, InputError> {
+    match fields.get(name) {
+        Some(FieldValue::Str(s)) => Ok(s),
+        Some(other) => Err(InputError::new(format!("field {name} holds {other:?}, not text"))),
+        None => Err(InputError::new(format!("field {name} is missing"))),
+    }
+}
+
+fn get_str_or_empty(fields: &Fields, name: &str) -> String {
+    match fields.get(name) {
+        Some(FieldValue::Str(s)) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+fn get_int(fields: &Fields, name: &str) -> Result<i64, InputError> {
+    match fields.get(name) {
+        Some(FieldValue::Int(i)) => Ok(*i),
+        Some(other) => Err(InputError::new(format!("field {name} holds {other:?}, not a number"))),
+        None => Err(InputError::new(format!("field {name} is missing"))),
+    }
+}
+
+fn get_set(fields: &Fields, name: &str) -> BTreeSet<String> {
+    match fields.get(name) {
+        Some(FieldValue::Set(set)) => set.clone(),
+        _ => BTreeSet::new(),
+    }
+}
+
+fn get_optional_id(fields: &Fields, name: &str) -> Result<Option<Id>, InputError> {
+    match fields.get(name) {
+        Some(FieldValue::Str(s)) if !s.is_empty() => Ok(Some(Id::parse(s)?)),
+        _ => Ok(None),
+    }
+}
+
+fn get_u32(fields: &Fields, name: &str) -> Result<u32, InputError> {
+    u32::try_from(get_int(fields, name)?)
+        .map_err(|_| InputError::new(format!("field {name} is out of range")))
+}
+
+fn optional_id_field(id: &Option<Id>) -> FieldValue {
+    FieldValue::Str(id.as_ref().map(|i| i.to_string()).unwrap_or_default())
+}
+
+/// Checks free text: at most [`TEXT_MAX_BYTES`] and no control characters other than none.
+pub fn check_text(what: &str, text: &str) -> Result<(), InputError> {
+    if text.len() > TEXT_MAX_BYTES {
+        return Err(InputError::new(format!(
+            "{what} is {} bytes long; the limit is {TEXT_MAX_BYTES}",
+            text.len()
+        )));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(InputError::new(format!("{what} contains a control character")));
+    }
+    Ok(())
+}
+
+/// Checks a name: non-empty text.
+pub fn check_name(what: &str, text: &str) -> Result<(), InputError> {
+    if text.trim().is_empty() {
+        return Err(InputError::new(format!("{what} must not be empty")));
+    }
+    check_text(what, text)
+}
+
+/// Checks a set of skills: each a valid id, at most [`SKILLS_MAX_COUNT`].
+pub fn check_skills(skills: &BTreeSet<String>) -> Result<(), InputError> {
+    if skills.len() > SKILLS_MAX_COUNT {
+        return Err(InputError::new(format!(
+            "{} skills given; the limit is {SKILLS_MAX_COUNT}",
+            skills.len()
+        )));
+    }
+    for skill in skills {
+        Id::parse(skill).map_err(|e| InputError::new(format!("skill: {e}")))?;
+    }
+    Ok(())
+}
+
+fn serialize_time<S: Serializer>(time: &jiff::civil::Time, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_time(*time))
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Department {
+    pub id: Id,
+    pub name: String,
+    /// Empty when the department uses the site's zone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+impl Entity for Department {
+    const COLLECTION: Collection = Collection::Departments;
+    fn key(&self) -> String {
+        self.id.to_string()
+    }
+    fn to_fields(&self) -> Vec<(&'static str, FieldValue)> {
+        vec![
+            ("name", FieldValue::Str(self.name.clone())),
+            (
+                "time_zone",
+                FieldValue::Str(self.time_zone.clone().unwrap_or_default()),
+            ),
+        ]
+    }
+    fn from_fields(key: &str, fields: &Fields) -> Result<Self, InputError> {
+        let time_zone = get_str_or_empty(fields, "time_zone");
+        Ok(Department {
+            id: Id::parse(key)?,
+            name: get_str(fields, "name")?.to_owned(),
+            time_zone: (!time_zone.is_empty()).then_some(time_zone),
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Staff {
+    pub id: Id,
+    pub name: String,
+    pub department: Option<Id>,
+    pub skills: BTreeSet<String>,
+    /// Contracted maximum, in minutes a week (None: no limit).
+    pub max_minutes_week: Option<u32>,
+    pub employment_start: Option<Date>,
+    pub employment_end: Option<Date>,
+    pub active: bool,
+}
+
+impl Staff {
+    pub fn check(&self) -> Result<(), InputError> {
+        check_name("name", &self.name)?;
+        check_skills(&self.skills)?;
+        if let (Some(start), Some(end)) = (self.employment_start, self.employment_end) {
+            if end < start {
+                return Err(InputError::new(format!(
+                    "employment end {end} is before its start {start}"
+                )));
+            }
+        }
+        if let Some(minutes) = self.max_minutes_week {
+            if minutes > MAX_HOURS_WEEK_LIMIT * 60 {
+                return Err(InputError::new(format!(
+                    "max hours a week must be at most {MAX_HOURS_WEEK_LIMIT}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn date_field(date: &Option<Date>) -> FieldValue {
+    FieldValue::Str(date.map(|d| d.to_string()).unwrap_or_default())
+}
+
+fn get_optional_date(fields: &Fields, name: &str) -> Result<Option<Date>, InputError> {
+    match fields.get(name) {
+        Some(FieldValue::Str(s)) if !s.is_empty() => Ok(Some(parse_date(s)?)),
+        _ => Ok(None),
+    }
+}
+
+impl Entity for Staff {
+    const COLLECTION: Collection = Collection::Staff;
+    fn key(&self) -> String {
+        self.id.to_string()
+    }
+    fn to_fields(&self) -> Vec<(&'static str, FieldValue)> {
+        vec![
+            ("name", FieldValue::Str(self.name.clone())),
+            ("department", optional_id_field(&self.department)),
+            ("skills", FieldValue::Set(self.skills.clone())),
+            (
+                "max_minutes_week",
+                FieldValue::Int(self.max_minutes_week.map_or(-1, i64::from)),
+            ),
+            ("employment_start", date_field(&self.employment_start)),
+            ("employment_end", date_field(&self.employment_end)),
+            ("active", FieldValue::Bool(self.active)),
+        ]
+    }
+    fn from_fields(key: &str, fields: &Fields) -> Result<Self, InputError> {
+        let max = get_int(fields, "max_minutes_week").unwrap_or(-1);
+        Ok(Staff {
+            id: Id::parse(key)?,
+            name: get_str(fields, "name")?.to_owned(),
+            department: get_optional_id(fields, "department")?,
+            skills: get_set(fields, "skills"),
+            max_minutes_week: u32::try_from(max).ok(),
+            employment_start: get_optional_date(fields, "employment_start")?,
+            employment_end: get_optional_date(fields, "employment_end")?,
+            active: !matches!(fields.get("active"), Some(FieldValue::Bool(false))),
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Shift {
+    pub id: Id,
+    pub department: Option<Id>,
+    pub date: Date,
+    #[serde(serialize_with = "serialize_time")]
+    pub start: jiff::civil::Time,
+    #[serde(serialize_with = "serialize_time")]
+    pub end: jiff::civil::Time,
+    pub capacity: u32,
+    pub min_staff: u32,
+    pub skills: BTreeSet<String>,
+    pub label: String,
+}
+
+impl Shift {
+    pub fn time(&self) -> ShiftTime {
+        ShiftTime {
+            date: self.date,
+            start: self.start,
+            end: self.end,
+        }
+    }
+
+    pub fn check(&self) -> Result<(), InputError> {
+        if self.capacity == 0 || self.capacity > CAPACITY_MAX {
+            return Err(InputError::new(format!(
+                "capacity must be between 1 and {CAPACITY_MAX}, not {}",
+                self.capacity
+            )));
+        }
+        if self.min_staff > self.capacity {
+            return Err(InputError::new(format!(
+                "minimum staff ({}) must not exceed capacity ({})",
+                self.min_staff, self.capacity
+            )));
+        }
+        check_skills(&self.skills)?;
+        check_text("label", &self.label)
+    }
+}
+
+impl Entity for Shift {
+    const COLLECTION: Collection = Collection::Shifts;
+    fn key(&self) -> String {
+        self.id.to_string()
+    }
+    fn to_fields(&self) -> Vec<(&'static str, FieldValue)> {
+        vec![
+            ("department", optional_id_field(&self.department)),
+            ("time", FieldValue::Str(self.time().encode())),
+            ("capacity", FieldValue::Int(i64::from(self.capacity))),
+            ("min_staff", FieldValue::Int(i64::from(self.min_staff))),
+            ("skills", FieldValue::Set(self.skills.clone())),
+            ("label", FieldValue::Str(self.label.clone())),
+        ]
+    }
+    fn from_fields(key: &str, fields: &Fields) -> Result<Self, InputError> {
+        let time = ShiftTime::decode(get_str(fields, "time")?)?;
+        Ok(Shift {
+            id: Id::parse(key)?,
+            department: get_optional_id(fields, "department")?,
+            date: time.date,
+            start: time.start,
+            end: time.end,
+            capacity: get_u32(fields, "capacity")?,
+            min_staff: get_u32(fields, "min_staff")?,
+            skills: get_set(fields, "skills"),
+            label: get_str_or_empty(fields, "label"),
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Assignment {
+    pub shift: Id,
+    pub staff: Id,
+    pub role: String,
+    pub note: String,
+    /// When it was created, in milliseconds since the Unix epoch (orders "first" and "last").
+    pub created_at_ms: i64,
+    /// Who created it, as `user@node`.
+    pub created_by: String,
+}
+
+impl Assignment {
+    pub fn key(&self) -> AssignmentKey {
+        AssignmentKey::new(self.shift.clone(), self.staff.clone())
+    }
+}
+
+impl Entity for Assignment {
+    const COLLECTION: Collection = Collection::Assignments;
+    fn key(&self) -> String {
+        Assignment::key(self).to_string()
+    }
+    fn to_fields(&self) -> Vec<(&'static str, FieldValue)> {
+        vec![
+            ("shift", FieldValue::Str(self.shift.to_string())),
+            ("staff", FieldValue::Str(self.staff.to_string())),
+            ("role", FieldValue::Str(self.role.clone())),
+            ("note", FieldValue::Str(self.note.clone())),
+            ("created_at", FieldValue::Int(self.created_at_ms)),
+            ("created_by", FieldValue::Str(self.created_by.clone())),
+        ]
+    }
+    fn from_fields(key: &str, fields: &Fields) -> Result<Self, InputError> {
+        let parsed = AssignmentKey::parse(key)?;
+        Ok(Assignment {
+            shift: parsed.shift,
+            staff: parsed.staff,
+            role: get_str_or_empty(fields, "role"),
+            note: get_str_or_empty(fields, "note"),
+            created_at_ms: get_int(fields, "created_at").unwrap_or(0),
+            created_by: get_str_or_empty(fields, "created_by"),
+        })
+    }
+}
+
+/// What an availability entry says about a person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AvailabilityKind {
+    Unavailable,
+    Leave,
+    Undesired,
+    Desired,
+}
+
+impl AvailabilityKind {
+    pub const ALL: [AvailabilityKind; 4] = [
+        AvailabilityKind::Unavailable,
+        AvailabilityKind::Leave,
+        AvailabilityKind::Undesired,
+        AvailabilityKind::Desired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AvailabilityKind::Unavailable => "unavailable",
+            AvailabilityKind::Leave => "leave",
+            AvailabilityKind::Undesired => "undesired",
+            AvailabilityKind::Desired => "desired",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, InputError> {
+        AvailabilityKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == text)
+            .ok_or_else(|| {
+                InputError::new(format!(
+                    "'{text}' is not an availability kind (unavailable, leave, undesired, desired)"
+                ))
+            })
+    }
+
+    /// Whether the person cannot work in this span (as opposed to a preference).
+    pub fn blocks_work(self) -> bool {
+        matches!(self, AvailabilityKind::Unavailable | AvailabilityKind::Leave)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Availability {
+    pub id: Id,
+    pub staff: Id,
+    #[serde(flatten)]
+    pub span: LocalSpan,
+    pub kind: AvailabilityKind,
+    pub reason: String,
+}
+
+impl Availability {
+    /// The id of an availability entry is derived from what it says, so the same entry added
+    /// on two nodes (or imported twice) is one entry.
+    pub fn derive_id(staff: &Id, span: &LocalSpan, kind: AvailabilityKind) -> Id {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{staff}\n{}\n{}", span.encode(), kind.as_str()));
+        let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        Id(format!("av-{hex}"))
+    }
+}
+
+impl Entity for Availability {
+    const COLLECTION: Collection = Collection::Availability;
+    fn key(&self) -> String {
+        self.id.to_string()
+    }
+    fn to_fields(&self) -> Vec<(&'static str, FieldValue)> {
+        vec![
+            ("staff", FieldValue::Str(self.staff.to_string())),
+            ("span", FieldValue::Str(self.span.encode())),
+            ("kind", FieldValue::Str(self.kind.as_str().to_owned())),
+            ("reason", FieldValue::Str(self.reason.clone())),
+        ]
+    }
+    fn from_fields(key: &str, fields: &Fields) -> Result<Self, InputError> {
+        Ok(Availability {
+            id: Id::parse(key)?,
+            staff: Id::parse(get_str(fields, "staff")?)?,
+            span: LocalSpan::decode(get_str(fields, "span")?)?,
+            kind: AvailabilityKind::parse(get_str(fields, "kind")?)?,
+            reason: get_str_or_empty(fields, "reason"),
+        })
+    }
+}
+
+/// An acknowledgement of a warning. It covers the data whose fingerprint it records and lapses
+/// when that data changes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Acknowledgement {
+    pub conflict: String,
+    pub fingerprint: String,
+    pub by: String,
+    pub at_ms: i64,
+    pub note: String,
+}
+
+impl Entity for Acknowledgement {
+    const COLLECTION: Collection = Collection::Acks;
+    fn key(&self) -> String {
+        self.conflict.clone()
+    }
+    fn to_fields(&self) -> Vec<(&'static str, FieldValue)> {
+        vec![
+            ("fingerprint", FieldValue::Str(self.fingerprint.clone())),
+            ("by", FieldValue::Str(self.by.clone())),
+            ("at", FieldValue::Int(self.at_ms)),
+            ("note", FieldValue::Str(self.note.clone())),
+        ]
+    }
+    fn from_fields(key: &str, fields: &Fields) -> Result<Self, InputError> {
+        Ok(Acknowledgement {
+            conflict: key.to_owned(),
+            fingerprint: get_str(fields, "fingerprint")?.to_owned(),
+            by: get_str_or_empty(fields, "by"),
+            at_ms: get_int(fields, "at").unwrap_or(0),
+            note: get_str_or_empty(fields, "note"),
+        })
+    }
+}

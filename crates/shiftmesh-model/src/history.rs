@@ -1,0 +1,130 @@
+//! The audit trail: who changed what, when, on which node, with field-level before and after.
+
+use automerge::{AutoCommit, ChangeHash, PatchAction, Prop, ReadDoc, Value};
+use serde::Serialize;
+
+use crate::doc::{genesis_hash, scalar_to_json};
+
+/// The most field differences listed for one change; the rest are counted.
+pub const HISTORY_FIELDS_MAX_PER_CHANGE: usize = 50;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FieldChange {
+    pub path: String,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HistoryEntry {
+    pub hash: String,
+    /// Seconds since the Unix epoch, as recorded on the change.
+    #[serde(skip)]
+    pub time_s: i64,
+    /// The whole author as recorded, `user@node`.
+    pub author: String,
+    /// The node part of the author.
+    pub node: String,
+    pub message: String,
+    pub diff: Vec<FieldChange>,
+    /// How many field differences were left out of `diff`.
+    pub diff_omitted: usize,
+}
+
+/// Splits `user@node` into its user and node.
+pub fn split_author(author: &str) -> (&str, &str) {
+    author.rsplit_once('@').unwrap_or((author, ""))
+}
+
+/// The newest `limit` changes (in causal order, newest first), or those that touched `entity`
+/// (an entity id, or an assignment's shift or staff).
+pub fn history(doc: &mut AutoCommit, limit: usize, entity: Option<&str>) -> Vec<HistoryEntry> {
+    let genesis = genesis_hash();
+    let metas: Vec<_> = doc
+        .get_changes_meta(&[])
+        .into_iter()
+        .map(|m| m.into_owned())
+        .filter(|m| m.hash != genesis)
+        .collect();
+    let mut out = Vec::new();
+    for meta in metas.into_iter().rev() {
+        if out.len() >= limit {
+            break;
+        }
+        let diff = field_changes(doc, &meta.deps, meta.hash);
+        if let Some(entity) = entity {
+            if !diff.iter().any(|d| path_names(&d.path, entity)) {
+                continue;
+            }
+        }
+        let author = meta
+            .author
+            .as_ref()
+            .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
+            .unwrap_or_default();
+        let node = split_author(&author).1.to_owned();
+        let total = diff.len();
+        let shown: Vec<FieldChange> = diff.into_iter().take(HISTORY_FIELDS_MAX_PER_CHANGE).collect();
+        out.push(HistoryEntry {
+            hash: meta.hash.to_string(),
+            time_s: meta.timestamp,
+            author,
+            node,
+            message: meta.message.map(|m| m.into_owned()).unwrap_or_default(),
+            diff_omitted: total - shown.len(),
+            diff: shown,
+        });
+    }
+    out
+}
+
+fn path_names(path: &str, entity: &str) -> bool {
+    let mut parts = path.split('/');
+    let _collection = parts.next();
+    let key = parts.next().unwrap_or("");
+    // Assignment keys are SHIFT/STAFF, so the next part belongs to the key too.
+    if path.starts_with("assignments/") {
+        let staff = parts.next().unwrap_or("");
+        key == entity || staff == entity
+    } else {
+        key == entity
+    }
+}
+
+fn field_changes(doc: &mut AutoCommit, deps: &[ChangeHash], hash: ChangeHash) -> Vec<FieldChange> {
+    let patches = doc.diff(deps, &[hash]);
+    let mut out = Vec::new();
+    for patch in patches {
+        let mut path: Vec<String> = patch
+            .path
+            .iter()
+            .map(|(_, prop)| match prop {
+                Prop::Map(k) => k.to_string(),
+                Prop::Seq(i) => i.to_string(),
+            })
+            .collect();
+        let (key, after) = match &patch.action {
+            PatchAction::PutMap { key, value, .. } => (
+                key.clone(),
+                match &value.0 {
+                    Value::Scalar(s) => scalar_to_json(s.as_ref()),
+                    Value::Object(_) => serde_json::Value::from("(created)"),
+                },
+            ),
+            PatchAction::DeleteMap { key } => (key.clone(), serde_json::Value::Null),
+            _ => continue,
+        };
+        let before = match doc.get_at(&patch.obj, key.as_str(), deps) {
+            Ok(Some((Value::Scalar(s), _))) => scalar_to_json(s.as_ref()),
+            Ok(Some((Value::Object(_), _))) => serde_json::Value::from("(existed)"),
+            _ => serde_json::Value::Null,
+        };
+        path.push(key);
+        out.push(FieldChange {
+            path: path.join("/"),
+            before,
+            after,
+        });
+    }
+    out
+}

@@ -1,0 +1,23 @@
+//! The shiftmesh schedule: ids, typed entities, the Automerge document layout, and a read index.
+//!
+//! This crate does no I/O and reads no clock or randomness of its own (the author and the time
+//! of a change come in through [`Edit`]), so it is tested deterministically. The one exception is
+//! the Automerge actor, which Automerge draws at random whenever a document is created or loaded.
+
+pub mod doc;
+pub mod entity;
+mod error;
+pub mod history;
+mod id;
+pub mod index;
+pub mod time;
+
+pub use doc::{genesis_hash, Batch, ConcurrentValue, Edit, Schedule, Site, Written};
+pub use entity::{
+    Acknowledgement, Assignment, Availability, AvailabilityKind, Collection, Department, Entity,
+    FieldValue, Shift, Staff,
+};
+pub use error::{InputError, ModelError, Result};
+pub use id::{AssignmentKey, Id, ID_MAX_BYTES};
+pub use index::Index;
+pub use time::{Interval, LocalSpan, ShiftTime, SiteZone};

@@ -1,0 +1,49 @@
+//! The only part of shiftmesh that touches sled: the schedule's change log and snapshots, the
+//! node's identity, and the last good snapshot file kept beside the store.
+//!
+//! Data directory layout:
+//!
+//! ```text
+//! DATA/                     0700
+//!   identity.key            0600  the node's ed25519 keypair (libp2p protobuf encoding)
+//!   node.json               0600  the node's name
+//!   store/                        sled: trees "snapshot" (save()), "log" (save_after() chunks), "meta"
+//!   last-good.automerge     0600  the last snapshot that loaded cleanly, for `restore`
+//! ```
+
+mod error;
+mod identity;
+mod store;
+
+pub use error::StoreError;
+pub use identity::{Identity, NodeConfig};
+pub use store::{Opened, Store, LAST_GOOD_FILE, LOG_FOLD_BYTES, LOG_FOLD_ENTRIES};
+
+/// Writes `bytes` to `path` so that a crash leaves either the old file or the new one whole:
+/// write a temporary file readable only by the owner, sync it, then rename it into place.
+pub fn write_file_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let io = |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    if let Some(parent) = path.parent() {
+        if let Ok(dir) = std::fs::File::open(parent) {
+            // Syncing the directory makes the rename itself durable.
+            let _ = dir.sync_all();
+        }
+    }
+    Ok(())
+}

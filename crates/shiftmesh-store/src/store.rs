@@ -1,0 +1,327 @@
+//! The schedule's persistence: a snapshot (`save()`) plus an append-only log of `save_after()`
+//! chunks, folded into a new snapshot in one transaction when it grows. Every append is flushed
+//! before it returns, so a caller may acknowledge an edit as soon as `persist` succeeds.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use automerge::{AutoCommit, ChangeHash, LoadOptions, OnPartialLoad};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use crate::identity::{Identity, NodeConfig, IDENTITY_FILE};
+use crate::{write_file_atomically, StoreError};
+
+/// Fold the log into a snapshot once it holds this many entries...
+pub const LOG_FOLD_ENTRIES: usize = 1000;
+/// ...or this many bytes.
+pub const LOG_FOLD_BYTES: usize = 8 * 1024 * 1024;
+/// The file beside the store holding the last snapshot that loaded cleanly.
+pub const LAST_GOOD_FILE: &str = "last-good.automerge";
+/// sled's page cache. The document lives in memory anyway; the store only needs to stream it.
+const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// sled's background flush interval. Every acknowledged write is flushed explicitly as well.
+const SLED_FLUSH_EVERY_MS: u64 = 1000;
+
+const STORE_DIR: &str = "store";
+const SNAPSHOT_KEY: &[u8] = b"doc";
+const HEADS_KEY: &[u8] = b"heads";
+
+/// An open store: sled holds its lock until this is dropped.
+pub struct Store {
+    dir: PathBuf,
+    db: sled::Db,
+    snapshot: sled::Tree,
+    log: sled::Tree,
+    meta: sled::Tree,
+    /// The heads covered by what is on disk (snapshot plus log).
+    persisted_heads: Vec<ChangeHash>,
+    log_entries: usize,
+    log_bytes: usize,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dir", &self.dir).finish()
+    }
+}
+
+/// A store opened with its document and identity.
+#[derive(Debug)]
+pub struct Opened {
+    pub store: Store,
+    pub doc: AutoCommit,
+    pub identity: Identity,
+}
+
+impl Store {
+    /// Whether `dir` has been initialised.
+    pub fn is_initialised(dir: &Path) -> bool {
+        dir.join(IDENTITY_FILE).exists() && dir.join(STORE_DIR).exists()
+    }
+
+    /// Creates a data directory: identity, config and a store holding `doc` (the genesis).
+    /// Returns None if it was already initialised (nothing is changed then).
+    pub fn init(
+        dir: &Path,
+        config: NodeConfig,
+        doc: &mut AutoCommit,
+    ) -> Result<Option<Opened>, StoreError> {
+        if Store::is_initialised(dir) {
+            return Ok(None);
+        }
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| StoreError::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+        let identity = Identity::create(dir, config)?;
+        let mut store = Store::open_db(dir)?;
+        store.write_snapshot(doc)?;
+        let doc = doc.clone();
+        Ok(Some(Opened {
+            store,
+            doc,
+            identity,
+        }))
+    }
+
+    fn open_db(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join(STORE_DIR))
+            .cache_capacity(SLED_CACHE_BYTES)
+            .flush_every_ms(Some(SLED_FLUSH_EVERY_MS))
+            .mode(sled::Mode::LowSpace)
+            .open()
+            .map_err(|e| classify_open_error(dir, e))?;
+        let tree = |name: &str| db.open_tree(name).map_err(|e| classify_open_error(dir, e));
+        let snapshot = tree("snapshot")?;
+        let log = tree("log")?;
+        let meta = tree("meta")?;
+        Ok(Store {
+            dir: dir.to_owned(),
+            db,
+            snapshot,
+            log,
+            meta,
+            persisted_heads: Vec::new(),
+            log_entries: 0,
+            log_bytes: 0,
+        })
+    }
+
+    /// Opens the store in `dir` and loads the document (snapshot plus log).
+    pub fn open(dir: &Path) -> Result<Opened, StoreError> {
+        if !Store::is_initialised(dir) {
+            return Err(StoreError::NotInitialised { dir: dir.to_owned() });
+        }
+        let identity = Identity::load(dir)?;
+        let mut store = Store::open_db(dir)?;
+        let doc = store.load()?;
+        Ok(Opened {
+            store,
+            doc,
+            identity,
+        })
+    }
+
+    fn corrupt(&self, reason: impl Into<String>) -> StoreError {
+        corrupt(&self.dir, reason.into())
+    }
+
+    fn load(&mut self) -> Result<AutoCommit, StoreError> {
+        let mut bytes = match self.snapshot.get(SNAPSHOT_KEY)? {
+            Some(snapshot) => snapshot.to_vec(),
+            None => return Err(self.corrupt("it holds no snapshot")),
+        };
+        self.log_entries = 0;
+        self.log_bytes = 0;
+        for entry in self.log.iter() {
+            let (_, chunk) = entry?;
+            self.log_entries += 1;
+            self.log_bytes += chunk.len();
+            bytes.extend_from_slice(&chunk);
+        }
+        let options = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
+        let mut doc = AutoCommit::load_with_options(&bytes, options)
+            .map_err(|e| self.corrupt(format!("its document does not load: {e}")))?;
+        let heads = doc.get_heads();
+        // The heads recorded with the last append must all be present; if the store silently
+        // dropped a tail of its log, this is where it shows.
+        if let Some(recorded) = self.meta.get(HEADS_KEY)? {
+            let recorded = decode_heads(&recorded)
+                .ok_or_else(|| self.corrupt("its recorded heads are unreadable"))?;
+            if let Some(missing) = recorded.iter().find(|h| doc.get_change_by_hash(h).is_none()) {
+                return Err(self.corrupt(format!("change {missing} recorded as saved is missing")));
+            }
+        }
+        if let Ok(last_good) = std::fs::read(self.dir.join(LAST_GOOD_FILE)) {
+            if let Ok(mut good) = AutoCommit::load(&last_good) {
+                let lost = good
+                    .get_heads()
+                    .into_iter()
+                    .find(|h| doc.get_change_by_hash(h).is_none());
+                if let Some(lost) = lost {
+                    return Err(self.corrupt(format!(
+                        "it lacks change {lost}, which the last good snapshot holds"
+                    )));
+                }
+            }
+        }
+        self.persisted_heads = heads;
+        Ok(doc)
+    }
+
+    /// Makes every change of `doc` that is not yet on disk durable. Returns the bytes appended.
+    pub fn persist(&mut self, doc: &mut AutoCommit) -> Result<usize, StoreError> {
+        let heads = doc.get_heads();
+        if heads == self.persisted_heads {
+            return Ok(0);
+        }
+        let chunk = doc.save_after(&self.persisted_heads);
+        let len = chunk.len();
+        if self.log_entries + 1 >= LOG_FOLD_ENTRIES || self.log_bytes + len >= LOG_FOLD_BYTES {
+            self.write_snapshot(doc)?;
+            return Ok(len);
+        }
+        let seq = self
+            .log
+            .last()?
+            .and_then(|(k, _)| k.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .map_or(0, |last| last + 1);
+        let encoded_heads = encode_heads(&heads);
+        (&self.log, &self.meta)
+            .transaction(|(log, meta)| {
+                log.insert(&seq.to_be_bytes(), chunk.as_slice())?;
+                meta.insert(HEADS_KEY, encoded_heads.as_slice())?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(transaction_error)?;
+        self.db.flush()?;
+        self.persisted_heads = heads;
+        self.log_entries += 1;
+        self.log_bytes += len;
+        Ok(len)
+    }
+
+    /// Replaces snapshot and log with one `save()` of `doc`, in one transaction, then refreshes
+    /// the last good snapshot file.
+    pub fn write_snapshot(&mut self, doc: &mut AutoCommit) -> Result<(), StoreError> {
+        let bytes = doc.save();
+        let heads = doc.get_heads();
+        let encoded_heads = encode_heads(&heads);
+        // Transactions cannot iterate, so the keys to remove are collected first; only this
+        // process writes the store, so the list cannot go stale.
+        let log_keys: Vec<sled::IVec> = self.log.iter().keys().collect::<Result<_, _>>()?;
+        (&self.snapshot, &self.log, &self.meta)
+            .transaction(|(snapshot, log, meta)| {
+                snapshot.insert(SNAPSHOT_KEY, bytes.as_slice())?;
+                for key in &log_keys {
+                    log.remove(key)?;
+                }
+                meta.insert(HEADS_KEY, encoded_heads.as_slice())?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(transaction_error)?;
+        self.db.flush()?;
+        self.persisted_heads = heads;
+        self.log_entries = 0;
+        self.log_bytes = 0;
+        write_file_atomically(&self.dir.join(LAST_GOOD_FILE), &bytes)
+    }
+
+    /// Replaces the schedule in `dir` with `doc`. A store that cannot be opened because it is
+    /// damaged is moved aside (to `store.damaged-N`) and a new one is made; nothing is deleted.
+    pub fn replace(dir: &Path, doc: &mut AutoCommit) -> Result<Option<PathBuf>, StoreError> {
+        match Store::open(dir) {
+            Ok(mut opened) => {
+                opened.store.write_snapshot(doc)?;
+                Ok(None)
+            }
+            Err(StoreError::Corrupt { .. }) => {
+                let aside = (0..)
+                    .map(|n| dir.join(format!("{STORE_DIR}.damaged-{n}")))
+                    .find(|p| !p.exists())
+                    .unwrap_or_else(|| dir.join(format!("{STORE_DIR}.damaged")));
+                std::fs::rename(dir.join(STORE_DIR), &aside).map_err(|source| {
+                    StoreError::Io {
+                        path: aside.clone(),
+                        source,
+                    }
+                })?;
+                // The last good file described the damaged store; it is replaced below.
+                let _ = std::fs::remove_file(dir.join(LAST_GOOD_FILE));
+                let mut store = Store::open_db(dir)?;
+                store.write_snapshot(doc)?;
+                Ok(Some(aside))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// How many entries the log holds (for status and tests).
+    pub fn log_entries(&self) -> usize {
+        self.log_entries
+    }
+}
+
+fn corrupt(dir: &Path, reason: String) -> StoreError {
+    let last_good = dir.join(LAST_GOOD_FILE);
+    let advice = if last_good.exists() {
+        format!(
+            "run 'shiftmesh restore {} --yes' to rebuild it from the last good snapshot (newer changes come back from peers or a backup)",
+            last_good.display()
+        )
+    } else {
+        "run 'shiftmesh restore BACKUP_FILE --yes' with a backup, or start the node to fetch the schedule from a peer".to_owned()
+    };
+    StoreError::Corrupt {
+        dir: dir.to_owned(),
+        reason,
+        advice,
+    }
+}
+
+fn classify_open_error(dir: &Path, error: sled::Error) -> StoreError {
+    match &error {
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+            StoreError::Locked { dir: dir.to_owned() }
+        }
+        sled::Error::Corruption { .. } => corrupt(dir, error.to_string()),
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            corrupt(dir, error.to_string())
+        }
+        _ => StoreError::Sled(error),
+    }
+}
+
+fn transaction_error(error: TransactionError<()>) -> StoreError {
+    match error {
+        TransactionError::Storage(e) => StoreError::Sled(e),
+        // No transaction here aborts on purpose.
+        TransactionError::Abort(()) => StoreError::Sled(sled::Error::Unsupported(
+            "a store transaction aborted".into(),
+        )),
+    }
+}
+
+fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
+}
+
+fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
+    if bytes.len() % 32 != 0 {
+        return None;
+    }
+    bytes
+        .chunks(32)
+        .map(|c| ChangeHash::try_from(c).ok())
+        .collect()
+}
