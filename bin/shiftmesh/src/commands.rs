@@ -142,8 +142,8 @@ fn department(ctx: &Context, cmd: DepartmentCommand) -> anyhow::Result<()> {
             output::either(ctx.json, &department, || format!("added department {id}"))
         }
         DepartmentCommand::List => {
-            let s = ctx.open()?;
-            let list: Vec<&Department> = s.schedule.index().departments.values().collect();
+            let r = ctx.read()?;
+            let list: Vec<&Department> = r.view.index().departments.values().collect();
             output::either(ctx.json, &list, || {
                 views::table(
                     &["ID", "NAME", "TIME ZONE"],
@@ -231,8 +231,8 @@ fn staff(ctx: &Context, cmd: StaffCommand) -> anyhow::Result<()> {
             output::either(ctx.json, &staff, || format!("added staff {id}"))
         }
         StaffCommand::List => {
-            let s = ctx.open()?;
-            let list: Vec<&Staff> = s.schedule.index().staff.values().collect();
+            let r = ctx.read()?;
+            let list: Vec<&Staff> = r.view.index().staff.values().collect();
             output::either(ctx.json, &list, || views::staff_table(&list))
         }
         StaffCommand::Show { id } => views::staff_show(ctx, &id),
@@ -449,8 +449,8 @@ fn availability(ctx: &Context, cmd: AvailabilityCommand) -> anyhow::Result<()> {
             })
         }
         AvailabilityCommand::List { staff } => {
-            let s = ctx.open()?;
-            let index = s.schedule.index();
+            let r = ctx.read()?;
+            let index = r.view.index();
             let list: Vec<&Availability> = match &staff {
                 Some(id) => index.availability_of_staff(id).collect(),
                 None => index.availability.values().collect(),

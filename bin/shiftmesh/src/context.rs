@@ -1,10 +1,11 @@
 //! What every command needs: the data directory, who is acting, the time, and the open store.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use shiftmesh_model::{Edit, Schedule};
-use shiftmesh_store::{Identity, Store};
+use shiftmesh_model::{Collection, ConcurrentValue, Edit, Index, Schedule, View};
+use shiftmesh_store::{Identity, Opened, Store};
 
 use crate::cli::Cli;
 
@@ -14,12 +15,22 @@ pub struct Context {
     user: Option<String>,
 }
 
-/// The schedule with its store open: sled's lock is held until this is dropped.
+/// The schedule with its store open, for commands that change it. sled's lock is held until
+/// this is dropped.
 pub struct Session {
     pub store: Store,
     pub schedule: Schedule,
     pub identity: Identity,
     pub user: String,
+}
+
+/// The schedule's view for commands that only read. It comes from the index snapshot when one
+/// matches the store, so the document is loaded only when a read needs it.
+pub struct Reader {
+    store: Store,
+    pub view: View,
+    pub identity: Identity,
+    pub changes: usize,
 }
 
 impl Context {
@@ -44,18 +55,86 @@ impl Context {
             .unwrap_or_else(|| "unknown".to_owned())
     }
 
-    /// Opens the store and loads the schedule.
+    /// Opens the store and loads the schedule, for a command that changes it.
     pub fn open(&self) -> anyhow::Result<Session> {
-        let opened = Store::open(&self.data_dir)?;
-        let schedule = Schedule::from_doc(opened.doc).with_context(|| {
+        let Opened { mut store, identity } = Store::open(&self.data_dir)?;
+        let index = fresh_index(&store)?.map(|(index, _)| index);
+        let doc = store.load_document()?;
+        let schedule = Schedule::from_doc_and_index(doc, index).with_context(|| {
             format!("the store in {} does not hold a schedule", self.data_dir.display())
         })?;
         Ok(Session {
-            store: opened.store,
+            store,
             schedule,
-            identity: opened.identity,
+            identity,
             user: self.user(),
         })
+    }
+
+    /// Opens the store for a command that only reads.
+    pub fn read(&self) -> anyhow::Result<Reader> {
+        let Opened { mut store, identity } = Store::open(&self.data_dir)?;
+        if let Some((index, changes)) = fresh_index(&store)? {
+            return Ok(Reader {
+                store,
+                view: View::new(index),
+                identity,
+                changes,
+            });
+        }
+        let doc = store.load_document()?;
+        let mut schedule = Schedule::from_doc(doc).with_context(|| {
+            format!("the store in {} does not hold a schedule", self.data_dir.display())
+        })?;
+        let changes = write_index_snapshot(&mut store, &mut schedule)?;
+        Ok(Reader {
+            store,
+            view: schedule.view().clone(),
+            identity,
+            changes,
+        })
+    }
+}
+
+/// The index snapshot on disk, if it was written for exactly the heads on disk.
+fn fresh_index(store: &Store) -> anyhow::Result<Option<(Index, usize)>> {
+    Ok(store
+        .read_index_snapshot()?
+        .and_then(|(bytes, changes)| Index::from_snapshot(&bytes).map(|index| (index, changes))))
+}
+
+/// Writes the index snapshot for the heads on disk; returns the number of changes.
+fn write_index_snapshot(store: &mut Store, schedule: &mut Schedule) -> anyhow::Result<usize> {
+    let changes = schedule.doc_mut().get_changes_meta(&[]).len();
+    if let Some(bytes) = schedule.index().to_snapshot() {
+        store.write_index_snapshot(&bytes, changes)?;
+    }
+    Ok(changes)
+}
+
+impl Reader {
+    pub fn heads(&self) -> Vec<String> {
+        self.store.heads().iter().map(|h| h.to_string()).collect()
+    }
+
+    /// The concurrent values of an entity's fields. Only an entity the index marks as
+    /// conflicted has any, and only then is the document loaded.
+    pub fn concurrent_values(
+        &mut self,
+        collection: Collection,
+        key: &str,
+    ) -> anyhow::Result<BTreeMap<String, Vec<ConcurrentValue>>> {
+        if !self
+            .view
+            .index()
+            .conflicted
+            .contains(&(collection, key.to_owned()))
+        {
+            return Ok(BTreeMap::new());
+        }
+        let doc = self.store.load_document()?;
+        let schedule = Schedule::from_doc_and_index(doc, Some(self.view.index().clone()))?;
+        Ok(schedule.concurrent_values(collection, key)?)
     }
 }
 
@@ -68,9 +147,11 @@ impl Session {
         }
     }
 
-    /// Makes the schedule's new changes durable: an edit is acknowledged only after this.
+    /// Makes the schedule's new changes durable (an edit is acknowledged only after this), then
+    /// refreshes the index snapshot that later reads use.
     pub fn persist(&mut self) -> anyhow::Result<()> {
         self.store.persist(self.schedule.doc_mut())?;
+        write_index_snapshot(&mut self.store, &mut self.schedule)?;
         Ok(())
     }
 }

@@ -15,7 +15,7 @@ use shiftmesh_model::entity::{check_name, check_text};
 use shiftmesh_model::time::{format_datetime, format_time, parse_date, parse_datetime, parse_time};
 use shiftmesh_model::{
     Assignment, AssignmentKey, Availability, AvailabilityKind, Batch, Collection, Department, Id,
-    LocalSpan, Schedule, Shift, SiteZone, Staff,
+    LocalSpan, Schedule, Shift, SiteZone, Staff, View,
 };
 use shiftmesh_store::{write_file_atomically, Store};
 
@@ -399,8 +399,8 @@ fn counts(b: &Batch) -> String {
 }
 
 pub fn export(ctx: &Context, args: ExportArgs) -> anyhow::Result<()> {
-    let s = ctx.open()?;
-    let schedule = &s.schedule;
+    let r = ctx.read()?;
+    let schedule = &r.view;
     if let Some(staff) = &args.staff {
         schedule.require(Collection::Staff, staff.as_str())?;
     }
@@ -441,7 +441,7 @@ pub fn export(ctx: &Context, args: ExportArgs) -> anyhow::Result<()> {
     }
 }
 
-fn export_json(schedule: &Schedule) -> serde_json::Value {
+fn export_json(schedule: &View) -> serde_json::Value {
     let index = schedule.index();
     json!({
         "site": {"name": schedule.site().name, "time_zone": schedule.zone().name()},
@@ -454,7 +454,7 @@ fn export_json(schedule: &Schedule) -> serde_json::Value {
     })
 }
 
-fn export_csv(schedule: &Schedule, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+fn export_csv(schedule: &View, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let index = schedule.index();
     let join = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(";");
     let opt = |id: &Option<Id>| id.as_ref().map(Id::to_string).unwrap_or_default();
@@ -503,7 +503,7 @@ fn ics_instant(t: jiff::Timestamp) -> String {
     t.strftime("%Y%m%dT%H%M%SZ").to_string()
 }
 
-fn export_ics(schedule: &Schedule, staff: Option<&Id>, department: Option<&Id>) -> String {
+fn export_ics(schedule: &View, staff: Option<&Id>, department: Option<&Id>) -> String {
     let index = schedule.index();
     let zone = schedule.zone();
     let stamp = jiff::Timestamp::from_millisecond(now_ms()).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
@@ -554,7 +554,7 @@ pub fn backup(ctx: &Context, args: BackupArgs) -> anyhow::Result<()> {
     let mut s = ctx.open()?;
     let bytes = s.schedule.doc_mut().save();
     write_file_atomically(&args.file, &bytes)?;
-    let changes = s.schedule.doc_mut().get_changes(&[]).len();
+    let changes = s.schedule.doc_mut().get_changes_meta(&[]).len();
     output::either(ctx.json, &json!({"written": args.file, "bytes": bytes.len(), "changes": changes}), || {
         format!("wrote {} ({} bytes, {changes} changes)", args.file.display(), bytes.len())
     })
@@ -588,7 +588,7 @@ pub fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<()> {
         }
     }
     let aside = Store::replace(&ctx.data_dir, schedule.doc_mut())?;
-    let changes = schedule.doc_mut().get_changes(&[]).len();
+    let changes = schedule.doc_mut().get_changes_meta(&[]).len();
     output::either(ctx.json, &json!({"restored": args.file, "changes": changes, "damaged_store_moved_to": aside}), || {
         let mut text = format!("restored {} ({changes} changes)", args.file.display());
         if let Some(aside) = &aside {

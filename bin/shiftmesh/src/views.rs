@@ -7,10 +7,10 @@ use serde::Serialize;
 use serde_json::json;
 use shiftmesh_model::history::history as read_history;
 use shiftmesh_model::time::format_time;
-use shiftmesh_model::{Collection, Id, Schedule, Shift, Staff};
+use shiftmesh_model::{Collection, Id, Shift, Staff, View};
 
 use crate::cli::{HistoryArgs, ScheduleArgs};
-use crate::context::Context;
+use crate::context::{Context, Reader};
 use crate::output;
 
 /// Lays out rows under a header, columns padded to their widest cell.
@@ -72,8 +72,8 @@ pub fn staff_table(list: &[&Staff]) -> String {
 }
 
 /// Concurrent values of an entity's fields, as JSON and as text lines.
-fn concurrent(schedule: &Schedule, collection: Collection, key: &str) -> anyhow::Result<(serde_json::Value, String)> {
-    let values = schedule.concurrent_values(collection, key)?;
+fn concurrent(reader: &mut Reader, collection: Collection, key: &str) -> anyhow::Result<(serde_json::Value, String)> {
+    let values = reader.concurrent_values(collection, key)?;
     let mut text = String::new();
     let mut map = serde_json::Map::new();
     for (field, values) in values {
@@ -94,15 +94,13 @@ fn concurrent(schedule: &Schedule, collection: Collection, key: &str) -> anyhow:
 }
 
 pub fn staff_show(ctx: &Context, id: &Id) -> anyhow::Result<()> {
-    let s = ctx.open()?;
-    let index = s.schedule.index();
-    let staff = index.staff.get(id).ok_or_else(|| shiftmesh_model::ModelError::NotFound {
-        kind: "staff member",
-        id: id.to_string(),
-    })?;
+    let mut r = ctx.read()?;
+    r.view.require(Collection::Staff, id.as_str())?;
+    let (conflicts, conflict_text) = concurrent(&mut r, Collection::Staff, id.as_str())?;
+    let index = r.view.index();
+    let staff = &index.staff[id];
     let assignments: Vec<_> = index.assignments_of_staff(id).collect();
     let availability: Vec<_> = index.availability_of_staff(id).collect();
-    let (conflicts, conflict_text) = concurrent(&s.schedule, Collection::Staff, id.as_str())?;
     let value = json!({"staff": staff, "assignments": assignments, "availability": availability,
                        "concurrent": conflicts});
     output::either(ctx.json, &value, || {
@@ -130,8 +128,8 @@ struct ShiftView<'a> {
     coverage: String,
 }
 
-fn shift_view<'a>(schedule: &'a Schedule, shift: &'a Shift) -> ShiftView<'a> {
-    let assigned: Vec<&str> = schedule
+fn shift_view<'a>(view: &'a View, shift: &'a Shift) -> ShiftView<'a> {
+    let assigned: Vec<&str> = view
         .index()
         .assignments_of_shift(&shift.id)
         .map(|a| a.staff.as_str())
@@ -167,13 +165,11 @@ fn shift_line(view: &ShiftView<'_>) -> String {
 }
 
 pub fn shift_show(ctx: &Context, id: &Id) -> anyhow::Result<()> {
-    let s = ctx.open()?;
-    let shift = s.schedule.index().shifts.get(id).ok_or_else(|| shiftmesh_model::ModelError::NotFound {
-        kind: "shift",
-        id: id.to_string(),
-    })?;
-    let view = shift_view(&s.schedule, shift);
-    let (conflicts, conflict_text) = concurrent(&s.schedule, Collection::Shifts, id.as_str())?;
+    let mut r = ctx.read()?;
+    r.view.require(Collection::Shifts, id.as_str())?;
+    let (conflicts, conflict_text) = concurrent(&mut r, Collection::Shifts, id.as_str())?;
+    let shift = &r.view.index().shifts[id];
+    let view = shift_view(&r.view, shift);
     let value = json!({"shift": view, "concurrent": conflicts});
     output::either(ctx.json, &value, || {
         let mut out = format!(
@@ -192,15 +188,15 @@ pub fn shift_show(ctx: &Context, id: &Id) -> anyhow::Result<()> {
 }
 
 pub fn shift_list(ctx: &Context, from: Option<Date>, to: Option<Date>, department: Option<Id>) -> anyhow::Result<()> {
-    let s = ctx.open()?;
-    let index = s.schedule.index();
+    let r = ctx.read()?;
+    let index = r.view.index();
     let Some((first, last)) = index.shift_date_range() else {
         return output::either(ctx.json, &json!([]), || "(no shifts)".into());
     };
     let views: Vec<ShiftView<'_>> = index
         .shifts_between(from.unwrap_or(first), to.unwrap_or(last))
         .filter(|sh| department.is_none() || sh.department == department)
-        .map(|sh| shift_view(&s.schedule, sh))
+        .map(|sh| shift_view(&r.view, sh))
         .collect();
     output::either(ctx.json, &views, || {
         table(
@@ -238,15 +234,16 @@ fn period(args: &ScheduleArgs, today: Date) -> (Date, Date) {
 }
 
 pub fn schedule(ctx: &Context, args: ScheduleArgs) -> anyhow::Result<()> {
-    let s = ctx.open()?;
-    let today = jiff::Timestamp::now().to_zoned(s.schedule.zone().tz().clone()).date();
+    let r = ctx.read()?;
+    let view = &r.view;
+    let today = jiff::Timestamp::now().to_zoned(view.zone().tz().clone()).date();
     let (from, to) = period(&args, today);
-    let index = s.schedule.index();
+    let index = view.index();
     if let Some(staff) = &args.staff {
-        s.schedule.require(Collection::Staff, staff.as_str())?;
+        view.require(Collection::Staff, staff.as_str())?;
     }
     if let Some(d) = &args.department {
-        s.schedule.require(Collection::Departments, d.as_str())?;
+        view.require(Collection::Departments, d.as_str())?;
     }
     let mut days: Vec<(Date, Vec<ShiftView<'_>>)> = Vec::new();
     let mut day = from;
@@ -261,25 +258,25 @@ pub fn schedule(ctx: &Context, args: ScheduleArgs) -> anyhow::Result<()> {
         if args.department.is_some() && shift.department != args.department {
             continue;
         }
-        let view = shift_view(&s.schedule, shift);
+        let shown = shift_view(view, shift);
         if let Some(staff) = &args.staff {
-            if !view.assigned.contains(&staff.as_str()) {
+            if !shown.assigned.contains(&staff.as_str()) {
                 continue;
             }
         }
         if let Some((_, list)) = days.iter_mut().find(|(d, _)| *d == shift.date) {
-            list.push(view);
+            list.push(shown);
         }
     }
     for (_, list) in days.iter_mut() {
         list.sort_by(|a, b| (a.shift.start, &a.shift.id).cmp(&(b.shift.start, &b.shift.id)));
     }
     let value = json!({
-        "from": from.to_string(), "to": to.to_string(), "time_zone": s.schedule.zone().name(),
+        "from": from.to_string(), "to": to.to_string(), "time_zone": view.zone().name(),
         "days": days.iter().map(|(d, list)| json!({"date": d.to_string(), "shifts": list})).collect::<Vec<_>>(),
     });
     output::either(ctx.json, &value, || {
-        let mut out = format!("schedule {from} – {to} ({}); coverage is assigned/min/capacity\n", s.schedule.zone().name());
+        let mut out = format!("schedule {from} – {to} ({}); coverage is assigned/min/capacity\n", view.zone().name());
         for (date, list) in &days {
             let _ = writeln!(out, "\n{} {date}", weekday_name(date.weekday()));
             if list.is_empty() {
@@ -342,16 +339,17 @@ pub fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
 }
 
 pub fn status(ctx: &Context) -> anyhow::Result<()> {
-    let mut s = ctx.open()?;
-    let heads: Vec<String> = s.schedule.heads().iter().map(|h| h.to_string()).collect();
-    let changes = s.schedule.doc_mut().get_changes(&[]).len();
-    let index = s.schedule.index();
-    let site = s.schedule.site().clone();
+    let r = ctx.read()?;
+    let heads = r.heads();
+    let changes = r.changes;
+    let index = r.view.index();
+    let site = r.view.site().clone();
+    let s = &r;
     let value = json!({
         "peer_id": s.identity.peer_id().to_string(),
         "name": s.identity.config.node_name,
         "site": site.name,
-        "time_zone": s.schedule.zone().name(),
+        "time_zone": r.view.zone().name(),
         "data_dir": ctx.data_dir,
         "running": false,
         "listen": Vec::<String>::new(),
@@ -368,7 +366,7 @@ pub fn status(ctx: &Context) -> anyhow::Result<()> {
         format!(
             "site        {} ({})\nnode        {}  {}\ndata dir    {}\nnode state  not running (this command read the store directly)\nchanges     {changes}\nheads       {}\nentities    {} departments, {} staff, {} shifts, {} assignments, {} availability entries",
             site.name.unwrap_or_default(),
-            s.schedule.zone().name(),
+            r.view.zone().name(),
             s.identity.config.node_name,
             s.identity.peer_id(),
             ctx.data_dir.display(),

@@ -15,7 +15,7 @@
 //!   acks/<conflict id>              {fingerprint, by, at, note}
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use automerge::transaction::{CommitOptions, Transactable};
@@ -27,12 +27,16 @@ use automerge::{
 use crate::entity::{
     Assignment, Collection, Entity, FieldValue, Fields, REMOVED_FIELD,
 };
-use crate::index::{Dirty, Index, Stored};
+use crate::index::{Dirty, Index, Site, Stored};
 use crate::time::SiteZone;
 use crate::{AssignmentKey, Id, ModelError, Result};
 
 /// How often a bulk write reports progress, in entities.
 const PROGRESS_EVERY_ENTITIES: usize = 1000;
+
+/// Past this many touched entities, rebuilding the whole index in one walk is cheaper than
+/// refreshing them one lookup at a time.
+const REFRESH_REBUILD_ENTITIES: usize = 2000;
 
 /// The version of the document layout.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -74,22 +78,85 @@ pub fn genesis_hash() -> ChangeHash {
     })
 }
 
-/// Site-wide settings kept in the document so that every node uses the same.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Site {
-    pub name: Option<String>,
-    pub time_zone: Option<String>,
+/// What reads need: the index and the site's zone. A view comes from the document (inside a
+/// [`Schedule`]) or from an index snapshot on disk, without loading the document at all.
+#[derive(Clone, Debug)]
+pub struct View {
+    index: Index,
+    zone: SiteZone,
 }
 
-/// The schedule: the Automerge document, its collections, and the read index kept in step.
+impl View {
+    pub fn new(index: Index) -> View {
+        let zone = index
+            .site
+            .time_zone
+            .as_deref()
+            .and_then(|name| SiteZone::parse(name).ok())
+            .unwrap_or_else(SiteZone::utc);
+        View { index, zone }
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    pub fn site(&self) -> &Site {
+        &self.index.site
+    }
+
+    /// The site's zone (UTC until `init` records one).
+    pub fn zone(&self) -> &SiteZone {
+        &self.zone
+    }
+
+    /// Whether a live entity has this key.
+    pub fn exists(&self, collection: Collection, key: &str) -> bool {
+        let index = &self.index;
+        match collection {
+            Collection::Departments => {
+                Id::parse(key).is_ok_and(|id| index.departments.contains_key(&id))
+            }
+            Collection::Staff => Id::parse(key).is_ok_and(|id| index.staff.contains_key(&id)),
+            Collection::Shifts => Id::parse(key).is_ok_and(|id| index.shifts.contains_key(&id)),
+            Collection::Assignments => {
+                AssignmentKey::parse(key).is_ok_and(|k| index.assignments.contains_key(&k))
+            }
+            Collection::Availability => {
+                Id::parse(key).is_ok_and(|id| index.availability.contains_key(&id))
+            }
+            Collection::Acks => index.acks.contains_key(key),
+        }
+    }
+
+    /// Fails with NotFound unless a live entity has this key.
+    pub fn require(&self, collection: Collection, key: &str) -> Result<()> {
+        if self.exists(collection, key) {
+            Ok(())
+        } else {
+            Err(ModelError::NotFound {
+                kind: collection.noun(),
+                id: key.to_owned(),
+            })
+        }
+    }
+}
+
+/// The schedule: the Automerge document, its collections, and the view kept in step.
 #[derive(Debug)]
 pub struct Schedule {
     doc: AutoCommit,
     collections: BTreeMap<Collection, ObjId>,
-    index: Index,
-    site: Site,
-    zone: SiteZone,
+    view: View,
 }
+
+impl std::ops::Deref for Schedule {
+    type Target = View;
+    fn deref(&self) -> &View {
+        &self.view
+    }
+}
+
 
 /// What a write reports back.
 #[derive(Clone, Debug, Default)]
@@ -106,6 +173,12 @@ impl Schedule {
 
     /// Wraps a loaded document, checking it is a shiftmesh schedule, and builds the index.
     pub fn from_doc(doc: AutoCommit) -> Result<Schedule> {
+        Schedule::from_doc_and_index(doc, None)
+    }
+
+    /// Wraps a loaded document with an index already built for exactly its heads (read back
+    /// from an index snapshot), or builds the index when none is given.
+    pub fn from_doc_and_index(doc: AutoCommit, index: Option<Index>) -> Result<Schedule> {
         if doc.get_change_by_hash(&genesis_hash()).is_none() {
             return Err(ModelError::NotASchedule(
                 "it lacks the shiftmesh genesis change".into(),
@@ -126,14 +199,15 @@ impl Schedule {
                 }
             }
         }
+        let prebuilt = index.is_some();
         let mut schedule = Schedule {
             doc,
             collections,
-            index: Index::default(),
-            site: Site::default(),
-            zone: SiteZone::utc(),
+            view: View::new(index.unwrap_or_default()),
         };
-        schedule.rebuild_index();
+        if !prebuilt {
+            schedule.rebuild_index();
+        }
         Ok(schedule)
     }
 
@@ -149,17 +223,8 @@ impl Schedule {
         self.doc
     }
 
-    pub fn index(&self) -> &Index {
-        &self.index
-    }
-
-    pub fn site(&self) -> &Site {
-        &self.site
-    }
-
-    /// The site's zone (UTC until `init` records one).
-    pub fn zone(&self) -> &SiteZone {
-        &self.zone
+    pub fn view(&self) -> &View {
+        &self.view
     }
 
     pub fn heads(&mut self) -> Vec<ChangeHash> {
@@ -172,19 +237,23 @@ impl Schedule {
 
     /// Rebuilds the whole index from the document.
     pub fn rebuild_index(&mut self) {
-        self.index = Index::default();
+        let mut index = Index::default();
         for collection in Collection::ALL {
-            let obj = self.collection(collection).clone();
-            let keys: Vec<String> = self.doc.keys(&obj).collect();
-            for key in keys {
-                let stored = self.stored(collection, &key);
-                self.index.set(collection, &key, stored);
+            let obj = self.collection(collection);
+            // One ordered walk over the collection: far cheaper than a lookup per key.
+            for item in self.doc.map_range(obj, ..) {
+                let stored = match item.value {
+                    ValueRef::Object(ObjType::Map) => stored_of(collection, read_fields(&self.doc, &item.id())),
+                    _ => Stored::Absent,
+                };
+                index.add(collection, &item.key, stored);
             }
         }
-        self.refresh_site();
+        index.site = self.read_site();
+        self.view = View::new(index);
     }
 
-    fn refresh_site(&mut self) {
+    fn read_site(&self) -> Site {
         let read = |key: &str| match self.doc.get(ROOT, key) {
             Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
                 ScalarValue::Str(s) => Some(s.to_string()),
@@ -192,41 +261,31 @@ impl Schedule {
             },
             _ => None,
         };
-        self.site = Site {
+        Site {
             name: read("site_name"),
             time_zone: read("time_zone"),
-        };
-        self.zone = self
-            .site
-            .time_zone
-            .as_deref()
-            .and_then(|name| SiteZone::parse(name).ok())
-            .unwrap_or_else(SiteZone::utc);
+        }
     }
 
     /// Refreshes the index for the entities in `dirty` (and the site settings).
     pub fn refresh(&mut self, dirty: &Dirty) {
-        for (collection, key) in dirty {
-            let stored = self.stored(*collection, key);
-            self.index.set(*collection, key, stored);
+        if dirty.len() > REFRESH_REBUILD_ENTITIES {
+            self.rebuild_index();
+            return;
         }
-        self.refresh_site();
+        let mut index = std::mem::take(&mut self.view.index);
+        for (collection, key) in dirty {
+            index.set(*collection, key, self.stored(*collection, key));
+        }
+        index.site = self.read_site();
+        self.view = View::new(index);
     }
 
     /// What the document holds for one key.
     fn stored(&self, collection: Collection, key: &str) -> Stored {
         match self.entity_object(collection, key) {
             None => Stored::Absent,
-            Some(obj) => {
-                let fields = read_fields(&self.doc, &obj);
-                if collection.removes_softly()
-                    && matches!(fields.get(REMOVED_FIELD), Some(FieldValue::Bool(true)))
-                {
-                    Stored::Removed
-                } else {
-                    Stored::Present(fields)
-                }
-            }
+            Some(obj) => stored_of(collection, read_fields(&self.doc, &obj)),
         }
     }
 
@@ -355,22 +414,6 @@ impl Schedule {
         Ok(())
     }
 
-    /// Whether a live entity has this key.
-    pub fn exists(&self, collection: Collection, key: &str) -> bool {
-        match collection {
-            Collection::Departments => Id::parse(key).is_ok_and(|id| self.index.departments.contains_key(&id)),
-            Collection::Staff => Id::parse(key).is_ok_and(|id| self.index.staff.contains_key(&id)),
-            Collection::Shifts => Id::parse(key).is_ok_and(|id| self.index.shifts.contains_key(&id)),
-            Collection::Assignments => {
-                AssignmentKey::parse(key).is_ok_and(|k| self.index.assignments.contains_key(&k))
-            }
-            Collection::Availability => {
-                Id::parse(key).is_ok_and(|id| self.index.availability.contains_key(&id))
-            }
-            Collection::Acks => self.index.acks.contains_key(key),
-        }
-    }
-
     /// Writes the named fields of `updated` to an existing entity. Only those fields are
     /// written: a field in concurrent conflict is settled only by an edit of that very field.
     pub fn update<E: Entity>(
@@ -445,18 +488,6 @@ impl Schedule {
         self.require(Collection::Shifts, assignment.shift.as_str())?;
         let message = format!("assign {} to {}", assignment.staff, assignment.shift);
         self.add(edit, assignment, message)
-    }
-
-    /// Fails with NotFound unless a live entity has this key.
-    pub fn require(&self, collection: Collection, key: &str) -> Result<()> {
-        if self.exists(collection, key) {
-            Ok(())
-        } else {
-            Err(ModelError::NotFound {
-                kind: collection.noun(),
-                id: key.to_owned(),
-            })
-        }
     }
 
     /// Writes many new entities as one change (an import). The caller has checked them; each
@@ -587,9 +618,22 @@ pub fn dirty_from_patches(patches: &[Patch]) -> Dirty {
     dirty
 }
 
-fn read_fields(doc: &AutoCommit, obj: &ObjId) -> Fields {
+fn stored_of(collection: Collection, (fields, conflicted): (Fields, bool)) -> Stored {
+    if collection.removes_softly()
+        && matches!(fields.get(REMOVED_FIELD), Some(FieldValue::Bool(true)))
+    {
+        Stored::Removed
+    } else {
+        Stored::Present(fields, conflicted)
+    }
+}
+
+/// The winning value of each field of an entity, and whether any field has concurrent values.
+fn read_fields(doc: &AutoCommit, obj: &ObjId) -> (Fields, bool) {
     let mut fields = Fields::new();
+    let mut conflicted = false;
     for item in doc.map_range(obj, ..) {
+        conflicted |= item.conflict;
         let value = match &item.value {
             ValueRef::Scalar(s) => match s {
                 ScalarValueRef::Str(s) => FieldValue::Str(s.to_string()),
@@ -598,38 +642,24 @@ fn read_fields(doc: &AutoCommit, obj: &ObjId) -> Fields {
                 ScalarValueRef::Boolean(b) => FieldValue::Bool(*b),
                 _ => continue,
             },
-            ValueRef::Object(ObjType::Map) => {
-                FieldValue::Set(doc.keys(item.id()).collect::<BTreeSet<String>>())
-            }
             ValueRef::Object(_) => continue,
         };
         fields.insert(item.key.to_string(), value);
     }
-    fields
+    (fields, conflicted)
 }
 
 fn put_field(doc: &mut AutoCommit, obj: &ObjId, name: &str, value: &FieldValue) -> Result<()> {
     match value {
+        // Empty text is not stored; clearing a field deletes it.
+        FieldValue::Str(s) if s.is_empty() => {
+            if doc.get(obj, name)?.is_some() {
+                doc.delete(obj, name)?;
+            }
+        }
         FieldValue::Str(s) => doc.put(obj, name, s.as_str())?,
         FieldValue::Int(i) => doc.put(obj, name, *i)?,
         FieldValue::Bool(b) => doc.put(obj, name, *b)?,
-        FieldValue::Set(wanted) => match doc.get(obj, name)? {
-            Some((Value::Object(ObjType::Map), set)) => {
-                let present: BTreeSet<String> = doc.keys(&set).collect();
-                for gone in present.difference(wanted) {
-                    doc.delete(&set, gone.as_str())?;
-                }
-                for new in wanted.difference(&present) {
-                    doc.put(&set, new.as_str(), true)?;
-                }
-            }
-            _ => {
-                let set = doc.put_object(obj, name, ObjType::Map)?;
-                for member in wanted {
-                    doc.put(&set, member.as_str(), true)?;
-                }
-            }
-        },
     }
     Ok(())
 }
@@ -638,16 +668,10 @@ fn to_hydrate<E: Entity>(entity: &E) -> hydrate::Value {
     let mut map = std::collections::HashMap::new();
     for (name, value) in entity.to_fields() {
         let v = match value {
+            FieldValue::Str(s) if s.is_empty() => continue,
             FieldValue::Str(s) => hydrate::Value::from(ScalarValue::Str(s.into())),
             FieldValue::Int(i) => hydrate::Value::from(i),
             FieldValue::Bool(b) => hydrate::Value::from(ScalarValue::Boolean(b)),
-            FieldValue::Set(set) => {
-                let members: std::collections::HashMap<String, hydrate::Value> = set
-                    .into_iter()
-                    .map(|m| (m, hydrate::Value::from(ScalarValue::Boolean(true))))
-                    .collect();
-                hydrate::Value::Map(hydrate::Map::from(members))
-            }
         };
         map.insert(name.to_owned(), v);
     }

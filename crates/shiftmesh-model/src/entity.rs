@@ -1,10 +1,10 @@
 //! The schedule's entities and how each is laid out as a map of fields in the document.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 
 use jiff::civil::Date;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::time::{format_time, parse_date, LocalSpan, ShiftTime};
 use crate::{AssignmentKey, Id, InputError};
@@ -84,15 +84,14 @@ impl fmt::Display for Collection {
     }
 }
 
-/// One field's value as the document holds it.
-#[derive(Clone, Debug, PartialEq)]
+/// One field's value as the document holds it. Every field is one scalar register, so a
+/// concurrent write to it is kept as a conflict that `concurrent-edit` shows (sets of skills
+/// included: they are written as one sorted, `;`-separated value).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum FieldValue {
     Str(String),
     Int(i64),
     Bool(bool),
-    /// A set of strings, stored as a nested map `{member: true}` so that concurrent additions
-    /// and removals merge member by member.
-    Set(BTreeSet<String>),
 }
 
 impl FieldValue {
@@ -101,16 +100,58 @@ impl FieldValue {
             FieldValue::Str(s) => serde_json::Value::from(s.as_str()),
             FieldValue::Int(i) => serde_json::Value::from(*i),
             FieldValue::Bool(b) => serde_json::Value::from(*b),
-            FieldValue::Set(set) => serde_json::Value::from(set.iter().cloned().collect::<Vec<_>>()),
         }
     }
+
+    /// Whether the field is left out of the document (empty text reads back as empty).
+    pub fn is_empty_text(&self) -> bool {
+        matches!(self, FieldValue::Str(s) if s.is_empty())
+    }
+}
+
+fn set_field(set: &BTreeSet<String>) -> FieldValue {
+    FieldValue::Str(set.iter().cloned().collect::<Vec<_>>().join(";"))
 }
 
 /// The field that marks a softly removed entity.
 pub const REMOVED_FIELD: &str = "removed";
 
-/// An entity's fields as read from the document (the winning value of each).
-pub type Fields = BTreeMap<String, FieldValue>;
+/// An entity's fields as read from the document (the winning value of each). Entities have a
+/// handful of fields, so a vector searched in order beats a map.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Fields(Vec<(String, FieldValue)>);
+
+impl Fields {
+    pub fn new() -> Fields {
+        Fields(Vec::new())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&FieldValue> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// Sets a field, replacing an earlier value of the same name.
+    pub fn insert(&mut self, name: String, value: FieldValue) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &FieldValue)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v))
+    }
+}
+
+impl FromIterator<(String, FieldValue)> for Fields {
+    fn from_iter<I: IntoIterator<Item = (String, FieldValue)>>(iter: I) -> Self {
+        let mut fields = Fields::new();
+        for (name, value) in iter {
+            fields.insert(name, value);
+        }
+        fields
+    }
+}
 
 /// A kind of entity stored in one [`Collection`], keyed by a string.
 pub trait Entity: Sized + Clone + PartialEq {
@@ -144,10 +185,11 @@ fn get_int(fields: &Fields, name: &str) -> Result<i64, InputError> {
 }
 
 fn get_set(fields: &Fields, name: &str) -> BTreeSet<String> {
-    match fields.get(name) {
-        Some(FieldValue::Set(set)) => set.clone(),
-        _ => BTreeSet::new(),
-    }
+    get_str_or_empty(fields, name)
+        .split(';')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn get_optional_id(fields: &Fields, name: &str) -> Result<Option<Id>, InputError> {
@@ -294,7 +336,7 @@ impl Entity for Staff {
         vec![
             ("name", FieldValue::Str(self.name.clone())),
             ("department", optional_id_field(&self.department)),
-            ("skills", FieldValue::Set(self.skills.clone())),
+            ("skills", set_field(&self.skills)),
             (
                 "max_minutes_week",
                 FieldValue::Int(self.max_minutes_week.map_or(-1, i64::from)),
@@ -372,7 +414,7 @@ impl Entity for Shift {
             ("time", FieldValue::Str(self.time().encode())),
             ("capacity", FieldValue::Int(i64::from(self.capacity))),
             ("min_staff", FieldValue::Int(i64::from(self.min_staff))),
-            ("skills", FieldValue::Set(self.skills.clone())),
+            ("skills", set_field(&self.skills)),
             ("label", FieldValue::Str(self.label.clone())),
         ]
     }
@@ -417,8 +459,6 @@ impl Entity for Assignment {
     }
     fn to_fields(&self) -> Vec<(&'static str, FieldValue)> {
         vec![
-            ("shift", FieldValue::Str(self.shift.to_string())),
-            ("staff", FieldValue::Str(self.staff.to_string())),
             ("role", FieldValue::Str(self.role.clone())),
             ("note", FieldValue::Str(self.note.clone())),
             ("created_at", FieldValue::Int(self.created_at_ms)),

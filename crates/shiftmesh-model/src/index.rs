@@ -12,11 +12,19 @@ use crate::entity::{
 };
 use crate::{AssignmentKey, Id};
 
+/// Site-wide settings kept in the document so that every node uses the same.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Site {
+    pub name: Option<String>,
+    pub time_zone: Option<String>,
+}
+
 /// Entities a change touched, by collection and key.
 pub type Dirty = BTreeSet<(Collection, String)>;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Index {
+    pub site: Site,
     pub departments: BTreeMap<Id, Department>,
     pub staff: BTreeMap<Id, Staff>,
     pub shifts: BTreeMap<Id, Shift>,
@@ -26,6 +34,8 @@ pub struct Index {
     pub acks: BTreeMap<String, Acknowledgement>,
     /// Entities marked removed (they stay in the document so references to them can be seen).
     pub removed: BTreeSet<(Collection, String)>,
+    /// Entities with at least one field holding concurrent values (see `concurrent-edit`).
+    pub conflicted: BTreeSet<(Collection, String)>,
     /// Entities the document holds in a form this version cannot read, with the reason.
     pub unreadable: BTreeMap<(Collection, String), String>,
     shifts_by_day: BTreeMap<Date, BTreeSet<Id>>,
@@ -37,20 +47,31 @@ pub struct Index {
 pub enum Stored {
     Absent,
     Removed,
-    Present(Fields),
+    /// The winning value of each field, and whether any field holds concurrent values.
+    Present(Fields, bool),
 }
 
 impl Index {
     /// Replaces what the index holds for one entity with what the document now holds.
     pub fn set(&mut self, collection: Collection, key: &str, stored: Stored) {
         self.forget(collection, key);
+        self.add(collection, key, stored);
+    }
+
+    /// Adds an entity the index does not hold yet (building a whole index: nothing to forget).
+    pub fn add(&mut self, collection: Collection, key: &str, stored: Stored) {
         let fields = match stored {
             Stored::Absent => return,
             Stored::Removed => {
                 self.removed.insert((collection, key.to_owned()));
                 return;
             }
-            Stored::Present(fields) => fields,
+            Stored::Present(fields, conflicted) => {
+                if conflicted {
+                    self.conflicted.insert((collection, key.to_owned()));
+                }
+                fields
+            }
         };
         let outcome = match collection {
             Collection::Departments => {
@@ -111,8 +132,10 @@ impl Index {
     }
 
     fn forget(&mut self, collection: Collection, key: &str) {
-        self.removed.remove(&(collection, key.to_owned()));
-        self.unreadable.remove(&(collection, key.to_owned()));
+        let entry = (collection, key.to_owned());
+        self.removed.remove(&entry);
+        self.unreadable.remove(&entry);
+        self.conflicted.remove(&entry);
         match collection {
             Collection::Departments => {
                 if let Ok(id) = Id::parse(key) {
@@ -204,6 +227,99 @@ impl Index {
         let first = self.shifts_by_day.keys().next()?;
         let last = self.shifts_by_day.keys().next_back()?;
         Some((*first, *last))
+    }
+}
+
+/// The form of an index written to disk. Each collection lists its field names once and then
+/// each entity's values in that order, so reading it back is one pass with no name lookups.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct IndexSnapshot {
+    version: u32,
+    site: Site,
+    collections: Vec<CollectionSnapshot>,
+    removed: Vec<(String, String)>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CollectionSnapshot {
+    collection: String,
+    fields: Vec<String>,
+    /// (key, values in the order of `fields`, whether some field holds concurrent values)
+    rows: Vec<(String, Vec<crate::FieldValue>, bool)>,
+}
+
+/// The version of [`IndexSnapshot`]; a snapshot of another version is ignored and rebuilt.
+const INDEX_SNAPSHOT_VERSION: u32 = 1;
+
+impl CollectionSnapshot {
+    fn of<'a, E: Entity + 'a>(index: &Index, entities: impl Iterator<Item = &'a E>) -> Self {
+        let mut fields = Vec::new();
+        let mut rows = Vec::new();
+        for entity in entities {
+            let pairs = entity.to_fields();
+            if fields.is_empty() {
+                fields = pairs.iter().map(|(name, _)| (*name).to_owned()).collect();
+            }
+            let key = entity.key();
+            let conflicted = index.conflicted.contains(&(E::COLLECTION, key.clone()));
+            rows.push((key, pairs.into_iter().map(|(_, v)| v).collect(), conflicted));
+        }
+        CollectionSnapshot {
+            collection: E::COLLECTION.key().to_owned(),
+            fields,
+            rows,
+        }
+    }
+}
+
+impl Index {
+    /// Encodes the index so it can be read back without the document. Returns None when some
+    /// entity is unreadable (such an index is rebuilt from the document instead).
+    pub fn to_snapshot(&self) -> Option<Vec<u8>> {
+        if !self.unreadable.is_empty() {
+            return None;
+        }
+        let snapshot = IndexSnapshot {
+            version: INDEX_SNAPSHOT_VERSION,
+            site: self.site.clone(),
+            collections: vec![
+                CollectionSnapshot::of(self, self.departments.values()),
+                CollectionSnapshot::of(self, self.staff.values()),
+                CollectionSnapshot::of(self, self.shifts.values()),
+                CollectionSnapshot::of(self, self.assignments.values()),
+                CollectionSnapshot::of(self, self.availability.values()),
+                CollectionSnapshot::of(self, self.acks.values()),
+            ],
+            removed: self
+                .removed
+                .iter()
+                .map(|(c, k)| (c.key().to_owned(), k.clone()))
+                .collect(),
+        };
+        postcard::to_stdvec(&snapshot).ok()
+    }
+
+    /// Reads back what [`Index::to_snapshot`] wrote; None if it is not such a snapshot.
+    pub fn from_snapshot(bytes: &[u8]) -> Option<Index> {
+        let snapshot: IndexSnapshot = postcard::from_bytes(bytes).ok()?;
+        if snapshot.version != INDEX_SNAPSHOT_VERSION {
+            return None;
+        }
+        let mut index = Index {
+            site: snapshot.site,
+            ..Index::default()
+        };
+        for part in snapshot.collections {
+            let collection = Collection::from_key(&part.collection)?;
+            for (key, values, conflicted) in part.rows {
+                let fields: Fields = part.fields.iter().cloned().zip(values).collect();
+                index.add(collection, &key, Stored::Present(fields, conflicted));
+            }
+        }
+        for (collection, key) in snapshot.removed {
+            index.add(Collection::from_key(&collection)?, &key, Stored::Removed);
+        }
+        Some(index)
     }
 }
 

@@ -12,12 +12,12 @@ mod id;
 pub mod index;
 pub mod time;
 
-pub use doc::{genesis_hash, Batch, ConcurrentValue, Edit, Schedule, Site, Written};
+pub use doc::{genesis_hash, Batch, ConcurrentValue, Edit, Schedule, View, Written};
 pub use entity::{
     Acknowledgement, Assignment, Availability, AvailabilityKind, Collection, Department, Entity,
     FieldValue, Shift, Staff,
 };
 pub use error::{InputError, ModelError, Result};
 pub use id::{AssignmentKey, Id, ID_MAX_BYTES};
-pub use index::Index;
+pub use index::{Index, Site};
 pub use time::{Interval, LocalSpan, ShiftTime, SiteZone};

@@ -26,6 +26,10 @@ const SLED_FLUSH_EVERY_MS: u64 = 1000;
 const STORE_DIR: &str = "store";
 const SNAPSHOT_KEY: &[u8] = b"doc";
 const HEADS_KEY: &[u8] = b"heads";
+/// The file beside the store holding the read index for the heads on disk; a cache that is
+/// rebuilt from the document whenever it is missing, stale or unreadable.
+pub const INDEX_FILE: &str = "index.snapshot";
+const INDEX_MAGIC: &[u8] = b"shiftmesh-index\n";
 
 /// An open store: sled holds its lock until this is dropped.
 pub struct Store {
@@ -46,11 +50,11 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// A store opened with its document and identity.
+/// A store opened with the node's identity. The document is loaded separately
+/// ([`Store::load_document`]), so reads served from the index snapshot never load it.
 #[derive(Debug)]
 pub struct Opened {
     pub store: Store,
-    pub doc: AutoCommit,
     pub identity: Identity,
 }
 
@@ -81,12 +85,7 @@ impl Store {
         let identity = Identity::create(dir, config)?;
         let mut store = Store::open_db(dir)?;
         store.write_snapshot(doc)?;
-        let doc = doc.clone();
-        Ok(Some(Opened {
-            store,
-            doc,
-            identity,
-        }))
+        Ok(Some(Opened { store, identity }))
     }
 
     fn open_db(dir: &Path) -> Result<Store, StoreError> {
@@ -101,38 +100,80 @@ impl Store {
         let snapshot = tree("snapshot")?;
         let log = tree("log")?;
         let meta = tree("meta")?;
+        let persisted_heads = match meta.get(HEADS_KEY)? {
+            Some(bytes) => decode_heads(&bytes)
+                .ok_or_else(|| corrupt(dir, "its recorded heads are unreadable".into()))?,
+            None => Vec::new(),
+        };
         Ok(Store {
             dir: dir.to_owned(),
             db,
             snapshot,
             log,
             meta,
-            persisted_heads: Vec::new(),
+            persisted_heads,
             log_entries: 0,
             log_bytes: 0,
         })
     }
 
-    /// Opens the store in `dir` and loads the document (snapshot plus log).
+    /// Opens the store in `dir` (taking sled's lock) and reads the identity.
     pub fn open(dir: &Path) -> Result<Opened, StoreError> {
         if !Store::is_initialised(dir) {
             return Err(StoreError::NotInitialised { dir: dir.to_owned() });
         }
         let identity = Identity::load(dir)?;
-        let mut store = Store::open_db(dir)?;
-        let doc = store.load()?;
-        Ok(Opened {
-            store,
-            doc,
-            identity,
-        })
+        let store = Store::open_db(dir)?;
+        Ok(Opened { store, identity })
+    }
+
+    /// The heads of what is on disk.
+    pub fn heads(&self) -> &[ChangeHash] {
+        &self.persisted_heads
+    }
+
+    /// The index snapshot, if one was written for exactly the heads on disk, with the number of
+    /// changes it covers.
+    pub fn read_index_snapshot(&self) -> Result<Option<(Vec<u8>, usize)>, StoreError> {
+        let Ok(bytes) = std::fs::read(self.dir.join(INDEX_FILE)) else {
+            return Ok(None);
+        };
+        // Layout: magic, heads count (u32), heads, changes (u64), payload.
+        let heads = encode_heads(&self.persisted_heads);
+        let header = INDEX_MAGIC.len() + 4;
+        if bytes.len() < header || !bytes.starts_with(INDEX_MAGIC) {
+            return Ok(None);
+        }
+        let count = u32::from_be_bytes(bytes[INDEX_MAGIC.len()..header].try_into().unwrap_or([0; 4]));
+        let heads_end = header + 32 * count as usize;
+        if bytes.len() < heads_end + 8 || bytes[header..heads_end] != heads[..] {
+            return Ok(None);
+        }
+        let changes = u64::from_be_bytes(bytes[heads_end..heads_end + 8].try_into().unwrap_or([0; 8]));
+        Ok(Some((bytes[heads_end + 8..].to_vec(), changes as usize)))
+    }
+
+    /// Records an index snapshot for the heads on disk (call after [`Store::persist`]). It lives
+    /// in a file beside the store, not in sled, which keeps every rewrite of a large value as a
+    /// blob it frees only lazily.
+    pub fn write_index_snapshot(&mut self, payload: &[u8], changes: usize) -> Result<(), StoreError> {
+        let heads = encode_heads(&self.persisted_heads);
+        let mut bytes = Vec::with_capacity(payload.len() + heads.len() + 32);
+        bytes.extend_from_slice(INDEX_MAGIC);
+        bytes.extend_from_slice(&(self.persisted_heads.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&heads);
+        bytes.extend_from_slice(&(changes as u64).to_be_bytes());
+        bytes.extend_from_slice(payload);
+        write_file_atomically(&self.dir.join(INDEX_FILE), &bytes)
     }
 
     fn corrupt(&self, reason: impl Into<String>) -> StoreError {
         corrupt(&self.dir, reason.into())
     }
 
-    fn load(&mut self) -> Result<AutoCommit, StoreError> {
+    /// Loads the document: the snapshot plus every log entry, checked against the heads
+    /// recorded on disk and against the last good snapshot file.
+    pub fn load_document(&mut self) -> Result<AutoCommit, StoreError> {
         let mut bytes = match self.snapshot.get(SNAPSHOT_KEY)? {
             Some(snapshot) => snapshot.to_vec(),
             None => return Err(self.corrupt("it holds no snapshot")),
@@ -236,7 +277,11 @@ impl Store {
     /// Replaces the schedule in `dir` with `doc`. A store that cannot be opened because it is
     /// damaged is moved aside (to `store.damaged-N`) and a new one is made; nothing is deleted.
     pub fn replace(dir: &Path, doc: &mut AutoCommit) -> Result<Option<PathBuf>, StoreError> {
-        match Store::open(dir) {
+        let opened = Store::open(dir).and_then(|mut opened| {
+            opened.store.load_document()?;
+            Ok(opened)
+        });
+        match opened {
             Ok(mut opened) => {
                 opened.store.write_snapshot(doc)?;
                 Ok(None)
