@@ -32,7 +32,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
     /// Who makes the change, recorded in the history [default: the OS user]
-    #[arg(long = "as", global = true, env = "SHIFTMESH_USER", value_name = "NAME")]
+    #[arg(
+        long = "as",
+        global = true,
+        env = "SHIFTMESH_USER",
+        value_name = "NAME"
+    )]
     pub as_user: Option<String>,
     #[command(subcommand)]
     pub command: Command,

@@ -48,13 +48,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let key = AssignmentKey::new(args.shift.clone(), args.staff.clone()).to_string();
             let message = format!("unassign {} from {}", args.staff, args.shift);
             s.schedule
-                .remove(&s.edit(), Collection::Assignments, &key, &[], message.clone())
+                .remove(
+                    &s.edit(),
+                    Collection::Assignments,
+                    &key,
+                    &[],
+                    message.clone(),
+                )
                 .map_err(|e| match e {
-                    shiftmesh_model::ModelError::NotFound { .. } => anyhow::anyhow!(
-                        "{} is not assigned to {}",
-                        args.staff,
-                        args.shift
-                    ),
+                    shiftmesh_model::ModelError::NotFound { .. } => {
+                        anyhow::anyhow!("{} is not assigned to {}", args.staff, args.shift)
+                    }
                     other => other.into(),
                 })?;
             s.persist()?;
@@ -247,12 +251,15 @@ fn staff(ctx: &Context, cmd: StaffCommand) -> anyhow::Result<()> {
                 .ok_or_else(|| not_found("staff member", &id))?;
             let set = apply_staff_fields(&mut staff, &fields);
             if set.is_empty() {
-                return Err(UsageError("staff update needs at least one field to change".into()).into());
+                return Err(
+                    UsageError("staff update needs at least one field to change".into()).into(),
+                );
             }
             staff.check().map_err(|e| UsageError(e.message))?;
             require_department(&s, &staff.department)?;
             let message = format!("update staff {id} ({})", set.join(", "));
-            s.schedule.update(&s.edit(), &staff, &set, message.clone())?;
+            s.schedule
+                .update(&s.edit(), &staff, &set, message.clone())?;
             s.persist()?;
             output::either(ctx.json, &staff, || message)
         }
@@ -399,12 +406,15 @@ fn shift(ctx: &Context, cmd: ShiftCommand) -> anyhow::Result<()> {
                 .ok_or_else(|| not_found("shift", &id))?;
             let set = apply_shift_fields(&mut shift, &fields);
             if set.is_empty() {
-                return Err(UsageError("shift update needs at least one field to change".into()).into());
+                return Err(
+                    UsageError("shift update needs at least one field to change".into()).into(),
+                );
             }
             shift.check().map_err(|e| UsageError(e.message))?;
             require_department(&s, &shift.department)?;
             let message = format!("update shift {id} ({})", set.join(", "));
-            s.schedule.update(&s.edit(), &shift, &set, message.clone())?;
+            s.schedule
+                .update(&s.edit(), &shift, &set, message.clone())?;
             s.persist()?;
             output::either(ctx.json, &shift, || message)
         }

@@ -57,11 +57,17 @@ impl Context {
 
     /// Opens the store and loads the schedule, for a command that changes it.
     pub fn open(&self) -> anyhow::Result<Session> {
-        let Opened { mut store, identity } = Store::open(&self.data_dir)?;
+        let Opened {
+            mut store,
+            identity,
+        } = Store::open(&self.data_dir)?;
         let index = fresh_index(&store)?.map(|(index, _)| index);
         let doc = store.load_document()?;
         let schedule = Schedule::from_doc_and_index(doc, index).with_context(|| {
-            format!("the store in {} does not hold a schedule", self.data_dir.display())
+            format!(
+                "the store in {} does not hold a schedule",
+                self.data_dir.display()
+            )
         })?;
         Ok(Session {
             store,
@@ -73,7 +79,10 @@ impl Context {
 
     /// Opens the store for a command that only reads.
     pub fn read(&self) -> anyhow::Result<Reader> {
-        let Opened { mut store, identity } = Store::open(&self.data_dir)?;
+        let Opened {
+            mut store,
+            identity,
+        } = Store::open(&self.data_dir)?;
         if let Some((index, changes)) = fresh_index(&store)? {
             return Ok(Reader {
                 store,
@@ -84,7 +93,10 @@ impl Context {
         }
         let doc = store.load_document()?;
         let mut schedule = Schedule::from_doc(doc).with_context(|| {
-            format!("the store in {} does not hold a schedule", self.data_dir.display())
+            format!(
+                "the store in {} does not hold a schedule",
+                self.data_dir.display()
+            )
         })?;
         let changes = write_index_snapshot(&mut store, &mut schedule)?;
         Ok(Reader {

@@ -55,7 +55,15 @@ impl CsvKind {
             CsvKind::Departments => &["id", "name", "time_zone"],
             CsvKind::Staff => &["id", "name", "department", "skills", "max_hours_week"],
             CsvKind::Shifts => &[
-                "id", "department", "date", "start", "end", "capacity", "min_staff", "skills", "label",
+                "id",
+                "department",
+                "date",
+                "start",
+                "end",
+                "capacity",
+                "min_staff",
+                "skills",
+                "label",
             ],
             CsvKind::Assignments => &["staff", "shift", "role", "note"],
             CsvKind::Availability => &["staff", "from", "to", "kind", "reason"],
@@ -91,7 +99,12 @@ impl CsvKind {
             let _ = write!(message, "; unknown column(s): {}", extra.join(", "));
         }
         if !missing.is_empty() {
-            let _ = write!(message, "; missing for {}: {}", best.file_name(), missing.join(", "));
+            let _ = write!(
+                message,
+                "; missing for {}: {}",
+                best.file_name(),
+                missing.join(", ")
+            );
         }
         Err(message)
     }
@@ -166,12 +179,21 @@ struct Incoming {
 }
 
 impl Incoming {
-    fn claim(&mut self, collection: Collection, key: String, origin: &str, schedule: &Schedule) -> anyhow::Result<()> {
+    fn claim(
+        &mut self,
+        collection: Collection,
+        key: String,
+        origin: &str,
+        schedule: &Schedule,
+    ) -> anyhow::Result<()> {
         if schedule.exists(collection, &key) {
             bail!("{origin}: {} '{key}' already exists", collection.noun());
         }
         if let Some(first) = self.origins.get(&(collection, key.clone())) {
-            bail!("{origin}: {} '{key}' is also defined at {first}", collection.noun());
+            bail!(
+                "{origin}: {} '{key}' is also defined at {first}",
+                collection.noun()
+            );
         }
         self.origins.insert((collection, key), origin.to_owned());
         Ok(())
@@ -182,10 +204,21 @@ impl Incoming {
     }
 }
 
-fn read_rows(path: &Path, schedule: &Schedule, incoming: &mut Incoming, now: i64, author: &str, kinds: &mut Vec<(PathBuf, CsvKind)>) -> anyhow::Result<()> {
+fn read_rows(
+    path: &Path,
+    schedule: &Schedule,
+    incoming: &mut Incoming,
+    now: i64,
+    author: &str,
+    kinds: &mut Vec<(PathBuf, CsvKind)>,
+) -> anyhow::Result<()> {
     let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
     if meta.len() > CSV_FILE_MAX_BYTES {
-        bail!("{}: the file is {} bytes; the limit is {CSV_FILE_MAX_BYTES}", path.display(), meta.len());
+        bail!(
+            "{}: the file is {} bytes; the limit is {CSV_FILE_MAX_BYTES}",
+            path.display(),
+            meta.len()
+        );
     }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -201,29 +234,53 @@ fn read_rows(path: &Path, schedule: &Schedule, incoming: &mut Incoming, now: i64
         .collect();
     let kind = CsvKind::of_header(&header).map_err(|e| anyhow::anyhow!("{name}:1: {e}"))?;
     kinds.push((path.to_owned(), kind));
-    let columns: BTreeMap<String, usize> = header.iter().enumerate().map(|(i, h)| (h.clone(), i)).collect();
+    let columns: BTreeMap<String, usize> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.clone(), i))
+        .collect();
     for record in reader.records() {
         let record = record.map_err(|e| {
             let line = e.position().map_or(0, |p| p.line());
             anyhow::anyhow!("{name}:{line}: {e}")
         })?;
         let line = record.position().map_or(0, |p| p.line());
-        let row = Row { origin: format!("{name}:{line}"), columns: &columns, record: &record };
+        let row = Row {
+            origin: format!("{name}:{line}"),
+            columns: &columns,
+            record: &record,
+        };
         read_row(kind, &row, schedule, incoming, now, author)?;
     }
     Ok(())
 }
 
-fn read_row(kind: CsvKind, row: &Row<'_>, schedule: &Schedule, incoming: &mut Incoming, now: i64, author: &str) -> anyhow::Result<()> {
+fn read_row(
+    kind: CsvKind,
+    row: &Row<'_>,
+    schedule: &Schedule,
+    incoming: &mut Incoming,
+    now: i64,
+    author: &str,
+) -> anyhow::Result<()> {
     match kind {
         CsvKind::Departments => {
             let zone = row.get("time_zone");
             if !zone.is_empty() {
                 SiteZone::parse(zone).map_err(|e| row.fail(e))?;
             }
-            let d = Department { id: row.id("id")?, name: row.text("name")?, time_zone: (!zone.is_empty()).then(|| zone.to_owned()) };
+            let d = Department {
+                id: row.id("id")?,
+                name: row.text("name")?,
+                time_zone: (!zone.is_empty()).then(|| zone.to_owned()),
+            };
             check_name("name", &d.name).map_err(|e| row.fail(e))?;
-            incoming.claim(Collection::Departments, d.id.to_string(), &row.origin, schedule)?;
+            incoming.claim(
+                Collection::Departments,
+                d.id.to_string(),
+                &row.origin,
+                schedule,
+            )?;
             incoming.batch.departments.push(d);
         }
         CsvKind::Staff => {
@@ -233,7 +290,11 @@ fn read_row(kind: CsvKind, row: &Row<'_>, schedule: &Schedule, incoming: &mut In
                 name: row.text("name")?,
                 department: row.optional_id("department")?,
                 skills: row.skills("skills")?,
-                max_minutes_week: if max.is_empty() { None } else { Some(crate::cli::parse_hours(max).map_err(|e| row.fail(e))?) },
+                max_minutes_week: if max.is_empty() {
+                    None
+                } else {
+                    Some(crate::cli::parse_hours(max).map_err(|e| row.fail(e))?)
+                },
                 employment_start: None,
                 employment_end: None,
                 active: true,
@@ -268,18 +329,39 @@ fn read_row(kind: CsvKind, row: &Row<'_>, schedule: &Schedule, incoming: &mut In
                 created_at_ms: now,
                 created_by: author.to_owned(),
             };
-            incoming.claim(Collection::Assignments, a.key().to_string(), &row.origin, schedule)?;
+            incoming.claim(
+                Collection::Assignments,
+                a.key().to_string(),
+                &row.origin,
+                schedule,
+            )?;
             incoming.batch.assignments.push(a);
         }
         CsvKind::Availability => {
-            let from = parse_datetime(row.get("from")).map_err(|e| row.fail(format!("from: {e}")))?;
+            let from =
+                parse_datetime(row.get("from")).map_err(|e| row.fail(format!("from: {e}")))?;
             let to = parse_datetime(row.get("to")).map_err(|e| row.fail(format!("to: {e}")))?;
             let span = LocalSpan::new(from, to).map_err(|e| row.fail(e))?;
             let kind_text = row.get("kind");
-            let kind = if kind_text.is_empty() { AvailabilityKind::Unavailable } else { AvailabilityKind::parse(kind_text).map_err(|e| row.fail(e))? };
+            let kind = if kind_text.is_empty() {
+                AvailabilityKind::Unavailable
+            } else {
+                AvailabilityKind::parse(kind_text).map_err(|e| row.fail(e))?
+            };
             let staff = row.id("staff")?;
-            let a = Availability { id: Availability::derive_id(&staff, &span, kind), staff, span, kind, reason: row.text("reason")? };
-            incoming.claim(Collection::Availability, a.id.to_string(), &row.origin, schedule)?;
+            let a = Availability {
+                id: Availability::derive_id(&staff, &span, kind),
+                staff,
+                span,
+                kind,
+                reason: row.text("reason")?,
+            };
+            incoming.claim(
+                Collection::Availability,
+                a.id.to_string(),
+                &row.origin,
+                schedule,
+            )?;
             incoming.batch.availability.push(a);
         }
     }
@@ -288,7 +370,8 @@ fn read_row(kind: CsvKind, row: &Row<'_>, schedule: &Schedule, incoming: &mut In
 
 /// Every reference in the import resolves, to the schedule or to the import itself.
 fn check_references(incoming: &Incoming, schedule: &Schedule) -> anyhow::Result<()> {
-    let origin = |c: Collection, k: String| incoming.origins.get(&(c, k)).cloned().unwrap_or_default();
+    let origin =
+        |c: Collection, k: String| incoming.origins.get(&(c, k)).cloned().unwrap_or_default();
     let department = |d: &Option<Id>, c: Collection, k: String| -> anyhow::Result<()> {
         if let Some(d) = d {
             if !incoming.has(Collection::Departments, d.as_str(), schedule) {
@@ -314,7 +397,11 @@ fn check_references(incoming: &Incoming, schedule: &Schedule) -> anyhow::Result<
     }
     for a in &incoming.batch.availability {
         if !incoming.has(Collection::Staff, a.staff.as_str(), schedule) {
-            bail!("{}: staff member '{}' does not exist", origin(Collection::Availability, a.id.to_string()), a.staff);
+            bail!(
+                "{}: staff member '{}' does not exist",
+                origin(Collection::Availability, a.id.to_string()),
+                a.staff
+            );
         }
     }
     Ok(())
@@ -331,15 +418,21 @@ struct Progress {
 impl Progress {
     fn new(total: usize, what: &str) -> Progress {
         let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::hidden());
-        if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta} left)") {
+        if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta} left)")
+        {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_message(what.to_owned());
-        Progress { bar, started: Instant::now(), shown: false }
+        Progress {
+            bar,
+            started: Instant::now(),
+            shown: false,
+        }
     }
 
     fn set(&mut self, done: usize) {
-        if !self.shown && self.started.elapsed() > PROGRESS_AFTER && std::io::stderr().is_terminal() {
+        if !self.shown && self.started.elapsed() > PROGRESS_AFTER && std::io::stderr().is_terminal()
+        {
             self.bar.set_draw_target(ProgressDrawTarget::stderr());
             self.shown = true;
         }
@@ -362,7 +455,14 @@ pub fn import(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
     let mut kinds = Vec::new();
     // Departments and staff are read before what refers to them, whatever the order given.
     for path in &args.files {
-        read_rows(path, &s.schedule, &mut incoming, edit.now_ms, &edit.author, &mut kinds)?;
+        read_rows(
+            path,
+            &s.schedule,
+            &mut incoming,
+            edit.now_ms,
+            &edit.author,
+            &mut kinds,
+        )?;
     }
     check_references(&incoming, &s.schedule)?;
     let total = incoming.batch.len();
@@ -371,8 +471,15 @@ pub fn import(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
     }
     let mut progress = Progress::new(total, "importing");
     let files: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
-    let message = format!("import {} from {}", counts(&incoming.batch), files.join(", "));
-    s.schedule.add_many(&edit, &incoming.batch, message, &mut |done| progress.set(done))?;
+    let message = format!(
+        "import {} from {}",
+        counts(&incoming.batch),
+        files.join(", ")
+    );
+    s.schedule
+        .add_many(&edit, &incoming.batch, message, &mut |done| {
+            progress.set(done)
+        })?;
     progress.message("saving");
     progress.set(total);
     s.persist()?;
@@ -413,19 +520,31 @@ pub fn export(ctx: &Context, args: ExportArgs) -> anyhow::Result<()> {
             match &args.out {
                 Some(path) => {
                     write_file_atomically(path, serde_json::to_string_pretty(&value)?.as_bytes())?;
-                    output::either(ctx.json, &json!({"written": path}), || format!("wrote {}", path.display()))
+                    output::either(ctx.json, &json!({"written": path}), || {
+                        format!("wrote {}", path.display())
+                    })
                 }
                 None => output::json(&value),
             }
         }
         ExportFormat::Csv => {
             let Some(dir) = &args.out else {
-                return Err(crate::UsageError("export --format csv needs --out DIR (it writes five files)".into()).into());
+                return Err(crate::UsageError(
+                    "export --format csv needs --out DIR (it writes five files)".into(),
+                )
+                .into());
             };
             std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
             let written = export_csv(schedule, dir)?;
             output::either(ctx.json, &json!({"written": written}), || {
-                format!("wrote {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))
+                format!(
+                    "wrote {}",
+                    written
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             })
         }
         ExportFormat::Ics => {
@@ -433,7 +552,9 @@ pub fn export(ctx: &Context, args: ExportArgs) -> anyhow::Result<()> {
             match &args.out {
                 Some(path) => {
                     write_file_atomically(path, text.as_bytes())?;
-                    output::either(ctx.json, &json!({"written": path}), || format!("wrote {}", path.display()))
+                    output::either(ctx.json, &json!({"written": path}), || {
+                        format!("wrote {}", path.display())
+                    })
                 }
                 None => output::text(&text),
             }
@@ -461,18 +582,81 @@ fn export_csv(schedule: &View, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for kind in CsvKind::ALL {
         let rows: Vec<Vec<String>> = match kind {
-            CsvKind::Departments => index.departments.values().map(|d| vec![d.id.to_string(), d.name.clone(), d.time_zone.clone().unwrap_or_default()]).collect(),
-            CsvKind::Staff => index.staff.values().map(|s| vec![s.id.to_string(), s.name.clone(), opt(&s.department), join(&s.skills), s.max_minutes_week.map(hours).unwrap_or_default()]).collect(),
-            CsvKind::Shifts => index.shifts.values().map(|s| vec![s.id.to_string(), opt(&s.department), s.date.to_string(), format_time(s.start), format_time(s.end), s.capacity.to_string(), s.min_staff.to_string(), join(&s.skills), s.label.clone()]).collect(),
-            CsvKind::Assignments => index.assignments.values().map(|a| vec![a.staff.to_string(), a.shift.to_string(), a.role.clone(), a.note.clone()]).collect(),
-            CsvKind::Availability => index.availability.values().map(|a| vec![a.staff.to_string(), format_datetime(a.span.from), format_datetime(a.span.to), a.kind.as_str().to_owned(), a.reason.clone()]).collect(),
+            CsvKind::Departments => index
+                .departments
+                .values()
+                .map(|d| {
+                    vec![
+                        d.id.to_string(),
+                        d.name.clone(),
+                        d.time_zone.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect(),
+            CsvKind::Staff => index
+                .staff
+                .values()
+                .map(|s| {
+                    vec![
+                        s.id.to_string(),
+                        s.name.clone(),
+                        opt(&s.department),
+                        join(&s.skills),
+                        s.max_minutes_week.map(hours).unwrap_or_default(),
+                    ]
+                })
+                .collect(),
+            CsvKind::Shifts => index
+                .shifts
+                .values()
+                .map(|s| {
+                    vec![
+                        s.id.to_string(),
+                        opt(&s.department),
+                        s.date.to_string(),
+                        format_time(s.start),
+                        format_time(s.end),
+                        s.capacity.to_string(),
+                        s.min_staff.to_string(),
+                        join(&s.skills),
+                        s.label.clone(),
+                    ]
+                })
+                .collect(),
+            CsvKind::Assignments => index
+                .assignments
+                .values()
+                .map(|a| {
+                    vec![
+                        a.staff.to_string(),
+                        a.shift.to_string(),
+                        a.role.clone(),
+                        a.note.clone(),
+                    ]
+                })
+                .collect(),
+            CsvKind::Availability => index
+                .availability
+                .values()
+                .map(|a| {
+                    vec![
+                        a.staff.to_string(),
+                        format_datetime(a.span.from),
+                        format_datetime(a.span.to),
+                        a.kind.as_str().to_owned(),
+                        a.reason.clone(),
+                    ]
+                })
+                .collect(),
         };
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.write_record(kind.columns())?;
         for row in rows {
             writer.write_record(&row)?;
         }
-        let bytes = writer.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))?;
+        let bytes = writer
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("csv: {e}"))?;
         let path = dir.join(kind.file_name());
         write_file_atomically(&path, &bytes)?;
         written.push(path);
@@ -482,7 +666,10 @@ fn export_csv(schedule: &View, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Escapes text for an iCalendar property value (RFC 5545 §3.3.11).
 fn ics_text(text: &str) -> String {
-    text.replace('\\', "\\\\").replace(';', "\\;").replace(',', "\\,").replace('\n', "\\n")
+    text.replace('\\', "\\\\")
+        .replace(';', "\\;")
+        .replace(',', "\\,")
+        .replace('\n', "\\n")
 }
 
 /// Folds a content line at 75 octets, as RFC 5545 §3.1 requires.
@@ -508,41 +695,90 @@ fn export_ics(schedule: &View, staff: Option<&Id>, department: Option<&Id>) -> S
     let zone = schedule.zone();
     let stamp = jiff::Timestamp::from_millisecond(now_ms()).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let mut out = String::new();
-    for line in ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//shiftmesh//schedule//EN", "CALSCALE:GREGORIAN"] {
+    for line in [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//shiftmesh//schedule//EN",
+        "CALSCALE:GREGORIAN",
+    ] {
         ics_line(&mut out, line);
     }
-    let site = schedule.site().name.clone().unwrap_or_else(|| "shiftmesh".into());
-    ics_line(&mut out, &format!("X-WR-CALNAME:{}", ics_text(&match (staff, department) {
-        (Some(s), _) => format!("{site}: {s}"),
-        (None, Some(d)) => format!("{site}: {d}"),
-        _ => site.clone(),
-    })));
+    let site = schedule
+        .site()
+        .name
+        .clone()
+        .unwrap_or_else(|| "shiftmesh".into());
+    ics_line(
+        &mut out,
+        &format!(
+            "X-WR-CALNAME:{}",
+            ics_text(&match (staff, department) {
+                (Some(s), _) => format!("{site}: {s}"),
+                (None, Some(d)) => format!("{site}: {d}"),
+                _ => site.clone(),
+            })
+        ),
+    );
     for shift in index.shifts.values() {
         if department.is_some() && shift.department.as_ref() != department {
             continue;
         }
-        let assigned: Vec<&str> = index.assignments_of_shift(&shift.id).map(|a| a.staff.as_str()).collect();
+        let assigned: Vec<&str> = index
+            .assignments_of_shift(&shift.id)
+            .map(|a| a.staff.as_str())
+            .collect();
         if let Some(staff) = staff {
             if !assigned.contains(&staff.as_str()) {
                 continue;
             }
         }
         let interval = shift.time().interval(zone);
-        let summary = if shift.label.is_empty() { shift.id.to_string() } else { format!("{} ({})", shift.label, shift.id) };
+        let summary = if shift.label.is_empty() {
+            shift.id.to_string()
+        } else {
+            format!("{} ({})", shift.label, shift.id)
+        };
         let uid = match staff {
-            Some(s) => format!("{}@shiftmesh", AssignmentKey::new(shift.id.clone(), s.clone())),
+            Some(s) => format!(
+                "{}@shiftmesh",
+                AssignmentKey::new(shift.id.clone(), s.clone())
+            ),
             None => format!("{}@shiftmesh", shift.id),
         };
         ics_line(&mut out, "BEGIN:VEVENT");
         ics_line(&mut out, &format!("UID:{}", ics_text(&uid)));
         ics_line(&mut out, &format!("DTSTAMP:{}", ics_instant(stamp)));
-        ics_line(&mut out, &format!("DTSTART:{}", ics_instant(interval.start)));
+        ics_line(
+            &mut out,
+            &format!("DTSTART:{}", ics_instant(interval.start)),
+        );
         ics_line(&mut out, &format!("DTEND:{}", ics_instant(interval.end)));
         ics_line(&mut out, &format!("SUMMARY:{}", ics_text(&summary)));
         if let Some(d) = &shift.department {
-            ics_line(&mut out, &format!("LOCATION:{}", ics_text(index.departments.get(d).map_or(d.as_str(), |d| d.name.as_str()))));
+            ics_line(
+                &mut out,
+                &format!(
+                    "LOCATION:{}",
+                    ics_text(
+                        index
+                            .departments
+                            .get(d)
+                            .map_or(d.as_str(), |d| d.name.as_str())
+                    )
+                ),
+            );
         }
-        let description = format!("Assigned ({}/{} min, capacity {}): {}", assigned.len(), shift.min_staff, shift.capacity, if assigned.is_empty() { "nobody".to_owned() } else { assigned.join(", ") });
+        let description = format!(
+            "Assigned ({}/{} min, capacity {}): {}",
+            assigned.len(),
+            shift.min_staff,
+            shift.capacity,
+            if assigned.is_empty() {
+                "nobody".to_owned()
+            } else {
+                assigned.join(", ")
+            }
+        );
         ics_line(&mut out, &format!("DESCRIPTION:{}", ics_text(&description)));
         ics_line(&mut out, "END:VEVENT");
     }
@@ -555,32 +791,60 @@ pub fn backup(ctx: &Context, args: BackupArgs) -> anyhow::Result<()> {
     let bytes = s.schedule.doc_mut().save();
     write_file_atomically(&args.file, &bytes)?;
     let changes = s.schedule.doc_mut().get_changes_meta(&[]).len();
-    output::either(ctx.json, &json!({"written": args.file, "bytes": bytes.len(), "changes": changes}), || {
-        format!("wrote {} ({} bytes, {changes} changes)", args.file.display(), bytes.len())
-    })
+    output::either(
+        ctx.json,
+        &json!({"written": args.file, "bytes": bytes.len(), "changes": changes}),
+        || {
+            format!(
+                "wrote {} ({} bytes, {changes} changes)",
+                args.file.display(),
+                bytes.len()
+            )
+        },
+    )
 }
 
 /// Reads a backup file and checks it holds a shiftmesh schedule.
 fn read_backup(path: &Path) -> anyhow::Result<Vec<u8>> {
     let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
     if meta.len() > BACKUP_FILE_MAX_BYTES {
-        bail!("{}: the file is {} bytes; the limit is {BACKUP_FILE_MAX_BYTES}", path.display(), meta.len());
+        bail!(
+            "{}: the file is {} bytes; the limit is {BACKUP_FILE_MAX_BYTES}",
+            path.display(),
+            meta.len()
+        );
     }
     std::fs::read(path).with_context(|| format!("{}", path.display()))
 }
 
 pub fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<()> {
     let bytes = read_backup(&args.file)?;
-    let doc = AutoCommit::load(&bytes).map_err(|e| anyhow::anyhow!("{} is not a shiftmesh backup: it does not load ({e})", args.file.display()))?;
-    let mut schedule = Schedule::from_doc(doc).with_context(|| format!("{} is not a shiftmesh backup", args.file.display()))?;
+    let doc = AutoCommit::load(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not a shiftmesh backup: it does not load ({e})",
+            args.file.display()
+        )
+    })?;
+    let mut schedule = Schedule::from_doc(doc)
+        .with_context(|| format!("{} is not a shiftmesh backup", args.file.display()))?;
     if !Store::is_initialised(&ctx.data_dir) {
-        bail!("{} is not initialised; run 'shiftmesh init' first, then restore", ctx.data_dir.display());
+        bail!(
+            "{} is not initialised; run 'shiftmesh init' first, then restore",
+            ctx.data_dir.display()
+        );
     }
     if !args.yes {
         if !std::io::stdin().is_terminal() {
-            return Err(crate::UsageError("restore replaces this node's schedule; pass --yes to confirm".into()).into());
+            return Err(crate::UsageError(
+                "restore replaces this node's schedule; pass --yes to confirm".into(),
+            )
+            .into());
         }
-        eprint!("Replace the schedule in {} with {}? [y/N] ", ctx.data_dir.display(), args.file.display());
+        eprint!(
+            "Replace the schedule in {} with {}? [y/N] ",
+            ctx.data_dir.display(),
+            args.file.display()
+        );
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
@@ -589,13 +853,17 @@ pub fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<()> {
     }
     let aside = Store::replace(&ctx.data_dir, schedule.doc_mut())?;
     let changes = schedule.doc_mut().get_changes_meta(&[]).len();
-    output::either(ctx.json, &json!({"restored": args.file, "changes": changes, "damaged_store_moved_to": aside}), || {
-        let mut text = format!("restored {} ({changes} changes)", args.file.display());
-        if let Some(aside) = &aside {
-            let _ = write!(text, "; the damaged store was moved to {}", aside.display());
-        }
-        text
-    })
+    output::either(
+        ctx.json,
+        &json!({"restored": args.file, "changes": changes, "damaged_store_moved_to": aside}),
+        || {
+            let mut text = format!("restored {} ({changes} changes)", args.file.display());
+            if let Some(aside) = &aside {
+                let _ = write!(text, "; the damaged store was moved to {}", aside.display());
+            }
+            text
+        },
+    )
 }
 
 pub fn merge(ctx: &Context, args: MergeArgs) -> anyhow::Result<()> {
@@ -606,11 +874,18 @@ pub fn merge(ctx: &Context, args: MergeArgs) -> anyhow::Result<()> {
         .merge_bytes(&bytes)
         .with_context(|| format!("{} cannot be merged", args.file.display()))?;
     s.persist()?;
-    output::either(ctx.json, &json!({"merged": args.file, "new_changes": new}), || {
-        if new == 0 {
-            format!("{} holds no change this node lacks; nothing merged", args.file.display())
-        } else {
-            format!("merged {new} new change(s) from {}", args.file.display())
-        }
-    })
+    output::either(
+        ctx.json,
+        &json!({"merged": args.file, "new_changes": new}),
+        || {
+            if new == 0 {
+                format!(
+                    "{} holds no change this node lacks; nothing merged",
+                    args.file.display()
+                )
+            } else {
+                format!("merged {new} new change(s) from {}", args.file.display())
+            }
+        },
+    )
 }

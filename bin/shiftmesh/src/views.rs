@@ -46,7 +46,7 @@ pub fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String
 }
 
 pub fn hours(minutes: u32) -> String {
-    if minutes % 60 == 0 {
+    if minutes.is_multiple_of(60) {
         format!("{}", minutes / 60)
     } else {
         format!("{:.2}", f64::from(minutes) / 60.0)
@@ -72,7 +72,11 @@ pub fn staff_table(list: &[&Staff]) -> String {
 }
 
 /// Concurrent values of an entity's fields, as JSON and as text lines.
-fn concurrent(reader: &mut Reader, collection: Collection, key: &str) -> anyhow::Result<(serde_json::Value, String)> {
+fn concurrent(
+    reader: &mut Reader,
+    collection: Collection,
+    key: &str,
+) -> anyhow::Result<(serde_json::Value, String)> {
     let values = reader.concurrent_values(collection, key)?;
     let mut text = String::new();
     let mut map = serde_json::Map::new();
@@ -85,7 +89,11 @@ fn concurrent(reader: &mut Reader, collection: Collection, key: &str) -> anyhow:
         let _ = writeln!(
             text,
             "  concurrent values of {}: {} (shown: the first; resolve by setting the field)",
-            if field.is_empty() { "the entity" } else { &field },
+            if field.is_empty() {
+                "the entity"
+            } else {
+                &field
+            },
             shown.join(" | ")
         );
         map.insert(field, serde_json::Value::Array(list));
@@ -108,12 +116,32 @@ pub fn staff_show(ctx: &Context, id: &Id) -> anyhow::Result<()> {
         out.push_str(&conflict_text);
         let _ = writeln!(out, "\nassignments ({}):", assignments.len());
         for a in &assignments {
-            let when = index.shifts.get(&a.shift).map(|sh| sh.time().to_string()).unwrap_or_else(|| "(shift missing)".into());
-            let _ = writeln!(out, "  {:<24} {when}{}", a.shift.as_str(), if a.role.is_empty() { String::new() } else { format!("  role: {}", a.role) });
+            let when = index
+                .shifts
+                .get(&a.shift)
+                .map(|sh| sh.time().to_string())
+                .unwrap_or_else(|| "(shift missing)".into());
+            let _ = writeln!(
+                out,
+                "  {:<24} {when}{}",
+                a.shift.as_str(),
+                if a.role.is_empty() {
+                    String::new()
+                } else {
+                    format!("  role: {}", a.role)
+                }
+            );
         }
         let _ = writeln!(out, "availability ({}):", availability.len());
         for a in &availability {
-            let _ = writeln!(out, "  {} {} {}  {}", a.id, a.kind.as_str(), a.span, a.reason);
+            let _ = writeln!(
+                out,
+                "  {} {} {}  {}",
+                a.id,
+                a.kind.as_str(),
+                a.span,
+                a.reason
+            );
         }
         out
     })
@@ -159,7 +187,11 @@ fn shift_line(view: &ShiftView<'_>) -> String {
         shift.id.as_str(),
         shift.department.as_ref().map(Id::as_str).unwrap_or("-"),
         view.coverage,
-        if view.assigned.is_empty() { "(nobody)".to_owned() } else { view.assigned.join(", ") },
+        if view.assigned.is_empty() {
+            "(nobody)".to_owned()
+        } else {
+            view.assigned.join(", ")
+        },
         mark
     )
 }
@@ -187,7 +219,12 @@ pub fn shift_show(ctx: &Context, id: &Id) -> anyhow::Result<()> {
     })
 }
 
-pub fn shift_list(ctx: &Context, from: Option<Date>, to: Option<Date>, department: Option<Id>) -> anyhow::Result<()> {
+pub fn shift_list(
+    ctx: &Context,
+    from: Option<Date>,
+    to: Option<Date>,
+    department: Option<Id>,
+) -> anyhow::Result<()> {
     let r = ctx.read()?;
     let index = r.view.index();
     let Some((first, last)) = index.shift_date_range() else {
@@ -205,8 +242,17 @@ pub fn shift_list(ctx: &Context, from: Option<Date>, to: Option<Date>, departmen
                 vec![
                     v.shift.id.to_string(),
                     v.shift.date.to_string(),
-                    format!("{}–{}{}", format_time(v.shift.start), format_time(v.shift.end), if v.overnight { " (+1)" } else { "" }),
-                    v.shift.department.as_ref().map(Id::to_string).unwrap_or_default(),
+                    format!(
+                        "{}–{}{}",
+                        format_time(v.shift.start),
+                        format_time(v.shift.end),
+                        if v.overnight { " (+1)" } else { "" }
+                    ),
+                    v.shift
+                        .department
+                        .as_ref()
+                        .map(Id::to_string)
+                        .unwrap_or_default(),
                     v.coverage.clone(),
                     v.assigned.join(","),
                 ]
@@ -229,14 +275,18 @@ fn period(args: &ScheduleArgs, today: Date) -> (Date, Date) {
     let monday = anchor
         .checked_sub(jiff::Span::new().days(back))
         .unwrap_or(anchor);
-    let sunday = monday.checked_add(jiff::Span::new().days(6)).unwrap_or(monday);
+    let sunday = monday
+        .checked_add(jiff::Span::new().days(6))
+        .unwrap_or(monday);
     (monday, sunday)
 }
 
 pub fn schedule(ctx: &Context, args: ScheduleArgs) -> anyhow::Result<()> {
     let r = ctx.read()?;
     let view = &r.view;
-    let today = jiff::Timestamp::now().to_zoned(view.zone().tz().clone()).date();
+    let today = jiff::Timestamp::now()
+        .to_zoned(view.zone().tz().clone())
+        .date();
     let (from, to) = period(&args, today);
     let index = view.index();
     if let Some(staff) = &args.staff {
@@ -276,7 +326,10 @@ pub fn schedule(ctx: &Context, args: ScheduleArgs) -> anyhow::Result<()> {
         "days": days.iter().map(|(d, list)| json!({"date": d.to_string(), "shifts": list})).collect::<Vec<_>>(),
     });
     output::either(ctx.json, &value, || {
-        let mut out = format!("schedule {from} – {to} ({}); coverage is assigned/min/capacity\n", view.zone().name());
+        let mut out = format!(
+            "schedule {from} – {to} ({}); coverage is assigned/min/capacity\n",
+            view.zone().name()
+        );
         for (date, list) in &days {
             let _ = writeln!(out, "\n{} {date}", weekday_name(date.weekday()));
             if list.is_empty() {
@@ -323,7 +376,14 @@ pub fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
     output::either(ctx.json, &value, || {
         let mut out = String::new();
         for e in &entries {
-            let _ = writeln!(out, "{}  {}  {}  {}", &e.hash[..12], rfc3339(e.time_s), e.author, e.message);
+            let _ = writeln!(
+                out,
+                "{}  {}  {}  {}",
+                &e.hash[..12],
+                rfc3339(e.time_s),
+                e.author,
+                e.message
+            );
             for d in &e.diff {
                 let _ = writeln!(out, "    {}: {} → {}", d.path, d.before, d.after);
             }

@@ -20,13 +20,11 @@ use std::sync::OnceLock;
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
-    hydrate, ActorId, AutoCommit, Author, ChangeHash, ObjId, ObjType, Patch, PatchAction, Prop,
+    hydrate, ActorId, Author, AutoCommit, ChangeHash, ObjId, ObjType, Patch, PatchAction, Prop,
     ReadDoc, ScalarValue, ScalarValueRef, Value, ValueRef, ROOT,
 };
 
-use crate::entity::{
-    Assignment, Collection, Entity, FieldValue, Fields, REMOVED_FIELD,
-};
+use crate::entity::{Assignment, Collection, Entity, FieldValue, Fields, REMOVED_FIELD};
 use crate::index::{Dirty, Index, Site, Stored};
 use crate::time::SiteZone;
 use crate::{AssignmentKey, Id, ModelError, Result};
@@ -64,7 +62,11 @@ pub fn genesis() -> AutoCommit {
     for collection in Collection::ALL {
         let _ = doc.put_object(ROOT, collection.key(), ObjType::Map);
     }
-    doc.commit_with(CommitOptions::default().with_message(GENESIS_MESSAGE).with_time(0));
+    doc.commit_with(
+        CommitOptions::default()
+            .with_message(GENESIS_MESSAGE)
+            .with_time(0),
+    );
     doc.set_actor(ActorId::random());
     doc
 }
@@ -157,7 +159,6 @@ impl std::ops::Deref for Schedule {
     }
 }
 
-
 /// What a write reports back.
 #[derive(Clone, Debug, Default)]
 pub struct Written {
@@ -243,7 +244,9 @@ impl Schedule {
             // One ordered walk over the collection: far cheaper than a lookup per key.
             for item in self.doc.map_range(obj, ..) {
                 let stored = match item.value {
-                    ValueRef::Object(ObjType::Map) => stored_of(collection, read_fields(&self.doc, &item.id())),
+                    ValueRef::Object(ObjType::Map) => {
+                        stored_of(collection, read_fields(&self.doc, &item.id()))
+                    }
                     _ => Stored::Absent,
                 };
                 index.add(collection, &item.key, stored);
@@ -536,8 +539,9 @@ impl Schedule {
     /// Merges every change of another copy of the schedule (a backup's bytes) that this one
     /// lacks. Returns how many changes were new.
     pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<usize> {
-        let other = AutoCommit::load(bytes)
-            .map_err(|e| ModelError::NotASchedule(format!("it is not an Automerge document ({e})")))?;
+        let other = AutoCommit::load(bytes).map_err(|e| {
+            ModelError::NotASchedule(format!("it is not an Automerge document ({e})"))
+        })?;
         let mut other = Schedule::from_doc(other)?.doc;
         let before = self.doc.get_heads();
         let new = self.doc.get_changes_added(&mut other);

@@ -164,7 +164,9 @@ pub trait Entity: Sized + Clone + PartialEq {
 fn get_str<'a>(fields: &'a Fields, name: &str) -> Result<&'a str, InputError> {
     match fields.get(name) {
         Some(FieldValue::Str(s)) => Ok(s),
-        Some(other) => Err(InputError::new(format!("field {name} holds {other:?}, not text"))),
+        Some(other) => Err(InputError::new(format!(
+            "field {name} holds {other:?}, not text"
+        ))),
         None => Err(InputError::new(format!("field {name} is missing"))),
     }
 }
@@ -179,7 +181,9 @@ fn get_str_or_empty(fields: &Fields, name: &str) -> String {
 fn get_int(fields: &Fields, name: &str) -> Result<i64, InputError> {
     match fields.get(name) {
         Some(FieldValue::Int(i)) => Ok(*i),
-        Some(other) => Err(InputError::new(format!("field {name} holds {other:?}, not a number"))),
+        Some(other) => Err(InputError::new(format!(
+            "field {name} holds {other:?}, not a number"
+        ))),
         None => Err(InputError::new(format!("field {name} is missing"))),
     }
 }
@@ -217,7 +221,9 @@ pub fn check_text(what: &str, text: &str) -> Result<(), InputError> {
         )));
     }
     if text.chars().any(char::is_control) {
-        return Err(InputError::new(format!("{what} contains a control character")));
+        return Err(InputError::new(format!(
+            "{what} contains a control character"
+        )));
     }
     Ok(())
 }
@@ -518,7 +524,10 @@ impl AvailabilityKind {
 
     /// Whether the person cannot work in this span (as opposed to a preference).
     pub fn blocks_work(self) -> bool {
-        matches!(self, AvailabilityKind::Unavailable | AvailabilityKind::Leave)
+        matches!(
+            self,
+            AvailabilityKind::Unavailable | AvailabilityKind::Leave
+        )
     }
 }
 

@@ -64,7 +64,10 @@ pub fn history(doc: &mut AutoCommit, limit: usize, entity: Option<&str>) -> Vec<
             .unwrap_or_default();
         let node = split_author(&author).1.to_owned();
         let total = diff.len();
-        let shown: Vec<FieldChange> = diff.into_iter().take(HISTORY_FIELDS_MAX_PER_CHANGE).collect();
+        let shown: Vec<FieldChange> = diff
+            .into_iter()
+            .take(HISTORY_FIELDS_MAX_PER_CHANGE)
+            .collect();
         out.push(HistoryEntry {
             hash: meta.hash.to_string(),
             time_s: meta.timestamp,

@@ -85,7 +85,9 @@ impl AssignmentKey {
 
     pub fn parse(text: &str) -> Result<Self, InputError> {
         let (shift, staff) = text.split_once('/').ok_or_else(|| {
-            InputError::new(format!("assignment key '{text}' is not of the form SHIFT/STAFF"))
+            InputError::new(format!(
+                "assignment key '{text}' is not of the form SHIFT/STAFF"
+            ))
         })?;
         Ok(AssignmentKey::new(Id::parse(shift)?, Id::parse(staff)?))
     }

@@ -7,8 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::civil::Date;
 
 use crate::entity::{
-    Acknowledgement, Assignment, Availability, Collection, Department, Entity, Fields, Shift,
-    Staff,
+    Acknowledgement, Assignment, Availability, Collection, Department, Entity, Fields, Shift, Staff,
 };
 use crate::{AssignmentKey, Id};
 
@@ -154,7 +153,9 @@ impl Index {
                 }
             }
             Collection::Assignments => {
-                let Ok(k) = AssignmentKey::parse(key) else { return };
+                let Ok(k) = AssignmentKey::parse(key) else {
+                    return;
+                };
                 if self.assignments.remove(&k).is_some() {
                     remove_from(&mut self.shifts_by_staff, &k.staff, &k.shift);
                 }
@@ -184,24 +185,20 @@ impl Index {
     }
 
     /// The assignments of one shift, ordered by staff id.
-    pub fn assignments_of_shift<'a>(
-        &'a self,
-        shift: &'a Id,
-    ) -> impl Iterator<Item = &'a Assignment> + 'a {
+    pub fn assignments_of_shift(&self, shift: &Id) -> impl Iterator<Item = &Assignment> + '_ {
+        let shift = shift.clone();
         let start = AssignmentKey::new(shift.clone(), Id(String::new()));
         self.assignments
             .range(start..)
-            .take_while(move |(k, _)| &k.shift == shift)
+            .take_while(move |(k, _)| k.shift == shift)
             .map(|(_, a)| a)
     }
 
     /// The assignments of one staff member, ordered by shift id.
-    pub fn assignments_of_staff<'a>(
-        &'a self,
-        staff: &'a Id,
-    ) -> impl Iterator<Item = &'a Assignment> + 'a {
+    pub fn assignments_of_staff(&self, staff: &Id) -> impl Iterator<Item = &Assignment> + '_ {
+        let staff = staff.clone();
         self.shifts_by_staff
-            .get(staff)
+            .get(&staff)
             .into_iter()
             .flat_map(|shifts| shifts.iter())
             .filter_map(move |shift| {
@@ -211,10 +208,7 @@ impl Index {
     }
 
     /// The availability entries of one staff member.
-    pub fn availability_of_staff<'a>(
-        &'a self,
-        staff: &'a Id,
-    ) -> impl Iterator<Item = &'a Availability> + 'a {
+    pub fn availability_of_staff(&self, staff: &Id) -> impl Iterator<Item = &Availability> + '_ {
         self.availability_by_staff
             .get(staff)
             .into_iter()

@@ -116,7 +116,11 @@ pub fn parse_date(text: &str) -> Result<Date, InputError> {
 
 /// Parses `HH:MM` (00:00 to 23:59), strictly.
 pub fn parse_time(text: &str) -> Result<Time, InputError> {
-    let bad = || InputError::new(format!("'{text}' is not a time of the form HH:MM (00:00 to 23:59)"));
+    let bad = || {
+        InputError::new(format!(
+            "'{text}' is not a time of the form HH:MM (00:00 to 23:59)"
+        ))
+    };
     let bytes = text.as_bytes();
     if bytes.len() != 5 || bytes[2] != b':' {
         return Err(bad());
@@ -129,7 +133,9 @@ pub fn parse_time(text: &str) -> Result<Time, InputError> {
 /// Parses `YYYY-MM-DDTHH:MM` (the CLI's DATETIME), strictly.
 pub fn parse_datetime(text: &str) -> Result<DateTime, InputError> {
     let (date, time) = text.split_once('T').ok_or_else(|| {
-        InputError::new(format!("'{text}' is not a date-time of the form YYYY-MM-DDTHH:MM"))
+        InputError::new(format!(
+            "'{text}' is not a date-time of the form YYYY-MM-DDTHH:MM"
+        ))
     })?;
     Ok(parse_date(date)?.to_datetime(parse_time(time)?))
 }
@@ -259,7 +265,11 @@ impl LocalSpan {
     }
 
     pub fn encode(&self) -> String {
-        format!("{}/{}", format_datetime(self.from), format_datetime(self.to))
+        format!(
+            "{}/{}",
+            format_datetime(self.from),
+            format_datetime(self.to)
+        )
     }
 
     pub fn decode(text: &str) -> Result<LocalSpan, InputError> {
@@ -282,7 +292,12 @@ impl serde::Serialize for LocalSpan {
 
 impl fmt::Display for LocalSpan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} – {}", format_datetime(self.from), format_datetime(self.to))
+        write!(
+            f,
+            "{} – {}",
+            format_datetime(self.from),
+            format_datetime(self.to)
+        )
     }
 }
 
@@ -329,8 +344,18 @@ mod tests {
     fn night_shifts_across_dst_changes_last_their_real_length() {
         let zone = SiteZone::parse("Europe/Berlin").unwrap();
         // Clocks go forward at 02:00 on 2026-03-29 and back at 03:00 on 2026-10-25.
-        assert_eq!(shift("2026-03-28", "22:00", "06:00").interval(&zone).minutes(), 7 * 60);
-        assert_eq!(shift("2026-10-24", "22:00", "06:00").interval(&zone).minutes(), 9 * 60);
+        assert_eq!(
+            shift("2026-03-28", "22:00", "06:00")
+                .interval(&zone)
+                .minutes(),
+            7 * 60
+        );
+        assert_eq!(
+            shift("2026-10-24", "22:00", "06:00")
+                .interval(&zone)
+                .minutes(),
+            9 * 60
+        );
         assert!(zone.is_in_gap(parse_datetime("2026-03-29T02:30").unwrap()));
     }
 

@@ -5,7 +5,9 @@ use thiserror::Error;
 /// What can go wrong with a data directory. Each message says what to do.
 #[derive(Debug, Error)]
 pub enum StoreError {
-    #[error("{dir} is not a shiftmesh data directory; run 'shiftmesh init' (or 'shiftmesh node') first")]
+    #[error(
+        "{dir} is not a shiftmesh data directory; run 'shiftmesh init' (or 'shiftmesh node') first"
+    )]
     NotInitialised { dir: PathBuf },
     #[error("another shiftmesh process is using the store in {dir} (a node is running there?); stop it, or run this command while it runs so it goes through the node")]
     Locked { dir: PathBuf },

@@ -55,12 +55,11 @@ impl Identity {
                 reason: e.to_string(),
             })?;
         let config_path = dir.join(CONFIG_FILE);
-        let config = serde_json::from_slice(&read(&config_path)?).map_err(|e| {
-            StoreError::Identity {
+        let config =
+            serde_json::from_slice(&read(&config_path)?).map_err(|e| StoreError::Identity {
                 path: config_path,
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         Ok(Identity { keypair, config })
     }
 }

@@ -1,5 +1,5 @@
 //! The only part of shiftmesh that touches sled: the schedule's change log and snapshots, the
-//! node's identity, and the last good snapshot file kept beside the store.
+//! node's identity, and the last good copy of the schedule kept beside the store.
 //!
 //! Data directory layout:
 //!
@@ -8,7 +8,9 @@
 //!   identity.key            0600  the node's ed25519 keypair (libp2p protobuf encoding)
 //!   node.json               0600  the node's name
 //!   store/                        sled: trees "snapshot" (save()), "log" (save_after() chunks), "meta"
-//!   last-good.automerge     0600  the last snapshot that loaded cleanly, for `restore`
+//!   last-good.automerge     0600  a copy of the schedule outside sled (the last snapshot plus
+//!                                 every change persisted since), for `restore`
+//!   index.snapshot          0600  the read index for the heads on disk (a cache)
 //! ```
 
 mod error;

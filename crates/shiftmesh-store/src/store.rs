@@ -16,7 +16,8 @@ use crate::{write_file_atomically, StoreError};
 pub const LOG_FOLD_ENTRIES: usize = 1000;
 /// ...or this many bytes.
 pub const LOG_FOLD_BYTES: usize = 8 * 1024 * 1024;
-/// The file beside the store holding the last snapshot that loaded cleanly.
+/// The file beside the store holding a copy of the schedule outside sled: the last snapshot plus
+/// every chunk appended since. `restore` rebuilds a damaged store from it.
 pub const LAST_GOOD_FILE: &str = "last-good.automerge";
 /// sled's page cache. The document lives in memory anyway; the store only needs to stream it.
 const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -120,7 +121,9 @@ impl Store {
     /// Opens the store in `dir` (taking sled's lock) and reads the identity.
     pub fn open(dir: &Path) -> Result<Opened, StoreError> {
         if !Store::is_initialised(dir) {
-            return Err(StoreError::NotInitialised { dir: dir.to_owned() });
+            return Err(StoreError::NotInitialised {
+                dir: dir.to_owned(),
+            });
         }
         let identity = Identity::load(dir)?;
         let store = Store::open_db(dir)?;
@@ -144,19 +147,28 @@ impl Store {
         if bytes.len() < header || !bytes.starts_with(INDEX_MAGIC) {
             return Ok(None);
         }
-        let count = u32::from_be_bytes(bytes[INDEX_MAGIC.len()..header].try_into().unwrap_or([0; 4]));
+        let count = u32::from_be_bytes(
+            bytes[INDEX_MAGIC.len()..header]
+                .try_into()
+                .unwrap_or([0; 4]),
+        );
         let heads_end = header + 32 * count as usize;
         if bytes.len() < heads_end + 8 || bytes[header..heads_end] != heads[..] {
             return Ok(None);
         }
-        let changes = u64::from_be_bytes(bytes[heads_end..heads_end + 8].try_into().unwrap_or([0; 8]));
+        let changes =
+            u64::from_be_bytes(bytes[heads_end..heads_end + 8].try_into().unwrap_or([0; 8]));
         Ok(Some((bytes[heads_end + 8..].to_vec(), changes as usize)))
     }
 
     /// Records an index snapshot for the heads on disk (call after [`Store::persist`]). It lives
     /// in a file beside the store, not in sled, which keeps every rewrite of a large value as a
     /// blob it frees only lazily.
-    pub fn write_index_snapshot(&mut self, payload: &[u8], changes: usize) -> Result<(), StoreError> {
+    pub fn write_index_snapshot(
+        &mut self,
+        payload: &[u8],
+        changes: usize,
+    ) -> Result<(), StoreError> {
         let heads = encode_heads(&self.persisted_heads);
         let mut bytes = Vec::with_capacity(payload.len() + heads.len() + 32);
         bytes.extend_from_slice(INDEX_MAGIC);
@@ -172,7 +184,7 @@ impl Store {
     }
 
     /// Loads the document: the snapshot plus every log entry, checked against the heads
-    /// recorded on disk and against the last good snapshot file.
+    /// recorded on disk.
     pub fn load_document(&mut self) -> Result<AutoCommit, StoreError> {
         let mut bytes = match self.snapshot.get(SNAPSHOT_KEY)? {
             Some(snapshot) => snapshot.to_vec(),
@@ -195,21 +207,11 @@ impl Store {
         if let Some(recorded) = self.meta.get(HEADS_KEY)? {
             let recorded = decode_heads(&recorded)
                 .ok_or_else(|| self.corrupt("its recorded heads are unreadable"))?;
-            if let Some(missing) = recorded.iter().find(|h| doc.get_change_by_hash(h).is_none()) {
+            if let Some(missing) = recorded
+                .iter()
+                .find(|h| doc.get_change_by_hash(h).is_none())
+            {
                 return Err(self.corrupt(format!("change {missing} recorded as saved is missing")));
-            }
-        }
-        if let Ok(last_good) = std::fs::read(self.dir.join(LAST_GOOD_FILE)) {
-            if let Ok(mut good) = AutoCommit::load(&last_good) {
-                let lost = good
-                    .get_heads()
-                    .into_iter()
-                    .find(|h| doc.get_change_by_hash(h).is_none());
-                if let Some(lost) = lost {
-                    return Err(self.corrupt(format!(
-                        "it lacks change {lost}, which the last good snapshot holds"
-                    )));
-                }
             }
         }
         self.persisted_heads = heads;
@@ -242,10 +244,28 @@ impl Store {
             })
             .map_err(transaction_error)?;
         self.db.flush()?;
+        self.append_last_good(&chunk)?;
         self.persisted_heads = heads;
         self.log_entries += 1;
         self.log_bytes += len;
         Ok(len)
+    }
+
+    /// Appends a chunk to the last good file, which Automerge loads as `snapshot ++ chunks`, so
+    /// the file holds every persisted change outside sled.
+    fn append_last_good(&self, chunk: &[u8]) -> Result<(), StoreError> {
+        use std::io::Write;
+        let path = self.dir.join(LAST_GOOD_FILE);
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        file.write_all(chunk).map_err(io)?;
+        file.sync_data().map_err(io)
     }
 
     /// Replaces snapshot and log with one `save()` of `doc`, in one transaction, then refreshes
@@ -291,11 +311,9 @@ impl Store {
                     .map(|n| dir.join(format!("{STORE_DIR}.damaged-{n}")))
                     .find(|p| !p.exists())
                     .unwrap_or_else(|| dir.join(format!("{STORE_DIR}.damaged")));
-                std::fs::rename(dir.join(STORE_DIR), &aside).map_err(|source| {
-                    StoreError::Io {
-                        path: aside.clone(),
-                        source,
-                    }
+                std::fs::rename(dir.join(STORE_DIR), &aside).map_err(|source| StoreError::Io {
+                    path: aside.clone(),
+                    source,
                 })?;
                 // The last good file described the damaged store; it is replaced below.
                 let _ = std::fs::remove_file(dir.join(LAST_GOOD_FILE));
@@ -321,7 +339,7 @@ fn corrupt(dir: &Path, reason: String) -> StoreError {
     let last_good = dir.join(LAST_GOOD_FILE);
     let advice = if last_good.exists() {
         format!(
-            "run 'shiftmesh restore {} --yes' to rebuild it from the last good snapshot (newer changes come back from peers or a backup)",
+            "run 'shiftmesh restore {} --yes' to rebuild it from the copy kept beside the store, which holds every saved change",
             last_good.display()
         )
     } else {
@@ -337,7 +355,9 @@ fn corrupt(dir: &Path, reason: String) -> StoreError {
 fn classify_open_error(dir: &Path, error: sled::Error) -> StoreError {
     match &error {
         sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-            StoreError::Locked { dir: dir.to_owned() }
+            StoreError::Locked {
+                dir: dir.to_owned(),
+            }
         }
         sled::Error::Corruption { .. } => corrupt(dir, error.to_string()),
         sled::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -362,7 +382,7 @@ fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
 }
 
 fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
-    if bytes.len() % 32 != 0 {
+    if !bytes.len().is_multiple_of(32) {
         return None;
     }
     bytes

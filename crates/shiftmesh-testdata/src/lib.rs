@@ -209,7 +209,9 @@ pub fn generate(profile: Profile, seed: u64) -> Roster {
             if days_off[first..first + len].iter().any(|d| *d) {
                 continue;
             }
-            days_off[first..first + len].iter_mut().for_each(|d| *d = true);
+            days_off[first..first + len]
+                .iter_mut()
+                .for_each(|d| *d = true);
             availability.push(GenAvailability {
                 staff: s,
                 first_day: first,
@@ -219,6 +221,8 @@ pub fn generate(profile: Profile, seed: u64) -> Roster {
             left -= len;
         }
     }
+    // `day` is the entry's date as well as an index into each person's days off.
+    #[allow(clippy::needless_range_loop)]
     for day in 0..profile.days {
         let count = profile.availability_per_day[pick_weighted(&mut rng, [4, 3, 2, 1])];
         let mut people: Vec<usize> = (0..profile.staff).collect();
@@ -287,16 +291,14 @@ fn assign(
                 let eligible = |s: usize| {
                     !busy[s] && !off[s][day] && week_count[s] < SHIFTS_PER_WEEK && rested(s)
                 };
-                let pick = (0..staff.len())
-                    .filter(|&s| eligible(s))
-                    .max_by_key(|&s| {
-                        (
-                            staff[s].department == shift.department,
-                            staff[s].skills.contains(shift.skill),
-                            std::cmp::Reverse(week_count[s]),
-                            std::cmp::Reverse((s + day) % staff.len()),
-                        )
-                    });
+                let pick = (0..staff.len()).filter(|&s| eligible(s)).max_by_key(|&s| {
+                    (
+                        staff[s].department == shift.department,
+                        staff[s].skills.contains(shift.skill),
+                        std::cmp::Reverse(week_count[s]),
+                        std::cmp::Reverse((s + day) % staff.len()),
+                    )
+                });
                 let Some(s) = pick else { break };
                 busy[s] = true;
                 week_count[s] += 1;
@@ -327,16 +329,29 @@ impl Roster {
         };
         let mut text = String::from("id,name,time_zone\n");
         for d in 0..self.profile.departments {
-            let _ = writeln!(text, "{},Department {d},{}", department_id(d), ZONES[d % ZONES.len()]);
+            let _ = writeln!(
+                text,
+                "{},Department {d},{}",
+                department_id(d),
+                ZONES[d % ZONES.len()]
+            );
         }
         write("departments.csv", text)?;
         let mut text = String::from("id,name,department,skills,max_hours_week\n");
         for s in &self.staff {
             let skills: Vec<&str> = s.skills.iter().copied().collect();
-            let _ = writeln!(text, "{},{},{},{},40", s.id, s.name, department_id(s.department), skills.join(";"));
+            let _ = writeln!(
+                text,
+                "{},{},{},{},40",
+                s.id,
+                s.name,
+                department_id(s.department),
+                skills.join(";")
+            );
         }
         write("staff.csv", text)?;
-        let mut text = String::from("id,department,date,start,end,capacity,min_staff,skills,label\n");
+        let mut text =
+            String::from("id,department,date,start,end,capacity,min_staff,skills,label\n");
         for s in &self.shifts {
             let end = (s.start_hour + SHIFT_HOURS) % 24;
             let _ = writeln!(
@@ -362,7 +377,11 @@ impl Roster {
         for a in &self.availability {
             let from = self.date(a.first_day);
             let to = self.date(a.first_day + a.days);
-            let _ = writeln!(text, "{},{from}T00:00,{to}T00:00,{},generated", self.staff[a.staff].id, a.kind);
+            let _ = writeln!(
+                text,
+                "{},{from}T00:00,{to}T00:00,{},generated",
+                self.staff[a.staff].id, a.kind
+            );
         }
         write("availability.csv", text)?;
         Ok(files)
@@ -394,10 +413,19 @@ mod tests {
         assert_eq!(r.staff.len(), 50);
         // 20 slots a day over 28 days, 1 to 3 seats each.
         assert_eq!(r.shifts.len(), 20 * 28);
-        assert!(r.shifts.iter().any(|s| s.start_hour == 22), "night shifts exist");
+        assert!(
+            r.shifts.iter().any(|s| s.start_hour == 22),
+            "night shifts exist"
+        );
         let hours = r.mean_hours_per_week();
-        assert!((30.0..=40.0).contains(&hours), "about 38 h a week, got {hours}");
-        assert!(r.availability.iter().any(|a| a.kind == "leave" && a.days >= 5));
+        assert!(
+            (30.0..=40.0).contains(&hours),
+            "about 38 h a week, got {hours}"
+        );
+        assert!(r
+            .availability
+            .iter()
+            .any(|a| a.kind == "leave" && a.days >= 5));
         // Nobody works twice on one day.
         let mut seen = BTreeSet::new();
         for (s, sh) in &r.assignments {

@@ -14,13 +14,23 @@ fn main() -> anyhow::Result<()> {
     let mut out = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value; {USAGE}"));
+        let mut value = || {
+            args.next()
+                .with_context(|| format!("{arg} needs a value; {USAGE}"))
+        };
         match arg.as_str() {
             "--profile" => {
                 let name = value()?;
-                profile = Some(Profile::by_name(&name).with_context(|| format!("unknown profile '{name}'; {USAGE}"))?);
+                profile = Some(
+                    Profile::by_name(&name)
+                        .with_context(|| format!("unknown profile '{name}'; {USAGE}"))?,
+                );
             }
-            "--seed" => seed = value()?.parse().with_context(|| format!("--seed takes a number; {USAGE}"))?,
+            "--seed" => {
+                seed = value()?
+                    .parse()
+                    .with_context(|| format!("--seed takes a number; {USAGE}"))?
+            }
             "--out" => out = Some(PathBuf::from(value()?)),
             "--help" | "-h" => {
                 println!("{USAGE}");
@@ -29,7 +39,9 @@ fn main() -> anyhow::Result<()> {
             other => bail!("unknown argument '{other}'; {USAGE}"),
         }
     }
-    let (Some(profile), Some(out)) = (profile, out) else { bail!("{USAGE}") };
+    let (Some(profile), Some(out)) = (profile, out) else {
+        bail!("{USAGE}")
+    };
     let roster = generate(profile, seed);
     let files = roster.write_csv(&out)?;
     println!(
