@@ -402,7 +402,17 @@ impl Schedule {
     fn create<E: Entity>(&mut self, entity: &E) -> Result<()> {
         let key = entity.key();
         let coll = self.collection(E::COLLECTION).clone();
-        match self.entity_object(E::COLLECTION, &key) {
+        // Only a softly removed (or unreadable) entity still has an object under its key; the
+        // index knows which, which spares a document lookup per new entity.
+        let entry = (E::COLLECTION, key.clone());
+        let may_exist =
+            self.index().removed.contains(&entry) || self.index().unreadable.contains_key(&entry);
+        let existing = if may_exist {
+            self.entity_object(E::COLLECTION, &key)
+        } else {
+            None
+        };
+        match existing {
             Some(obj) => {
                 for (name, value) in entity.to_fields() {
                     put_field(&mut self.doc, &obj, name, &value)?;
@@ -502,37 +512,42 @@ impl Schedule {
         message: String,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Written> {
-        let (_, written) = self.write(edit, message, |s, dirty| {
-            let mut done = 0;
-            let mut step = |c: Collection, key: String| {
-                dirty.insert((c, key));
-                done += 1;
-                if done % PROGRESS_EVERY_ENTITIES == 0 {
-                    progress(done);
+        // The fields written are exactly what the document now holds for these entities, so the
+        // index takes them as they are instead of reading 100k entities back.
+        let (written_fields, written) = self.write(edit, message, |s, _| {
+            let mut written_fields = Vec::with_capacity(batch.len());
+            let mut step = |c: Collection, key: String, fields: Fields| {
+                written_fields.push((c, key, fields));
+                if written_fields.len() % PROGRESS_EVERY_ENTITIES == 0 {
+                    progress(written_fields.len());
                 }
             };
             for e in &batch.departments {
                 s.create(e)?;
-                step(Collection::Departments, e.key());
+                step(Collection::Departments, e.key(), stored_fields(e));
             }
             for e in &batch.staff {
                 s.create(e)?;
-                step(Collection::Staff, e.key());
+                step(Collection::Staff, e.key(), stored_fields(e));
             }
             for e in &batch.shifts {
                 s.create(e)?;
-                step(Collection::Shifts, e.key());
+                step(Collection::Shifts, e.key(), stored_fields(e));
             }
             for e in &batch.assignments {
                 s.create(e)?;
-                step(Collection::Assignments, Entity::key(e));
+                step(Collection::Assignments, Entity::key(e), stored_fields(e));
             }
             for e in &batch.availability {
                 s.create(e)?;
-                step(Collection::Availability, e.key());
+                step(Collection::Availability, e.key(), stored_fields(e));
             }
-            Ok(())
+            Ok(written_fields)
         })?;
+        let index = &mut self.view.index;
+        for (collection, key, fields) in written_fields {
+            index.set(collection, &key, Stored::Present(fields, false));
+        }
         Ok(written)
     }
 
@@ -666,6 +681,16 @@ fn put_field(doc: &mut AutoCommit, obj: &ObjId, name: &str, value: &FieldValue) 
         FieldValue::Bool(b) => doc.put(obj, name, *b)?,
     }
     Ok(())
+}
+
+/// The fields of an entity as the document stores them (empty text left out).
+fn stored_fields<E: Entity>(entity: &E) -> Fields {
+    entity
+        .to_fields()
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty_text())
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
 }
 
 fn to_hydrate<E: Entity>(entity: &E) -> hydrate::Value {

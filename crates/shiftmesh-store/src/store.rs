@@ -16,6 +16,8 @@ use crate::{write_file_atomically, StoreError};
 pub const LOG_FOLD_ENTRIES: usize = 1000;
 /// ...or this many bytes.
 pub const LOG_FOLD_BYTES: usize = 8 * 1024 * 1024;
+/// Changes carrying at least this many operations are written as a new snapshot directly.
+pub const FOLD_AT_OPS: u64 = 100_000;
 /// The file beside the store holding a copy of the schedule outside sled: the last snapshot plus
 /// every chunk appended since. `restore` rebuilds a damaged store from it.
 pub const LAST_GOOD_FILE: &str = "last-good.automerge";
@@ -218,10 +220,22 @@ impl Store {
         Ok(doc)
     }
 
-    /// Makes every change of `doc` that is not yet on disk durable. Returns the bytes appended.
+    /// Makes every change of `doc` that is not yet on disk durable. Returns the bytes appended to
+    /// the log (0 when it wrote a new snapshot instead).
     pub fn persist(&mut self, doc: &mut AutoCommit) -> Result<usize, StoreError> {
         let heads = doc.get_heads();
         if heads == self.persisted_heads {
+            return Ok(0);
+        }
+        // A bulk write (an import) goes straight into a new snapshot: its change chunk would be
+        // folded at once anyway, and computing it first costs as much as the snapshot.
+        let new_ops: u64 = doc
+            .get_changes_meta(&self.persisted_heads)
+            .iter()
+            .map(|m| m.max_op.saturating_sub(m.start_op) + 1)
+            .sum();
+        if new_ops >= FOLD_AT_OPS {
+            self.write_snapshot(doc)?;
             return Ok(0);
         }
         let chunk = doc.save_after(&self.persisted_heads);

@@ -195,15 +195,19 @@ pub fn generate(profile: Profile, seed: u64) -> Roster {
     // Leave blocks first, then single-day entries; neither is assigned over.
     let mut availability = Vec::new();
     let mut off = vec![vec![false; profile.days]; profile.staff];
-    let leave_days = profile.leave_days_per_year * profile.days / 365;
+    // Each person takes their yearly leave pro rata to the horizon, in blocks of 5 to 10 days;
+    // on a short horizon a block is taken with the probability that keeps the expected days.
+    let leave_days = (profile.leave_days_per_year * profile.days) as f64 / 365.0;
     for (s, days_off) in off.iter_mut().enumerate() {
         let mut left = leave_days;
         let mut attempts = 0;
-        while left >= 5 && attempts < 20 {
+        while left > 0.0 && attempts < 20 {
             attempts += 1;
-            let len = rng.gen_range(5..=10).min(left);
-            if len >= profile.days {
-                break;
+            let len = rng.gen_range(5..=10usize);
+            let take = rng.gen_bool((left / len as f64).min(1.0));
+            left -= len as f64;
+            if !take || len >= profile.days {
+                continue;
             }
             let first = rng.gen_range(0..profile.days - len);
             if days_off[first..first + len].iter().any(|d| *d) {
@@ -218,7 +222,6 @@ pub fn generate(profile: Profile, seed: u64) -> Roster {
                 days: len,
                 kind: "leave",
             });
-            left -= len;
         }
     }
     // `day` is the entry's date as well as an index into each person's days off.

@@ -1,0 +1,302 @@
+//! `shiftmesh-bench [--profile small|large|year] [--runs N]`: import and store open, each
+//! measured beside the same work done with raw Automerge in the same run, as ratios.
+//!
+//! shiftmesh's figures are the real binary end to end (`shiftmesh import` as a process) and the
+//! store's open path in a fresh child process; the raw figures are Automerge alone on the same
+//! entities with the same field layout. Each figure is the median of `--runs` runs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use automerge::transaction::Transactable;
+use automerge::{hydrate, AutoCommit, ScalarValue, ROOT};
+use shiftmesh_model::{Entity, FieldValue, Index, Schedule};
+use shiftmesh_store::{Store, LAST_GOOD_FILE};
+
+const USAGE: &str = "usage: shiftmesh-bench [--profile small|large|year] [--runs N] [--seed N]";
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Child modes: one measurement in a fresh process, printed as "millis peak_rss_kib".
+    match args.first().map(String::as_str) {
+        Some("--child-open") => return child(|| open_store(Path::new(&args[1]))),
+        Some("--child-raw-load") => return child(|| raw_load(Path::new(&args[1]))),
+        _ => {}
+    }
+    let mut profile = shiftmesh_testdata::YEAR;
+    let mut runs = 3usize;
+    let mut seed = 0u64;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = || {
+            it.next()
+                .with_context(|| format!("{arg} needs a value; {USAGE}"))
+        };
+        match arg.as_str() {
+            "--profile" => {
+                let name = value()?;
+                profile = shiftmesh_testdata::Profile::by_name(name)
+                    .with_context(|| format!("unknown profile {name}; {USAGE}"))?
+            }
+            "--runs" => runs = value()?.parse().context(USAGE)?,
+            "--seed" => seed = value()?.parse().context(USAGE)?,
+            other => bail!("unknown argument {other}; {USAGE}"),
+        }
+    }
+    let runs = runs.max(1);
+    let work = std::env::temp_dir().join(format!("shiftmesh-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let result = bench(&work, profile, seed, runs);
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+fn bench(
+    work: &Path,
+    profile: shiftmesh_testdata::Profile,
+    seed: u64,
+    runs: usize,
+) -> anyhow::Result<()> {
+    let shiftmesh = sibling("shiftmesh")?;
+    let roster = shiftmesh_testdata::generate(profile, seed);
+    let csv = roster.write_csv(&work.join("csv"))?;
+    println!(
+        "profile {} seed {seed}: {} staff, {} shifts, {} assignments, {} availability entries; {runs} run(s) each, medians",
+        profile.name,
+        roster.staff.len(),
+        roster.shifts.len(),
+        roster.assignments.len(),
+        roster.availability.len()
+    );
+    println!("machine: {} cores, {} MiB memory", cores(), memory_mib());
+
+    // shiftmesh: the real binary, end to end, into a fresh data directory each run.
+    let mut ours = Vec::new();
+    let mut data = PathBuf::new();
+    for run in 0..runs {
+        data = work.join(format!("data-{run}"));
+        run_ok(Command::new(&shiftmesh).arg("--data-dir").arg(&data).args([
+            "init",
+            "--time-zone",
+            "Europe/Berlin",
+        ]))?;
+        let started = Instant::now();
+        run_ok(
+            Command::new(&shiftmesh)
+                .arg("--data-dir")
+                .arg(&data)
+                .args(["import", "--format", "csv"])
+                .args(&csv),
+        )?;
+        ours.push(started.elapsed());
+    }
+
+    // Raw Automerge: the same entities, the same fields, one batch_create_object per collection
+    // into a new document, then save(). This is the floor the stack allows.
+    let index = read_index(&data)?;
+    let collections = raw_collections(&index);
+    let mut raw = Vec::new();
+    let mut raw_bytes = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let mut doc = AutoCommit::new();
+        for (name, value) in &collections {
+            doc.batch_create_object(ROOT, *name, value, false)?;
+        }
+        doc.commit();
+        raw_bytes = doc.save();
+        raw.push(started.elapsed());
+    }
+
+    // Open: the store's open path (identity, sled, document, index from its snapshot) against
+    // Automerge::load of the same document bytes, each in a fresh process.
+    let snapshot = data.join(LAST_GOOD_FILE);
+    let mut open = Vec::new();
+    let mut load = Vec::new();
+    for _ in 0..runs {
+        open.push(measure_child(&[
+            "--child-open",
+            &data.display().to_string(),
+        ])?);
+        load.push(measure_child(&[
+            "--child-raw-load",
+            &snapshot.display().to_string(),
+        ])?);
+    }
+    let open_time = median(open.iter().map(|m| m.0).collect());
+    let load_time = median(load.iter().map(|m| m.0).collect());
+    let open_rss = open.iter().map(|m| m.1).max().unwrap_or(0);
+    let load_rss = load.iter().map(|m| m.1).max().unwrap_or(0);
+
+    let import_time = median(ours);
+    let raw_time = median(raw);
+    println!();
+    println!("| figure | shiftmesh | raw Automerge | ratio | target | met |");
+    println!("|---|---|---|---|---|---|");
+    row(
+        "CSV import (process, parse, write, save, index)",
+        import_time,
+        raw_time,
+        1.5,
+    );
+    row(
+        "store open (sled, document, index)",
+        open_time,
+        load_time,
+        1.3,
+    );
+    println!(
+        "| resident memory after open | {} MiB | {} MiB | {:.2} | ≤ 256 MiB | {} |",
+        open_rss / 1024,
+        load_rss / 1024,
+        open_rss as f64 / load_rss.max(1) as f64,
+        if open_rss / 1024 <= 256 { "yes" } else { "no" }
+    );
+    println!();
+    println!(
+        "document: {} bytes compressed (shiftmesh), {} bytes (raw, one batch per collection)",
+        std::fs::metadata(&snapshot)?.len(),
+        raw_bytes.len()
+    );
+    Ok(())
+}
+
+fn row(name: &str, ours: Duration, raw: Duration, target: f64) {
+    let ratio = ours.as_secs_f64() / raw.as_secs_f64().max(1e-9);
+    println!(
+        "| {name} | {:.0} ms | {:.0} ms | {ratio:.2} | ≤ {target} × | {} |",
+        ours.as_secs_f64() * 1e3,
+        raw.as_secs_f64() * 1e3,
+        if ratio <= target { "yes" } else { "no" }
+    );
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+/// Another binary of this build (`target/release/NAME` beside this one).
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let path = std::env::current_exe()?.with_file_name(name);
+    if !path.exists() {
+        bail!(
+            "{} is missing; build it first (cargo build --release)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+fn run_ok(command: &mut Command) -> anyhow::Result<()> {
+    let out = command.output()?;
+    if !out.status.success() {
+        bail!(
+            "{command:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+fn read_index(data: &Path) -> anyhow::Result<Index> {
+    let mut opened = Store::open(data)?;
+    let doc = opened.store.load_document()?;
+    Ok(Schedule::from_doc(doc)?.index().clone())
+}
+
+fn hydrate_entity<E: Entity>(entity: &E) -> hydrate::Value {
+    let mut map = HashMap::new();
+    for (name, value) in entity.to_fields() {
+        let value = match value {
+            FieldValue::Str(s) if s.is_empty() => continue,
+            FieldValue::Str(s) => hydrate::Value::from(ScalarValue::Str(s.into())),
+            FieldValue::Int(i) => hydrate::Value::from(i),
+            FieldValue::Bool(b) => hydrate::Value::from(ScalarValue::Boolean(b)),
+        };
+        map.insert(name.to_owned(), value);
+    }
+    hydrate::Value::Map(hydrate::Map::from(map))
+}
+
+fn collection<'a, E: Entity + 'a>(entities: impl Iterator<Item = &'a E>) -> hydrate::Value {
+    let map: HashMap<String, hydrate::Value> =
+        entities.map(|e| (e.key(), hydrate_entity(e))).collect();
+    hydrate::Value::Map(hydrate::Map::from(map))
+}
+
+fn raw_collections(index: &Index) -> Vec<(&'static str, hydrate::Value)> {
+    vec![
+        ("departments", collection(index.departments.values())),
+        ("staff", collection(index.staff.values())),
+        ("shifts", collection(index.shifts.values())),
+        ("assignments", collection(index.assignments.values())),
+        ("availability", collection(index.availability.values())),
+    ]
+}
+
+fn open_store(data: &Path) -> anyhow::Result<()> {
+    let mut opened = Store::open(data)?;
+    let index = opened
+        .store
+        .read_index_snapshot()?
+        .and_then(|(bytes, _)| Index::from_snapshot(&bytes));
+    let doc = opened.store.load_document()?;
+    let schedule = Schedule::from_doc_and_index(doc, index)?;
+    std::hint::black_box(schedule);
+    Ok(())
+}
+
+fn raw_load(file: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file)?;
+    let doc = AutoCommit::load(&bytes)?;
+    std::hint::black_box(doc);
+    Ok(())
+}
+
+/// Runs `work` and prints its wall time in milliseconds and this process's peak RSS in KiB.
+fn child(work: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    work()?;
+    println!("{} {}", started.elapsed().as_micros(), peak_rss_kib());
+    Ok(())
+}
+
+fn measure_child(args: &[&str]) -> anyhow::Result<(Duration, u64)> {
+    let out = Command::new(std::env::current_exe()?).args(args).output()?;
+    if !out.status.success() {
+        bail!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.split_whitespace();
+    let micros: u64 = parts.next().context("no time")?.parse()?;
+    let rss: u64 = parts.next().context("no rss")?.parse()?;
+    Ok((Duration::from_micros(micros), rss))
+}
+
+fn proc_field(file: &str, field: &str) -> u64 {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn peak_rss_kib() -> u64 {
+    proc_field("/proc/self/status", "VmHWM:")
+}
+
+fn memory_mib() -> u64 {
+    proc_field("/proc/meminfo", "MemTotal:") / 1024
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

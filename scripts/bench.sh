@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Builds the release binaries and measures import and store open beside raw Automerge on a
+# generated schedule: scripts/bench.sh [--profile small|large|year] [--runs N] [--seed N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --bin shiftmesh --bin shiftmesh-bench
+exec target/release/shiftmesh-bench "$@"
