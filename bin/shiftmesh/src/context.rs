@@ -61,8 +61,10 @@ impl Context {
             mut store,
             identity,
         } = Store::open(&self.data_dir)?;
-        let index = fresh_index(&store)?.map(|(index, _)| index);
+        // The document first: its load peaks at over twice what it then keeps, and the index
+        // is best built after that peak has passed.
         let doc = store.load_document()?;
+        let index = fresh_index(&store)?.map(|(index, _)| index);
         let schedule = Schedule::from_doc_and_index(doc, index).with_context(|| {
             format!(
                 "the store in {} does not hold a schedule",
@@ -117,7 +119,7 @@ fn fresh_index(store: &Store) -> anyhow::Result<Option<(Index, usize)>> {
 
 /// Writes the index snapshot for the heads on disk; returns the number of changes.
 fn write_index_snapshot(store: &mut Store, schedule: &mut Schedule) -> anyhow::Result<usize> {
-    let changes = schedule.doc_mut().get_changes_meta(&[]).len();
+    let changes = schedule.change_count();
     if let Some(bytes) = schedule.index().to_snapshot() {
         store.write_index_snapshot(&bytes, changes)?;
     }

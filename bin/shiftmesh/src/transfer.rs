@@ -790,7 +790,7 @@ pub fn backup(ctx: &Context, args: BackupArgs) -> anyhow::Result<()> {
     let mut s = ctx.open()?;
     let bytes = s.schedule.doc_mut().save();
     write_file_atomically(&args.file, &bytes)?;
-    let changes = s.schedule.doc_mut().get_changes_meta(&[]).len();
+    let changes = s.schedule.change_count();
     output::either(
         ctx.json,
         &json!({"written": args.file, "bytes": bytes.len(), "changes": changes}),
@@ -852,7 +852,7 @@ pub fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<()> {
         }
     }
     let aside = Store::replace(&ctx.data_dir, schedule.doc_mut())?;
-    let changes = schedule.doc_mut().get_changes_meta(&[]).len();
+    let changes = schedule.change_count();
     output::either(
         ctx.json,
         &json!({"restored": args.file, "changes": changes, "damaged_store_moved_to": aside}),

@@ -128,6 +128,7 @@ fn bench(
     }
     let open_time = median(open.iter().map(|m| m.0).collect());
     let load_time = median(load.iter().map(|m| m.0).collect());
+    let open_doc = median(open.iter().map(|m| m.2).collect());
     let open_rss = open.iter().map(|m| m.1).max().unwrap_or(0);
     let load_rss = load.iter().map(|m| m.1).max().unwrap_or(0);
 
@@ -156,6 +157,11 @@ fn bench(
         if open_rss / 1024 <= 256 { "yes" } else { "no" }
     );
     println!();
+    println!(
+        "store open: {:.0} ms loading the document, {:.0} ms for sled, identity and the index",
+        open_doc.as_secs_f64() * 1e3,
+        (open_time.saturating_sub(open_doc)).as_secs_f64() * 1e3
+    );
     println!(
         "document: {} bytes compressed (shiftmesh), {} bytes (raw, one batch per collection)",
         std::fs::metadata(&snapshot)?.len(),
@@ -238,34 +244,46 @@ fn raw_collections(index: &Index) -> Vec<(&'static str, hydrate::Value)> {
     ]
 }
 
-fn open_store(data: &Path) -> anyhow::Result<()> {
+/// Opens the store as a writing command does; returns the time spent loading the document.
+fn open_store(data: &Path) -> anyhow::Result<Duration> {
     let mut opened = Store::open(data)?;
+    let started = Instant::now();
+    let doc = opened.store.load_document()?;
+    let load = started.elapsed();
     let index = opened
         .store
         .read_index_snapshot()?
         .and_then(|(bytes, _)| Index::from_snapshot(&bytes));
-    let doc = opened.store.load_document()?;
     let schedule = Schedule::from_doc_and_index(doc, index)?;
     std::hint::black_box(schedule);
-    Ok(())
+    Ok(load)
 }
 
-fn raw_load(file: &Path) -> anyhow::Result<()> {
+fn raw_load(file: &Path) -> anyhow::Result<Duration> {
     let bytes = std::fs::read(file)?;
-    let doc = AutoCommit::load(&bytes)?;
-    std::hint::black_box(doc);
-    Ok(())
-}
-
-/// Runs `work` and prints its wall time in milliseconds and this process's peak RSS in KiB.
-fn child(work: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
     let started = Instant::now();
-    work()?;
-    println!("{} {}", started.elapsed().as_micros(), peak_rss_kib());
+    let doc = AutoCommit::load(&bytes)?;
+    let load = started.elapsed();
+    std::hint::black_box(doc);
+    Ok(load)
+}
+
+/// Runs `work` and prints its wall time and the part of it spent loading the document, in
+/// microseconds, and this process's peak RSS in KiB.
+fn child(work: impl FnOnce() -> anyhow::Result<Duration>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let load = work()?;
+    println!(
+        "{} {} {}",
+        started.elapsed().as_micros(),
+        peak_rss_kib(),
+        load.as_micros()
+    );
     Ok(())
 }
 
-fn measure_child(args: &[&str]) -> anyhow::Result<(Duration, u64)> {
+/// A child's figures: wall time, peak RSS in KiB, time spent loading the document.
+fn measure_child(args: &[&str]) -> anyhow::Result<(Duration, u64, Duration)> {
     let out = Command::new(std::env::current_exe()?).args(args).output()?;
     if !out.status.success() {
         bail!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -274,7 +292,12 @@ fn measure_child(args: &[&str]) -> anyhow::Result<(Duration, u64)> {
     let mut parts = text.split_whitespace();
     let micros: u64 = parts.next().context("no time")?.parse()?;
     let rss: u64 = parts.next().context("no rss")?.parse()?;
-    Ok((Duration::from_micros(micros), rss))
+    let load: u64 = parts.next().context("no load time")?.parse()?;
+    Ok((
+        Duration::from_micros(micros),
+        rss,
+        Duration::from_micros(load),
+    ))
 }
 
 fn proc_field(file: &str, field: &str) -> u64 {

@@ -180,7 +180,7 @@ impl Schedule {
     /// Wraps a loaded document with an index already built for exactly its heads (read back
     /// from an index snapshot), or builds the index when none is given.
     pub fn from_doc_and_index(doc: AutoCommit, index: Option<Index>) -> Result<Schedule> {
-        if doc.get_change_by_hash(&genesis_hash()).is_none() {
+        if !doc.get_missing_deps(&[genesis_hash()]).is_empty() {
             return Err(ModelError::NotASchedule(
                 "it lacks the shiftmesh genesis change".into(),
             ));
@@ -226,6 +226,11 @@ impl Schedule {
 
     pub fn view(&self) -> &View {
         &self.view
+    }
+
+    /// How many changes the document holds.
+    pub fn change_count(&self) -> usize {
+        self.doc.stats().num_changes as usize
     }
 
     pub fn heads(&mut self) -> Vec<ChangeHash> {
@@ -689,7 +694,6 @@ fn stored_fields<E: Entity>(entity: &E) -> Fields {
         .to_fields()
         .into_iter()
         .filter(|(_, v)| !v.is_empty_text())
-        .map(|(k, v)| (k.to_owned(), v))
         .collect()
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize, Serializer};
@@ -118,8 +119,9 @@ pub const REMOVED_FIELD: &str = "removed";
 
 /// An entity's fields as read from the document (the winning value of each). Entities have a
 /// handful of fields, so a vector searched in order beats a map.
+/// Field names are shared (`Arc<str>`): an index snapshot names each field once per collection.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Fields(Vec<(String, FieldValue)>);
+pub struct Fields(Vec<(Arc<str>, FieldValue)>);
 
 impl Fields {
     pub fn new() -> Fields {
@@ -127,11 +129,18 @@ impl Fields {
     }
 
     pub fn get(&self, name: &str) -> Option<&FieldValue> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.0.iter().find(|(n, _)| &**n == name).map(|(_, v)| v)
+    }
+
+    /// Moves a field's value out.
+    pub fn take(&mut self, name: &str) -> Option<FieldValue> {
+        let at = self.0.iter().position(|(n, _)| &**n == name)?;
+        Some(self.0.swap_remove(at).1)
     }
 
     /// Sets a field, replacing an earlier value of the same name.
-    pub fn insert(&mut self, name: String, value: FieldValue) {
+    pub fn insert(&mut self, name: impl Into<Arc<str>>, value: FieldValue) {
+        let name = name.into();
         match self.0.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
             None => self.0.push((name, value)),
@@ -139,12 +148,12 @@ impl Fields {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &FieldValue)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v))
+        self.0.iter().map(|(n, v)| (&**n, v))
     }
 }
 
-impl FromIterator<(String, FieldValue)> for Fields {
-    fn from_iter<I: IntoIterator<Item = (String, FieldValue)>>(iter: I) -> Self {
+impl<N: Into<Arc<str>>> FromIterator<(N, FieldValue)> for Fields {
+    fn from_iter<I: IntoIterator<Item = (N, FieldValue)>>(iter: I) -> Self {
         let mut fields = Fields::new();
         for (name, value) in iter {
             fields.insert(name, value);
@@ -158,7 +167,8 @@ pub trait Entity: Sized + Clone + PartialEq {
     const COLLECTION: Collection;
     fn key(&self) -> String;
     fn to_fields(&self) -> Vec<(&'static str, FieldValue)>;
-    fn from_fields(key: &str, fields: &Fields) -> Result<Self, InputError>;
+    /// Builds the entity from its fields, taking their values.
+    fn from_fields(key: &str, fields: Fields) -> Result<Self, InputError>;
 }
 
 fn get_str<'a>(fields: &'a Fields, name: &str) -> Result<&'a str, InputError> {
@@ -171,9 +181,26 @@ fn get_str<'a>(fields: &'a Fields, name: &str) -> Result<&'a str, InputError> {
     }
 }
 
-fn get_str_or_empty(fields: &Fields, name: &str) -> String {
+fn str_or_empty<'a>(fields: &'a Fields, name: &str) -> &'a str {
     match fields.get(name) {
-        Some(FieldValue::Str(s)) => s.clone(),
+        Some(FieldValue::Str(s)) => s,
+        _ => "",
+    }
+}
+
+fn take_str(fields: &mut Fields, name: &str) -> Result<String, InputError> {
+    match fields.take(name) {
+        Some(FieldValue::Str(s)) => Ok(s),
+        Some(other) => Err(InputError::new(format!(
+            "field {name} holds {other:?}, not text"
+        ))),
+        None => Err(InputError::new(format!("field {name} is missing"))),
+    }
+}
+
+fn take_str_or_empty(fields: &mut Fields, name: &str) -> String {
+    match fields.take(name) {
+        Some(FieldValue::Str(s)) => s,
         _ => String::new(),
     }
 }
@@ -189,7 +216,7 @@ fn get_int(fields: &Fields, name: &str) -> Result<i64, InputError> {
 }
 
 fn get_set(fields: &Fields, name: &str) -> BTreeSet<String> {
-    get_str_or_empty(fields, name)
+    str_or_empty(fields, name)
         .split(';')
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
@@ -277,11 +304,11 @@ impl Entity for Department {
             ),
         ]
     }
-    fn from_fields(key: &str, fields: &Fields) -> Result<Self, InputError> {
-        let time_zone = get_str_or_empty(fields, "time_zone");
+    fn from_fields(key: &str, mut fields: Fields) -> Result<Self, InputError> {
+        let time_zone = take_str_or_empty(&mut fields, "time_zone");
         Ok(Department {
             id: Id::parse(key)?,
-            name: get_str(fields, "name")?.to_owned(),
+            name: take_str(&mut fields, "name")?,
             time_zone: (!time_zone.is_empty()).then_some(time_zone),
         })
     }
@@ -352,16 +379,16 @@ impl Entity for Staff {
             ("active", FieldValue::Bool(self.active)),
         ]
     }
-    fn from_fields(key: &str, fields: &Fields) -> Result<Self, InputError> {
-        let max = get_int(fields, "max_minutes_week").unwrap_or(-1);
+    fn from_fields(key: &str, mut fields: Fields) -> Result<Self, InputError> {
+        let max = get_int(&fields, "max_minutes_week").unwrap_or(-1);
         Ok(Staff {
             id: Id::parse(key)?,
-            name: get_str(fields, "name")?.to_owned(),
-            department: get_optional_id(fields, "department")?,
-            skills: get_set(fields, "skills"),
+            name: take_str(&mut fields, "name")?,
+            department: get_optional_id(&fields, "department")?,
+            skills: get_set(&fields, "skills"),
             max_minutes_week: u32::try_from(max).ok(),
-            employment_start: get_optional_date(fields, "employment_start")?,
-            employment_end: get_optional_date(fields, "employment_end")?,
+            employment_start: get_optional_date(&fields, "employment_start")?,
+            employment_end: get_optional_date(&fields, "employment_end")?,
             active: !matches!(fields.get("active"), Some(FieldValue::Bool(false))),
         })
     }
@@ -424,18 +451,18 @@ impl Entity for Shift {
             ("label", FieldValue::Str(self.label.clone())),
         ]
     }
-    fn from_fields(key: &str, fields: &Fields) -> Result<Self, InputError> {
-        let time = ShiftTime::decode(get_str(fields, "time")?)?;
+    fn from_fields(key: &str, mut fields: Fields) -> Result<Self, InputError> {
+        let time = ShiftTime::decode(get_str(&fields, "time")?)?;
         Ok(Shift {
             id: Id::parse(key)?,
-            department: get_optional_id(fields, "department")?,
+            department: get_optional_id(&fields, "department")?,
             date: time.date,
             start: time.start,
             end: time.end,
-            capacity: get_u32(fields, "capacity")?,
-            min_staff: get_u32(fields, "min_staff")?,
-            skills: get_set(fields, "skills"),
-            label: get_str_or_empty(fields, "label"),
+            capacity: get_u32(&fields, "capacity")?,
+            min_staff: get_u32(&fields, "min_staff")?,
+            skills: get_set(&fields, "skills"),
+            label: take_str_or_empty(&mut fields, "label"),
         })
     }
 }
@@ -471,15 +498,15 @@ impl Entity for Assignment {
             ("created_by", FieldValue::Str(self.created_by.clone())),
         ]
     }
-    fn from_fields(key: &str, fields: &Fields) -> Result<Self, InputError> {
+    fn from_fields(key: &str, mut fields: Fields) -> Result<Self, InputError> {
         let parsed = AssignmentKey::parse(key)?;
         Ok(Assignment {
             shift: parsed.shift,
             staff: parsed.staff,
-            role: get_str_or_empty(fields, "role"),
-            note: get_str_or_empty(fields, "note"),
-            created_at_ms: get_int(fields, "created_at").unwrap_or(0),
-            created_by: get_str_or_empty(fields, "created_by"),
+            role: take_str_or_empty(&mut fields, "role"),
+            note: take_str_or_empty(&mut fields, "note"),
+            created_at_ms: get_int(&fields, "created_at").unwrap_or(0),
+            created_by: take_str_or_empty(&mut fields, "created_by"),
         })
     }
 }
@@ -548,7 +575,7 @@ impl Availability {
         use sha2::{Digest, Sha256};
         let digest = Sha256::digest(format!("{staff}\n{}\n{}", span.encode(), kind.as_str()));
         let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-        Id(format!("av-{hex}"))
+        Id(Arc::from(format!("av-{hex}")))
     }
 }
 
@@ -565,13 +592,13 @@ impl Entity for Availability {
             ("reason", FieldValue::Str(self.reason.clone())),
         ]
     }
-    fn from_fields(key: &str, fields: &Fields) -> Result<Self, InputError> {
+    fn from_fields(key: &str, mut fields: Fields) -> Result<Self, InputError> {
         Ok(Availability {
             id: Id::parse(key)?,
-            staff: Id::parse(get_str(fields, "staff")?)?,
-            span: LocalSpan::decode(get_str(fields, "span")?)?,
-            kind: AvailabilityKind::parse(get_str(fields, "kind")?)?,
-            reason: get_str_or_empty(fields, "reason"),
+            staff: Id::parse(get_str(&fields, "staff")?)?,
+            span: LocalSpan::decode(get_str(&fields, "span")?)?,
+            kind: AvailabilityKind::parse(get_str(&fields, "kind")?)?,
+            reason: take_str_or_empty(&mut fields, "reason"),
         })
     }
 }
@@ -600,13 +627,13 @@ impl Entity for Acknowledgement {
             ("note", FieldValue::Str(self.note.clone())),
         ]
     }
-    fn from_fields(key: &str, fields: &Fields) -> Result<Self, InputError> {
+    fn from_fields(key: &str, mut fields: Fields) -> Result<Self, InputError> {
         Ok(Acknowledgement {
             conflict: key.to_owned(),
-            fingerprint: get_str(fields, "fingerprint")?.to_owned(),
-            by: get_str_or_empty(fields, "by"),
-            at_ms: get_int(fields, "at").unwrap_or(0),
-            note: get_str_or_empty(fields, "note"),
+            fingerprint: take_str(&mut fields, "fingerprint")?,
+            by: take_str_or_empty(&mut fields, "by"),
+            at_ms: get_int(&fields, "at").unwrap_or(0),
+            note: take_str_or_empty(&mut fields, "note"),
         })
     }
 }

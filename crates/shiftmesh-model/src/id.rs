@@ -1,6 +1,7 @@
 //! Entity ids: short, human-chosen names such as `sarah` or `mon-am-exhibits`.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -11,10 +12,11 @@ use crate::InputError;
 pub const ID_MAX_BYTES: usize = 64;
 
 /// A validated entity id: non-empty, at most [`ID_MAX_BYTES`] bytes, and free of `/`, whitespace
-/// and control characters (`/` separates the two halves of an assignment key).
+/// and control characters (`/` separates the two halves of an assignment key). Shared, so the
+/// index's many references to one id cost a reference count, not a copy.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Id(pub(crate) String);
+pub struct Id(pub(crate) Arc<str>);
 
 impl Id {
     pub fn parse(text: &str) -> Result<Id, InputError> {
@@ -36,7 +38,7 @@ impl Id {
                 "id '{text}' contains {bad:?}; ids may not contain '/', spaces or control characters"
             )));
         }
-        Ok(Id(text.to_owned()))
+        Ok(Id(Arc::from(text)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -66,7 +68,7 @@ impl TryFrom<String> for Id {
 
 impl From<Id> for String {
     fn from(id: Id) -> String {
-        id.0
+        id.0.to_string()
     }
 }
 

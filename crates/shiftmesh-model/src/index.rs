@@ -74,18 +74,18 @@ impl Index {
         };
         let outcome = match collection {
             Collection::Departments => {
-                Department::from_fields(key, &fields).map(|e| self.insert_department(e))
+                Department::from_fields(key, fields).map(|e| self.insert_department(e))
             }
-            Collection::Staff => Staff::from_fields(key, &fields).map(|e| self.insert_staff(e)),
-            Collection::Shifts => Shift::from_fields(key, &fields).map(|e| self.insert_shift(e)),
+            Collection::Staff => Staff::from_fields(key, fields).map(|e| self.insert_staff(e)),
+            Collection::Shifts => Shift::from_fields(key, fields).map(|e| self.insert_shift(e)),
             Collection::Assignments => {
-                Assignment::from_fields(key, &fields).map(|e| self.insert_assignment(e))
+                Assignment::from_fields(key, fields).map(|e| self.insert_assignment(e))
             }
             Collection::Availability => {
-                Availability::from_fields(key, &fields).map(|e| self.insert_availability(e))
+                Availability::from_fields(key, fields).map(|e| self.insert_availability(e))
             }
             Collection::Acks => {
-                Acknowledgement::from_fields(key, &fields).map(|e| self.insert_ack(e))
+                Acknowledgement::from_fields(key, fields).map(|e| self.insert_ack(e))
             }
         };
         if let Err(e) = outcome {
@@ -187,7 +187,7 @@ impl Index {
     /// The assignments of one shift, ordered by staff id.
     pub fn assignments_of_shift(&self, shift: &Id) -> impl Iterator<Item = &Assignment> + '_ {
         let shift = shift.clone();
-        let start = AssignmentKey::new(shift.clone(), Id(String::new()));
+        let start = AssignmentKey::new(shift.clone(), Id(std::sync::Arc::from("")));
         self.assignments
             .range(start..)
             .take_while(move |(k, _)| k.shift == shift)
@@ -224,46 +224,75 @@ impl Index {
     }
 }
 
-/// The form of an index written to disk. Each collection lists its field names once and then
-/// each entity's values in that order, so reading it back is one pass with no name lookups.
+/// The head of an index written to disk. It is followed, for each collection, by a
+/// [`CollectionHead`] and then that many [`Row`]s, each encoded on its own, so that writing and
+/// reading stream row by row and never hold a second copy of every entity.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct IndexSnapshot {
+struct SnapshotHead {
     version: u32,
     site: Site,
-    collections: Vec<CollectionSnapshot>,
-    removed: Vec<(String, String)>,
+    collections: u32,
 }
 
+/// A collection's field names, once, and how many rows follow.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct CollectionSnapshot {
+struct CollectionHead {
     collection: String,
     fields: Vec<String>,
-    /// (key, values in the order of `fields`, whether some field holds concurrent values)
-    rows: Vec<(String, Vec<crate::FieldValue>, bool)>,
+    rows: u64,
+    removed: Vec<String>,
 }
 
-/// The version of [`IndexSnapshot`]; a snapshot of another version is ignored and rebuilt.
-const INDEX_SNAPSHOT_VERSION: u32 = 1;
+/// One entity: its key, its values in the order of the collection's fields, and whether some
+/// field holds concurrent values.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Row {
+    key: String,
+    values: Vec<crate::FieldValue>,
+    conflicted: bool,
+}
 
-impl CollectionSnapshot {
-    fn of<'a, E: Entity + 'a>(index: &Index, entities: impl Iterator<Item = &'a E>) -> Self {
-        let mut fields = Vec::new();
-        let mut rows = Vec::new();
-        for entity in entities {
-            let pairs = entity.to_fields();
-            if fields.is_empty() {
-                fields = pairs.iter().map(|(name, _)| (*name).to_owned()).collect();
-            }
-            let key = entity.key();
-            let conflicted = index.conflicted.contains(&(E::COLLECTION, key.clone()));
-            rows.push((key, pairs.into_iter().map(|(_, v)| v).collect(), conflicted));
+/// The version of the snapshot layout; a snapshot of another version is ignored and rebuilt.
+const INDEX_SNAPSHOT_VERSION: u32 = 2;
+
+fn encode_collection<'a, E: Entity + 'a>(
+    index: &Index,
+    entities: impl ExactSizeIterator<Item = &'a E>,
+    out: &mut Vec<u8>,
+) -> Option<()> {
+    let removed = index
+        .removed
+        .iter()
+        .filter(|(c, _)| *c == E::COLLECTION)
+        .map(|(_, k)| k.clone())
+        .collect();
+    let mut rows = entities.len() as u64;
+    let mut head = CollectionHead {
+        collection: E::COLLECTION.key().to_owned(),
+        fields: Vec::new(),
+        rows,
+        removed,
+    };
+    let mut body = Vec::new();
+    for entity in entities {
+        let pairs = entity.to_fields();
+        if head.fields.is_empty() {
+            head.fields = pairs.iter().map(|(name, _)| (*name).to_owned()).collect();
         }
-        CollectionSnapshot {
-            collection: E::COLLECTION.key().to_owned(),
-            fields,
-            rows,
-        }
+        let key = entity.key();
+        let row = Row {
+            conflicted: index.conflicted.contains(&(E::COLLECTION, key.clone())),
+            key,
+            values: pairs.into_iter().map(|(_, v)| v).collect(),
+        };
+        body = postcard::to_extend(&row, body).ok()?;
+        rows -= 1;
     }
+    debug_assert_eq!(rows, 0);
+    let mut encoded = postcard::to_extend(&head, std::mem::take(out)).ok()?;
+    encoded.extend_from_slice(&body);
+    *out = encoded;
+    Some(())
 }
 
 impl Index {
@@ -273,47 +302,56 @@ impl Index {
         if !self.unreadable.is_empty() {
             return None;
         }
-        let snapshot = IndexSnapshot {
+        let head = SnapshotHead {
             version: INDEX_SNAPSHOT_VERSION,
             site: self.site.clone(),
-            collections: vec![
-                CollectionSnapshot::of(self, self.departments.values()),
-                CollectionSnapshot::of(self, self.staff.values()),
-                CollectionSnapshot::of(self, self.shifts.values()),
-                CollectionSnapshot::of(self, self.assignments.values()),
-                CollectionSnapshot::of(self, self.availability.values()),
-                CollectionSnapshot::of(self, self.acks.values()),
-            ],
-            removed: self
-                .removed
-                .iter()
-                .map(|(c, k)| (c.key().to_owned(), k.clone()))
-                .collect(),
+            collections: Collection::ALL.len() as u32,
         };
-        postcard::to_stdvec(&snapshot).ok()
+        let mut out = postcard::to_stdvec(&head).ok()?;
+        encode_collection(self, self.departments.values(), &mut out)?;
+        encode_collection(self, self.staff.values(), &mut out)?;
+        encode_collection(self, self.shifts.values(), &mut out)?;
+        encode_collection(self, self.assignments.values(), &mut out)?;
+        encode_collection(self, self.availability.values(), &mut out)?;
+        encode_collection(self, self.acks.values(), &mut out)?;
+        Some(out)
     }
 
-    /// Reads back what [`Index::to_snapshot`] wrote; None if it is not such a snapshot.
+    /// Reads back what [`Index::to_snapshot`] wrote, row by row; None if it is not such a
+    /// snapshot.
     pub fn from_snapshot(bytes: &[u8]) -> Option<Index> {
-        let snapshot: IndexSnapshot = postcard::from_bytes(bytes).ok()?;
-        if snapshot.version != INDEX_SNAPSHOT_VERSION {
+        let (head, mut rest): (SnapshotHead, _) = postcard::take_from_bytes(bytes).ok()?;
+        if head.version != INDEX_SNAPSHOT_VERSION {
             return None;
         }
         let mut index = Index {
-            site: snapshot.site,
+            site: head.site,
             ..Index::default()
         };
-        for part in snapshot.collections {
+        for _ in 0..head.collections {
+            let (part, after): (CollectionHead, _) = postcard::take_from_bytes(rest).ok()?;
+            rest = after;
             let collection = Collection::from_key(&part.collection)?;
-            for (key, values, conflicted) in part.rows {
-                let fields: Fields = part.fields.iter().cloned().zip(values).collect();
-                index.add(collection, &key, Stored::Present(fields, conflicted));
+            let names: Vec<std::sync::Arc<str>> = part
+                .fields
+                .iter()
+                .map(|n| std::sync::Arc::from(n.as_str()))
+                .collect();
+            for _ in 0..part.rows {
+                let (row, after): (Row, _) = postcard::take_from_bytes(rest).ok()?;
+                rest = after;
+                let fields: Fields = names.iter().cloned().zip(row.values).collect();
+                index.add(
+                    collection,
+                    &row.key,
+                    Stored::Present(fields, row.conflicted),
+                );
+            }
+            for key in part.removed {
+                index.add(collection, &key, Stored::Removed);
             }
         }
-        for (collection, key) in snapshot.removed {
-            index.add(Collection::from_key(&collection)?, &key, Stored::Removed);
-        }
-        Some(index)
+        rest.is_empty().then_some(index)
     }
 }
 

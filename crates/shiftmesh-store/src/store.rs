@@ -209,10 +209,8 @@ impl Store {
         if let Some(recorded) = self.meta.get(HEADS_KEY)? {
             let recorded = decode_heads(&recorded)
                 .ok_or_else(|| self.corrupt("its recorded heads are unreadable"))?;
-            if let Some(missing) = recorded
-                .iter()
-                .find(|h| doc.get_change_by_hash(h).is_none())
-            {
+            // A presence check only: get_change_by_hash would rebuild each change's bytes.
+            if let Some(missing) = doc.get_missing_deps(&recorded).first() {
                 return Err(self.corrupt(format!("change {missing} recorded as saved is missing")));
             }
         }
