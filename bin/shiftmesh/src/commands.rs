@@ -35,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 note: checked_text("note", args.note)?,
                 created_at_ms: crate::context::now_ms(),
                 created_by: s.edit().author,
+                window: None,
             };
             s.schedule.assign(&s.edit(), &assignment)?;
             s.persist()?;

@@ -147,7 +147,7 @@ impl Reader {
             return Ok(BTreeMap::new());
         }
         let doc = self.store.load_document()?;
-        let schedule = Schedule::from_doc_and_index(doc, Some(self.view.index().clone()))?;
+        let mut schedule = Schedule::from_doc_and_index(doc, Some(self.view.index().clone()))?;
         Ok(schedule.concurrent_values(collection, key)?)
     }
 }

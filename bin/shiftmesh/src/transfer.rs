@@ -328,6 +328,7 @@ fn read_row(
                 note: row.text("note")?,
                 created_at_ms: now,
                 created_by: author.to_owned(),
+                window: None,
             };
             incoming.claim(
                 Collection::Assignments,
@@ -872,7 +873,8 @@ pub fn merge(ctx: &Context, args: MergeArgs) -> anyhow::Result<()> {
     let new = s
         .schedule
         .merge_bytes(&bytes)
-        .with_context(|| format!("{} cannot be merged", args.file.display()))?;
+        .with_context(|| format!("{} cannot be merged", args.file.display()))?
+        .new_changes;
     s.persist()?;
     output::either(
         ctx.json,

@@ -15,13 +15,13 @@
 //!   acks/<conflict id>              {fingerprint, by, at, note}
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
-    hydrate, ActorId, Author, AutoCommit, ChangeHash, ObjId, ObjType, Patch, PatchAction, Prop,
-    ReadDoc, ScalarValue, ScalarValueRef, Value, ValueRef, ROOT,
+    hydrate, ActorId, Author, AutoCommit, ChangeHash, ObjId, ObjType, Prop, ReadDoc, ScalarValue,
+    ScalarValueRef, Value, ValueRef, ROOT,
 };
 
 use crate::entity::{Assignment, Collection, Entity, FieldValue, Fields, REMOVED_FIELD};
@@ -31,6 +31,9 @@ use crate::{AssignmentKey, Id, ModelError, Result};
 
 /// How often a bulk write reports progress, in entities.
 const PROGRESS_EVERY_ENTITIES: usize = 1000;
+
+/// A merge carrying more operations than this rebuilds the index in one walk.
+const MERGE_OPS_REBUILD: usize = 50_000;
 
 /// Past this many touched entities, rebuilding the whole index in one walk is cheaper than
 /// refreshing them one lookup at a time.
@@ -164,6 +167,17 @@ impl std::ops::Deref for Schedule {
 pub struct Written {
     /// The new change, or None when the write changed nothing.
     pub change: Option<ChangeHash>,
+    /// The entities the change touched (what an incremental validation re-checks).
+    pub dirty: Dirty,
+}
+
+/// What a merge reports back.
+#[derive(Clone, Debug, Default)]
+pub struct Merged {
+    /// How many changes were new to this copy.
+    pub new_changes: usize,
+    /// The entities those changes touched.
+    pub dirty: Dirty,
 }
 
 impl Schedule {
@@ -307,43 +321,188 @@ impl Schedule {
     /// Every value the document holds for each field of an entity that has more than one
     /// (concurrent writes Automerge keeps side by side), with the change that wrote each.
     pub fn concurrent_values(
-        &self,
+        &mut self,
         collection: Collection,
         key: &str,
     ) -> Result<BTreeMap<String, Vec<ConcurrentValue>>> {
-        let mut out = BTreeMap::new();
-        if let Ok(values) = self.doc.get_all(self.collection(collection), key) {
-            if values.len() > 1 {
-                out.insert(String::new(), self.describe_values(values));
+        let mut found: Vec<(String, Vec<RawValue>)> = Vec::new();
+        let entity = self.values_at(self.collection(collection), key)?;
+        if entity.len() > 1 {
+            found.push((String::new(), entity));
+        }
+        if let Some(obj) = self.entity_object(collection, key) {
+            let conflicted: Vec<String> = self
+                .doc
+                .map_range(&obj, ..)
+                .filter(|item| item.conflict)
+                .map(|item| item.key.to_string())
+                .collect();
+            for field in conflicted {
+                let values = self.values_at(&obj, &field)?;
+                found.push((field, values));
             }
         }
-        let Some(obj) = self.entity_object(collection, key) else {
-            return Ok(out);
-        };
-        let conflicted: Vec<String> = self
+        Ok(found
+            .into_iter()
+            .map(|(field, values)| (field, self.with_authors(values)))
+            .collect())
+    }
+
+    /// Every value a map key holds, with the change that wrote each.
+    fn values_at(&self, obj: &ObjId, key: &str) -> Result<Vec<RawValue>> {
+        Ok(self
             .doc
-            .map_range(&obj, ..)
-            .filter(|item| item.conflict)
-            .map(|item| item.key.to_string())
-            .collect();
-        for field in conflicted {
-            let values = self.doc.get_all(&obj, field.as_str())?;
-            out.insert(field, self.describe_values(values));
+            .get_all(obj, key)?
+            .into_iter()
+            .map(|(value, id)| {
+                let value = match value {
+                    Value::Scalar(s) => scalar_to_json(s.as_ref()),
+                    Value::Object(_) => serde_json::Value::from("(an object)"),
+                };
+                (value, self.doc.hash_for_opid(&id))
+            })
+            .collect())
+    }
+
+    fn with_authors(&mut self, values: Vec<RawValue>) -> Vec<ConcurrentValue> {
+        values
+            .into_iter()
+            .map(|(value, change)| {
+                let author = change
+                    .and_then(|h| self.doc.get_change_meta_by_hash(&h))
+                    .and_then(|meta| {
+                        meta.author
+                            .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
+                    })
+                    .unwrap_or_default();
+                ConcurrentValue {
+                    value,
+                    change,
+                    author,
+                }
+            })
+            .collect()
+    }
+
+    /// The concurrent values of every entity the index marks as conflicted.
+    pub fn all_concurrent_values(&mut self) -> Result<crate::Concurrent> {
+        let mut out = crate::Concurrent::new();
+        let keys: Vec<(Collection, String)> = self.index().conflicted.iter().cloned().collect();
+        for (collection, key) in keys {
+            let fields = self.concurrent_values(collection, &key)?;
+            if !fields.is_empty() {
+                out.insert((collection, key), fields);
+            }
         }
         Ok(out)
     }
 
-    fn describe_values(&self, values: Vec<(Value<'_>, ObjId)>) -> Vec<ConcurrentValue> {
-        values
-            .into_iter()
-            .map(|(value, id)| ConcurrentValue {
-                value: match value {
-                    Value::Scalar(s) => scalar_to_json(s.as_ref()),
-                    Value::Object(_) => serde_json::Value::from("(an object)"),
-                },
-                change: self.doc.hash_for_opid(&id),
-            })
-            .collect()
+    /// Applies several operations as one change; on any error nothing is kept.
+    pub fn apply(&mut self, edit: &Edit, message: String, ops: &[Op]) -> Result<Written> {
+        let (_, written) = self.write(edit, message, |s, dirty| {
+            for op in ops {
+                s.apply_op(op, dirty)?;
+            }
+            Ok(())
+        })?;
+        Ok(written)
+    }
+
+    fn apply_op(&mut self, op: &Op, dirty: &mut Dirty) -> Result<()> {
+        let missing = |collection: Collection, key: &str| ModelError::NotFound {
+            kind: collection.noun(),
+            id: key.to_owned(),
+        };
+        match op {
+            Op::Assign(assignment) => {
+                self.require(Collection::Staff, assignment.staff.as_str())?;
+                self.require(Collection::Shifts, assignment.shift.as_str())?;
+                let key = Entity::key(assignment);
+                if self.exists(Collection::Assignments, &key) {
+                    return Err(ModelError::AlreadyExists {
+                        kind: Collection::Assignments.noun(),
+                        id: key,
+                    });
+                }
+                self.create(assignment)?;
+                dirty.insert((Collection::Assignments, key));
+            }
+            Op::Remove { collection, key } => {
+                if !self.exists(*collection, key) {
+                    return Err(missing(*collection, key));
+                }
+                if collection.removes_softly() {
+                    let obj = self
+                        .entity_object(*collection, key)
+                        .ok_or_else(|| missing(*collection, key))?;
+                    self.doc.put(&obj, REMOVED_FIELD, true)?;
+                } else {
+                    let coll = self.collection(*collection).clone();
+                    self.doc.delete(&coll, key.as_str())?;
+                }
+                dirty.insert((*collection, key.clone()));
+            }
+            Op::SetField {
+                collection,
+                key,
+                field,
+                value,
+            } => {
+                let obj = self
+                    .entity_object(*collection, key)
+                    .ok_or_else(|| missing(*collection, key))?;
+                put_field(&mut self.doc, &obj, field, value)?;
+                dirty.insert((*collection, key.clone()));
+            }
+            Op::Restore { collection, key } => {
+                let obj = self
+                    .entity_object(*collection, key)
+                    .ok_or_else(|| missing(*collection, key))?;
+                self.doc.put(&obj, REMOVED_FIELD, false)?;
+                dirty.insert((*collection, key.clone()));
+            }
+            Op::Acknowledge(ack) => {
+                let key = ack.key();
+                match self.entity_object(Collection::Acks, &key) {
+                    Some(obj) => {
+                        for (name, value) in ack.to_fields() {
+                            put_field(&mut self.doc, &obj, name, &value)?;
+                        }
+                    }
+                    None => self.create(ack)?,
+                }
+                dirty.insert((Collection::Acks, key));
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings back a softly removed staff member, shift or department.
+    pub fn restore(
+        &mut self,
+        edit: &Edit,
+        collection: Collection,
+        key: &str,
+        message: String,
+    ) -> Result<Written> {
+        if !self.index().is_removed(collection, key) {
+            return Err(ModelError::Refused(format!(
+                "{} '{key}' is not removed, so there is nothing to restore",
+                collection.noun()
+            )));
+        }
+        let obj = self
+            .entity_object(collection, key)
+            .ok_or_else(|| ModelError::NotFound {
+                kind: collection.noun(),
+                id: key.to_owned(),
+            })?;
+        let (_, written) = self.write(edit, message, |s, dirty| {
+            s.doc.put(&obj, REMOVED_FIELD, false)?;
+            dirty.insert((collection, key.to_owned()));
+            Ok(())
+        })?;
+        Ok(written)
     }
 
     // ---- writes -------------------------------------------------------------------------
@@ -367,7 +526,7 @@ impl Schedule {
                         .with_time(edit.now_ms.div_euclid(1000)),
                 );
                 self.refresh(&dirty);
-                Ok((value, Written { change }))
+                Ok((value, Written { change, dirty }))
             }
             Err(e) => {
                 self.doc.rollback();
@@ -549,31 +708,93 @@ impl Schedule {
             }
             Ok(written_fields)
         })?;
+        let mut written = written;
         let index = &mut self.view.index;
         for (collection, key, fields) in written_fields {
+            written.dirty.insert((collection, key.clone()));
             index.set(collection, &key, Stored::Present(fields, false));
         }
         Ok(written)
     }
 
     /// Merges every change of another copy of the schedule (a backup's bytes) that this one
-    /// lacks. Returns how many changes were new.
-    pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<usize> {
+    /// lacks.
+    pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<Merged> {
         let other = AutoCommit::load(bytes).map_err(|e| {
             ModelError::NotASchedule(format!("it is not an Automerge document ({e})"))
         })?;
         let mut other = Schedule::from_doc(other)?.doc;
-        let before = self.doc.get_heads();
         let new = self.doc.get_changes_added(&mut other);
         let count = new.len();
-        self.doc.apply_changes(new)?;
-        if count > 0 {
-            let after = self.doc.get_heads();
-            let patches = self.doc.diff(&before, &after);
-            let dirty = dirty_from_patches(&patches);
+        let ops: usize = new.iter().map(|c| c.len()).sum();
+        self.doc.apply_changes(new.clone())?;
+        let dirty = if ops > MERGE_OPS_REBUILD {
+            self.rebuild_index();
+            self.index().all_keys()
+        } else {
+            let dirty = self.dirty_of_changes(&new);
             self.refresh(&dirty);
+            dirty
+        };
+        Ok(Merged {
+            new_changes: count,
+            dirty,
+        })
+    }
+
+    /// The entities that changes touched, found from their operations. (A diff of the visible
+    /// state would miss a concurrent value that arrives without changing what a field shows,
+    /// and that still changes the field's conflicts.)
+    fn dirty_of_changes(&self, changes: &[automerge::Change]) -> Dirty {
+        let mut dirty = Dirty::new();
+        let mut owners: HashMap<String, Option<(Collection, Option<String>)>> = HashMap::new();
+        for change in changes {
+            for op in change.decode().operations {
+                let automerge::legacy::Key::Map(key) = &op.key else {
+                    continue;
+                };
+                let obj = op.obj.to_string();
+                let owner = owners
+                    .entry(obj)
+                    .or_insert_with_key(|obj| self.owner_of(obj))
+                    .clone();
+                match owner {
+                    // An operation on a collection map names the entity in its key.
+                    Some((collection, None)) => dirty.insert((collection, key.to_string())),
+                    Some((collection, Some(entity))) => dirty.insert((collection, entity)),
+                    // The root (site settings, re-read on every refresh) or something foreign.
+                    None => false,
+                };
+            }
         }
-        Ok(count)
+        dirty
+    }
+
+    /// The collection an object belongs to, and the entity when it is (inside) one.
+    fn owner_of(&self, obj: &str) -> Option<(Collection, Option<String>)> {
+        let id = self.doc.import_obj(obj).ok()?;
+        if id == ROOT {
+            return None;
+        }
+        // From the object's own place up to the root: the last step names the collection, the
+        // one before it the entity.
+        let path: Vec<(ObjId, Prop)> = self
+            .doc
+            .parents(&id)
+            .ok()?
+            .map(|p| (p.obj, p.prop))
+            .collect();
+        let collection = match path.last() {
+            Some((_, Prop::Map(name))) => Collection::from_key(name)?,
+            _ => return None,
+        };
+        match path.len() {
+            1 => Some((collection, None)),
+            n => match &path[n - 2].1 {
+                Prop::Map(entity) => Some((collection, Some(entity.to_string()))),
+                Prop::Seq(_) => None,
+            },
+        }
     }
 }
 
@@ -581,6 +802,27 @@ impl Default for Schedule {
     fn default() -> Self {
         Schedule::new()
     }
+}
+
+/// One step of a change made of several (a resolution): all of a change's operations apply
+/// together or not at all.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// A new assignment; its staff member and shift must exist and the pair must be free.
+    Assign(Assignment),
+    /// Removes an entity (softly for staff, shifts and departments).
+    Remove { collection: Collection, key: String },
+    /// Writes one field of an existing entity.
+    SetField {
+        collection: Collection,
+        key: String,
+        field: String,
+        value: FieldValue,
+    },
+    /// Brings back a softly removed entity.
+    Restore { collection: Collection, key: String },
+    /// Records (or renews) an acknowledgement.
+    Acknowledge(crate::entity::Acknowledgement),
 }
 
 /// New entities for [`Schedule::add_many`].
@@ -607,39 +849,17 @@ impl Batch {
     }
 }
 
+/// A value a key holds and the change that wrote it, before the author is looked up.
+type RawValue = (serde_json::Value, Option<ChangeHash>);
+
 /// One of several values a field holds after concurrent writes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConcurrentValue {
     pub value: serde_json::Value,
     /// The change that wrote it (its author and time are in the change's metadata).
     pub change: Option<ChangeHash>,
-}
-
-/// The entities that a list of patches touches.
-pub fn dirty_from_patches(patches: &[Patch]) -> Dirty {
-    let mut dirty = Dirty::new();
-    for patch in patches {
-        // A patch inside an entity names the collection and key in its path; a patch on a
-        // collection map itself names the key in its action.
-        let collection = match patch.path.first() {
-            Some((_, Prop::Map(key))) => Collection::from_key(key),
-            _ => None,
-        };
-        match (collection, patch.path.get(1)) {
-            (Some(c), Some((_, Prop::Map(key)))) => {
-                dirty.insert((c, key.to_string()));
-            }
-            (Some(c), None) => {
-                if let PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } =
-                    &patch.action
-                {
-                    dirty.insert((c, key.to_string()));
-                }
-            }
-            _ => {}
-        }
-    }
-    dirty
+    /// Who wrote it, `user@node` (empty when the change records no author).
+    pub author: String,
 }
 
 fn stored_of(collection: Collection, (fields, conflicted): (Fields, bool)) -> Stored {

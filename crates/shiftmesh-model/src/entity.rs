@@ -477,6 +477,10 @@ pub struct Assignment {
     pub created_at_ms: i64,
     /// Who created it, as `user@node`.
     pub created_by: String,
+    /// The part of the shift this person works, when `split-time` narrowed it; None for the
+    /// whole shift.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<LocalSpan>,
 }
 
 impl Assignment {
@@ -496,10 +500,18 @@ impl Entity for Assignment {
             ("note", FieldValue::Str(self.note.clone())),
             ("created_at", FieldValue::Int(self.created_at_ms)),
             ("created_by", FieldValue::Str(self.created_by.clone())),
+            (
+                "window",
+                FieldValue::Str(self.window.map(|w| w.encode()).unwrap_or_default()),
+            ),
         ]
     }
     fn from_fields(key: &str, mut fields: Fields) -> Result<Self, InputError> {
         let parsed = AssignmentKey::parse(key)?;
+        let window = match take_str_or_empty(&mut fields, "window") {
+            w if w.is_empty() => None,
+            w => Some(LocalSpan::decode(&w)?),
+        };
         Ok(Assignment {
             shift: parsed.shift,
             staff: parsed.staff,
@@ -507,6 +519,7 @@ impl Entity for Assignment {
             note: take_str_or_empty(&mut fields, "note"),
             created_at_ms: get_int(&fields, "created_at").unwrap_or(0),
             created_by: take_str_or_empty(&mut fields, "created_by"),
+            window,
         })
     }
 }

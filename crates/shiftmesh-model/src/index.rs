@@ -172,6 +172,40 @@ impl Index {
         }
     }
 
+    /// The key of every entity the index knows of (live, removed or unreadable).
+    pub fn all_keys(&self) -> Dirty {
+        let mut keys = Dirty::new();
+        keys.extend(
+            self.departments
+                .keys()
+                .map(|k| (Collection::Departments, k.to_string())),
+        );
+        keys.extend(
+            self.staff
+                .keys()
+                .map(|k| (Collection::Staff, k.to_string())),
+        );
+        keys.extend(
+            self.shifts
+                .keys()
+                .map(|k| (Collection::Shifts, k.to_string())),
+        );
+        keys.extend(
+            self.assignments
+                .keys()
+                .map(|k| (Collection::Assignments, k.to_string())),
+        );
+        keys.extend(
+            self.availability
+                .keys()
+                .map(|k| (Collection::Availability, k.to_string())),
+        );
+        keys.extend(self.acks.keys().map(|k| (Collection::Acks, k.clone())));
+        keys.extend(self.removed.iter().cloned());
+        keys.extend(self.unreadable.keys().cloned());
+        keys
+    }
+
     pub fn is_removed(&self, collection: Collection, key: &str) -> bool {
         self.removed.contains(&(collection, key.to_owned()))
     }

@@ -12,12 +12,18 @@ mod id;
 pub mod index;
 pub mod time;
 
-pub use doc::{genesis_hash, Batch, ConcurrentValue, Edit, Schedule, View, Written};
+pub use doc::{genesis_hash, Batch, ConcurrentValue, Edit, Merged, Op, Schedule, View, Written};
+
+/// The concurrent values of conflicted entities: (collection, key) → field → values.
+pub type Concurrent = std::collections::BTreeMap<
+    (Collection, String),
+    std::collections::BTreeMap<String, Vec<ConcurrentValue>>,
+>;
 pub use entity::{
     Acknowledgement, Assignment, Availability, AvailabilityKind, Collection, Department, Entity,
     FieldValue, Shift, Staff,
 };
 pub use error::{InputError, ModelError, Result};
 pub use id::{AssignmentKey, Id, ID_MAX_BYTES};
-pub use index::{Index, Site};
+pub use index::{Dirty, Index, Site};
 pub use time::{Interval, LocalSpan, ShiftTime, SiteZone};

@@ -55,6 +55,7 @@ fn assignment(staff: &str, shift: &str, at: i64) -> Assignment {
         note: String::new(),
         created_at_ms: at,
         created_by: "alice@a".into(),
+        window: None,
     }
 }
 
@@ -161,10 +162,10 @@ fn the_kept_index_equals_a_full_rebuild_after_edits_removals_and_merges() {
 
     let bytes_b = b.doc_mut().save();
     let bytes_a = a.doc_mut().save();
-    assert_eq!(a.merge_bytes(&bytes_b).unwrap(), 1);
-    assert_eq!(b.merge_bytes(&bytes_a).unwrap(), 2);
+    assert_eq!(a.merge_bytes(&bytes_b).unwrap().new_changes, 1);
+    assert_eq!(b.merge_bytes(&bytes_a).unwrap().new_changes, 2);
     assert_eq!(
-        a.merge_bytes(&bytes_b).unwrap(),
+        a.merge_bytes(&bytes_b).unwrap().new_changes,
         0,
         "merging twice adds nothing"
     );
@@ -195,15 +196,15 @@ fn concurrent_writes_to_one_field_are_all_kept_through_merges_and_other_edits() 
     b.update(&edit("bob@b", 3), &s, &["capacity"], "cap 4".into())
         .unwrap();
     let bytes = b.doc_mut().save();
-    a.merge_bytes(&bytes).unwrap();
+    a.merge_bytes(&bytes).unwrap().new_changes;
 
-    let values = |s: &Schedule| -> BTreeSet<String> {
+    let values = |s: &mut Schedule| -> BTreeSet<String> {
         s.concurrent_values(Collection::Shifts, "s1").unwrap()["capacity"]
             .iter()
             .map(|v| v.value.to_string())
             .collect()
     };
-    assert_eq!(values(&a), BTreeSet::from(["3".into(), "4".into()]));
+    assert_eq!(values(&mut a), BTreeSet::from(["3".into(), "4".into()]));
     assert!(a
         .index()
         .conflicted
@@ -214,7 +215,7 @@ fn concurrent_writes_to_one_field_are_all_kept_through_merges_and_other_edits() 
     relabelled.label = "Morning".into();
     a.update(&edit("alice@a", 4), &relabelled, &["label"], "label".into())
         .unwrap();
-    assert_eq!(values(&a), BTreeSet::from(["3".into(), "4".into()]));
+    assert_eq!(values(&mut a), BTreeSet::from(["3".into(), "4".into()]));
 
     // Setting the field itself settles it.
     let mut settled = a.index().shifts[&id("s1")].clone();
@@ -243,7 +244,7 @@ fn two_nodes_assigning_the_same_pair_converge_to_one_assignment() {
     b.assign(&edit("y@b", 3), &assignment("sarah", "s1", 3))
         .unwrap();
     let bytes = b.doc_mut().save();
-    a.merge_bytes(&bytes).unwrap();
+    a.merge_bytes(&bytes).unwrap().new_changes;
     assert_eq!(a.index().assignments.len(), 1);
 }
 

@@ -1,0 +1,814 @@
+//! The checks. Every conflict belongs to exactly one *scope* (a staff member, a shift, an
+//! assignment or an entity's fields), and a scope's conflicts depend only on data reachable from
+//! it. The full pass checks every scope; the incremental pass re-checks the scopes a change
+//! touched. Both call the same [`check`], so they agree by construction, and a property test
+//! holds them to it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use serde_json::json;
+use shiftmesh_model::time::{format_time, SHIFT_MAX_MINUTES};
+use shiftmesh_model::{
+    Assignment, AssignmentKey, Collection, Concurrent, Entity, Id, Index, Interval, Shift,
+    SiteZone, Staff,
+};
+
+use crate::conflict::{
+    conflict_id, fingerprint, Conflict, Kind, OptionId, ResolutionOption, WrittenValue,
+};
+
+/// The shortest rest between two shifts of one person, unless configured otherwise.
+pub const MIN_REST_MINUTES_DEFAULT: i64 = 10 * 60;
+/// Split points of `split-time` are rounded to this many minutes.
+pub const SPLIT_ROUND_MINUTES: i64 = 15;
+
+/// Site-wide rule settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub min_rest_minutes: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            min_rest_minutes: MIN_REST_MINUTES_DEFAULT,
+        }
+    }
+}
+
+/// Everything the checks read.
+pub struct Input<'a> {
+    pub index: &'a Index,
+    pub zone: &'a SiteZone,
+    pub concurrent: &'a Concurrent,
+    pub settings: Settings,
+    /// Departments that keep their own zone.
+    department_zones: BTreeMap<Id, SiteZone>,
+}
+
+impl<'a> Input<'a> {
+    pub fn new(index: &'a Index, zone: &'a SiteZone, concurrent: &'a Concurrent) -> Input<'a> {
+        let department_zones = index
+            .departments
+            .values()
+            .filter_map(|d| {
+                let zone = SiteZone::parse(d.time_zone.as_deref()?).ok()?;
+                Some((d.id.clone(), zone))
+            })
+            .collect();
+        Input {
+            index,
+            zone,
+            concurrent,
+            settings: Settings::default(),
+            department_zones,
+        }
+    }
+
+    /// The zone a shift's times are in: its department's, else the site's.
+    pub fn zone_of(&self, shift: &Shift) -> &SiteZone {
+        shift
+            .department
+            .as_ref()
+            .and_then(|d| self.department_zones.get(d))
+            .unwrap_or(self.zone)
+    }
+
+    /// The interval an assignment covers: its window if `split-time` set one, else its shift's.
+    pub fn interval(&self, assignment: &Assignment, shift: &Shift) -> Interval {
+        let zone = self.zone_of(shift);
+        match assignment.window {
+            Some(window) => window.interval(zone),
+            None => shift.time().interval(zone),
+        }
+    }
+
+    /// "HH:MM" of an instant in a shift's zone, with the date when it is not the shift's.
+    pub fn local(&self, shift: &Shift, at: Timestamp) -> String {
+        let local = self.zone_of(shift).local(at);
+        if local.date() == shift.date {
+            format_time(local.time())
+        } else {
+            format!("{} {}", local.date(), format_time(local.time()))
+        }
+    }
+
+    pub fn live_shift(&self, id: &Id) -> Option<&'a Shift> {
+        self.index.shifts.get(id)
+    }
+
+    pub fn live_staff(&self, id: &Id) -> Option<&'a Staff> {
+        self.index.staff.get(id)
+    }
+}
+
+/// What a conflict belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    Staff(Id),
+    Shift(Id),
+    Assignment(AssignmentKey),
+    Entity(Collection, String),
+}
+
+/// Every scope of the schedule (what the full pass checks).
+pub fn all_scopes(input: &Input<'_>) -> BTreeSet<Scope> {
+    let index = input.index;
+    let mut scopes = BTreeSet::new();
+    scopes.extend(index.staff.keys().cloned().map(Scope::Staff));
+    scopes.extend(index.shifts.keys().cloned().map(Scope::Shift));
+    scopes.extend(index.assignments.keys().cloned().map(Scope::Assignment));
+    scopes.extend(
+        input
+            .concurrent
+            .keys()
+            .map(|(c, k)| Scope::Entity(*c, k.clone())),
+    );
+    scopes
+}
+
+/// The conflicts of one scope.
+pub fn check(scope: &Scope, input: &Input<'_>) -> Vec<Conflict> {
+    match scope {
+        Scope::Staff(id) => check_staff(id, input),
+        Scope::Shift(id) => check_shift(id, input),
+        Scope::Assignment(key) => check_assignment(key, input),
+        Scope::Entity(collection, key) => check_entity(*collection, key, input),
+    }
+}
+
+/// The full pass: every conflict of the schedule, sorted (errors first, then by kind and id).
+pub fn full_pass(input: &Input<'_>) -> Vec<Conflict> {
+    let mut all: Vec<Conflict> = all_scopes(input)
+        .iter()
+        .flat_map(|scope| check(scope, input))
+        .collect();
+    sort(&mut all);
+    all
+}
+
+pub fn sort(conflicts: &mut [Conflict]) {
+    conflicts.sort_by(|a, b| (a.severity, a.kind, &a.id).cmp(&(b.severity, b.kind, &b.id)));
+}
+
+/// "First" is the assignment created first, then the smaller key, the same on every node.
+pub fn creation_order(a: &Assignment) -> (i64, AssignmentKey) {
+    (a.created_at_ms, a.key())
+}
+
+/// One assignment of a person, with its live shift and interval.
+struct Held<'a> {
+    assignment: &'a Assignment,
+    shift: &'a Shift,
+    interval: Interval,
+}
+
+fn held_by<'a>(staff: &Id, input: &Input<'a>) -> Vec<Held<'a>> {
+    let mut held: Vec<Held<'a>> = input
+        .index
+        .assignments_of_staff(staff)
+        .filter_map(|assignment| {
+            let shift = input.live_shift(&assignment.shift)?;
+            Some(Held {
+                interval: input.interval(assignment, shift),
+                assignment,
+                shift,
+            })
+        })
+        .collect();
+    held.sort_by(|a, b| {
+        (a.interval.start, a.interval.end, a.assignment.key()).cmp(&(
+            b.interval.start,
+            b.interval.end,
+            b.assignment.key(),
+        ))
+    });
+    held
+}
+
+fn minutes(a: Timestamp, b: Timestamp) -> i64 {
+    (b.as_second() - a.as_second()) / 60
+}
+
+fn hours(minutes: i64) -> String {
+    if minutes % 60 == 0 {
+        format!("{} h", minutes / 60)
+    } else {
+        format!("{} h {:02} min", minutes / 60, minutes % 60)
+    }
+}
+
+fn key_of(a: &Assignment) -> String {
+    a.key().to_string()
+}
+
+fn check_staff(id: &Id, input: &Input<'_>) -> Vec<Conflict> {
+    let Some(staff) = input.live_staff(id) else {
+        return Vec::new();
+    };
+    let held = held_by(id, input);
+    let mut out = Vec::new();
+    double_bookings(staff, &held, input, &mut out);
+    rest(staff, &held, input, &mut out);
+    unavailable(staff, &held, input, &mut out);
+    missing_skills(staff, &held, &mut out);
+    max_hours(staff, &held, &mut out);
+    out
+}
+
+fn double_bookings(staff: &Staff, held: &[Held<'_>], input: &Input<'_>, out: &mut Vec<Conflict>) {
+    for (i, a) in held.iter().enumerate() {
+        for b in &held[i + 1..] {
+            if b.interval.start >= a.interval.end {
+                break;
+            }
+            let (first, second) = if creation_order(a.assignment) <= creation_order(b.assignment) {
+                (a, b)
+            } else {
+                (b, a)
+            };
+            let overlap_start = a.interval.start.max(b.interval.start);
+            let overlap_end = a.interval.end.min(b.interval.end);
+            // Staggered: one starts first and the other ends last, so the overlap can be split.
+            let staggered = a.interval.start < b.interval.start && a.interval.end < b.interval.end;
+            let keys = [key_of(first.assignment), key_of(second.assignment)];
+            let mut sorted = keys.clone();
+            sorted.sort();
+            let mut options = vec![
+                ResolutionOption::new(
+                    OptionId::KeepFirst,
+                    format!("keep {} (made first), remove {}", keys[0], keys[1]),
+                ),
+                ResolutionOption::new(
+                    OptionId::KeepSecond,
+                    format!("keep {}, remove {} (made first)", keys[1], keys[0]),
+                ),
+            ];
+            if staggered {
+                options.push(ResolutionOption::new(
+                    OptionId::SplitTime,
+                    format!(
+                        "{} works {} until the overlap's midpoint and {} from then on",
+                        staff.id, a.shift.id, b.shift.id
+                    ),
+                ));
+            }
+            options.push(ResolutionOption::new(
+                OptionId::FindSubstitute,
+                format!("give {} to someone else (--staff ID)", second.shift.id),
+            ));
+            out.push(Conflict {
+                id: conflict_id(
+                    Kind::DoubleBooking,
+                    &[staff.id.as_str(), &sorted[0], &sorted[1]],
+                ),
+                kind: Kind::DoubleBooking,
+                severity: Kind::DoubleBooking.severity(),
+                message: format!(
+                    "{} is booked into {} and {}, which overlap {}–{}",
+                    staff.id,
+                    first.shift.id,
+                    second.shift.id,
+                    input.local(first.shift, overlap_start),
+                    input.local(first.shift, overlap_end)
+                ),
+                staff: vec![staff.id.clone()],
+                shifts: vec![first.shift.id.clone(), second.shift.id.clone()],
+                assignments: keys.to_vec(),
+                options,
+                entity: None,
+                field: None,
+                values: Vec::new(),
+                fingerprint: fingerprint(&json!([
+                    first.assignment,
+                    second.assignment,
+                    first.shift,
+                    second.shift
+                ])),
+            });
+        }
+    }
+}
+
+fn rest(staff: &Staff, held: &[Held<'_>], input: &Input<'_>, out: &mut Vec<Conflict>) {
+    let min_rest = input.settings.min_rest_minutes;
+    for (i, a) in held.iter().enumerate() {
+        // The next shift that starts after this one ends (overlaps are double-bookings).
+        let Some(b) = held[i + 1..]
+            .iter()
+            .find(|b| b.interval.start >= a.interval.end)
+        else {
+            continue;
+        };
+        let gap = minutes(a.interval.end, b.interval.start);
+        if gap >= min_rest {
+            continue;
+        }
+        let keys = [key_of(a.assignment), key_of(b.assignment)];
+        out.push(Conflict {
+            id: conflict_id(
+                Kind::InsufficientRest,
+                &[staff.id.as_str(), &keys[0], &keys[1]],
+            ),
+            kind: Kind::InsufficientRest,
+            severity: Kind::InsufficientRest.severity(),
+            message: format!(
+                "{} has only {} of rest between {} and {} (the minimum is {})",
+                staff.id,
+                hours(gap),
+                a.shift.id,
+                b.shift.id,
+                hours(min_rest)
+            ),
+            staff: vec![staff.id.clone()],
+            shifts: vec![a.shift.id.clone(), b.shift.id.clone()],
+            assignments: keys.to_vec(),
+            options: vec![
+                ResolutionOption::new(
+                    OptionId::FindSubstitute,
+                    format!("give {} to someone else (--staff ID)", b.shift.id),
+                ),
+                ResolutionOption::new(OptionId::Acknowledge, "accept the short rest"),
+            ],
+            entity: None,
+            field: None,
+            values: Vec::new(),
+            fingerprint: fingerprint(&json!([a.assignment, b.assignment, a.shift, b.shift])),
+        });
+    }
+}
+
+fn unavailable(staff: &Staff, held: &[Held<'_>], input: &Input<'_>, out: &mut Vec<Conflict>) {
+    let blocks: Vec<_> = input
+        .index
+        .availability_of_staff(&staff.id)
+        .filter(|a| a.kind.blocks_work())
+        .map(|a| (a, a.span.interval(input.zone)))
+        .collect();
+    for h in held {
+        for (entry, interval) in &blocks {
+            if !h.interval.overlaps(interval) {
+                continue;
+            }
+            let key = key_of(h.assignment);
+            out.push(Conflict {
+                id: conflict_id(Kind::StaffUnavailable, &[&key, entry.id.as_str()]),
+                kind: Kind::StaffUnavailable,
+                severity: Kind::StaffUnavailable.severity(),
+                message: format!(
+                    "{} is assigned to {} ({}) but is {} {}{}",
+                    staff.id,
+                    h.shift.id,
+                    h.shift.time(),
+                    if entry.kind.as_str() == "leave" {
+                        "on leave"
+                    } else {
+                        "unavailable"
+                    },
+                    entry.span,
+                    if entry.reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", entry.reason)
+                    }
+                ),
+                staff: vec![staff.id.clone()],
+                shifts: vec![h.shift.id.clone()],
+                assignments: vec![key],
+                options: vec![
+                    ResolutionOption::new(
+                        OptionId::FindSubstitute,
+                        format!("give {} to someone who is free (--staff ID)", h.shift.id),
+                    ),
+                    ResolutionOption::new(
+                        OptionId::MarkUncovered,
+                        format!(
+                            "remove {} from {} and leave the seat open",
+                            staff.id, h.shift.id
+                        ),
+                    ),
+                ],
+                entity: None,
+                field: None,
+                values: Vec::new(),
+                fingerprint: fingerprint(&json!([h.assignment, h.shift, entry])),
+            });
+        }
+    }
+}
+
+fn missing_skills(staff: &Staff, held: &[Held<'_>], out: &mut Vec<Conflict>) {
+    for h in held {
+        let missing: Vec<&String> = h.shift.skills.difference(&staff.skills).collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let key = key_of(h.assignment);
+        let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+        out.push(Conflict {
+            id: conflict_id(Kind::MissingSkill, &[&key]),
+            kind: Kind::MissingSkill,
+            severity: Kind::MissingSkill.severity(),
+            message: format!(
+                "{} lacks {} that {} requires",
+                staff.id,
+                names.join(", "),
+                h.shift.id
+            ),
+            staff: vec![staff.id.clone()],
+            shifts: vec![h.shift.id.clone()],
+            assignments: vec![key],
+            options: vec![
+                ResolutionOption::new(
+                    OptionId::FindSubstitute,
+                    format!(
+                        "give {} to someone with the skills (--staff ID)",
+                        h.shift.id
+                    ),
+                ),
+                ResolutionOption::new(OptionId::Acknowledge, "accept the missing skill"),
+            ],
+            entity: None,
+            field: None,
+            values: Vec::new(),
+            fingerprint: fingerprint(&json!([h.assignment, h.shift.skills, staff.skills])),
+        });
+    }
+}
+
+/// The ISO week of a shift (by its local start date), e.g. `2026-W48`.
+pub fn iso_week(shift: &Shift) -> String {
+    let week = shift.date.iso_week_date();
+    format!("{}-W{:02}", week.year(), week.week())
+}
+
+fn max_hours(staff: &Staff, held: &[Held<'_>], out: &mut Vec<Conflict>) {
+    let Some(max) = staff.max_minutes_week else {
+        return;
+    };
+    let mut weeks: BTreeMap<String, Vec<&Held<'_>>> = BTreeMap::new();
+    for h in held {
+        weeks.entry(iso_week(h.shift)).or_default().push(h);
+    }
+    for (week, list) in weeks {
+        let total: i64 = list.iter().map(|h| h.interval.minutes()).sum();
+        if total <= i64::from(max) {
+            continue;
+        }
+        let latest = list
+            .iter()
+            .max_by_key(|h| creation_order(h.assignment))
+            .map(|h| h.shift.id.clone());
+        let mut keys: Vec<String> = list.iter().map(|h| key_of(h.assignment)).collect();
+        keys.sort();
+        out.push(Conflict {
+            id: conflict_id(Kind::MaxHoursExceeded, &[staff.id.as_str(), &week]),
+            kind: Kind::MaxHoursExceeded,
+            severity: Kind::MaxHoursExceeded.severity(),
+            message: format!(
+                "{} works {} in {week}, over their maximum of {}",
+                staff.id,
+                hours(total),
+                hours(i64::from(max))
+            ),
+            staff: vec![staff.id.clone()],
+            shifts: list.iter().map(|h| h.shift.id.clone()).collect(),
+            assignments: keys,
+            options: vec![
+                ResolutionOption::new(
+                    OptionId::FindSubstitute,
+                    format!(
+                        "give {} (the latest added) to someone else (--staff ID)",
+                        latest.map(|s| s.to_string()).unwrap_or_default()
+                    ),
+                ),
+                ResolutionOption::new(OptionId::Acknowledge, "approve the overtime"),
+            ],
+            entity: None,
+            field: None,
+            values: Vec::new(),
+            fingerprint: fingerprint(&json!([
+                max,
+                list.iter()
+                    .map(|h| (h.assignment, h.shift))
+                    .collect::<Vec<_>>()
+            ])),
+        });
+    }
+}
+
+/// The assignments of a shift whose staff member is live (others are dangling references).
+pub fn live_assignments<'a>(shift: &Id, input: &Input<'a>) -> Vec<&'a Assignment> {
+    input
+        .index
+        .assignments_of_shift(shift)
+        .filter(|a| input.live_staff(&a.staff).is_some())
+        .collect()
+}
+
+fn check_shift(id: &Id, input: &Input<'_>) -> Vec<Conflict> {
+    let Some(shift) = input.live_shift(id) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let assigned = live_assignments(id, input);
+    let count = assigned.len() as u32;
+    let mut keys: Vec<String> = assigned.iter().map(|a| key_of(a)).collect();
+    keys.sort();
+    let shift_print = fingerprint(&json!([shift, keys]));
+    if count > shift.capacity {
+        let mut newest: Vec<&Assignment> = assigned.clone();
+        newest.sort_by_key(|a| std::cmp::Reverse(creation_order(a)));
+        let excess: Vec<String> = newest
+            .iter()
+            .take((count - shift.capacity) as usize)
+            .map(|a| a.staff.to_string())
+            .collect();
+        out.push(Conflict {
+            id: conflict_id(Kind::CapacityExceeded, &[id.as_str()]),
+            kind: Kind::CapacityExceeded,
+            severity: Kind::CapacityExceeded.severity(),
+            message: format!(
+                "{} has {count} people assigned but room for {}",
+                shift.id, shift.capacity
+            ),
+            staff: assigned.iter().map(|a| a.staff.clone()).collect(),
+            shifts: vec![shift.id.clone()],
+            assignments: keys.clone(),
+            options: vec![
+                ResolutionOption::new(
+                    OptionId::RemoveExcess,
+                    format!("remove the most recently added: {}", excess.join(", ")),
+                ),
+                ResolutionOption::new(
+                    OptionId::IncreaseCapacity,
+                    format!("raise the capacity to {count} or more (--value N)"),
+                ),
+            ],
+            entity: None,
+            field: None,
+            values: Vec::new(),
+            fingerprint: shift_print.clone(),
+        });
+    }
+    if count < shift.min_staff {
+        out.push(Conflict {
+            id: conflict_id(Kind::Understaffed, &[id.as_str()]),
+            kind: Kind::Understaffed,
+            severity: Kind::Understaffed.severity(),
+            message: format!(
+                "{} ({}) has {count} of the {} people it needs",
+                shift.id,
+                shift.time(),
+                shift.min_staff
+            ),
+            staff: assigned.iter().map(|a| a.staff.clone()).collect(),
+            shifts: vec![shift.id.clone()],
+            assignments: keys.clone(),
+            options: vec![
+                ResolutionOption::new(
+                    OptionId::FindSubstitute,
+                    format!("assign someone who is free to {} (--staff ID)", shift.id),
+                ),
+                ResolutionOption::new(OptionId::Acknowledge, "accept the shortfall"),
+            ],
+            entity: None,
+            field: None,
+            values: Vec::new(),
+            fingerprint: shift_print.clone(),
+        });
+    }
+    if let Some(reason) = invalid_time(shift, input) {
+        out.push(Conflict {
+            id: conflict_id(Kind::InvalidShiftTime, &[id.as_str()]),
+            kind: Kind::InvalidShiftTime,
+            severity: Kind::InvalidShiftTime.severity(),
+            message: format!("{} ({}) {reason}", shift.id, shift.time()),
+            staff: Vec::new(),
+            shifts: vec![shift.id.clone()],
+            assignments: Vec::new(),
+            options: vec![ResolutionOption::new(
+                OptionId::EditShift,
+                "set new times (--value HH:MM-HH:MM)",
+            )],
+            entity: None,
+            field: None,
+            values: Vec::new(),
+            fingerprint: fingerprint(&json!([shift])),
+        });
+    }
+    out
+}
+
+/// Why a shift's time is not valid, if it is not.
+fn invalid_time(shift: &Shift, input: &Input<'_>) -> Option<String> {
+    let zone = input.zone_of(shift);
+    let time = shift.time();
+    for (what, local) in [("starts", time.start_local()), ("ends", time.end_local())] {
+        if zone.is_in_gap(local) {
+            return Some(format!(
+                "{what} at {} on {}, a time that does not exist in {} (the clocks skip it)",
+                format_time(local.time()),
+                local.date(),
+                zone.name()
+            ));
+        }
+    }
+    let interval = time.interval(zone);
+    if interval.end <= interval.start {
+        return Some("ends before it starts once the clocks change".to_owned());
+    }
+    if interval.minutes() > SHIFT_MAX_MINUTES {
+        return Some(format!(
+            "lasts {}, longer than the maximum of {}",
+            hours(interval.minutes()),
+            hours(SHIFT_MAX_MINUTES)
+        ));
+    }
+    None
+}
+
+fn check_assignment(key: &AssignmentKey, input: &Input<'_>) -> Vec<Conflict> {
+    let Some(assignment) = input.index.assignments.get(key) else {
+        return Vec::new();
+    };
+    let shift_gone = input.live_shift(&key.shift).is_none();
+    let staff_gone = input.live_staff(&key.staff).is_none();
+    if !shift_gone && !staff_gone {
+        return Vec::new();
+    }
+    let mut missing = Vec::new();
+    if shift_gone {
+        missing.push(format!("shift {}", key.shift));
+    }
+    if staff_gone {
+        missing.push(format!("staff member {}", key.staff));
+    }
+    let restorable = (shift_gone
+        && input
+            .index
+            .is_removed(Collection::Shifts, key.shift.as_str()))
+        || (staff_gone
+            && input
+                .index
+                .is_removed(Collection::Staff, key.staff.as_str()));
+    let mut options = vec![ResolutionOption::new(
+        OptionId::RemoveAssignment,
+        format!("remove the assignment {key}"),
+    )];
+    if restorable {
+        options.push(ResolutionOption::new(
+            OptionId::Restore,
+            format!("bring back the removed {}", missing.join(" and ")),
+        ));
+    }
+    vec![Conflict {
+        id: conflict_id(Kind::DanglingReference, &[&key.to_string()]),
+        kind: Kind::DanglingReference,
+        severity: Kind::DanglingReference.severity(),
+        message: format!(
+            "{} is assigned to {}, but the {} no longer exists",
+            key.staff,
+            key.shift,
+            missing.join(" and the ")
+        ),
+        staff: vec![key.staff.clone()],
+        shifts: vec![key.shift.clone()],
+        assignments: vec![key.to_string()],
+        options,
+        entity: None,
+        field: None,
+        values: Vec::new(),
+        fingerprint: fingerprint(&json!([assignment, shift_gone, staff_gone])),
+    }]
+}
+
+/// The value a field shows now (the value Automerge picked), if the entity is live.
+fn shown_value(
+    collection: Collection,
+    key: &str,
+    field: &str,
+    index: &Index,
+) -> Option<serde_json::Value> {
+    fn of<E: Entity>(entity: Option<&E>, field: &str) -> Option<serde_json::Value> {
+        entity?
+            .to_fields()
+            .into_iter()
+            .find(|(name, _)| *name == field)
+            .map(|(_, v)| v.to_json())
+    }
+    match collection {
+        Collection::Departments => of(
+            Id::parse(key)
+                .ok()
+                .and_then(|id| index.departments.get(&id)),
+            field,
+        ),
+        Collection::Staff => of(
+            Id::parse(key).ok().and_then(|id| index.staff.get(&id)),
+            field,
+        ),
+        Collection::Shifts => of(
+            Id::parse(key).ok().and_then(|id| index.shifts.get(&id)),
+            field,
+        ),
+        Collection::Assignments => of(
+            AssignmentKey::parse(key)
+                .ok()
+                .and_then(|k| index.assignments.get(&k)),
+            field,
+        ),
+        Collection::Availability => of(
+            Id::parse(key)
+                .ok()
+                .and_then(|id| index.availability.get(&id)),
+            field,
+        ),
+        Collection::Acks => of(index.acks.get(key), field),
+    }
+}
+
+fn check_entity(collection: Collection, key: &str, input: &Input<'_>) -> Vec<Conflict> {
+    let Some(fields) = input.concurrent.get(&(collection, key.to_owned())) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (field, values) in fields {
+        // Concurrent creations of a whole entity are not a field conflict (two nodes assigning
+        // the same pair converge to one assignment by design).
+        if field.is_empty() {
+            continue;
+        }
+        let distinct: BTreeSet<String> = values.iter().map(|v| v.value.to_string()).collect();
+        if distinct.len() < 2 {
+            continue;
+        }
+        let mut written: Vec<WrittenValue> = values
+            .iter()
+            .map(|v| WrittenValue {
+                value: v.value.clone(),
+                author: v.author.clone(),
+            })
+            .collect();
+        written.sort_by(|a, b| {
+            (a.value.to_string(), &a.author).cmp(&(b.value.to_string(), &b.author))
+        });
+        let shown = shown_value(collection, key, field, input.index);
+        let listed: Vec<String> = written
+            .iter()
+            .map(|w| {
+                format!(
+                    "{} ({})",
+                    w.value,
+                    if w.author.is_empty() {
+                        "unknown"
+                    } else {
+                        &w.author
+                    }
+                )
+            })
+            .collect();
+        let (staff, shifts) = match collection {
+            Collection::Staff => (Id::parse(key).into_iter().collect(), Vec::new()),
+            Collection::Shifts => (Vec::new(), Id::parse(key).into_iter().collect()),
+            _ => (Vec::new(), Vec::new()),
+        };
+        out.push(Conflict {
+            id: conflict_id(Kind::ConcurrentEdit, &[collection.key(), key, field]),
+            kind: Kind::ConcurrentEdit,
+            severity: Kind::ConcurrentEdit.severity(),
+            message: format!(
+                "{} {key}: {field} was set concurrently to {}; it shows {} until one is picked",
+                collection.noun(),
+                listed.join(" and "),
+                shown
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "one of them".into())
+            ),
+            staff,
+            shifts,
+            assignments: if collection == Collection::Assignments {
+                vec![key.to_owned()]
+            } else {
+                Vec::new()
+            },
+            options: vec![ResolutionOption::new(
+                OptionId::PickValue,
+                format!(
+                    "keep one value (--value {})",
+                    written
+                        .iter()
+                        .map(|w| w.value.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                ),
+            )],
+            entity: Some(format!("{}/{key}", collection.key())),
+            field: Some(field.clone()),
+            fingerprint: fingerprint(&json!(written)),
+            values: written,
+        });
+    }
+    out
+}

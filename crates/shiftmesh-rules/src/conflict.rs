@@ -1,0 +1,237 @@
+//! What a conflict is: its kind, severity, stable id, the entities it is about, and the ways to
+//! resolve it.
+
+use std::fmt;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use shiftmesh_model::Id;
+
+/// The kinds of semantic conflict (the catalogue of the product brief).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    DoubleBooking,
+    CapacityExceeded,
+    StaffUnavailable,
+    DanglingReference,
+    InvalidShiftTime,
+    ConcurrentEdit,
+    MissingSkill,
+    Understaffed,
+    InsufficientRest,
+    MaxHoursExceeded,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 10] = [
+        Kind::DoubleBooking,
+        Kind::CapacityExceeded,
+        Kind::StaffUnavailable,
+        Kind::DanglingReference,
+        Kind::InvalidShiftTime,
+        Kind::ConcurrentEdit,
+        Kind::MissingSkill,
+        Kind::Understaffed,
+        Kind::InsufficientRest,
+        Kind::MaxHoursExceeded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::DoubleBooking => "double-booking",
+            Kind::CapacityExceeded => "capacity-exceeded",
+            Kind::StaffUnavailable => "staff-unavailable",
+            Kind::DanglingReference => "dangling-reference",
+            Kind::InvalidShiftTime => "invalid-shift-time",
+            Kind::ConcurrentEdit => "concurrent-edit",
+            Kind::MissingSkill => "missing-skill",
+            Kind::Understaffed => "understaffed",
+            Kind::InsufficientRest => "insufficient-rest",
+            Kind::MaxHoursExceeded => "max-hours-exceeded",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            Kind::DoubleBooking
+            | Kind::CapacityExceeded
+            | Kind::StaffUnavailable
+            | Kind::DanglingReference
+            | Kind::InvalidShiftTime => Severity::Error,
+            Kind::ConcurrentEdit
+            | Kind::MissingSkill
+            | Kind::Understaffed
+            | Kind::InsufficientRest
+            | Kind::MaxHoursExceeded => Severity::Warning,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Errors make the schedule wrong and must be resolved; warnings may be acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Severity> {
+        [Severity::Error, Severity::Warning]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// The resolution options of the catalogue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptionId {
+    KeepFirst,
+    KeepSecond,
+    SplitTime,
+    FindSubstitute,
+    RemoveExcess,
+    IncreaseCapacity,
+    MarkUncovered,
+    RemoveAssignment,
+    Restore,
+    EditShift,
+    PickValue,
+    Acknowledge,
+}
+
+impl OptionId {
+    pub const ALL: [OptionId; 12] = [
+        OptionId::KeepFirst,
+        OptionId::KeepSecond,
+        OptionId::SplitTime,
+        OptionId::FindSubstitute,
+        OptionId::RemoveExcess,
+        OptionId::IncreaseCapacity,
+        OptionId::MarkUncovered,
+        OptionId::RemoveAssignment,
+        OptionId::Restore,
+        OptionId::EditShift,
+        OptionId::PickValue,
+        OptionId::Acknowledge,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OptionId::KeepFirst => "keep-first",
+            OptionId::KeepSecond => "keep-second",
+            OptionId::SplitTime => "split-time",
+            OptionId::FindSubstitute => "find-substitute",
+            OptionId::RemoveExcess => "remove-excess",
+            OptionId::IncreaseCapacity => "increase-capacity",
+            OptionId::MarkUncovered => "mark-uncovered",
+            OptionId::RemoveAssignment => "remove-assignment",
+            OptionId::Restore => "restore",
+            OptionId::EditShift => "edit-shift",
+            OptionId::PickValue => "pick-value",
+            OptionId::Acknowledge => "acknowledge",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<OptionId> {
+        OptionId::ALL.into_iter().find(|o| o.as_str() == text)
+    }
+}
+
+impl fmt::Display for OptionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One way to resolve a conflict, with what it would do in words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ResolutionOption {
+    pub id: OptionId,
+    pub label: String,
+}
+
+impl ResolutionOption {
+    pub fn new(id: OptionId, label: impl Into<String>) -> Self {
+        ResolutionOption {
+            id,
+            label: label.into(),
+        }
+    }
+}
+
+/// One of several values a field holds, and who wrote it (for `concurrent-edit`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WrittenValue {
+    pub value: serde_json::Value,
+    pub author: String,
+}
+
+/// A semantic conflict, derived from the schedule and never stored in it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Conflict {
+    pub id: String,
+    pub kind: Kind,
+    pub severity: Severity,
+    pub message: String,
+    pub staff: Vec<Id>,
+    pub shifts: Vec<Id>,
+    /// Assignment keys (`SHIFT/STAFF`), the first first where the kind orders them.
+    pub assignments: Vec<String>,
+    pub options: Vec<ResolutionOption>,
+    /// For `concurrent-edit`: the entity (`collection/key`), the field and every value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<WrittenValue>,
+    /// A hash of the data the conflict is about: an acknowledgement lapses when it changes.
+    pub fingerprint: String,
+}
+
+impl Conflict {
+    pub fn offers(&self, option: OptionId) -> bool {
+        self.options.iter().any(|o| o.id == option)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The stable id of a conflict: a hash of its kind and the ids of the entities involved, in a
+/// fixed order (never of times, actors or iteration order), so every node shows the same id.
+pub fn conflict_id(kind: Kind, parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(kind.as_str());
+    for part in parts {
+        hasher.update([0]);
+        hasher.update(part);
+    }
+    format!("c-{}", &hex(&hasher.finalize())[..16])
+}
+
+/// A hash of the data a conflict is about.
+pub fn fingerprint(data: &serde_json::Value) -> String {
+    hex(&Sha256::digest(data.to_string())[..16])
+}

@@ -1,0 +1,367 @@
+//! Random edit sequences on several replicas, merged in random orders: after every step the
+//! incremental pass equals the full pass, and once everything is merged every replica reports
+//! the same conflicts with the same ids.
+//!
+//! The seed is printed first; rerun a failure with `SHIFTMESH_PROPTEST_SEED=<seed>`, and the
+//! number of cases with `PROPTEST_CASES` (default 256).
+
+mod common;
+
+use common::{id, World};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use shiftmesh_model::{AvailabilityKind, Collection, Dirty, Edit, Shift};
+use shiftmesh_rules::{full_pass, Input, Validator};
+
+const STAFF: [&str; 4] = ["ann", "bob", "cy", "dee"];
+const SHIFTS: [&str; 5] = ["s0", "s1", "s2", "s3", "s4"];
+const REPLICAS: usize = 3;
+
+#[derive(Clone, Debug)]
+enum Step {
+    Assign(usize, usize, usize),
+    Unassign(usize, usize, usize),
+    MoveShift(usize, usize, u8, u8),
+    Capacity(usize, usize, u32),
+    RemoveShift(usize, usize),
+    RemoveStaff(usize, usize),
+    Leave(usize, usize, u8),
+    Skills(usize, usize, bool),
+    Merge(usize, usize),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let r = 0..REPLICAS;
+    prop_oneof![
+        4 => (r.clone(), 0..STAFF.len(), 0..SHIFTS.len()).prop_map(|(r, p, s)| Step::Assign(r, p, s)),
+        1 => (r.clone(), 0..STAFF.len(), 0..SHIFTS.len()).prop_map(|(r, p, s)| Step::Unassign(r, p, s)),
+        2 => (r.clone(), 0..SHIFTS.len(), 0u8..24, 1u8..12).prop_map(|(r, s, h, len)| Step::MoveShift(r, s, h, len)),
+        2 => (r.clone(), 0..SHIFTS.len(), 1u32..4).prop_map(|(r, s, c)| Step::Capacity(r, s, c)),
+        1 => (r.clone(), 0..SHIFTS.len()).prop_map(|(r, s)| Step::RemoveShift(r, s)),
+        1 => (r.clone(), 0..STAFF.len()).prop_map(|(r, p)| Step::RemoveStaff(r, p)),
+        1 => (r.clone(), 0..STAFF.len(), 0u8..3).prop_map(|(r, p, d)| Step::Leave(r, p, d)),
+        1 => (r.clone(), 0..STAFF.len(), any::<bool>()).prop_map(|(r, p, b)| Step::Skills(r, p, b)),
+        3 => (r.clone(), r).prop_map(|(a, b)| Step::Merge(a, b)),
+    ]
+}
+
+struct Replica {
+    world: World,
+    validator: Validator,
+}
+
+impl Replica {
+    fn check(&mut self, dirty: &Dirty) {
+        let concurrent = self.world.schedule.all_concurrent_values().unwrap();
+        let input = Input::new(
+            self.world.schedule.index(),
+            self.world.schedule.zone(),
+            &concurrent,
+        );
+        self.validator.update(&input, dirty);
+        let incremental = self.validator.conflicts();
+        let full = full_pass(&input);
+        assert!(
+            incremental == full,
+            "incremental != full after touching {dirty:?}:\n{}",
+            difference(&incremental, &full)
+        );
+    }
+}
+
+/// What differs between two conflict lists, one line per conflict.
+fn difference(left: &[shiftmesh_rules::Conflict], right: &[shiftmesh_rules::Conflict]) -> String {
+    let mut out = String::new();
+    for c in left.iter().filter(|c| !right.contains(c)) {
+        out.push_str(&format!(
+            "  only incremental: {} {} {}\n",
+            c.id, c.message, c.fingerprint
+        ));
+    }
+    for c in right.iter().filter(|c| !left.contains(c)) {
+        out.push_str(&format!(
+            "  only full:        {} {} {}\n",
+            c.id, c.message, c.fingerprint
+        ));
+    }
+    out
+}
+
+fn base() -> World {
+    let mut w = World::new("Europe/Berlin");
+    for (i, p) in STAFF.iter().enumerate() {
+        w.staff(p, if i % 2 == 0 { &["guide"] } else { &[] }, Some(16));
+    }
+    for (i, s) in SHIFTS.iter().enumerate() {
+        // Days around the spring DST change, so some times fall in the gap.
+        let date = format!("2026-03-{}", 28 + i % 3);
+        w.shift(
+            s,
+            &date,
+            "08:00",
+            "14:00",
+            2,
+            1,
+            if i % 2 == 0 { &["guide"] } else { &[] },
+        );
+    }
+    w
+}
+
+fn apply(replicas: &mut [Replica], step: &Step) {
+    let edit = |r: &mut Replica| -> Edit { r.world.tick() };
+    match *step {
+        Step::Merge(a, b) if a != b => {
+            let bytes = replicas[b].world.schedule.doc_mut().save();
+            let merged = replicas[a].world.schedule.merge_bytes(&bytes).unwrap();
+            replicas[a].check(&merged.dirty);
+        }
+        Step::Merge(..) => {}
+        Step::Assign(r, p, s) => {
+            let replica = &mut replicas[r];
+            let e = edit(replica);
+            let a = shiftmesh_model::Assignment {
+                shift: id(SHIFTS[s]),
+                staff: id(STAFF[p]),
+                role: String::new(),
+                note: String::new(),
+                created_at_ms: e.now_ms,
+                created_by: e.author.clone(),
+                window: None,
+            };
+            if let Ok(written) = replica.world.schedule.assign(&e, &a) {
+                replica.check(&written.dirty);
+            }
+        }
+        Step::Unassign(r, p, s) => {
+            let replica = &mut replicas[r];
+            let e = edit(replica);
+            let key = format!("{}/{}", SHIFTS[s], STAFF[p]);
+            if let Ok(written) =
+                replica
+                    .world
+                    .schedule
+                    .remove(&e, Collection::Assignments, &key, &[], "u".into())
+            {
+                replica.check(&written.dirty);
+            }
+        }
+        Step::MoveShift(r, s, hour, len) => {
+            let replica = &mut replicas[r];
+            let Some(shift) = replica
+                .world
+                .schedule
+                .index()
+                .shifts
+                .get(&id(SHIFTS[s]))
+                .cloned()
+            else {
+                return;
+            };
+            let start = jiff::civil::time(hour as i8, 30, 0, 0);
+            let end = jiff::civil::time(((hour + len) % 24) as i8, 30, 0, 0);
+            let e = edit(replica);
+            let written = replica
+                .world
+                .schedule
+                .update(
+                    &e,
+                    &Shift {
+                        start,
+                        end,
+                        ..shift
+                    },
+                    &["time"],
+                    "m".into(),
+                )
+                .unwrap();
+            replica.check(&written.dirty);
+        }
+        Step::Capacity(r, s, capacity) => {
+            let replica = &mut replicas[r];
+            let Some(shift) = replica
+                .world
+                .schedule
+                .index()
+                .shifts
+                .get(&id(SHIFTS[s]))
+                .cloned()
+            else {
+                return;
+            };
+            let e = edit(replica);
+            let written = replica
+                .world
+                .schedule
+                .update(
+                    &e,
+                    &Shift {
+                        capacity,
+                        min_staff: shift.min_staff.min(capacity),
+                        ..shift
+                    },
+                    &["capacity", "min_staff"],
+                    "c".into(),
+                )
+                .unwrap();
+            replica.check(&written.dirty);
+        }
+        Step::RemoveShift(r, s) => {
+            let replica = &mut replicas[r];
+            let e = edit(replica);
+            if let Ok(written) =
+                replica
+                    .world
+                    .schedule
+                    .remove(&e, Collection::Shifts, SHIFTS[s], &[], "rs".into())
+            {
+                replica.check(&written.dirty);
+            }
+        }
+        Step::RemoveStaff(r, p) => {
+            let replica = &mut replicas[r];
+            let e = edit(replica);
+            if let Ok(written) =
+                replica
+                    .world
+                    .schedule
+                    .remove(&e, Collection::Staff, STAFF[p], &[], "rp".into())
+            {
+                replica.check(&written.dirty);
+            }
+        }
+        Step::Leave(r, p, day) => {
+            let replica = &mut replicas[r];
+            if !replica
+                .world
+                .schedule
+                .index()
+                .staff
+                .contains_key(&id(STAFF[p]))
+            {
+                return;
+            }
+            let from = format!("2026-03-{}T00:00", 28 + day);
+            let to = format!("2026-03-{}T12:00", 28 + day);
+            let span = shiftmesh_model::LocalSpan::decode(&format!("{from}/{to}")).unwrap();
+            let entry = shiftmesh_model::Availability {
+                id: shiftmesh_model::Availability::derive_id(
+                    &id(STAFF[p]),
+                    &span,
+                    AvailabilityKind::Leave,
+                ),
+                staff: id(STAFF[p]),
+                span,
+                kind: AvailabilityKind::Leave,
+                reason: String::new(),
+            };
+            let e = edit(replica);
+            if let Ok(written) = replica.world.schedule.add(&e, &entry, "l".into()) {
+                replica.check(&written.dirty);
+            }
+        }
+        Step::Skills(r, p, guide) => {
+            let replica = &mut replicas[r];
+            let Some(staff) = replica
+                .world
+                .schedule
+                .index()
+                .staff
+                .get(&id(STAFF[p]))
+                .cloned()
+            else {
+                return;
+            };
+            let skills = if guide {
+                ["guide".to_owned()].into()
+            } else {
+                Default::default()
+            };
+            let e = edit(replica);
+            let written = replica
+                .world
+                .schedule
+                .update(
+                    &e,
+                    &shiftmesh_model::Staff { skills, ..staff },
+                    &["skills"],
+                    "k".into(),
+                )
+                .unwrap();
+            replica.check(&written.dirty);
+        }
+    }
+}
+
+fn run(steps: &[Step]) {
+    let mut origin = base();
+    let mut replicas: Vec<Replica> = (0..REPLICAS)
+        .map(|i| {
+            let mut world = origin.fork();
+            world.clock += i as i64 * 7;
+            let concurrent = world.schedule.all_concurrent_values().unwrap();
+            let validator = Validator::new(&Input::new(
+                world.schedule.index(),
+                world.schedule.zone(),
+                &concurrent,
+            ));
+            Replica { world, validator }
+        })
+        .collect();
+    for step in steps {
+        apply(&mut replicas, step);
+    }
+    // Bring everyone together: two rounds of all-pairs merges.
+    for _ in 0..2 {
+        for a in 0..REPLICAS {
+            for b in 0..REPLICAS {
+                apply(&mut replicas, &Step::Merge(a, b));
+            }
+        }
+    }
+    let reference = common::conflicts(&mut replicas[0].world.schedule);
+    let heads = replicas[0].world.schedule.heads();
+    for replica in &mut replicas[1..] {
+        assert_eq!(replica.world.schedule.heads(), heads, "identical heads");
+        assert_eq!(
+            common::conflicts(&mut replica.world.schedule),
+            reference,
+            "identical conflicts"
+        );
+    }
+}
+
+#[test]
+fn incremental_equals_full_and_replicas_agree_after_random_edits_and_merges() {
+    let seed: u64 = std::env::var("SHIFTMESH_PROPTEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0)
+        });
+    println!("proptest seed: {seed} (rerun with SHIFTMESH_PROPTEST_SEED={seed})");
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let config = Config {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(256),
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new_with_rng(
+        config,
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+    );
+    let result = runner.run(&proptest::collection::vec(step(), 1..40), |steps| {
+        run(&steps);
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("seed {seed}: {e}");
+    }
+}
