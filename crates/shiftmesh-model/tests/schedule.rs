@@ -196,7 +196,7 @@ fn concurrent_writes_to_one_field_are_all_kept_through_merges_and_other_edits() 
     b.update(&edit("bob@b", 3), &s, &["capacity"], "cap 4".into())
         .unwrap();
     let bytes = b.doc_mut().save();
-    a.merge_bytes(&bytes).unwrap().new_changes;
+    a.merge_bytes(&bytes).unwrap();
 
     let values = |s: &mut Schedule| -> BTreeSet<String> {
         s.concurrent_values(Collection::Shifts, "s1").unwrap()["capacity"]
@@ -244,7 +244,7 @@ fn two_nodes_assigning_the_same_pair_converge_to_one_assignment() {
     b.assign(&edit("y@b", 3), &assignment("sarah", "s1", 3))
         .unwrap();
     let bytes = b.doc_mut().save();
-    a.merge_bytes(&bytes).unwrap().new_changes;
+    a.merge_bytes(&bytes).unwrap();
     assert_eq!(a.index().assignments.len(), 1);
 }
 

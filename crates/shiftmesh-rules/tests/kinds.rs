@@ -41,9 +41,9 @@ fn resolve(
 fn back_to_back_shifts_do_not_conflict_but_overlapping_ones_do() {
     let mut w = World::new("Europe/Berlin");
     w.staff("sarah", &[], None);
-    w.shift("early", "2026-11-23", "06:00", "14:00", 1, 1, &[]);
-    w.shift("late", "2026-11-23", "14:00", "22:00", 1, 1, &[]);
-    w.shift("mid", "2026-11-23", "12:00", "16:00", 1, 1, &[]);
+    w.shift("early", "2026-11-23", ("06:00", "14:00"), (1, 1), &[]);
+    w.shift("late", "2026-11-23", ("14:00", "22:00"), (1, 1), &[]);
+    w.shift("mid", "2026-11-23", ("12:00", "16:00"), (1, 1), &[]);
     w.assign("sarah", "early");
     w.assign("sarah", "late");
     assert!(w.of_kind(Kind::DoubleBooking).is_empty());
@@ -62,8 +62,8 @@ fn back_to_back_shifts_do_not_conflict_but_overlapping_ones_do() {
 fn an_overnight_shift_overlaps_the_next_morning() {
     let mut w = World::new("Europe/Berlin");
     w.staff("sam", &[], None);
-    w.shift("night", "2026-11-23", "22:00", "06:00", 1, 1, &[]);
-    w.shift("dawn", "2026-11-24", "05:00", "13:00", 1, 1, &[]);
+    w.shift("night", "2026-11-23", ("22:00", "06:00"), (1, 1), &[]);
+    w.shift("dawn", "2026-11-24", ("05:00", "13:00"), (1, 1), &[]);
     w.assign("sam", "night");
     w.assign("sam", "dawn");
     let found = w.of_kind(Kind::DoubleBooking);
@@ -81,8 +81,8 @@ fn an_overnight_shift_overlaps_the_next_morning() {
 fn keep_first_keeps_the_assignment_made_first() {
     let mut w = World::new("UTC");
     w.staff("sarah", &[], None);
-    w.shift("b-shift", "2026-11-23", "09:00", "13:00", 1, 0, &[]);
-    w.shift("a-shift", "2026-11-23", "09:00", "12:00", 1, 0, &[]);
+    w.shift("b-shift", "2026-11-23", ("09:00", "13:00"), (1, 0), &[]);
+    w.shift("a-shift", "2026-11-23", ("09:00", "12:00"), (1, 0), &[]);
     w.assign("sarah", "b-shift");
     w.assign("sarah", "a-shift");
     let conflict = &w.of_kind(Kind::DoubleBooking)[0];
@@ -113,8 +113,8 @@ fn keep_first_keeps_the_assignment_made_first() {
 fn split_time_divides_a_staggered_overlap() {
     let mut w = World::new("UTC");
     w.staff("sarah", &[], None);
-    w.shift("one", "2026-11-23", "08:00", "12:00", 1, 0, &[]);
-    w.shift("two", "2026-11-23", "10:00", "14:00", 1, 0, &[]);
+    w.shift("one", "2026-11-23", ("08:00", "12:00"), (1, 0), &[]);
+    w.shift("two", "2026-11-23", ("10:00", "14:00"), (1, 0), &[]);
     w.assign("sarah", "one");
     w.assign("sarah", "two");
     resolve(&mut w, Kind::DoubleBooking, "split-time", None, None).unwrap();
@@ -141,7 +141,7 @@ fn three_way_capacity_overflow_removes_the_most_recent() {
     for p in ["ann", "bob", "cy"] {
         w.staff(p, &[], None);
     }
-    w.shift("desk", "2026-11-23", "09:00", "17:00", 2, 1, &[]);
+    w.shift("desk", "2026-11-23", ("09:00", "17:00"), (2, 1), &[]);
     let mut b = w.fork();
     let mut c = w.fork();
     w.assign("ann", "desk");
@@ -176,7 +176,7 @@ fn increase_capacity_refuses_too_small_a_value() {
     for p in ["ann", "bob"] {
         w.staff(p, &[], None);
     }
-    w.shift("desk", "2026-11-23", "09:00", "17:00", 2, 1, &[]);
+    w.shift("desk", "2026-11-23", ("09:00", "17:00"), (2, 1), &[]);
     w.assign("ann", "desk");
     w.assign("bob", "desk");
     let e = w.tick();
@@ -220,8 +220,14 @@ fn leave_makes_an_assignment_an_error_and_substitutes_must_be_free() {
     w.staff("free", &["guide"], None);
     w.staff("busy", &["guide"], None);
     w.staff("unskilled", &[], None);
-    w.shift("tue-am", "2026-11-24", "09:00", "13:00", 1, 1, &["guide"]);
-    w.shift("tue-other", "2026-11-24", "10:00", "12:00", 1, 0, &[]);
+    w.shift(
+        "tue-am",
+        "2026-11-24",
+        ("09:00", "13:00"),
+        (1, 1),
+        &["guide"],
+    );
+    w.shift("tue-other", "2026-11-24", ("10:00", "12:00"), (1, 0), &[]);
     w.assign("busy", "tue-other");
     w.assign("sam", "tue-am");
     w.away(
@@ -270,7 +276,7 @@ fn leave_makes_an_assignment_an_error_and_substitutes_must_be_free() {
 fn unavailable_is_an_error_but_desired_and_undesired_are_not() {
     let mut w = World::new("UTC");
     w.staff("sam", &[], None);
-    w.shift("s", "2026-11-24", "09:00", "13:00", 1, 0, &[]);
+    w.shift("s", "2026-11-24", ("09:00", "13:00"), (1, 0), &[]);
     w.assign("sam", "s");
     w.away(
         "sam",
@@ -300,7 +306,7 @@ fn unavailable_is_an_error_but_desired_and_undesired_are_not() {
 fn delete_versus_assign_leaves_a_dangling_reference_that_can_be_restored() {
     let mut a = World::new("UTC");
     a.staff("sam", &[], None);
-    a.shift("tue-pm", "2026-11-24", "14:00", "18:00", 1, 0, &[]);
+    a.shift("tue-pm", "2026-11-24", ("14:00", "18:00"), (1, 0), &[]);
     let mut b = a.fork();
     a.remove(Collection::Shifts, "tue-pm");
     b.assign("sam", "tue-pm");
@@ -326,9 +332,9 @@ fn delete_versus_assign_leaves_a_dangling_reference_that_can_be_restored() {
 #[test]
 fn a_shift_across_a_dst_change_is_valid_but_one_starting_in_the_gap_is_not() {
     let mut w = World::new("Europe/Berlin");
-    w.shift("night", "2026-03-28", "22:00", "06:00", 1, 0, &[]);
+    w.shift("night", "2026-03-28", ("22:00", "06:00"), (1, 0), &[]);
     assert!(w.conflicts().is_empty(), "7 real hours, fine");
-    w.shift("gap", "2026-03-29", "02:30", "06:00", 1, 0, &[]);
+    w.shift("gap", "2026-03-29", ("02:30", "06:00"), (1, 0), &[]);
     let found = w.of_kind(Kind::InvalidShiftTime);
     assert_eq!(found.len(), 1);
     assert!(
@@ -346,7 +352,7 @@ fn a_shift_across_a_dst_change_is_valid_but_one_starting_in_the_gap_is_not() {
     .unwrap();
     assert!(w.conflicts().is_empty());
     // A 24-hour shift on the night the clocks go back lasts 25 hours.
-    w.shift("long", "2026-10-24", "22:00", "22:00", 1, 0, &[]);
+    w.shift("long", "2026-10-24", ("22:00", "22:00"), (1, 0), &[]);
     assert!(w.of_kind(Kind::InvalidShiftTime)[0]
         .message
         .contains("longer than the maximum"));
@@ -359,14 +365,12 @@ fn warnings_for_skills_staffing_rest_and_hours() {
     w.shift(
         "icu",
         "2026-11-23",
-        "06:00",
-        "14:00",
-        2,
-        2,
+        ("06:00", "14:00"),
+        (2, 2),
         &["nurse", "icu"],
     );
-    w.shift("eve", "2026-11-23", "20:00", "23:59", 1, 0, &[]);
-    w.shift("tue", "2026-11-24", "06:00", "14:00", 1, 0, &[]);
+    w.shift("eve", "2026-11-23", ("20:00", "23:59"), (1, 0), &[]);
+    w.shift("tue", "2026-11-24", ("06:00", "14:00"), (1, 0), &[]);
     w.assign("ann", "icu");
     w.assign("ann", "eve");
     w.assign("ann", "tue");
@@ -387,7 +391,7 @@ fn warnings_for_skills_staffing_rest_and_hours() {
 #[test]
 fn an_acknowledgement_lapses_when_the_data_changes() {
     let mut w = World::new("UTC");
-    w.shift("s", "2026-11-23", "09:00", "13:00", 2, 1, &[]);
+    w.shift("s", "2026-11-23", ("09:00", "13:00"), (2, 1), &[]);
     resolve(&mut w, Kind::Understaffed, "acknowledge", None, None).unwrap();
     let open = |w: &mut World| {
         let all = w.conflicts();
@@ -418,8 +422,8 @@ fn an_acknowledgement_lapses_when_the_data_changes() {
 fn errors_cannot_be_acknowledged_and_unknown_options_are_refused() {
     let mut w = World::new("UTC");
     w.staff("sam", &[], None);
-    w.shift("a", "2026-11-23", "09:00", "13:00", 1, 0, &[]);
-    w.shift("b", "2026-11-23", "10:00", "14:00", 1, 0, &[]);
+    w.shift("a", "2026-11-23", ("09:00", "13:00"), (1, 0), &[]);
+    w.shift("b", "2026-11-23", ("10:00", "14:00"), (1, 0), &[]);
     w.assign("sam", "a");
     w.assign("sam", "b");
     let before = w.schedule.heads();
@@ -441,7 +445,7 @@ fn errors_cannot_be_acknowledged_and_unknown_options_are_refused() {
 #[test]
 fn concurrent_edits_list_every_value_with_its_author_and_pick_value_settles_them() {
     let mut a = World::new("UTC");
-    a.shift("s", "2026-11-23", "09:00", "13:00", 2, 1, &[]);
+    a.shift("s", "2026-11-23", ("09:00", "13:00"), (2, 1), &[]);
     let mut b = a.fork();
     let s = a.schedule.index().shifts[&id("s")].clone();
     let e = a.tick();

@@ -59,16 +59,17 @@ impl World {
         self.schedule.add(&e, &staff, "add".into()).unwrap();
     }
 
+    /// A shift on `date` from `times.0` to `times.1`, with (capacity, minimum staff).
     pub fn shift(
         &mut self,
         key: &str,
         date: &str,
-        start: &str,
-        end: &str,
-        capacity: u32,
-        min: u32,
+        times: (&str, &str),
+        staffing: (u32, u32),
         skills: &[&str],
     ) {
+        let (start, end) = times;
+        let (capacity, min) = staffing;
         let shift = Shift {
             id: id(key),
             department: None,
