@@ -67,6 +67,13 @@ pub enum Command {
     Availability(AvailabilityCommand),
     /// The schedule as a day, week or month, with coverage (assigned / minimum / capacity)
     Schedule(ScheduleArgs),
+    /// The semantic conflicts of the schedule (double-booking, capacity, leave…), the same on
+    /// every node
+    Conflicts(ConflictsArgs),
+    /// Resolve a conflict with one of its options (a change that syncs like any other)
+    Resolve(ResolveArgs),
+    /// Acknowledge a warning; the acknowledgement lapses when the data it covers changes
+    Ack(AckArgs),
     /// Who changed what, when, on which node, with field-level before and after
     History(HistoryArgs),
     /// Import staff, departments, shifts, assignments and availability from CSV files
@@ -244,6 +251,65 @@ pub struct AssignArgs {
     pub role: Option<String>,
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
+    /// Write nothing; list the conflicts the assignment would cause (exit 1 if any is an error)
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConflictFilter {
+    /// Only conflicts of this kind (double-booking, capacity-exceeded, staff-unavailable, …)
+    #[arg(long, value_name = "KIND", value_parser = parse_kind)]
+    pub kind: Option<shiftmesh_rules::Kind>,
+    /// Only errors or only warnings
+    #[arg(long, value_name = "error|warning", value_parser = parse_severity)]
+    pub severity: Option<shiftmesh_rules::Severity>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ConflictsArgs {
+    #[command(subcommand)]
+    pub command: Option<ConflictsCommand>,
+    #[command(flatten)]
+    pub filter: ConflictFilter,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConflictsCommand {
+    /// List the open conflicts, errors first
+    List {
+        #[command(flatten)]
+        filter: ConflictFilter,
+    },
+    /// One conflict: what, why, the entities, each option and what it would do, substitutes
+    Show {
+        #[arg(value_name = "CONFLICT_ID")]
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    #[arg(value_name = "CONFLICT_ID")]
+    pub id: String,
+    /// One of the conflict's options (conflicts show lists them)
+    #[arg(value_name = "OPTION")]
+    pub option: String,
+    /// The substitute, for find-substitute
+    #[arg(long, value_name = "ID", value_parser = parse_id)]
+    pub staff: Option<Id>,
+    /// The value, for increase-capacity, pick-value and edit-shift
+    #[arg(long, value_name = "VALUE")]
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AckArgs {
+    #[arg(value_name = "CONFLICT_ID")]
+    pub id: String,
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -395,6 +461,21 @@ pub struct MergeArgs {
 
 fn parse_id(text: &str) -> Result<Id, String> {
     Id::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_kind(text: &str) -> Result<shiftmesh_rules::Kind, String> {
+    shiftmesh_rules::Kind::parse(text).ok_or_else(|| {
+        let kinds: Vec<&str> = shiftmesh_rules::Kind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .collect();
+        format!("'{text}' is not a conflict kind ({})", kinds.join(", "))
+    })
+}
+
+fn parse_severity(text: &str) -> Result<shiftmesh_rules::Severity, String> {
+    shiftmesh_rules::Severity::parse(text)
+        .ok_or_else(|| format!("'{text}' is not a severity (error or warning)"))
 }
 
 fn parse_zone(text: &str) -> Result<SiteZone, String> {

@@ -12,11 +12,11 @@ use shiftmesh_model::{
 use shiftmesh_store::{NodeConfig, Store};
 
 use crate::cli::{
-    AvailabilityCommand, Cli, Command, DepartmentCommand, InitArgs, ShiftCommand, ShiftFields,
-    StaffCommand, StaffFields,
+    AvailabilityCommand, Cli, Command, ConflictsCommand, DepartmentCommand, InitArgs, ShiftCommand,
+    ShiftFields, StaffCommand, StaffFields,
 };
 use crate::context::{host_name, Context, Session};
-use crate::{output, transfer, views, UsageError};
+use crate::{conflicts, output, transfer, views, UsageError};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Context::new(&cli)?;
@@ -37,12 +37,40 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 created_by: s.edit().author,
                 window: None,
             };
+            let before = conflicts::current(&mut s.schedule)?;
             s.schedule.assign(&s.edit(), &assignment)?;
-            s.persist()?;
+            let caused = conflicts::new_since(&before, &mut s.schedule)?;
             let key = assignment.key().to_string();
-            output::either(ctx.json, &json!({"assignment": key}), || {
-                format!("assigned {} to {}", assignment.staff, assignment.shift)
-            })
+            if !args.check {
+                s.persist()?;
+            }
+            let value = json!({"assignment": key, "written": !args.check, "conflicts": caused});
+            output::either(ctx.json, &value, || {
+                let verb = if args.check {
+                    "would assign"
+                } else {
+                    "assigned"
+                };
+                let mut text = format!("{verb} {} to {}", assignment.staff, assignment.shift);
+                if caused.is_empty() {
+                    text.push_str("; no conflicts");
+                } else {
+                    text.push_str(&format!("; this causes {} conflict(s):", caused.len()));
+                    text.push_str(&conflicts::describe(&caused));
+                }
+                if args.check {
+                    text.push_str("\n(checked only: nothing was written)");
+                }
+                text
+            })?;
+            let errors = caused
+                .iter()
+                .filter(|c| c.severity == shiftmesh_rules::Severity::Error)
+                .count();
+            if args.check && errors > 0 {
+                bail!("the assignment would cause {errors} error(s); nothing was written");
+            }
+            Ok(())
         }
         Command::Unassign(args) => {
             let mut s = ctx.open()?;
@@ -67,6 +95,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Availability(cmd) => availability(&ctx, cmd),
         Command::Schedule(args) => views::schedule(&ctx, args),
+        Command::Conflicts(args) => match args.command {
+            None => conflicts::list(&ctx, args.filter),
+            Some(ConflictsCommand::List { filter }) => conflicts::list(&ctx, filter),
+            Some(ConflictsCommand::Show { id }) => conflicts::show(&ctx, &id),
+        },
+        Command::Resolve(args) => conflicts::resolve(&ctx, args),
+        Command::Ack(args) => conflicts::ack(&ctx, args),
         Command::History(args) => views::history(&ctx, args),
         Command::Import(args) => transfer::import(&ctx, args),
         Command::Export(args) => transfer::export(&ctx, args),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use shiftmesh_model::{Collection, ConcurrentValue, Edit, Index, Schedule, View};
+use shiftmesh_model::{Collection, Concurrent, ConcurrentValue, Edit, Index, Schedule, View};
 use shiftmesh_store::{Identity, Opened, Store};
 
 use crate::cli::Cli;
@@ -129,6 +129,17 @@ fn write_index_snapshot(store: &mut Store, schedule: &mut Schedule) -> anyhow::R
 impl Reader {
     pub fn heads(&self) -> Vec<String> {
         self.store.heads().iter().map(|h| h.to_string()).collect()
+    }
+
+    /// The concurrent values of every conflicted entity; the document is loaded only if the
+    /// index marks some entity as conflicted.
+    pub fn all_concurrent_values(&mut self) -> anyhow::Result<Concurrent> {
+        if self.view.index().conflicted.is_empty() {
+            return Ok(Concurrent::new());
+        }
+        let doc = self.store.load_document()?;
+        let mut schedule = Schedule::from_doc_and_index(doc, Some(self.view.index().clone()))?;
+        Ok(schedule.all_concurrent_values()?)
     }
 
     /// The concurrent values of an entity's fields. Only an entity the index marks as

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod conflicts;
 mod context;
 mod output;
 mod transfer;

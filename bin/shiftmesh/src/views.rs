@@ -399,7 +399,8 @@ pub fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
 }
 
 pub fn status(ctx: &Context) -> anyhow::Result<()> {
-    let r = ctx.read()?;
+    let mut r = ctx.read()?;
+    let conflicts = crate::conflicts::open_count(&mut r)?;
     let heads = r.heads();
     let changes = r.changes;
     let index = r.view.index();
@@ -415,6 +416,7 @@ pub fn status(ctx: &Context) -> anyhow::Result<()> {
         "listen": Vec::<String>::new(),
         "heads": heads,
         "changes": changes,
+        "conflicts": conflicts,
         "counts": {
             "departments": index.departments.len(), "staff": index.staff.len(),
             "shifts": index.shifts.len(), "assignments": index.assignments.len(),
@@ -424,7 +426,7 @@ pub fn status(ctx: &Context) -> anyhow::Result<()> {
     });
     output::either(ctx.json, &value, || {
         format!(
-            "site        {} ({})\nnode        {}  {}\ndata dir    {}\nnode state  not running (this command read the store directly)\nchanges     {changes}\nheads       {}\nentities    {} departments, {} staff, {} shifts, {} assignments, {} availability entries",
+            "site        {} ({})\nnode        {}  {}\ndata dir    {}\nnode state  not running (this command read the store directly)\nchanges     {changes}\nheads       {}\nentities    {} departments, {} staff, {} shifts, {} assignments, {} availability entries\nconflicts   {conflicts} open ('shiftmesh conflicts' lists them)",
             site.name.unwrap_or_default(),
             r.view.zone().name(),
             s.identity.config.node_name,

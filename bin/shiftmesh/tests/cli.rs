@@ -1,81 +1,12 @@
 //! The real `shiftmesh` binary, run in temporary data directories, for every offline command.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::Node;
 use serde_json::Value;
-
-/// One node's data directory, initialised, with commands run as `user`.
-struct Node {
-    dir: tempfile::TempDir,
-    user: &'static str,
-}
-
-impl Node {
-    fn new(user: &'static str, node_name: &str) -> Node {
-        let node = Node {
-            dir: tempfile::tempdir().unwrap(),
-            user,
-        };
-        node.ok(&[
-            "init",
-            "--name",
-            "City Museum",
-            "--time-zone",
-            "Europe/Berlin",
-            "--node-name",
-            node_name,
-        ]);
-        node
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_shiftmesh"))
-            .arg("--data-dir")
-            .arg(self.data())
-            .args(args)
-            .env_remove("SHIFTMESH_DATA_DIR")
-            .env("SHIFTMESH_USER", self.user)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    /// Runs a command that must succeed; returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&all)).unwrap()
-    }
-
-    /// Runs a command that must fail with `code` and one line on stderr; returns that line.
-    fn fails(&self, code: i32, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
-        assert!(!stderr.contains("panicked"), "{stderr}");
-        stderr
-    }
-}
 
 fn museum() -> Node {
     let node = Node::new("alice", "front-desk");

@@ -1,0 +1,272 @@
+//! The conflict commands: list, show, resolve, acknowledge, and what an assignment would cause.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use anyhow::{bail, Context as _};
+use serde_json::json;
+use shiftmesh_model::{Concurrent, Schedule, View};
+use shiftmesh_rules::{
+    open_and_acknowledged, plan, substitutes, Conflict, Input, Request, Severity, Validator,
+};
+
+use crate::cli::{AckArgs, ConflictFilter, ResolveArgs};
+use crate::context::{Context, Reader};
+use crate::output;
+
+/// The open conflicts and the acknowledged warnings of a view.
+pub fn evaluate(view: &View, concurrent: &Concurrent) -> (Vec<Conflict>, Vec<Conflict>) {
+    let input = Input::new(view.index(), view.zone(), concurrent);
+    let all = Validator::new(&input).conflicts();
+    open_and_acknowledged(all, &view.index().acks)
+}
+
+fn of_reader(reader: &mut Reader) -> anyhow::Result<(Vec<Conflict>, Vec<Conflict>)> {
+    let concurrent = reader.all_concurrent_values()?;
+    Ok(evaluate(&reader.view, &concurrent))
+}
+
+/// How many conflicts are open (for `status`).
+pub fn open_count(reader: &mut Reader) -> anyhow::Result<usize> {
+    Ok(of_reader(reader)?.0.len())
+}
+
+fn heading(open: &[Conflict], acknowledged: usize) -> String {
+    let errors = open
+        .iter()
+        .filter(|c| c.severity == Severity::Error)
+        .count();
+    let warnings = open.len() - errors;
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let mut text = format!(
+        "{}, {}",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    );
+    if acknowledged > 0 {
+        let _ = write!(text, " ({acknowledged} acknowledged, not shown)");
+    }
+    text
+}
+
+/// Lines for a list of conflicts, grouped by severity.
+pub fn describe(conflicts: &[Conflict]) -> String {
+    let mut out = String::new();
+    for severity in [Severity::Error, Severity::Warning] {
+        let group: Vec<&Conflict> = conflicts
+            .iter()
+            .filter(|c| c.severity == severity)
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{}s", severity.as_str());
+        for c in group {
+            let _ = writeln!(out, "  {}  {:<19} {}", c.id, c.kind.as_str(), c.message);
+            let options: Vec<&str> = c.options.iter().map(|o| o.id.as_str()).collect();
+            let _ = writeln!(out, "  {:<18}  options: {}", "", options.join(", "));
+        }
+    }
+    out
+}
+
+pub fn list(ctx: &Context, filter: ConflictFilter) -> anyhow::Result<()> {
+    let mut reader = ctx.read()?;
+    let (open, acknowledged) = of_reader(&mut reader)?;
+    let shown: Vec<Conflict> = open
+        .into_iter()
+        .filter(|c| filter.kind.is_none_or(|k| c.kind == k))
+        .filter(|c| filter.severity.is_none_or(|s| c.severity == s))
+        .collect();
+    output::either(ctx.json, &shown, || {
+        if shown.is_empty() {
+            return format!(
+                "no conflicts{}",
+                if acknowledged.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} acknowledged)", acknowledged.len())
+                }
+            );
+        }
+        let mut text = heading(&shown, acknowledged.len());
+        text.push_str(&describe(&shown));
+        text.push_str("\nshow one with 'shiftmesh conflicts show ID'; fix it with 'shiftmesh resolve ID OPTION'");
+        text
+    })
+}
+
+fn find(
+    id: &str,
+    open: Vec<Conflict>,
+    acknowledged: Vec<Conflict>,
+) -> anyhow::Result<(Conflict, bool)> {
+    if let Some(c) = open.into_iter().find(|c| c.id == id) {
+        return Ok((c, false));
+    }
+    if let Some(c) = acknowledged.into_iter().find(|c| c.id == id) {
+        return Ok((c, true));
+    }
+    bail!("there is no conflict {id} (it may have been resolved); 'shiftmesh conflicts' lists the current ones")
+}
+
+pub fn show(ctx: &Context, id: &str) -> anyhow::Result<()> {
+    let mut reader = ctx.read()?;
+    let concurrent = reader.all_concurrent_values()?;
+    let (open, acknowledged) = evaluate(&reader.view, &concurrent);
+    let (conflict, is_acknowledged) = find(id, open, acknowledged)?;
+    let input = Input::new(reader.view.index(), reader.view.zone(), &concurrent);
+    let candidates = if conflict.offers(shiftmesh_rules::OptionId::FindSubstitute) {
+        Some(substitutes(&conflict, &input)?)
+    } else {
+        None
+    };
+    let value = json!({
+        "conflict": conflict,
+        "acknowledged": is_acknowledged,
+        "candidates": candidates.as_ref().map(|(shift, list)| json!({"shift": shift, "staff": list})),
+    });
+    output::either(ctx.json, &value, || {
+        let c = &conflict;
+        let mut out = format!(
+            "{}  {} ({})\n{}\n",
+            c.id,
+            c.kind,
+            c.severity.as_str(),
+            c.message
+        );
+        if is_acknowledged {
+            out.push_str("acknowledged: it shows again when the data it covers changes\n");
+        }
+        let list = |ids: Vec<String>| {
+            if ids.is_empty() {
+                "-".to_owned()
+            } else {
+                ids.join(", ")
+            }
+        };
+        let _ = writeln!(
+            out,
+            "staff: {}   shifts: {}   assignments: {}",
+            list(c.staff.iter().map(|s| s.to_string()).collect()),
+            list(c.shifts.iter().map(|s| s.to_string()).collect()),
+            list(c.assignments.clone())
+        );
+        for v in &c.values {
+            let _ = writeln!(
+                out,
+                "  value {} written by {}",
+                v.value,
+                if v.author.is_empty() {
+                    "unknown"
+                } else {
+                    &v.author
+                }
+            );
+        }
+        out.push_str("options:\n");
+        for o in &c.options {
+            let _ = writeln!(out, "  {:<18} {}", o.id.as_str(), o.label);
+        }
+        if let Some((shift, list)) = &candidates {
+            let _ = writeln!(out, "substitutes for {shift} (best first):");
+            if list.is_empty() {
+                out.push_str("  nobody is free, skilled and under their hours\n");
+            }
+            for cand in list {
+                let _ = writeln!(
+                    out,
+                    "  {:<12} {}: {} new warning(s), {} h that week{}",
+                    cand.staff.as_str(),
+                    cand.name,
+                    cand.new_warnings,
+                    cand.week_minutes / 60,
+                    if cand.same_department {
+                        ", same department"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        let _ = write!(out, "resolve with: shiftmesh resolve {} OPTION", c.id);
+        out
+    })
+}
+
+/// Resolves (or acknowledges) a conflict as one change, persisted before it is reported.
+fn apply(ctx: &Context, id: &str, request: Request) -> anyhow::Result<()> {
+    let mut s = ctx.open()?;
+    let concurrent = s.schedule.all_concurrent_values()?;
+    let (open, acknowledged) = evaluate(s.schedule.view(), &concurrent);
+    let (conflict, _) = find(id, open, acknowledged)?;
+    let edit = s.edit();
+    let planned = {
+        let input = Input::new(s.schedule.index(), s.schedule.zone(), &concurrent);
+        plan(&conflict, &request, &input, &edit)?
+    };
+    s.schedule
+        .apply(&edit, planned.message.clone(), &planned.ops)
+        .with_context(|| format!("{} could not be applied", planned.message))?;
+    s.persist()?;
+    let concurrent = s.schedule.all_concurrent_values()?;
+    let (after, _) = evaluate(s.schedule.view(), &concurrent);
+    let remaining = after.iter().any(|c| c.id == conflict.id);
+    output::either(
+        ctx.json,
+        &json!({"resolved": conflict.id, "option": request.option, "remaining": after}),
+        || {
+            let mut text = format!("{} ({})", planned.message, conflict.kind);
+            if remaining {
+                text.push_str(
+                    "; the conflict is still there, with new data: see 'shiftmesh conflicts show' ",
+                );
+                text.push_str(&conflict.id);
+            }
+            text
+        },
+    )
+}
+
+pub fn resolve(ctx: &Context, args: ResolveArgs) -> anyhow::Result<()> {
+    apply(
+        ctx,
+        &args.id,
+        Request {
+            option: args.option,
+            staff: args.staff,
+            value: args.value,
+            note: None,
+        },
+    )
+}
+
+pub fn ack(ctx: &Context, args: AckArgs) -> anyhow::Result<()> {
+    apply(
+        ctx,
+        &args.id,
+        Request {
+            option: "acknowledge".into(),
+            staff: None,
+            value: None,
+            note: args.note,
+        },
+    )
+}
+
+/// The conflicts that appear between `before` and now in `schedule`.
+pub fn new_since(before: &[Conflict], schedule: &mut Schedule) -> anyhow::Result<Vec<Conflict>> {
+    let concurrent = schedule.all_concurrent_values()?;
+    let (open, _) = evaluate(schedule.view(), &concurrent);
+    let known: BTreeSet<&str> = before.iter().map(|c| c.id.as_str()).collect();
+    Ok(open
+        .into_iter()
+        .filter(|c| !known.contains(c.id.as_str()))
+        .collect())
+}
+
+/// The open conflicts of a schedule now.
+pub fn current(schedule: &mut Schedule) -> anyhow::Result<Vec<Conflict>> {
+    let concurrent = schedule.all_concurrent_values()?;
+    Ok(evaluate(schedule.view(), &concurrent).0)
+}
