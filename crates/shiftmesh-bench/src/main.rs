@@ -24,6 +24,11 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("--child-open") => return child(|| open_store(Path::new(&args[1]))),
         Some("--child-raw-load") => return child(|| raw_load(Path::new(&args[1]))),
+        Some("--child-validate") => {
+            let (full, incremental, conflicts) = validation(Path::new(&args[1]), 20)?;
+            println!("full {full:?} incremental {incremental:?} conflicts {conflicts}");
+            return Ok(());
+        }
         _ => {}
     }
     let mut profile = shiftmesh_testdata::YEAR;
@@ -156,6 +161,25 @@ fn bench(
         open_rss as f64 / load_rss.max(1) as f64,
         if open_rss / 1024 <= 256 { "yes" } else { "no" }
     );
+    let (full, incremental, conflicts) = validation(&data, runs.max(5))?;
+    println!(
+        "| full validation pass ({conflicts} conflicts) | {:.1} ms | — | — | ≤ 50 ms | {} |",
+        full.as_secs_f64() * 1e3,
+        if full <= Duration::from_millis(50) {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    println!(
+        "| incremental validation after one edit | {:.3} ms | — | — | ≤ 1 ms | {} |",
+        incremental.as_secs_f64() * 1e3,
+        if incremental <= Duration::from_millis(1) {
+            "yes"
+        } else {
+            "no"
+        }
+    );
     println!();
     println!(
         "store open: {:.0} ms loading the document, {:.0} ms for sled, identity and the index",
@@ -242,6 +266,59 @@ fn raw_collections(index: &Index) -> Vec<(&'static str, hydrate::Value)> {
         ("assignments", collection(index.assignments.values())),
         ("availability", collection(index.availability.values())),
     ]
+}
+
+/// The full validation pass, and the incremental pass after one edit (moving a shift, which
+/// re-checks it and everyone assigned to it), each the median of `runs`.
+fn validation(data: &Path, runs: usize) -> anyhow::Result<(Duration, Duration, usize)> {
+    use shiftmesh_rules::{Input, Validator};
+    let mut opened = Store::open(data)?;
+    let doc = opened.store.load_document()?;
+    let mut schedule = Schedule::from_doc(doc)?;
+    let concurrent = schedule.all_concurrent_values()?;
+    let mut full = Vec::new();
+    let mut validator = Validator::default();
+    for _ in 0..runs {
+        let started = Instant::now();
+        validator = Validator::new(&Input::new(schedule.index(), schedule.zone(), &concurrent));
+        full.push(started.elapsed());
+    }
+    let conflicts = validator.conflicts().len();
+    let shifts: Vec<shiftmesh_model::Shift> = schedule
+        .index()
+        .shifts
+        .values()
+        .filter(|s| {
+            schedule
+                .index()
+                .assignments_of_shift(&s.id)
+                .next()
+                .is_some()
+        })
+        .step_by(97)
+        .take(runs)
+        .cloned()
+        .collect();
+    let mut incremental = Vec::new();
+    for (i, shift) in shifts.into_iter().enumerate() {
+        let edit = shiftmesh_model::Edit {
+            author: "bench@bench".into(),
+            now_ms: 1_800_000_000_000 + i as i64,
+        };
+        let moved = shiftmesh_model::Shift {
+            label: format!("moved {i}"),
+            capacity: shift.capacity + 1,
+            ..shift
+        };
+        let written = schedule.update(&edit, &moved, &["capacity", "label"], "bench".into())?;
+        let started = Instant::now();
+        validator.update(
+            &Input::new(schedule.index(), schedule.zone(), &concurrent),
+            &written.dirty,
+        );
+        incremental.push(started.elapsed());
+    }
+    Ok((median(full), median(incremental), conflicts))
 }
 
 /// Opens the store as a writing command does; returns the time spent loading the document.

@@ -4,10 +4,9 @@
 //! touched. Both call the same [`check`], so they agree by construction, and a property test
 //! holds them to it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::Timestamp;
-use serde_json::json;
 use shiftmesh_model::time::{format_time, SHIFT_MAX_MINUTES};
 use shiftmesh_model::{
     Assignment, AssignmentKey, Collection, Concurrent, Entity, Id, Index, Interval, Shift,
@@ -15,8 +14,25 @@ use shiftmesh_model::{
 };
 
 use crate::conflict::{
-    conflict_id, fingerprint, Conflict, Kind, OptionId, ResolutionOption, WrittenValue,
+    conflict_id, Conflict, Fingerprint, Kind, OptionId, ResolutionOption, WrittenValue,
 };
+
+/// What of a shift its conflicts are about (its label and id are not).
+fn with_shift(f: Fingerprint, shift: &Shift) -> Fingerprint {
+    let skills: Vec<&str> = shift.skills.iter().map(String::as_str).collect();
+    f.add(shift.time().encode())
+        .add(shift.capacity.to_string())
+        .add(shift.min_staff.to_string())
+        .add(skills.join(";"))
+        .add(shift.department.as_ref().map_or("", |d| d.as_str()))
+}
+
+/// What of an assignment its conflicts are about.
+fn with_assignment(f: Fingerprint, a: &Assignment) -> Fingerprint {
+    f.add(a.key().to_string())
+        .add(a.created_at_ms.to_string())
+        .add(a.window.map(|w| w.encode()).unwrap_or_default())
+}
 
 /// The shortest rest between two shifts of one person, unless configured otherwise.
 pub const MIN_REST_MINUTES_DEFAULT: i64 = 10 * 60;
@@ -104,7 +120,7 @@ impl<'a> Input<'a> {
 }
 
 /// What a conflict belongs to.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {
     Staff(Id),
     Shift(Id),
@@ -112,20 +128,32 @@ pub enum Scope {
     Entity(Collection, String),
 }
 
-/// Every scope of the schedule (what the full pass checks).
-pub fn all_scopes(input: &Input<'_>) -> BTreeSet<Scope> {
+/// Every scope of the schedule (what the full pass checks), each once.
+pub fn for_each_scope(input: &Input<'_>, mut f: impl FnMut(Scope)) {
     let index = input.index;
-    let mut scopes = BTreeSet::new();
-    scopes.extend(index.staff.keys().cloned().map(Scope::Staff));
-    scopes.extend(index.shifts.keys().cloned().map(Scope::Shift));
-    scopes.extend(index.assignments.keys().cloned().map(Scope::Assignment));
-    scopes.extend(
-        input
-            .concurrent
-            .keys()
-            .map(|(c, k)| Scope::Entity(*c, k.clone())),
-    );
-    scopes
+    index
+        .staff
+        .keys()
+        .cloned()
+        .map(Scope::Staff)
+        .for_each(&mut f);
+    index
+        .shifts
+        .keys()
+        .cloned()
+        .map(Scope::Shift)
+        .for_each(&mut f);
+    index
+        .assignments
+        .keys()
+        .cloned()
+        .map(Scope::Assignment)
+        .for_each(&mut f);
+    input
+        .concurrent
+        .keys()
+        .map(|(c, k)| Scope::Entity(*c, k.clone()))
+        .for_each(&mut f);
 }
 
 /// The conflicts of one scope.
@@ -140,10 +168,8 @@ pub fn check(scope: &Scope, input: &Input<'_>) -> Vec<Conflict> {
 
 /// The full pass: every conflict of the schedule, sorted (errors first, then by kind and id).
 pub fn full_pass(input: &Input<'_>) -> Vec<Conflict> {
-    let mut all: Vec<Conflict> = all_scopes(input)
-        .iter()
-        .flat_map(|scope| check(scope, input))
-        .collect();
+    let mut all = Vec::new();
+    for_each_scope(input, |scope| all.extend(check(&scope, input)));
     sort(&mut all);
     all
 }
@@ -164,8 +190,9 @@ struct Held<'a> {
     interval: Interval,
 }
 
+/// A person's assignments on live shifts, looked up in the index (for one scope).
 fn held_by<'a>(staff: &Id, input: &Input<'a>) -> Vec<Held<'a>> {
-    let mut held: Vec<Held<'a>> = input
+    input
         .index
         .assignments_of_staff(staff)
         .filter_map(|assignment| {
@@ -176,15 +203,86 @@ fn held_by<'a>(staff: &Id, input: &Input<'a>) -> Vec<Held<'a>> {
                 shift,
             })
         })
-        .collect();
+        .collect()
+}
+
+/// Orders one person's assignments by time (then shift id: the person is the same).
+fn sort_held(held: &mut [Held<'_>]) {
     held.sort_by(|a, b| {
-        (a.interval.start, a.interval.end, a.assignment.key()).cmp(&(
+        (a.interval.start, a.interval.end, &a.assignment.shift).cmp(&(
             b.interval.start,
             b.interval.end,
-            b.assignment.key(),
+            &b.assignment.shift,
         ))
     });
-    held
+}
+
+/// The whole schedule in one sweep, every scope's conflicts passed to `emit` (scopes without
+/// conflicts may be left out). Assignments are ordered by shift, so walking them alongside the
+/// shifts pairs each with its shift without a lookup, and each shift's interval is computed
+/// once. The checks are the per-scope ones; only the gathering differs from [`check`].
+pub fn sweep(input: &Input<'_>, mut emit: impl FnMut(Scope, Vec<Conflict>)) {
+    let index = input.index;
+    let mut by_staff: HashMap<&Id, Vec<Held<'_>>> = HashMap::with_capacity(index.staff.len());
+    let mut assignments = index.assignments.iter().peekable();
+    let dangling =
+        |a: &Assignment, shift_live: bool, emit: &mut dyn FnMut(Scope, Vec<Conflict>)| {
+            let staff_live = index.staff.contains_key(&a.staff);
+            let found = check_assignment_with(a, shift_live, staff_live, input);
+            if !found.is_empty() {
+                emit(Scope::Assignment(a.key()), found);
+            }
+        };
+    for (shift_id, shift) in &index.shifts {
+        // Assignments to shifts that sort before this one have no live shift.
+        while let Some((key, a)) = assignments.peek() {
+            if key.shift >= *shift_id {
+                break;
+            }
+            dangling(a, false, &mut emit);
+            assignments.next();
+        }
+        let interval = shift.time().interval(input.zone_of(shift));
+        let mut assigned = Vec::new();
+        while let Some((key, a)) = assignments.peek() {
+            if key.shift != *shift_id {
+                break;
+            }
+            if index.staff.contains_key(&key.staff) {
+                assigned.push(*a);
+                by_staff.entry(&key.staff).or_default().push(Held {
+                    interval: match a.window {
+                        Some(_) => input.interval(a, shift),
+                        None => interval,
+                    },
+                    assignment: a,
+                    shift,
+                });
+            } else {
+                dangling(a, true, &mut emit);
+            }
+            assignments.next();
+        }
+        let found = check_shift_with(shift, assigned, input);
+        if !found.is_empty() {
+            emit(Scope::Shift(shift_id.clone()), found);
+        }
+    }
+    for (_, a) in assignments {
+        dangling(a, false, &mut emit);
+    }
+    for (id, staff) in &index.staff {
+        let found = check_staff_held(staff, by_staff.remove(id).unwrap_or_default(), input);
+        if !found.is_empty() {
+            emit(Scope::Staff(id.clone()), found);
+        }
+    }
+    for (collection, key) in input.concurrent.keys() {
+        let found = check_entity(*collection, key, input);
+        if !found.is_empty() {
+            emit(Scope::Entity(*collection, key.clone()), found);
+        }
+    }
 }
 
 fn minutes(a: Timestamp, b: Timestamp) -> i64 {
@@ -207,7 +305,11 @@ fn check_staff(id: &Id, input: &Input<'_>) -> Vec<Conflict> {
     let Some(staff) = input.live_staff(id) else {
         return Vec::new();
     };
-    let held = held_by(id, input);
+    check_staff_held(staff, held_by(id, input), input)
+}
+
+fn check_staff_held(staff: &Staff, mut held: Vec<Held<'_>>, input: &Input<'_>) -> Vec<Conflict> {
+    sort_held(&mut held);
     let mut out = Vec::new();
     double_bookings(staff, &held, input, &mut out);
     rest(staff, &held, input, &mut out);
@@ -280,12 +382,17 @@ fn double_bookings(staff: &Staff, held: &[Held<'_>], input: &Input<'_>, out: &mu
                 entity: None,
                 field: None,
                 values: Vec::new(),
-                fingerprint: fingerprint(&json!([
-                    first.assignment,
-                    second.assignment,
-                    first.shift,
-                    second.shift
-                ])),
+                fingerprint: with_shift(
+                    with_shift(
+                        with_assignment(
+                            with_assignment(Fingerprint::new(), first.assignment),
+                            second.assignment,
+                        ),
+                        first.shift,
+                    ),
+                    second.shift,
+                )
+                .finish(),
             });
         }
     }
@@ -334,7 +441,18 @@ fn rest(staff: &Staff, held: &[Held<'_>], input: &Input<'_>, out: &mut Vec<Confl
             entity: None,
             field: None,
             values: Vec::new(),
-            fingerprint: fingerprint(&json!([a.assignment, b.assignment, a.shift, b.shift])),
+            fingerprint: with_shift(
+                with_shift(
+                    with_assignment(
+                        with_assignment(Fingerprint::new(), a.assignment),
+                        b.assignment,
+                    ),
+                    a.shift,
+                ),
+                b.shift,
+            )
+            .add(min_rest.to_string())
+            .finish(),
         });
     }
 }
@@ -392,7 +510,10 @@ fn unavailable(staff: &Staff, held: &[Held<'_>], input: &Input<'_>, out: &mut Ve
                 entity: None,
                 field: None,
                 values: Vec::new(),
-                fingerprint: fingerprint(&json!([h.assignment, h.shift, entry])),
+                fingerprint: with_shift(with_assignment(Fingerprint::new(), h.assignment), h.shift)
+                    .add(entry.span.encode())
+                    .add(entry.kind.as_str())
+                    .finish(),
             });
         }
     }
@@ -432,7 +553,16 @@ fn missing_skills(staff: &Staff, held: &[Held<'_>], out: &mut Vec<Conflict>) {
             entity: None,
             field: None,
             values: Vec::new(),
-            fingerprint: fingerprint(&json!([h.assignment, h.shift.skills, staff.skills])),
+            fingerprint: with_shift(with_assignment(Fingerprint::new(), h.assignment), h.shift)
+                .add(
+                    staff
+                        .skills
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(";"),
+                )
+                .finish(),
         });
     }
 }
@@ -488,12 +618,12 @@ fn max_hours(staff: &Staff, held: &[Held<'_>], out: &mut Vec<Conflict>) {
             entity: None,
             field: None,
             values: Vec::new(),
-            fingerprint: fingerprint(&json!([
-                max,
-                list.iter()
-                    .map(|h| (h.assignment, h.shift))
-                    .collect::<Vec<_>>()
-            ])),
+            fingerprint: list
+                .iter()
+                .fold(Fingerprint::new().add(max.to_string()), |f, h| {
+                    with_shift(with_assignment(f, h.assignment), h.shift)
+                })
+                .finish(),
         });
     }
 }
@@ -511,12 +641,20 @@ fn check_shift(id: &Id, input: &Input<'_>) -> Vec<Conflict> {
     let Some(shift) = input.live_shift(id) else {
         return Vec::new();
     };
+    check_shift_with(shift, live_assignments(id, input), input)
+}
+
+/// A live shift's own conflicts, given its assignments whose staff member is live.
+fn check_shift_with(shift: &Shift, assigned: Vec<&Assignment>, input: &Input<'_>) -> Vec<Conflict> {
+    let id = &shift.id;
     let mut out = Vec::new();
-    let assigned = live_assignments(id, input);
     let count = assigned.len() as u32;
     let mut keys: Vec<String> = assigned.iter().map(|a| key_of(a)).collect();
     keys.sort();
-    let shift_print = fingerprint(&json!([shift, keys]));
+    let shift_print = keys
+        .iter()
+        .fold(with_shift(Fingerprint::new(), shift), |f, k| f.add(k))
+        .finish();
     if count > shift.capacity {
         let mut newest: Vec<&Assignment> = assigned.clone();
         newest.sort_by_key(|a| std::cmp::Reverse(creation_order(a)));
@@ -595,7 +733,7 @@ fn check_shift(id: &Id, input: &Input<'_>) -> Vec<Conflict> {
             entity: None,
             field: None,
             values: Vec::new(),
-            fingerprint: fingerprint(&json!([shift])),
+            fingerprint: with_shift(Fingerprint::new(), shift).finish(),
         });
     }
     out
@@ -633,11 +771,23 @@ fn check_assignment(key: &AssignmentKey, input: &Input<'_>) -> Vec<Conflict> {
     let Some(assignment) = input.index.assignments.get(key) else {
         return Vec::new();
     };
-    let shift_gone = input.live_shift(&key.shift).is_none();
-    let staff_gone = input.live_staff(&key.staff).is_none();
-    if !shift_gone && !staff_gone {
+    let shift_live = input.live_shift(&key.shift).is_some();
+    let staff_live = input.live_staff(&key.staff).is_some();
+    check_assignment_with(assignment, shift_live, staff_live, input)
+}
+
+/// `dangling-reference` for an assignment whose shift or staff member is gone.
+fn check_assignment_with(
+    assignment: &Assignment,
+    shift_live: bool,
+    staff_live: bool,
+    input: &Input<'_>,
+) -> Vec<Conflict> {
+    if shift_live && staff_live {
         return Vec::new();
     }
+    let key = &assignment.key();
+    let (shift_gone, staff_gone) = (!shift_live, !staff_live);
     let mut missing = Vec::new();
     if shift_gone {
         missing.push(format!("shift {}", key.shift));
@@ -680,7 +830,9 @@ fn check_assignment(key: &AssignmentKey, input: &Input<'_>) -> Vec<Conflict> {
         entity: None,
         field: None,
         values: Vec::new(),
-        fingerprint: fingerprint(&json!([assignment, shift_gone, staff_gone])),
+        fingerprint: with_assignment(Fingerprint::new(), assignment)
+            .add([u8::from(shift_gone), u8::from(staff_gone)])
+            .finish(),
     }]
 }
 
@@ -806,7 +958,12 @@ fn check_entity(collection: Collection, key: &str, input: &Input<'_>) -> Vec<Con
             )],
             entity: Some(format!("{}/{key}", collection.key())),
             field: Some(field.clone()),
-            fingerprint: fingerprint(&json!(written)),
+            fingerprint: written
+                .iter()
+                .fold(Fingerprint::new(), |f, w| {
+                    f.add(w.value.to_string()).add(&w.author)
+                })
+                .finish(),
             values: written,
         });
     }

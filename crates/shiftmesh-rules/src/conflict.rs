@@ -231,7 +231,28 @@ pub fn conflict_id(kind: Kind, parts: &[&str]) -> String {
     format!("c-{}", &hex(&hasher.finalize())[..16])
 }
 
-/// A hash of the data a conflict is about.
-pub fn fingerprint(data: &serde_json::Value) -> String {
-    hex(&Sha256::digest(data.to_string())[..16])
+/// A hash of the data a conflict is about, built from its values in a fixed order.
+#[derive(Clone)]
+pub struct Fingerprint(Sha256);
+
+impl Fingerprint {
+    pub fn new() -> Fingerprint {
+        Fingerprint(Sha256::new())
+    }
+
+    pub fn add(mut self, part: impl AsRef<[u8]>) -> Fingerprint {
+        self.0.update(part.as_ref());
+        self.0.update([0]);
+        self
+    }
+
+    pub fn finish(self) -> String {
+        hex(&self.0.finalize()[..16])
+    }
+}
+
+impl Default for Fingerprint {
+    fn default() -> Self {
+        Fingerprint::new()
+    }
 }

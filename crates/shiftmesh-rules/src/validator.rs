@@ -1,16 +1,17 @@
 //! The incremental pass: keeps every scope's conflicts and re-checks only the scopes a change
 //! touched.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use shiftmesh_model::{Acknowledgement, AssignmentKey, Collection, Dirty, Id};
 
-use crate::check::{all_scopes, check, sort, Input, Scope};
+use crate::check::{check, sort, sweep, Input, Scope};
 use crate::conflict::{Conflict, Severity};
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Validator {
-    by_scope: BTreeMap<Scope, Vec<Conflict>>,
+    /// Only scopes that have conflicts; sorted only when listed.
+    by_scope: HashMap<Scope, Vec<Conflict>>,
     /// Whose each availability entry was, to re-check them when the entry goes away.
     availability_staff: BTreeMap<Id, Id>,
     /// The zones instants were computed in: a change of any means checking everything again.
@@ -36,9 +37,9 @@ impl Validator {
             zones: zones(input),
             ..Validator::default()
         };
-        for scope in all_scopes(input) {
-            validator.recheck(scope, input);
-        }
+        sweep(input, |scope, found| {
+            validator.by_scope.insert(scope, found);
+        });
         validator.remember_availability(input, None);
         validator
     }
@@ -85,9 +86,9 @@ impl Validator {
     }
 
     /// The scopes whose conflicts may have changed when the entities in `dirty` changed.
-    fn scopes_touched(&self, input: &Input<'_>, dirty: &Dirty) -> BTreeSet<Scope> {
+    fn scopes_touched(&self, input: &Input<'_>, dirty: &Dirty) -> HashSet<Scope> {
         let index = input.index;
-        let mut scopes = BTreeSet::new();
+        let mut scopes = HashSet::new();
         for (collection, key) in dirty {
             scopes.insert(Scope::Entity(*collection, key.clone()));
             match collection {

@@ -400,21 +400,29 @@ fn an_acknowledgement_lapses_when_the_data_changes() {
     assert!(open(&mut w).is_empty(), "acknowledged");
     let e = w.tick();
     let s = w.schedule.index().shifts[&id("s")].clone();
+    let renamed = shiftmesh_model::Shift {
+        label: "renamed".into(),
+        ..s.clone()
+    };
     w.schedule
-        .update(
-            &e,
-            &shiftmesh_model::Shift {
-                label: "moved".into(),
-                ..s
-            },
-            &["label"],
-            "label".into(),
-        )
+        .update(&e, &renamed, &["label"], "label".into())
+        .unwrap();
+    assert!(
+        open(&mut w).is_empty(),
+        "a new label is not what the warning is about"
+    );
+    let e = w.tick();
+    let later = shiftmesh_model::Shift {
+        start: shiftmesh_model::time::parse_time("10:00").unwrap(),
+        ..s
+    };
+    w.schedule
+        .update(&e, &later, &["time"], "time".into())
         .unwrap();
     assert_eq!(
         open(&mut w).len(),
         1,
-        "the shift changed, so the acknowledgement lapsed"
+        "the shift moved, so the acknowledgement lapsed"
     );
 }
 

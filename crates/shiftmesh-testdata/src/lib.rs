@@ -259,8 +259,8 @@ pub fn generate(profile: Profile, seed: u64) -> Roster {
 }
 
 /// Fills seats greedily, day by day: one shift a day per person, at most five a week, no seat
-/// on a day off, at least 10 hours of rest after the previous day's shift; people of the
-/// shift's department and with its skill first.
+/// on a day off, at least 10 hours of rest after the previous day's shift; people with the
+/// shift's skill first, then people of its department.
 fn assign(
     profile: &Profile,
     staff: &[GenStaff],
@@ -296,8 +296,8 @@ fn assign(
                 };
                 let pick = (0..staff.len()).filter(|&s| eligible(s)).max_by_key(|&s| {
                     (
-                        staff[s].department == shift.department,
                         staff[s].skills.contains(shift.skill),
+                        staff[s].department == shift.department,
                         std::cmp::Reverse(week_count[s]),
                         std::cmp::Reverse((s + day) % staff.len()),
                     )
