@@ -62,26 +62,36 @@ impl SiteZone {
     /// The instant of a local date-time. In a DST gap the later instant is taken and in a fold
     /// the earlier one (RFC 5545's "compatible" rule), so the result is the same everywhere.
     pub fn instant(&self, local: DateTime) -> Timestamp {
-        // Only date-times at the very ends of jiff's range fail here, and the parsers accept
-        // four-digit years only, so the fallback is never taken for a stored value.
-        self.tz
-            .to_ambiguous_timestamp(local)
-            .compatible()
-            .unwrap_or(Timestamp::MIN)
+        self.resolve(local).0
     }
 
     /// Whether a local date-time does not exist in this zone (it falls in a DST gap).
     pub fn is_in_gap(&self, local: DateTime) -> bool {
-        matches!(
-            self.tz.to_ambiguous_timestamp(local).offset(),
-            jiff::tz::AmbiguousOffset::Gap { .. }
-        )
+        self.resolve(local).1
+    }
+
+    /// The instant of a local date-time (as [`SiteZone::instant`]) and whether it falls in a
+    /// gap, from one look-up in the zone's rules.
+    pub fn resolve(&self, local: DateTime) -> (Timestamp, bool) {
+        let ambiguous = self.tz.to_ambiguous_timestamp(local);
+        let in_gap = matches!(ambiguous.offset(), jiff::tz::AmbiguousOffset::Gap { .. });
+        // Only date-times at the very ends of jiff's range fail here, and the parsers accept
+        // four-digit years only, so the fallback is never taken for a stored value.
+        (ambiguous.compatible().unwrap_or(Timestamp::MIN), in_gap)
     }
 
     /// The local date-time of an instant in this zone.
     pub fn local(&self, instant: Timestamp) -> DateTime {
         instant.to_zoned(self.tz.clone()).datetime()
     }
+}
+
+/// A shift's times placed in a zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placed {
+    pub interval: Interval,
+    pub start_in_gap: bool,
+    pub end_in_gap: bool,
 }
 
 /// A half-open interval of instants `[start, end)`: back-to-back shifts do not overlap.
@@ -195,9 +205,18 @@ impl ShiftTime {
     }
 
     pub fn interval(&self, zone: &SiteZone) -> Interval {
-        Interval {
-            start: zone.instant(self.start_local()),
-            end: zone.instant(self.end_local()),
+        self.placed(zone).interval
+    }
+
+    /// The shift placed in a zone: its interval, and whether its start or end does not exist
+    /// there (a DST gap).
+    pub fn placed(&self, zone: &SiteZone) -> Placed {
+        let (start, start_in_gap) = zone.resolve(self.start_local());
+        let (end, end_in_gap) = zone.resolve(self.end_local());
+        Placed {
+            interval: Interval { start, end },
+            start_in_gap,
+            end_in_gap,
         }
     }
 

@@ -4,13 +4,14 @@
 //! touched. Both call the same [`check`], so they agree by construction, and a property test
 //! holds them to it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use jiff::Timestamp;
+use shiftmesh_model::time::Placed;
 use shiftmesh_model::time::{format_time, SHIFT_MAX_MINUTES};
 use shiftmesh_model::{
-    Assignment, AssignmentKey, Collection, Concurrent, Entity, Id, Index, Interval, Shift,
-    SiteZone, Staff,
+    Assignment, AssignmentKey, Availability, Collection, Concurrent, Entity, Id, Index, Interval,
+    Shift, SiteZone, Staff,
 };
 
 use crate::conflict::{
@@ -223,11 +224,21 @@ fn sort_held(held: &mut [Held<'_>]) {
 /// once. The checks are the per-scope ones; only the gathering differs from [`check`].
 pub fn sweep(input: &Input<'_>, mut emit: impl FnMut(Scope, Vec<Conflict>)) {
     let index = input.index;
+    let live_staff: HashSet<&Id> = index.staff.keys().collect();
     let mut by_staff: HashMap<&Id, Vec<Held<'_>>> = HashMap::with_capacity(index.staff.len());
+    let mut blocks: HashMap<&Id, Blocks<'_>> = HashMap::with_capacity(index.staff.len());
+    for entry in index.availability.values() {
+        if entry.kind.blocks_work() && live_staff.contains(&entry.staff) {
+            blocks
+                .entry(&entry.staff)
+                .or_default()
+                .push((entry, entry.span.interval(input.zone)));
+        }
+    }
     let mut assignments = index.assignments.iter().peekable();
     let dangling =
         |a: &Assignment, shift_live: bool, emit: &mut dyn FnMut(Scope, Vec<Conflict>)| {
-            let staff_live = index.staff.contains_key(&a.staff);
+            let staff_live = live_staff.contains(&a.staff);
             let found = check_assignment_with(a, shift_live, staff_live, input);
             if !found.is_empty() {
                 emit(Scope::Assignment(a.key()), found);
@@ -242,13 +253,14 @@ pub fn sweep(input: &Input<'_>, mut emit: impl FnMut(Scope, Vec<Conflict>)) {
             dangling(a, false, &mut emit);
             assignments.next();
         }
-        let interval = shift.time().interval(input.zone_of(shift));
+        let placed = shift.time().placed(input.zone_of(shift));
+        let interval = placed.interval;
         let mut assigned = Vec::new();
         while let Some((key, a)) = assignments.peek() {
             if key.shift != *shift_id {
                 break;
             }
-            if index.staff.contains_key(&key.staff) {
+            if live_staff.contains(&key.staff) {
                 assigned.push(*a);
                 by_staff.entry(&key.staff).or_default().push(Held {
                     interval: match a.window {
@@ -263,7 +275,7 @@ pub fn sweep(input: &Input<'_>, mut emit: impl FnMut(Scope, Vec<Conflict>)) {
             }
             assignments.next();
         }
-        let found = check_shift_with(shift, assigned, input);
+        let found = check_shift_with(shift, assigned, &placed, input);
         if !found.is_empty() {
             emit(Scope::Shift(shift_id.clone()), found);
         }
@@ -272,7 +284,12 @@ pub fn sweep(input: &Input<'_>, mut emit: impl FnMut(Scope, Vec<Conflict>)) {
         dangling(a, false, &mut emit);
     }
     for (id, staff) in &index.staff {
-        let found = check_staff_held(staff, by_staff.remove(id).unwrap_or_default(), input);
+        let found = check_staff_held(
+            staff,
+            by_staff.remove(id).unwrap_or_default(),
+            blocks.remove(id).unwrap_or_default(),
+            input,
+        );
         if !found.is_empty() {
             emit(Scope::Staff(id.clone()), found);
         }
@@ -305,15 +322,20 @@ fn check_staff(id: &Id, input: &Input<'_>) -> Vec<Conflict> {
     let Some(staff) = input.live_staff(id) else {
         return Vec::new();
     };
-    check_staff_held(staff, held_by(id, input), input)
+    check_staff_held(staff, held_by(id, input), blocks_of(id, input), input)
 }
 
-fn check_staff_held(staff: &Staff, mut held: Vec<Held<'_>>, input: &Input<'_>) -> Vec<Conflict> {
+fn check_staff_held(
+    staff: &Staff,
+    mut held: Vec<Held<'_>>,
+    blocks: Blocks<'_>,
+    input: &Input<'_>,
+) -> Vec<Conflict> {
     sort_held(&mut held);
     let mut out = Vec::new();
     double_bookings(staff, &held, input, &mut out);
     rest(staff, &held, input, &mut out);
-    unavailable(staff, &held, input, &mut out);
+    unavailable(staff, &held, &blocks, &mut out);
     missing_skills(staff, &held, &mut out);
     max_hours(staff, &held, &mut out);
     out
@@ -457,15 +479,21 @@ fn rest(staff: &Staff, held: &[Held<'_>], input: &Input<'_>, out: &mut Vec<Confl
     }
 }
 
-fn unavailable(staff: &Staff, held: &[Held<'_>], input: &Input<'_>, out: &mut Vec<Conflict>) {
-    let blocks: Vec<_> = input
+/// A person's unavailability and leave, with their intervals.
+type Blocks<'a> = Vec<(&'a Availability, Interval)>;
+
+fn blocks_of<'a>(staff: &Id, input: &Input<'a>) -> Blocks<'a> {
+    input
         .index
-        .availability_of_staff(&staff.id)
+        .availability_of_staff(staff)
         .filter(|a| a.kind.blocks_work())
         .map(|a| (a, a.span.interval(input.zone)))
-        .collect();
+        .collect()
+}
+
+fn unavailable(staff: &Staff, held: &[Held<'_>], blocks: &Blocks<'_>, out: &mut Vec<Conflict>) {
     for h in held {
-        for (entry, interval) in &blocks {
+        for (entry, interval) in blocks {
             if !h.interval.overlaps(interval) {
                 continue;
             }
@@ -567,25 +595,32 @@ fn missing_skills(staff: &Staff, held: &[Held<'_>], out: &mut Vec<Conflict>) {
     }
 }
 
-/// The ISO week of a shift (by its local start date), e.g. `2026-W48`.
-pub fn iso_week(shift: &Shift) -> String {
+/// The ISO week of a shift (by its local start date), as (year, week).
+pub fn iso_week_of(shift: &Shift) -> (i16, i8) {
     let week = shift.date.iso_week_date();
-    format!("{}-W{:02}", week.year(), week.week())
+    (week.year(), week.week())
+}
+
+/// The ISO week of a shift, written as `2026-W48`.
+pub fn iso_week(shift: &Shift) -> String {
+    let (year, week) = iso_week_of(shift);
+    format!("{year}-W{week:02}")
 }
 
 fn max_hours(staff: &Staff, held: &[Held<'_>], out: &mut Vec<Conflict>) {
     let Some(max) = staff.max_minutes_week else {
         return;
     };
-    let mut weeks: BTreeMap<String, Vec<&Held<'_>>> = BTreeMap::new();
+    let mut weeks: BTreeMap<(i16, i8), Vec<&Held<'_>>> = BTreeMap::new();
     for h in held {
-        weeks.entry(iso_week(h.shift)).or_default().push(h);
+        weeks.entry(iso_week_of(h.shift)).or_default().push(h);
     }
-    for (week, list) in weeks {
+    for ((year, week), list) in weeks {
         let total: i64 = list.iter().map(|h| h.interval.minutes()).sum();
         if total <= i64::from(max) {
             continue;
         }
+        let week = format!("{year}-W{week:02}");
         let latest = list
             .iter()
             .max_by_key(|h| creation_order(h.assignment))
@@ -641,13 +676,53 @@ fn check_shift(id: &Id, input: &Input<'_>) -> Vec<Conflict> {
     let Some(shift) = input.live_shift(id) else {
         return Vec::new();
     };
-    check_shift_with(shift, live_assignments(id, input), input)
+    let placed = shift.time().placed(input.zone_of(shift));
+    check_shift_with(shift, live_assignments(id, input), &placed, input)
 }
 
 /// A live shift's own conflicts, given its assignments whose staff member is live.
-fn check_shift_with(shift: &Shift, assigned: Vec<&Assignment>, input: &Input<'_>) -> Vec<Conflict> {
+fn check_shift_with(
+    shift: &Shift,
+    assigned: Vec<&Assignment>,
+    placed: &Placed,
+    input: &Input<'_>,
+) -> Vec<Conflict> {
     let id = &shift.id;
     let mut out = Vec::new();
+    let count = assigned.len() as u32;
+    if count > shift.capacity || count < shift.min_staff {
+        shift_staffing(shift, &assigned, input, &mut out);
+    }
+    if let Some(reason) = invalid_time(shift, placed, input) {
+        out.push(Conflict {
+            id: conflict_id(Kind::InvalidShiftTime, &[id.as_str()]),
+            kind: Kind::InvalidShiftTime,
+            severity: Kind::InvalidShiftTime.severity(),
+            message: format!("{} ({}) {reason}", shift.id, shift.time()),
+            staff: Vec::new(),
+            shifts: vec![shift.id.clone()],
+            assignments: Vec::new(),
+            options: vec![ResolutionOption::new(
+                OptionId::EditShift,
+                "set new times (--value HH:MM-HH:MM)",
+            )],
+            entity: None,
+            field: None,
+            values: Vec::new(),
+            fingerprint: with_shift(Fingerprint::new(), shift).finish(),
+        });
+    }
+    out
+}
+
+/// `capacity-exceeded` and `understaffed` (built only when the count is out of bounds).
+fn shift_staffing(
+    shift: &Shift,
+    assigned: &[&Assignment],
+    _input: &Input<'_>,
+    out: &mut Vec<Conflict>,
+) {
+    let id = &shift.id;
     let count = assigned.len() as u32;
     let mut keys: Vec<String> = assigned.iter().map(|a| key_of(a)).collect();
     keys.sort();
@@ -656,7 +731,7 @@ fn check_shift_with(shift: &Shift, assigned: Vec<&Assignment>, input: &Input<'_>
         .fold(with_shift(Fingerprint::new(), shift), |f, k| f.add(k))
         .finish();
     if count > shift.capacity {
-        let mut newest: Vec<&Assignment> = assigned.clone();
+        let mut newest: Vec<&Assignment> = assigned.to_vec();
         newest.sort_by_key(|a| std::cmp::Reverse(creation_order(a)));
         let excess: Vec<String> = newest
             .iter()
@@ -717,34 +792,17 @@ fn check_shift_with(shift: &Shift, assigned: Vec<&Assignment>, input: &Input<'_>
             fingerprint: shift_print.clone(),
         });
     }
-    if let Some(reason) = invalid_time(shift, input) {
-        out.push(Conflict {
-            id: conflict_id(Kind::InvalidShiftTime, &[id.as_str()]),
-            kind: Kind::InvalidShiftTime,
-            severity: Kind::InvalidShiftTime.severity(),
-            message: format!("{} ({}) {reason}", shift.id, shift.time()),
-            staff: Vec::new(),
-            shifts: vec![shift.id.clone()],
-            assignments: Vec::new(),
-            options: vec![ResolutionOption::new(
-                OptionId::EditShift,
-                "set new times (--value HH:MM-HH:MM)",
-            )],
-            entity: None,
-            field: None,
-            values: Vec::new(),
-            fingerprint: with_shift(Fingerprint::new(), shift).finish(),
-        });
-    }
-    out
 }
 
 /// Why a shift's time is not valid, if it is not.
-fn invalid_time(shift: &Shift, input: &Input<'_>) -> Option<String> {
+fn invalid_time(shift: &Shift, placed: &Placed, input: &Input<'_>) -> Option<String> {
     let zone = input.zone_of(shift);
     let time = shift.time();
-    for (what, local) in [("starts", time.start_local()), ("ends", time.end_local())] {
-        if zone.is_in_gap(local) {
+    for (what, local, in_gap) in [
+        ("starts", time.start_local(), placed.start_in_gap),
+        ("ends", time.end_local(), placed.end_in_gap),
+    ] {
+        if in_gap {
             return Some(format!(
                 "{what} at {} on {}, a time that does not exist in {} (the clocks skip it)",
                 format_time(local.time()),
@@ -753,7 +811,7 @@ fn invalid_time(shift: &Shift, input: &Input<'_>) -> Option<String> {
             ));
         }
     }
-    let interval = time.interval(zone);
+    let interval = placed.interval;
     if interval.end <= interval.start {
         return Some("ends before it starts once the clocks change".to_owned());
     }

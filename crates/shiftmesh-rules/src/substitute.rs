@@ -3,7 +3,7 @@
 use serde::Serialize;
 use shiftmesh_model::{AssignmentKey, Id, Shift, Staff};
 
-use crate::check::{iso_week, Input};
+use crate::check::{iso_week, iso_week_of, Input};
 
 /// Someone who could take a shift.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -47,7 +47,7 @@ pub fn eligibility(
         reasons.push(format!("{} lacks {}", staff.id, missing.join(", ")));
     }
     let target = shift.time().interval(input.zone_of(shift));
-    let week = iso_week(shift);
+    let week = iso_week_of(shift);
     let mut week_minutes = 0;
     let mut new_warnings = 0;
     for held in input.index.assignments_of_staff(&staff.id) {
@@ -79,7 +79,7 @@ pub fn eligibility(
                 new_warnings += 1;
             }
         }
-        if iso_week(other) == week {
+        if iso_week_of(other) == week {
             week_minutes += interval.minutes();
         }
     }
@@ -102,9 +102,10 @@ pub fn eligibility(
         let total = week_minutes + target.minutes();
         if total > i64::from(max) {
             reasons.push(format!(
-                "{} would work {} h in {week}, over their maximum of {} h",
+                "{} would work {} h in {}, over their maximum of {} h",
                 staff.id,
                 total / 60,
+                iso_week(shift),
                 max / 60
             ));
         }
