@@ -13,7 +13,7 @@ pub struct Validator {
     /// Only scopes that have conflicts; sorted only when listed.
     by_scope: HashMap<Scope, Vec<Conflict>>,
     /// Whose each availability entry was, to re-check them when the entry goes away.
-    availability_staff: BTreeMap<Id, Id>,
+    availability_staff: HashMap<Id, Id>,
     /// The zones instants were computed in: a change of any means checking everything again.
     zones: Vec<(String, Option<String>)>,
 }
