@@ -6,8 +6,8 @@ use anyhow::{bail, Context as _};
 use serde_json::json;
 use shiftmesh_model::entity::{check_name, check_text};
 use shiftmesh_model::{
-    Assignment, AssignmentKey, Availability, Collection, Department, Id, LocalSpan, Schedule,
-    Shift, SiteZone, Staff,
+    Assignment, AssignmentKey, Availability, Collection, Department, Entity, Id, LocalSpan,
+    Schedule, Shift, SiteZone, Staff,
 };
 use shiftmesh_store::{NodeConfig, Store};
 
@@ -277,7 +277,7 @@ fn staff(ctx: &Context, cmd: StaffCommand) -> anyhow::Result<()> {
         }
         StaffCommand::Show { id } => views::staff_show(ctx, &id),
         StaffCommand::Update { id, fields } => {
-            let mut s = ctx.open()?;
+            let s = ctx.open()?;
             let mut staff = s
                 .schedule
                 .index()
@@ -286,18 +286,9 @@ fn staff(ctx: &Context, cmd: StaffCommand) -> anyhow::Result<()> {
                 .cloned()
                 .ok_or_else(|| not_found("staff member", &id))?;
             let set = apply_staff_fields(&mut staff, &fields);
-            if set.is_empty() {
-                return Err(
-                    UsageError("staff update needs at least one field to change".into()).into(),
-                );
-            }
             staff.check().map_err(|e| UsageError(e.message))?;
             require_department(&s, &staff.department)?;
-            let message = format!("update staff {id} ({})", set.join(", "));
-            s.schedule
-                .update(&s.edit(), &staff, &set, message.clone())?;
-            s.persist()?;
-            output::either(ctx.json, &staff, || message)
+            write_update(ctx, s, &staff, &set, "staff")
         }
         StaffCommand::Remove { id, force } => {
             let mut s = ctx.open()?;
@@ -310,6 +301,23 @@ fn staff(ctx: &Context, cmd: StaffCommand) -> anyhow::Result<()> {
             remove_with_assignments(ctx, &mut s, Collection::Staff, &id, held, force)
         }
     }
+}
+
+/// Writes the fields an update command set (only those), persists, and prints the entity.
+fn write_update<E: Entity + serde::Serialize>(
+    ctx: &Context,
+    mut s: Session,
+    entity: &E,
+    set: &[&'static str],
+    noun: &str,
+) -> anyhow::Result<()> {
+    if set.is_empty() {
+        return Err(UsageError(format!("{noun} update needs at least one field to change")).into());
+    }
+    let message = format!("update {noun} {} ({})", entity.key(), set.join(", "));
+    s.schedule.update(&s.edit(), entity, set, message.clone())?;
+    s.persist()?;
+    output::either(ctx.json, entity, || message)
 }
 
 fn remove_with_assignments(
@@ -432,7 +440,7 @@ fn shift(ctx: &Context, cmd: ShiftCommand) -> anyhow::Result<()> {
         } => views::shift_list(ctx, from, to, department),
         ShiftCommand::Show { id } => views::shift_show(ctx, &id),
         ShiftCommand::Update { id, fields } => {
-            let mut s = ctx.open()?;
+            let s = ctx.open()?;
             let mut shift = s
                 .schedule
                 .index()
@@ -441,18 +449,9 @@ fn shift(ctx: &Context, cmd: ShiftCommand) -> anyhow::Result<()> {
                 .cloned()
                 .ok_or_else(|| not_found("shift", &id))?;
             let set = apply_shift_fields(&mut shift, &fields);
-            if set.is_empty() {
-                return Err(
-                    UsageError("shift update needs at least one field to change".into()).into(),
-                );
-            }
             shift.check().map_err(|e| UsageError(e.message))?;
             require_department(&s, &shift.department)?;
-            let message = format!("update shift {id} ({})", set.join(", "));
-            s.schedule
-                .update(&s.edit(), &shift, &set, message.clone())?;
-            s.persist()?;
-            output::either(ctx.json, &shift, || message)
+            write_update(ctx, s, &shift, &set, "shift")
         }
         ShiftCommand::Remove { id, force } => {
             let mut s = ctx.open()?;

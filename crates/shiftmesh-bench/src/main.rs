@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use automerge::transaction::Transactable;
-use automerge::{hydrate, AutoCommit, ScalarValue, ROOT};
-use shiftmesh_model::{Entity, FieldValue, Index, Schedule};
+use automerge::{hydrate, AutoCommit, ROOT};
+use shiftmesh_model::doc::to_hydrate;
+use shiftmesh_model::{Entity, Index, Schedule};
 use shiftmesh_store::{Store, LAST_GOOD_FILE};
 
 const USAGE: &str = "usage: shiftmesh-bench [--profile small|large|year] [--runs N] [--seed N]";
@@ -238,23 +239,8 @@ fn read_index(data: &Path) -> anyhow::Result<Index> {
     Ok(Schedule::from_doc(doc)?.index().clone())
 }
 
-fn hydrate_entity<E: Entity>(entity: &E) -> hydrate::Value {
-    let mut map = HashMap::new();
-    for (name, value) in entity.to_fields() {
-        let value = match value {
-            FieldValue::Str(s) if s.is_empty() => continue,
-            FieldValue::Str(s) => hydrate::Value::from(ScalarValue::Str(s.into())),
-            FieldValue::Int(i) => hydrate::Value::from(i),
-            FieldValue::Bool(b) => hydrate::Value::from(ScalarValue::Boolean(b)),
-        };
-        map.insert(name.to_owned(), value);
-    }
-    hydrate::Value::Map(hydrate::Map::from(map))
-}
-
 fn collection<'a, E: Entity + 'a>(entities: impl Iterator<Item = &'a E>) -> hydrate::Value {
-    let map: HashMap<String, hydrate::Value> =
-        entities.map(|e| (e.key(), hydrate_entity(e))).collect();
+    let map: HashMap<String, hydrate::Value> = entities.map(|e| (e.key(), to_hydrate(e))).collect();
     hydrate::Value::Map(hydrate::Map::from(map))
 }
 

@@ -917,7 +917,9 @@ fn stored_fields<E: Entity>(entity: &E) -> Fields {
         .collect()
 }
 
-fn to_hydrate<E: Entity>(entity: &E) -> hydrate::Value {
+/// An entity as one Automerge value (a map of its non-empty fields), as `batch_create_object`
+/// takes it.
+pub fn to_hydrate<E: Entity>(entity: &E) -> hydrate::Value {
     let mut map = std::collections::HashMap::new();
     for (name, value) in entity.to_fields() {
         let v = match value {
