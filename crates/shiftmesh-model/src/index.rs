@@ -39,6 +39,9 @@ pub struct Index {
     pub unreadable: BTreeMap<(Collection, String), String>,
     shifts_by_day: BTreeMap<Date, BTreeSet<Id>>,
     shifts_by_staff: BTreeMap<Id, BTreeSet<Id>>,
+    /// Each person's live shifts by the shift's (local start) date, so the checks of one week
+    /// of one person read only that week.
+    staff_days: BTreeMap<(Id, Date), BTreeSet<Id>>,
     availability_by_staff: BTreeMap<Id, BTreeSet<Id>>,
 }
 
@@ -107,6 +110,16 @@ impl Index {
             .entry(e.date)
             .or_default()
             .insert(e.id.clone());
+        let staff: Vec<Id> = self
+            .assignments_of_shift(&e.id)
+            .map(|a| a.staff.clone())
+            .collect();
+        for person in staff {
+            self.staff_days
+                .entry((person, e.date))
+                .or_default()
+                .insert(e.id.clone());
+        }
         self.shifts.insert(e.id.clone(), e);
     }
 
@@ -115,6 +128,12 @@ impl Index {
             .entry(e.staff.clone())
             .or_default()
             .insert(e.shift.clone());
+        if let Some(shift) = self.shifts.get(&e.shift) {
+            self.staff_days
+                .entry((e.staff.clone(), shift.date))
+                .or_default()
+                .insert(e.shift.clone());
+        }
         self.assignments.insert(e.key(), e);
     }
 
@@ -150,6 +169,13 @@ impl Index {
                 let Ok(id) = Id::parse(key) else { return };
                 if let Some(old) = self.shifts.remove(&id) {
                     remove_from(&mut self.shifts_by_day, &old.date, &id);
+                    let staff: Vec<Id> = self
+                        .assignments_of_shift(&id)
+                        .map(|a| a.staff.clone())
+                        .collect();
+                    for person in staff {
+                        remove_from(&mut self.staff_days, &(person, old.date), &id);
+                    }
                 }
             }
             Collection::Assignments => {
@@ -158,6 +184,13 @@ impl Index {
                 };
                 if self.assignments.remove(&k).is_some() {
                     remove_from(&mut self.shifts_by_staff, &k.staff, &k.shift);
+                    if let Some(shift) = self.shifts.get(&k.shift) {
+                        remove_from(
+                            &mut self.staff_days,
+                            &(k.staff.clone(), shift.date),
+                            &k.shift,
+                        );
+                    }
                 }
             }
             Collection::Availability => {
@@ -239,6 +272,32 @@ impl Index {
                 self.assignments
                     .get(&AssignmentKey::new(shift.clone(), staff.clone()))
             })
+    }
+
+    /// The assignments of one staff member to live shifts dated `from..=to`, by date.
+    pub fn assignments_of_staff_between(
+        &self,
+        staff: &Id,
+        from: Date,
+        to: Date,
+    ) -> impl Iterator<Item = &Assignment> + '_ {
+        let staff = staff.clone();
+        self.staff_days
+            .range((staff.clone(), from)..=(staff.clone(), to))
+            .flat_map(|(_, shifts)| shifts.iter())
+            .filter_map(move |shift| {
+                self.assignments
+                    .get(&AssignmentKey::new(shift.clone(), staff.clone()))
+            })
+    }
+
+    /// The dates on which a staff member holds live shifts.
+    pub fn days_of_staff(&self, staff: &Id) -> impl Iterator<Item = Date> + '_ {
+        let staff = staff.clone();
+        self.staff_days
+            .range((staff.clone(), Date::MIN)..)
+            .take_while(move |((person, _), _)| *person == staff)
+            .map(|((_, day), _)| *day)
     }
 
     /// The availability entries of one staff member.

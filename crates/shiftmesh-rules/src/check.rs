@@ -123,7 +123,7 @@ impl<'a> Input<'a> {
 /// What a conflict belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {
-    Staff(Id),
+    StaffWeek(Id, Week),
     Shift(Id),
     Assignment(AssignmentKey),
     Entity(Collection, String),
@@ -132,12 +132,11 @@ pub enum Scope {
 /// Every scope of the schedule (what the full pass checks), each once.
 pub fn for_each_scope(input: &Input<'_>, mut f: impl FnMut(Scope)) {
     let index = input.index;
-    index
-        .staff
-        .keys()
-        .cloned()
-        .map(Scope::Staff)
-        .for_each(&mut f);
+    for id in index.staff.keys() {
+        for week in weeks_of_staff(id, index) {
+            f(Scope::StaffWeek(id.clone(), week));
+        }
+    }
     index
         .shifts
         .keys()
@@ -160,7 +159,7 @@ pub fn for_each_scope(input: &Input<'_>, mut f: impl FnMut(Scope)) {
 /// The conflicts of one scope.
 pub fn check(scope: &Scope, input: &Input<'_>) -> Vec<Conflict> {
     match scope {
-        Scope::Staff(id) => check_staff(id, input),
+        Scope::StaffWeek(id, week) => check_staff_week(id, *week, input),
         Scope::Shift(id) => check_shift(id, input),
         Scope::Assignment(key) => check_assignment(key, input),
         Scope::Entity(collection, key) => check_entity(*collection, key, input),
@@ -189,22 +188,6 @@ struct Held<'a> {
     assignment: &'a Assignment,
     shift: &'a Shift,
     interval: Interval,
-}
-
-/// A person's assignments on live shifts, looked up in the index (for one scope).
-fn held_by<'a>(staff: &Id, input: &Input<'a>) -> Vec<Held<'a>> {
-    input
-        .index
-        .assignments_of_staff(staff)
-        .filter_map(|assignment| {
-            let shift = input.live_shift(&assignment.shift)?;
-            Some(Held {
-                interval: input.interval(assignment, shift),
-                assignment,
-                shift,
-            })
-        })
-        .collect()
 }
 
 /// Orders one person's assignments by time (then shift id: the person is the same).
@@ -290,8 +273,12 @@ pub fn sweep(input: &Input<'_>, mut emit: impl FnMut(Scope, Vec<Conflict>)) {
             blocks.remove(id).unwrap_or_default(),
             input,
         );
-        if !found.is_empty() {
-            emit(Scope::Staff(id.clone()), found);
+        let mut by_week: BTreeMap<Week, Vec<Conflict>> = BTreeMap::new();
+        for (week, conflict) in found {
+            by_week.entry(week).or_default().push(conflict);
+        }
+        for (week, conflicts) in by_week {
+            emit(Scope::StaffWeek(id.clone(), week), conflicts);
         }
     }
     for (collection, key) in input.concurrent.keys() {
@@ -318,19 +305,68 @@ fn key_of(a: &Assignment) -> String {
     a.key().to_string()
 }
 
-fn check_staff(id: &Id, input: &Input<'_>) -> Vec<Conflict> {
+/// The conflicts of one week of one person: those anchored in that week (a pair by its earlier
+/// assignment, the others by their assignment or week). Pairs can reach into the weeks either
+/// side, so those are read too.
+fn check_staff_week(id: &Id, week: Week, input: &Input<'_>) -> Vec<Conflict> {
     let Some(staff) = input.live_staff(id) else {
         return Vec::new();
     };
-    check_staff_held(staff, held_by(id, input), blocks_of(id, input), input)
+    let Some(monday) = monday_of(week) else {
+        return Vec::new();
+    };
+    let from = monday
+        .checked_sub(jiff::Span::new().days(7))
+        .unwrap_or(monday);
+    let to = monday
+        .checked_add(jiff::Span::new().days(13))
+        .unwrap_or(monday);
+    let held: Vec<Held<'_>> = input
+        .index
+        .assignments_of_staff_between(id, from, to)
+        .filter_map(|assignment| {
+            let shift = input.live_shift(&assignment.shift)?;
+            Some(Held {
+                interval: input.interval(assignment, shift),
+                assignment,
+                shift,
+            })
+        })
+        .collect();
+    check_staff_held(staff, held, blocks_of(id, input), input)
+        .into_iter()
+        .filter(|(anchor, _)| *anchor == week)
+        .map(|(_, conflict)| conflict)
+        .collect()
 }
 
+/// An ISO week, as (year, week).
+pub type Week = (i16, i8);
+
+/// The ISO week of a date.
+pub fn week_of(date: jiff::civil::Date) -> Week {
+    let week = date.iso_week_date();
+    (week.year(), week.week())
+}
+
+fn monday_of((year, week): Week) -> Option<jiff::civil::Date> {
+    jiff::civil::ISOWeekDate::new(year, week, jiff::civil::Weekday::Monday)
+        .ok()
+        .map(|w| w.date())
+}
+
+/// The weeks in which a person has conflicts to check: those of their shifts.
+pub fn weeks_of_staff(id: &Id, index: &Index) -> BTreeSet<Week> {
+    index.days_of_staff(id).map(week_of).collect()
+}
+
+/// A person's conflicts among `held`, each with the week it is anchored in.
 fn check_staff_held(
     staff: &Staff,
     mut held: Vec<Held<'_>>,
     blocks: Blocks<'_>,
     input: &Input<'_>,
-) -> Vec<Conflict> {
+) -> Vec<(Week, Conflict)> {
     sort_held(&mut held);
     let mut out = Vec::new();
     double_bookings(staff, &held, input, &mut out);
@@ -341,7 +377,12 @@ fn check_staff_held(
     out
 }
 
-fn double_bookings(staff: &Staff, held: &[Held<'_>], input: &Input<'_>, out: &mut Vec<Conflict>) {
+fn double_bookings(
+    staff: &Staff,
+    held: &[Held<'_>],
+    input: &Input<'_>,
+    out: &mut Vec<(Week, Conflict)>,
+) {
     for (i, a) in held.iter().enumerate() {
         for b in &held[i + 1..] {
             if b.interval.start >= a.interval.end {
@@ -382,45 +423,48 @@ fn double_bookings(staff: &Staff, held: &[Held<'_>], input: &Input<'_>, out: &mu
                 OptionId::FindSubstitute,
                 format!("give {} to someone else (--staff ID)", second.shift.id),
             ));
-            out.push(Conflict {
-                id: conflict_id(
-                    Kind::DoubleBooking,
-                    &[staff.id.as_str(), &sorted[0], &sorted[1]],
-                ),
-                kind: Kind::DoubleBooking,
-                severity: Kind::DoubleBooking.severity(),
-                message: format!(
-                    "{} is booked into {} and {}, which overlap {}–{}",
-                    staff.id,
-                    first.shift.id,
-                    second.shift.id,
-                    input.local(first.shift, overlap_start),
-                    input.local(first.shift, overlap_end)
-                ),
-                staff: vec![staff.id.clone()],
-                shifts: vec![first.shift.id.clone(), second.shift.id.clone()],
-                assignments: keys.to_vec(),
-                options,
-                entity: None,
-                field: None,
-                values: Vec::new(),
-                fingerprint: with_shift(
-                    with_shift(
-                        with_assignment(
-                            with_assignment(Fingerprint::new(), first.assignment),
-                            second.assignment,
-                        ),
-                        first.shift,
+            out.push((
+                week_of(a.shift.date),
+                Conflict {
+                    id: conflict_id(
+                        Kind::DoubleBooking,
+                        &[staff.id.as_str(), &sorted[0], &sorted[1]],
                     ),
-                    second.shift,
-                )
-                .finish(),
-            });
+                    kind: Kind::DoubleBooking,
+                    severity: Kind::DoubleBooking.severity(),
+                    message: format!(
+                        "{} is booked into {} and {}, which overlap {}–{}",
+                        staff.id,
+                        first.shift.id,
+                        second.shift.id,
+                        input.local(first.shift, overlap_start),
+                        input.local(first.shift, overlap_end)
+                    ),
+                    staff: vec![staff.id.clone()],
+                    shifts: vec![first.shift.id.clone(), second.shift.id.clone()],
+                    assignments: keys.to_vec(),
+                    options,
+                    entity: None,
+                    field: None,
+                    values: Vec::new(),
+                    fingerprint: with_shift(
+                        with_shift(
+                            with_assignment(
+                                with_assignment(Fingerprint::new(), first.assignment),
+                                second.assignment,
+                            ),
+                            first.shift,
+                        ),
+                        second.shift,
+                    )
+                    .finish(),
+                },
+            ));
         }
     }
 }
 
-fn rest(staff: &Staff, held: &[Held<'_>], input: &Input<'_>, out: &mut Vec<Conflict>) {
+fn rest(staff: &Staff, held: &[Held<'_>], input: &Input<'_>, out: &mut Vec<(Week, Conflict)>) {
     let min_rest = input.settings.min_rest_minutes;
     for (i, a) in held.iter().enumerate() {
         // The next shift that starts after this one ends (overlaps are double-bookings).
@@ -435,47 +479,50 @@ fn rest(staff: &Staff, held: &[Held<'_>], input: &Input<'_>, out: &mut Vec<Confl
             continue;
         }
         let keys = [key_of(a.assignment), key_of(b.assignment)];
-        out.push(Conflict {
-            id: conflict_id(
-                Kind::InsufficientRest,
-                &[staff.id.as_str(), &keys[0], &keys[1]],
-            ),
-            kind: Kind::InsufficientRest,
-            severity: Kind::InsufficientRest.severity(),
-            message: format!(
-                "{} has only {} of rest between {} and {} (the minimum is {})",
-                staff.id,
-                hours(gap),
-                a.shift.id,
-                b.shift.id,
-                hours(min_rest)
-            ),
-            staff: vec![staff.id.clone()],
-            shifts: vec![a.shift.id.clone(), b.shift.id.clone()],
-            assignments: keys.to_vec(),
-            options: vec![
-                ResolutionOption::new(
-                    OptionId::FindSubstitute,
-                    format!("give {} to someone else (--staff ID)", b.shift.id),
+        out.push((
+            week_of(a.shift.date),
+            Conflict {
+                id: conflict_id(
+                    Kind::InsufficientRest,
+                    &[staff.id.as_str(), &keys[0], &keys[1]],
                 ),
-                ResolutionOption::new(OptionId::Acknowledge, "accept the short rest"),
-            ],
-            entity: None,
-            field: None,
-            values: Vec::new(),
-            fingerprint: with_shift(
-                with_shift(
-                    with_assignment(
-                        with_assignment(Fingerprint::new(), a.assignment),
-                        b.assignment,
+                kind: Kind::InsufficientRest,
+                severity: Kind::InsufficientRest.severity(),
+                message: format!(
+                    "{} has only {} of rest between {} and {} (the minimum is {})",
+                    staff.id,
+                    hours(gap),
+                    a.shift.id,
+                    b.shift.id,
+                    hours(min_rest)
+                ),
+                staff: vec![staff.id.clone()],
+                shifts: vec![a.shift.id.clone(), b.shift.id.clone()],
+                assignments: keys.to_vec(),
+                options: vec![
+                    ResolutionOption::new(
+                        OptionId::FindSubstitute,
+                        format!("give {} to someone else (--staff ID)", b.shift.id),
                     ),
-                    a.shift,
-                ),
-                b.shift,
-            )
-            .add(min_rest.to_string())
-            .finish(),
-        });
+                    ResolutionOption::new(OptionId::Acknowledge, "accept the short rest"),
+                ],
+                entity: None,
+                field: None,
+                values: Vec::new(),
+                fingerprint: with_shift(
+                    with_shift(
+                        with_assignment(
+                            with_assignment(Fingerprint::new(), a.assignment),
+                            b.assignment,
+                        ),
+                        a.shift,
+                    ),
+                    b.shift,
+                )
+                .add(min_rest.to_string())
+                .finish(),
+            },
+        ));
     }
 }
 
@@ -491,63 +538,74 @@ fn blocks_of<'a>(staff: &Id, input: &Input<'a>) -> Blocks<'a> {
         .collect()
 }
 
-fn unavailable(staff: &Staff, held: &[Held<'_>], blocks: &Blocks<'_>, out: &mut Vec<Conflict>) {
+fn unavailable(
+    staff: &Staff,
+    held: &[Held<'_>],
+    blocks: &Blocks<'_>,
+    out: &mut Vec<(Week, Conflict)>,
+) {
     for h in held {
         for (entry, interval) in blocks {
             if !h.interval.overlaps(interval) {
                 continue;
             }
             let key = key_of(h.assignment);
-            out.push(Conflict {
-                id: conflict_id(Kind::StaffUnavailable, &[&key, entry.id.as_str()]),
-                kind: Kind::StaffUnavailable,
-                severity: Kind::StaffUnavailable.severity(),
-                message: format!(
-                    "{} is assigned to {} ({}) but is {} {}{}",
-                    staff.id,
-                    h.shift.id,
-                    h.shift.time(),
-                    if entry.kind.as_str() == "leave" {
-                        "on leave"
-                    } else {
-                        "unavailable"
-                    },
-                    entry.span,
-                    if entry.reason.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", entry.reason)
-                    }
-                ),
-                staff: vec![staff.id.clone()],
-                shifts: vec![h.shift.id.clone()],
-                assignments: vec![key],
-                options: vec![
-                    ResolutionOption::new(
-                        OptionId::FindSubstitute,
-                        format!("give {} to someone who is free (--staff ID)", h.shift.id),
+            out.push((
+                week_of(h.shift.date),
+                Conflict {
+                    id: conflict_id(Kind::StaffUnavailable, &[&key, entry.id.as_str()]),
+                    kind: Kind::StaffUnavailable,
+                    severity: Kind::StaffUnavailable.severity(),
+                    message: format!(
+                        "{} is assigned to {} ({}) but is {} {}{}",
+                        staff.id,
+                        h.shift.id,
+                        h.shift.time(),
+                        if entry.kind.as_str() == "leave" {
+                            "on leave"
+                        } else {
+                            "unavailable"
+                        },
+                        entry.span,
+                        if entry.reason.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", entry.reason)
+                        }
                     ),
-                    ResolutionOption::new(
-                        OptionId::MarkUncovered,
-                        format!(
-                            "remove {} from {} and leave the seat open",
-                            staff.id, h.shift.id
+                    staff: vec![staff.id.clone()],
+                    shifts: vec![h.shift.id.clone()],
+                    assignments: vec![key],
+                    options: vec![
+                        ResolutionOption::new(
+                            OptionId::FindSubstitute,
+                            format!("give {} to someone who is free (--staff ID)", h.shift.id),
                         ),
-                    ),
-                ],
-                entity: None,
-                field: None,
-                values: Vec::new(),
-                fingerprint: with_shift(with_assignment(Fingerprint::new(), h.assignment), h.shift)
+                        ResolutionOption::new(
+                            OptionId::MarkUncovered,
+                            format!(
+                                "remove {} from {} and leave the seat open",
+                                staff.id, h.shift.id
+                            ),
+                        ),
+                    ],
+                    entity: None,
+                    field: None,
+                    values: Vec::new(),
+                    fingerprint: with_shift(
+                        with_assignment(Fingerprint::new(), h.assignment),
+                        h.shift,
+                    )
                     .add(entry.span.encode())
                     .add(entry.kind.as_str())
                     .finish(),
-            });
+                },
+            ));
         }
     }
 }
 
-fn missing_skills(staff: &Staff, held: &[Held<'_>], out: &mut Vec<Conflict>) {
+fn missing_skills(staff: &Staff, held: &[Held<'_>], out: &mut Vec<(Week, Conflict)>) {
     for h in held {
         // A filter, not BTreeSet::difference: most shifts require one skill or none, and the
         // difference iterator's set-up costs more than the check itself.
@@ -562,43 +620,46 @@ fn missing_skills(staff: &Staff, held: &[Held<'_>], out: &mut Vec<Conflict>) {
         }
         let key = key_of(h.assignment);
         let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-        out.push(Conflict {
-            id: conflict_id(Kind::MissingSkill, &[&key]),
-            kind: Kind::MissingSkill,
-            severity: Kind::MissingSkill.severity(),
-            message: format!(
-                "{} lacks {} that {} requires",
-                staff.id,
-                names.join(", "),
-                h.shift.id
-            ),
-            staff: vec![staff.id.clone()],
-            shifts: vec![h.shift.id.clone()],
-            assignments: vec![key],
-            options: vec![
-                ResolutionOption::new(
-                    OptionId::FindSubstitute,
-                    format!(
-                        "give {} to someone with the skills (--staff ID)",
-                        h.shift.id
-                    ),
+        out.push((
+            week_of(h.shift.date),
+            Conflict {
+                id: conflict_id(Kind::MissingSkill, &[&key]),
+                kind: Kind::MissingSkill,
+                severity: Kind::MissingSkill.severity(),
+                message: format!(
+                    "{} lacks {} that {} requires",
+                    staff.id,
+                    names.join(", "),
+                    h.shift.id
                 ),
-                ResolutionOption::new(OptionId::Acknowledge, "accept the missing skill"),
-            ],
-            entity: None,
-            field: None,
-            values: Vec::new(),
-            fingerprint: with_shift(with_assignment(Fingerprint::new(), h.assignment), h.shift)
-                .add(
-                    staff
-                        .skills
-                        .iter()
-                        .map(String::as_str)
-                        .collect::<Vec<_>>()
-                        .join(";"),
-                )
-                .finish(),
-        });
+                staff: vec![staff.id.clone()],
+                shifts: vec![h.shift.id.clone()],
+                assignments: vec![key],
+                options: vec![
+                    ResolutionOption::new(
+                        OptionId::FindSubstitute,
+                        format!(
+                            "give {} to someone with the skills (--staff ID)",
+                            h.shift.id
+                        ),
+                    ),
+                    ResolutionOption::new(OptionId::Acknowledge, "accept the missing skill"),
+                ],
+                entity: None,
+                field: None,
+                values: Vec::new(),
+                fingerprint: with_shift(with_assignment(Fingerprint::new(), h.assignment), h.shift)
+                    .add(
+                        staff
+                            .skills
+                            .iter()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                            .join(";"),
+                    )
+                    .finish(),
+            },
+        ));
     }
 }
 
@@ -614,7 +675,7 @@ pub fn iso_week(shift: &Shift) -> String {
     format!("{year}-W{week:02}")
 }
 
-fn max_hours(staff: &Staff, held: &[Held<'_>], out: &mut Vec<Conflict>) {
+fn max_hours(staff: &Staff, held: &[Held<'_>], out: &mut Vec<(Week, Conflict)>) {
     let Some(max) = staff.max_minutes_week else {
         return;
     };
@@ -622,51 +683,54 @@ fn max_hours(staff: &Staff, held: &[Held<'_>], out: &mut Vec<Conflict>) {
     for h in held {
         weeks.entry(iso_week_of(h.shift)).or_default().push(h);
     }
-    for ((year, week), list) in weeks {
+    for ((year, week_number), list) in weeks {
         let total: i64 = list.iter().map(|h| h.interval.minutes()).sum();
         if total <= i64::from(max) {
             continue;
         }
-        let week = format!("{year}-W{week:02}");
+        let week = format!("{year}-W{week_number:02}");
         let latest = list
             .iter()
             .max_by_key(|h| creation_order(h.assignment))
             .map(|h| h.shift.id.clone());
         let mut keys: Vec<String> = list.iter().map(|h| key_of(h.assignment)).collect();
         keys.sort();
-        out.push(Conflict {
-            id: conflict_id(Kind::MaxHoursExceeded, &[staff.id.as_str(), &week]),
-            kind: Kind::MaxHoursExceeded,
-            severity: Kind::MaxHoursExceeded.severity(),
-            message: format!(
-                "{} works {} in {week}, over their maximum of {}",
-                staff.id,
-                hours(total),
-                hours(i64::from(max))
-            ),
-            staff: vec![staff.id.clone()],
-            shifts: list.iter().map(|h| h.shift.id.clone()).collect(),
-            assignments: keys,
-            options: vec![
-                ResolutionOption::new(
-                    OptionId::FindSubstitute,
-                    format!(
-                        "give {} (the latest added) to someone else (--staff ID)",
-                        latest.map(|s| s.to_string()).unwrap_or_default()
-                    ),
+        out.push((
+            (year, week_number),
+            Conflict {
+                id: conflict_id(Kind::MaxHoursExceeded, &[staff.id.as_str(), &week]),
+                kind: Kind::MaxHoursExceeded,
+                severity: Kind::MaxHoursExceeded.severity(),
+                message: format!(
+                    "{} works {} in {week}, over their maximum of {}",
+                    staff.id,
+                    hours(total),
+                    hours(i64::from(max))
                 ),
-                ResolutionOption::new(OptionId::Acknowledge, "approve the overtime"),
-            ],
-            entity: None,
-            field: None,
-            values: Vec::new(),
-            fingerprint: list
-                .iter()
-                .fold(Fingerprint::new().add(max.to_string()), |f, h| {
-                    with_shift(with_assignment(f, h.assignment), h.shift)
-                })
-                .finish(),
-        });
+                staff: vec![staff.id.clone()],
+                shifts: list.iter().map(|h| h.shift.id.clone()).collect(),
+                assignments: keys,
+                options: vec![
+                    ResolutionOption::new(
+                        OptionId::FindSubstitute,
+                        format!(
+                            "give {} (the latest added) to someone else (--staff ID)",
+                            latest.map(|s| s.to_string()).unwrap_or_default()
+                        ),
+                    ),
+                    ResolutionOption::new(OptionId::Acknowledge, "approve the overtime"),
+                ],
+                entity: None,
+                field: None,
+                values: Vec::new(),
+                fingerprint: list
+                    .iter()
+                    .fold(Fingerprint::new().add(max.to_string()), |f, h| {
+                        with_shift(with_assignment(f, h.assignment), h.shift)
+                    })
+                    .finish(),
+            },
+        ));
     }
 }
 

@@ -1,17 +1,44 @@
 //! The incremental pass: keeps every scope's conflicts and re-checks only the scopes a change
-//! touched.
+//! may have affected — those that read the changed entities now, and those whose conflicts
+//! mentioned them before.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use shiftmesh_model::{Acknowledgement, AssignmentKey, Collection, Dirty, Id};
+use shiftmesh_model::{Acknowledgement, AssignmentKey, Collection, Dirty, Id, Index};
 
-use crate::check::{check, sort, sweep, Input, Scope};
+use crate::check::{check, sort, sweep, week_of, weeks_of_staff, Input, Scope, Week};
 use crate::conflict::{Conflict, Severity};
+
+/// An entity a conflict names.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Mention {
+    Staff(Id),
+    Shift(Id),
+    Assignment(String),
+}
+
+fn mentions_of(conflict: &Conflict) -> impl Iterator<Item = Mention> + '_ {
+    conflict
+        .staff
+        .iter()
+        .cloned()
+        .map(Mention::Staff)
+        .chain(conflict.shifts.iter().cloned().map(Mention::Shift))
+        .chain(
+            conflict
+                .assignments
+                .iter()
+                .cloned()
+                .map(Mention::Assignment),
+        )
+}
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Validator {
     /// Only scopes that have conflicts; sorted only when listed.
     by_scope: HashMap<Scope, Vec<Conflict>>,
+    /// For each entity, the scopes whose conflicts name it.
+    mentioned_in: HashMap<Mention, HashSet<Scope>>,
     /// Whose each availability entry was, to re-check them when the entry goes away.
     availability_staff: HashMap<Id, Id>,
     /// The zones instants were computed in: a change of any means checking everything again.
@@ -30,6 +57,19 @@ fn zones(input: &Input<'_>) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+/// The weeks around a shift date whose person-week scopes may read it.
+fn weeks_around(week: Week) -> [Week; 3] {
+    let (year, number) = week;
+    let shift = |days: i64| {
+        jiff::civil::ISOWeekDate::new(year, number, jiff::civil::Weekday::Monday)
+            .ok()
+            .and_then(|w| w.date().checked_add(jiff::Span::new().days(days)).ok())
+            .map(week_of)
+            .unwrap_or(week)
+    };
+    [shift(-7), week, shift(7)]
+}
+
 impl Validator {
     /// The full pass.
     pub fn new(input: &Input<'_>) -> Validator {
@@ -38,6 +78,13 @@ impl Validator {
             ..Validator::default()
         };
         sweep(input, |scope, found| {
+            for mention in found.iter().flat_map(mentions_of) {
+                validator
+                    .mentioned_in
+                    .entry(mention)
+                    .or_default()
+                    .insert(scope.clone());
+            }
             validator.by_scope.insert(scope, found);
         });
         validator.remember_availability(input, None);
@@ -57,10 +104,24 @@ impl Validator {
     }
 
     fn recheck(&mut self, scope: Scope, input: &Input<'_>) {
+        if let Some(old) = self.by_scope.remove(&scope) {
+            for mention in old.iter().flat_map(mentions_of) {
+                if let Some(scopes) = self.mentioned_in.get_mut(&mention) {
+                    scopes.remove(&scope);
+                    if scopes.is_empty() {
+                        self.mentioned_in.remove(&mention);
+                    }
+                }
+            }
+        }
         let found = check(&scope, input);
-        if found.is_empty() {
-            self.by_scope.remove(&scope);
-        } else {
+        if !found.is_empty() {
+            for mention in found.iter().flat_map(mentions_of) {
+                self.mentioned_in
+                    .entry(mention)
+                    .or_default()
+                    .insert(scope.clone());
+            }
             self.by_scope.insert(scope, found);
         }
     }
@@ -85,10 +146,32 @@ impl Validator {
         }
     }
 
+    fn mentioned(&self, mention: Mention, scopes: &mut HashSet<Scope>) {
+        if let Some(found) = self.mentioned_in.get(&mention) {
+            scopes.extend(found.iter().cloned());
+        }
+    }
+
+    /// Every week of a person: the weeks of their shifts, and the scopes naming them.
+    fn all_weeks_of(&self, staff: &Id, index: &Index, scopes: &mut HashSet<Scope>) {
+        for week in weeks_of_staff(staff, index) {
+            scopes.insert(Scope::StaffWeek(staff.clone(), week));
+        }
+        self.mentioned(Mention::Staff(staff.clone()), scopes);
+    }
+
     /// The scopes whose conflicts may have changed when the entities in `dirty` changed.
     fn scopes_touched(&self, input: &Input<'_>, dirty: &Dirty) -> HashSet<Scope> {
         let index = input.index;
         let mut scopes = HashSet::new();
+        // The person-weeks that read a shift (and its neighbours) for one person now.
+        let around = |staff: &Id, shift: &Id, scopes: &mut HashSet<Scope>| {
+            if let Some(s) = index.shifts.get(shift) {
+                for week in weeks_around(week_of(s.date)) {
+                    scopes.insert(Scope::StaffWeek(staff.clone(), week));
+                }
+            }
+        };
         for (collection, key) in dirty {
             scopes.insert(Scope::Entity(*collection, key.clone()));
             match collection {
@@ -98,31 +181,32 @@ impl Validator {
                         scopes.insert(Scope::Shift(a.shift.clone()));
                         scopes.insert(Scope::Assignment(a.key()));
                     }
-                    scopes.insert(Scope::Staff(id));
+                    self.all_weeks_of(&id, index, &mut scopes);
                 }
                 Collection::Shifts => {
                     let Ok(id) = Id::parse(key) else { continue };
                     for a in index.assignments_of_shift(&id) {
-                        scopes.insert(Scope::Staff(a.staff.clone()));
+                        around(&a.staff, &id, &mut scopes);
                         scopes.insert(Scope::Assignment(a.key()));
                     }
+                    self.mentioned(Mention::Shift(id.clone()), &mut scopes);
                     scopes.insert(Scope::Shift(id));
                 }
                 Collection::Assignments => {
                     let Ok(k) = AssignmentKey::parse(key) else {
                         continue;
                     };
+                    around(&k.staff, &k.shift, &mut scopes);
+                    self.mentioned(Mention::Assignment(key.clone()), &mut scopes);
                     scopes.insert(Scope::Shift(k.shift.clone()));
-                    scopes.insert(Scope::Staff(k.staff.clone()));
                     scopes.insert(Scope::Assignment(k));
                 }
                 Collection::Availability => {
                     let Ok(id) = Id::parse(key) else { continue };
-                    if let Some(entry) = index.availability.get(&id) {
-                        scopes.insert(Scope::Staff(entry.staff.clone()));
-                    }
-                    if let Some(staff) = self.availability_staff.get(&id) {
-                        scopes.insert(Scope::Staff(staff.clone()));
+                    let now = index.availability.get(&id).map(|e| e.staff.clone());
+                    let before = self.availability_staff.get(&id).cloned();
+                    for staff in now.iter().chain(before.iter()) {
+                        self.all_weeks_of(staff, index, &mut scopes);
                     }
                 }
                 // Department zones are compared above; acknowledgements filter at the end.

@@ -27,6 +27,8 @@ enum Step {
     RemoveStaff(usize, usize),
     Leave(usize, usize, u8),
     Skills(usize, usize, bool),
+    /// Narrows an assignment to a window (as split-time does): hours from the shift's start.
+    Window(usize, usize, usize, u8, u8),
     Merge(usize, usize),
 }
 
@@ -41,6 +43,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (r.clone(), 0..STAFF.len()).prop_map(|(r, p)| Step::RemoveStaff(r, p)),
         1 => (r.clone(), 0..STAFF.len(), 0u8..3).prop_map(|(r, p, d)| Step::Leave(r, p, d)),
         1 => (r.clone(), 0..STAFF.len(), any::<bool>()).prop_map(|(r, p, b)| Step::Skills(r, p, b)),
+        2 => (r.clone(), 0..STAFF.len(), 0..SHIFTS.len(), 0u8..8, 1u8..8)
+            .prop_map(|(r, p, s, from, len)| Step::Window(r, p, s, from, len)),
         3 => (r.clone(), r).prop_map(|(a, b)| Step::Merge(a, b)),
     ]
 }
@@ -257,6 +261,32 @@ fn apply(replicas: &mut [Replica], step: &Step) {
             if let Ok(written) = replica.world.schedule.add(&e, &entry, "l".into()) {
                 replica.check(&written.dirty);
             }
+        }
+        Step::Window(r, p, s, from, len) => {
+            let replica = &mut replicas[r];
+            let index = replica.world.schedule.index();
+            let key = shiftmesh_model::AssignmentKey::new(id(SHIFTS[s]), id(STAFF[p]));
+            let (Some(_), Some(shift)) =
+                (index.assignments.get(&key), index.shifts.get(&key.shift))
+            else {
+                return;
+            };
+            let start = shift.time().start_local();
+            let hours = |h: u8| {
+                start
+                    .checked_add(jiff::Span::new().hours(i64::from(h)))
+                    .unwrap()
+            };
+            let window = shiftmesh_model::LocalSpan::new(hours(from), hours(from + len)).unwrap();
+            let e = edit(replica);
+            let op = shiftmesh_model::Op::SetField {
+                collection: Collection::Assignments,
+                key: key.to_string(),
+                field: "window".into(),
+                value: shiftmesh_model::FieldValue::Str(window.encode()),
+            };
+            let written = replica.world.schedule.apply(&e, "w".into(), &[op]).unwrap();
+            replica.check(&written.dirty);
         }
         Step::Skills(r, p, guide) => {
             let replica = &mut replicas[r];
