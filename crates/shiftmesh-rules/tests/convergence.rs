@@ -10,7 +10,7 @@ mod common;
 use common::{id, World};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-use shiftmesh_model::{AvailabilityKind, Collection, Dirty, Edit, Shift};
+use shiftmesh_model::{AvailabilityKind, Collection, Dirty, Edit, Schedule, Shift, Written};
 use shiftmesh_rules::{full_pass, Input, Validator};
 
 const STAFF: [&str; 4] = ["ann", "bob", "cy", "dee"];
@@ -55,6 +55,35 @@ struct Replica {
 }
 
 impl Replica {
+    /// Makes one change on this replica and, if the model accepts it, checks the validator.
+    fn write(
+        &mut self,
+        change: impl FnOnce(&mut Schedule, &Edit) -> shiftmesh_model::Result<Written>,
+    ) -> shiftmesh_model::Result<()> {
+        let edit = self.world.tick();
+        let written = change(&mut self.world.schedule, &edit)?;
+        self.check(&written.dirty);
+        Ok(())
+    }
+
+    fn shift(&self, s: usize) -> Option<Shift> {
+        self.world
+            .schedule
+            .index()
+            .shifts
+            .get(&id(SHIFTS[s]))
+            .cloned()
+    }
+
+    fn staff(&self, p: usize) -> Option<shiftmesh_model::Staff> {
+        self.world
+            .schedule
+            .index()
+            .staff
+            .get(&id(STAFF[p]))
+            .cloned()
+    }
+
     fn check(&mut self, dirty: &Dirty) {
         let concurrent = self.world.schedule.all_concurrent_values().unwrap();
         let input = Input::new(
@@ -111,7 +140,6 @@ fn base() -> World {
 }
 
 fn apply(replicas: &mut [Replica], step: &Step) {
-    let edit = |r: &mut Replica| -> Edit { r.world.tick() };
     match *step {
         Step::Merge(a, b) if a != b => {
             let bytes = replicas[b].world.schedule.doc_mut().save();
@@ -119,128 +147,71 @@ fn apply(replicas: &mut [Replica], step: &Step) {
             replicas[a].check(&merged.dirty);
         }
         Step::Merge(..) => {}
+        // Writes the model may refuse (a pair already assigned, an entity already gone) are
+        // part of the workload: a refused write changes nothing and is not checked.
         Step::Assign(r, p, s) => {
-            let replica = &mut replicas[r];
-            let e = edit(replica);
-            let a = shiftmesh_model::Assignment {
-                shift: id(SHIFTS[s]),
-                staff: id(STAFF[p]),
-                role: String::new(),
-                note: String::new(),
-                created_at_ms: e.now_ms,
-                created_by: e.author.clone(),
-                window: None,
-            };
-            if let Ok(written) = replica.world.schedule.assign(&e, &a) {
-                replica.check(&written.dirty);
-            }
+            let _ = replicas[r].write(|schedule, e| {
+                let a = shiftmesh_model::Assignment {
+                    shift: id(SHIFTS[s]),
+                    staff: id(STAFF[p]),
+                    role: String::new(),
+                    note: String::new(),
+                    created_at_ms: e.now_ms,
+                    created_by: e.author.clone(),
+                    window: None,
+                };
+                schedule.assign(e, &a)
+            });
         }
         Step::Unassign(r, p, s) => {
-            let replica = &mut replicas[r];
-            let e = edit(replica);
             let key = format!("{}/{}", SHIFTS[s], STAFF[p]);
-            if let Ok(written) =
-                replica
-                    .world
-                    .schedule
-                    .remove(&e, Collection::Assignments, &key, &[], "u".into())
-            {
-                replica.check(&written.dirty);
-            }
+            let _ = replicas[r].write(|schedule, e| {
+                schedule.remove(e, Collection::Assignments, &key, &[], "u".into())
+            });
         }
         Step::MoveShift(r, s, hour, len) => {
-            let replica = &mut replicas[r];
-            let Some(shift) = replica
-                .world
-                .schedule
-                .index()
-                .shifts
-                .get(&id(SHIFTS[s]))
-                .cloned()
-            else {
+            let Some(shift) = replicas[r].shift(s) else {
                 return;
             };
             let start = jiff::civil::time(hour as i8, 30, 0, 0);
             let end = jiff::civil::time(((hour + len) % 24) as i8, 30, 0, 0);
-            let e = edit(replica);
-            let written = replica
-                .world
-                .schedule
-                .update(
-                    &e,
-                    &Shift {
-                        start,
-                        end,
-                        ..shift
-                    },
-                    &["time"],
-                    "m".into(),
-                )
+            let moved = Shift {
+                start,
+                end,
+                ..shift
+            };
+            replicas[r]
+                .write(|schedule, e| schedule.update(e, &moved, &["time"], "m".into()))
                 .unwrap();
-            replica.check(&written.dirty);
         }
         Step::Capacity(r, s, capacity) => {
-            let replica = &mut replicas[r];
-            let Some(shift) = replica
-                .world
-                .schedule
-                .index()
-                .shifts
-                .get(&id(SHIFTS[s]))
-                .cloned()
-            else {
+            let Some(shift) = replicas[r].shift(s) else {
                 return;
             };
-            let e = edit(replica);
-            let written = replica
-                .world
-                .schedule
-                .update(
-                    &e,
-                    &Shift {
-                        capacity,
-                        min_staff: shift.min_staff.min(capacity),
-                        ..shift
-                    },
-                    &["capacity", "min_staff"],
-                    "c".into(),
-                )
+            let min_staff = shift.min_staff.min(capacity);
+            let resized = Shift {
+                capacity,
+                min_staff,
+                ..shift
+            };
+            replicas[r]
+                .write(|schedule, e| {
+                    schedule.update(e, &resized, &["capacity", "min_staff"], "c".into())
+                })
                 .unwrap();
-            replica.check(&written.dirty);
         }
         Step::RemoveShift(r, s) => {
-            let replica = &mut replicas[r];
-            let e = edit(replica);
-            if let Ok(written) =
-                replica
-                    .world
-                    .schedule
-                    .remove(&e, Collection::Shifts, SHIFTS[s], &[], "rs".into())
-            {
-                replica.check(&written.dirty);
-            }
+            let _ = replicas[r].write(|schedule, e| {
+                schedule.remove(e, Collection::Shifts, SHIFTS[s], &[], "rs".into())
+            });
         }
         Step::RemoveStaff(r, p) => {
-            let replica = &mut replicas[r];
-            let e = edit(replica);
-            if let Ok(written) =
-                replica
-                    .world
-                    .schedule
-                    .remove(&e, Collection::Staff, STAFF[p], &[], "rp".into())
-            {
-                replica.check(&written.dirty);
-            }
+            let _ = replicas[r].write(|schedule, e| {
+                schedule.remove(e, Collection::Staff, STAFF[p], &[], "rp".into())
+            });
         }
         Step::Leave(r, p, day) => {
-            let replica = &mut replicas[r];
-            if !replica
-                .world
-                .schedule
-                .index()
-                .staff
-                .contains_key(&id(STAFF[p]))
-            {
+            if replicas[r].staff(p).is_none() {
                 return;
             }
             let from = format!("2026-03-{}T00:00", 28 + day);
@@ -257,15 +228,11 @@ fn apply(replicas: &mut [Replica], step: &Step) {
                 kind: AvailabilityKind::Leave,
                 reason: String::new(),
             };
-            let e = edit(replica);
-            if let Ok(written) = replica.world.schedule.add(&e, &entry, "l".into()) {
-                replica.check(&written.dirty);
-            }
+            let _ = replicas[r].write(|schedule, e| schedule.add(e, &entry, "l".into()));
         }
         Step::Window(r, p, s, from, len) => {
-            let replica = &mut replicas[r];
-            let index = replica.world.schedule.index();
             let key = shiftmesh_model::AssignmentKey::new(id(SHIFTS[s]), id(STAFF[p]));
+            let index = replicas[r].world.schedule.index();
             let (Some(_), Some(shift)) =
                 (index.assignments.get(&key), index.shifts.get(&key.shift))
             else {
@@ -278,26 +245,18 @@ fn apply(replicas: &mut [Replica], step: &Step) {
                     .unwrap()
             };
             let window = shiftmesh_model::LocalSpan::new(hours(from), hours(from + len)).unwrap();
-            let e = edit(replica);
             let op = shiftmesh_model::Op::SetField {
                 collection: Collection::Assignments,
                 key: key.to_string(),
                 field: "window".into(),
                 value: shiftmesh_model::FieldValue::Str(window.encode()),
             };
-            let written = replica.world.schedule.apply(&e, "w".into(), &[op]).unwrap();
-            replica.check(&written.dirty);
+            replicas[r]
+                .write(|schedule, e| schedule.apply(e, "w".into(), &[op]))
+                .unwrap();
         }
         Step::Skills(r, p, guide) => {
-            let replica = &mut replicas[r];
-            let Some(staff) = replica
-                .world
-                .schedule
-                .index()
-                .staff
-                .get(&id(STAFF[p]))
-                .cloned()
-            else {
+            let Some(staff) = replicas[r].staff(p) else {
                 return;
             };
             let skills = if guide {
@@ -305,18 +264,10 @@ fn apply(replicas: &mut [Replica], step: &Step) {
             } else {
                 Default::default()
             };
-            let e = edit(replica);
-            let written = replica
-                .world
-                .schedule
-                .update(
-                    &e,
-                    &shiftmesh_model::Staff { skills, ..staff },
-                    &["skills"],
-                    "k".into(),
-                )
+            let changed = shiftmesh_model::Staff { skills, ..staff };
+            replicas[r]
+                .write(|schedule, e| schedule.update(e, &changed, &["skills"], "k".into()))
                 .unwrap();
-            replica.check(&written.dirty);
         }
     }
 }
