@@ -371,7 +371,7 @@ fn check_staff_held(
     let mut out = Vec::new();
     double_bookings(staff, &held, input, &mut out);
     rest(staff, &held, input, &mut out);
-    unavailable(staff, &held, &blocks, &mut out);
+    unavailable(staff, &held, &blocks, input, &mut out);
     missing_skills(staff, &held, &mut out);
     max_hours(staff, &held, &mut out);
     out
@@ -542,8 +542,18 @@ fn unavailable(
     staff: &Staff,
     held: &[Held<'_>],
     blocks: &Blocks<'_>,
+    input: &Input<'_>,
     out: &mut Vec<(Week, Conflict)>,
 ) {
+    // Name the zones only when the shift's differs from the site's (a department keeping its
+    // own zone), so the two times in the message can be compared.
+    let zone_note = |h: &Held<'_>, zone: &SiteZone| {
+        if input.zone_of(h.shift).name() != input.zone.name() {
+            format!(" {}", zone.name())
+        } else {
+            String::new()
+        }
+    };
     for h in held {
         for (entry, interval) in blocks {
             if !h.interval.overlaps(interval) {
@@ -557,16 +567,18 @@ fn unavailable(
                     kind: Kind::StaffUnavailable,
                     severity: Kind::StaffUnavailable.severity(),
                     message: format!(
-                        "{} is assigned to {} ({}) but is {} {}{}",
+                        "{} is assigned to {} ({}{}) but is {} {}{}{}",
                         staff.id,
                         h.shift.id,
                         h.shift.time(),
+                        zone_note(h, input.zone_of(h.shift)),
                         if entry.kind.as_str() == "leave" {
                             "on leave"
                         } else {
                             "unavailable"
                         },
                         entry.span,
+                        zone_note(h, input.zone),
                         if entry.reason.is_empty() {
                             String::new()
                         } else {

@@ -492,3 +492,41 @@ fn concurrent_edits_list_every_value_with_its_author_and_pick_value_settles_them
     assert!(a.of_kind(Kind::ConcurrentEdit).is_empty());
     assert_eq!(a.schedule.index().shifts[&id("s")].capacity, 3);
 }
+
+#[test]
+fn a_department_in_another_zone_places_its_shifts_there_and_says_so() {
+    let mut w = World::new("Europe/Berlin");
+    let e = w.tick();
+    let dept = shiftmesh_model::Department {
+        id: id("ny"),
+        name: "New York desk".into(),
+        time_zone: Some("America/New_York".into()),
+    };
+    w.schedule.add(&e, &dept, "dept".into()).unwrap();
+    w.staff("sam", &[], None);
+    w.shift("late", "2026-11-23", "20:00", "23:00", 1, 0, &[]);
+    let e = w.tick();
+    let late = w.schedule.index().shifts[&id("late")].clone();
+    let moved = shiftmesh_model::Shift {
+        department: Some(id("ny")),
+        ..late
+    };
+    w.schedule
+        .update(&e, &moved, &["department"], "dept".into())
+        .unwrap();
+    w.assign("sam", "late");
+    // 20:00–23:00 in New York is 02:00–05:00 the next day in Berlin.
+    w.away(
+        "sam",
+        "2026-11-24T00:00",
+        "2026-11-24T03:00",
+        AvailabilityKind::Unavailable,
+    );
+    let found = w.of_kind(Kind::StaffUnavailable);
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0].message.contains("America/New_York") && found[0].message.contains("Europe/Berlin"),
+        "{}",
+        found[0].message
+    );
+}
