@@ -504,7 +504,7 @@ fn a_department_in_another_zone_places_its_shifts_there_and_says_so() {
     };
     w.schedule.add(&e, &dept, "dept".into()).unwrap();
     w.staff("sam", &[], None);
-    w.shift("late", "2026-11-23", "20:00", "23:00", 1, 0, &[]);
+    w.shift("late", "2026-11-23", ("20:00", "23:00"), (1, 0), &[]);
     let e = w.tick();
     let late = w.schedule.index().shifts[&id("late")].clone();
     let moved = shiftmesh_model::Shift {
