@@ -13,10 +13,16 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test"
-cargo test --workspace
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --workspace 2>&1 | tee "$log"
+# Each crate's runs end in their own "test result" lines (the last is often an empty doc-test
+# run), so the totals are added up here and printed as the closing line.
+totals="$(awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed", passed, failed }' "$log")"
 
 step "README quick start"
 scripts/quickstart-check.sh target/debug/shiftmesh
 
 echo
 echo "all checks passed"
+echo "tests: $totals"
