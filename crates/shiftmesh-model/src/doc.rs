@@ -25,7 +25,7 @@ use automerge::{
 };
 
 use crate::entity::{Assignment, Collection, Entity, FieldValue, Fields, REMOVED_FIELD};
-use crate::index::{Dirty, Index, Site, Stored};
+use crate::index::{Dirty, Index, IndexBuilder, Site, Stored};
 use crate::time::SiteZone;
 use crate::{AssignmentKey, Id, ModelError, Result};
 
@@ -257,7 +257,7 @@ impl Schedule {
 
     /// Rebuilds the whole index from the document.
     pub fn rebuild_index(&mut self) {
-        let mut index = Index::default();
+        let mut index = IndexBuilder::default();
         for collection in Collection::ALL {
             let obj = self.collection(collection);
             // One ordered walk over the collection: far cheaper than a lookup per key.
@@ -271,8 +271,7 @@ impl Schedule {
                 index.add(collection, &item.key, stored);
             }
         }
-        index.site = self.read_site();
-        self.view = View::new(index);
+        self.view = View::new(index.build(self.read_site()));
     }
 
     fn read_site(&self) -> Site {
