@@ -127,7 +127,7 @@ impl IndexBuilder {
         // Assignments are ordered by shift: walking them alongside the shifts pairs each with
         // its shift (for its date) without a lookup.
         let mut shift_iter = shifts.iter().peekable();
-        for (key, _) in &assignments {
+        for key in assignments.keys() {
             by_staff
                 .entry(key.staff.clone())
                 .or_default()
