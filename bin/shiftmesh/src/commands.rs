@@ -37,9 +37,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 created_by: s.edit().author,
                 window: None,
             };
-            let before = conflicts::current(&mut s.schedule)?;
-            s.schedule.assign(&s.edit(), &assignment)?;
-            let caused = conflicts::new_since(&before, &mut s.schedule)?;
+            let mut checked = conflicts::Checked::new(&mut s.schedule)?;
+            let written = s.schedule.assign(&s.edit(), &assignment)?;
+            let caused = checked.after(&mut s.schedule, &written.dirty)?;
             let key = assignment.key().to_string();
             if !args.check {
                 s.persist()?;

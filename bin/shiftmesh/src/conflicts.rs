@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use anyhow::{bail, Context as _};
 use serde_json::json;
-use shiftmesh_model::{Concurrent, Schedule, View};
+use shiftmesh_model::{Concurrent, Dirty, Schedule, View};
 use shiftmesh_rules::{
     open_and_acknowledged, plan, substitutes, Conflict, Input, Request, Severity, Validator,
 };
@@ -17,8 +17,52 @@ use crate::output;
 /// The open conflicts and the acknowledged warnings of a view.
 pub fn evaluate(view: &View, concurrent: &Concurrent) -> (Vec<Conflict>, Vec<Conflict>) {
     let input = Input::new(view.index(), view.zone(), concurrent);
-    let all = Validator::new(&input).conflicts();
-    open_and_acknowledged(all, &view.index().acks)
+    split(&Validator::new(&input), view)
+}
+
+/// A validator's conflicts, split into open ones and acknowledged warnings.
+fn split(validator: &Validator, view: &View) -> (Vec<Conflict>, Vec<Conflict>) {
+    open_and_acknowledged(validator.conflicts(), &view.index().acks)
+}
+
+/// The validation of a schedule a command is about to change: the full pass once, then after
+/// the change only what it touched is re-checked (the incremental pass).
+pub struct Checked {
+    validator: Validator,
+}
+
+impl Checked {
+    pub fn new(schedule: &mut Schedule) -> anyhow::Result<Checked> {
+        let concurrent = schedule.all_concurrent_values()?;
+        let input = Input::new(schedule.index(), schedule.zone(), &concurrent);
+        Ok(Checked {
+            validator: Validator::new(&input),
+        })
+    }
+
+    /// The open conflicts and acknowledged warnings as of the last check.
+    pub fn now(&self, schedule: &Schedule) -> (Vec<Conflict>, Vec<Conflict>) {
+        split(&self.validator, schedule.view())
+    }
+
+    /// Brings the validation up to date after a change that touched `dirty`, and returns the
+    /// open conflicts that were not open before.
+    pub fn after(
+        &mut self,
+        schedule: &mut Schedule,
+        dirty: &Dirty,
+    ) -> anyhow::Result<Vec<Conflict>> {
+        let before: BTreeSet<String> = self.now(schedule).0.into_iter().map(|c| c.id).collect();
+        let concurrent = schedule.all_concurrent_values()?;
+        let input = Input::new(schedule.index(), schedule.zone(), &concurrent);
+        self.validator.update(&input, dirty);
+        Ok(self
+            .now(schedule)
+            .0
+            .into_iter()
+            .filter(|c| !before.contains(&c.id))
+            .collect())
+    }
 }
 
 fn of_reader(reader: &mut Reader) -> anyhow::Result<(Vec<Conflict>, Vec<Conflict>)> {
@@ -197,20 +241,22 @@ pub fn show(ctx: &Context, id: &str) -> anyhow::Result<()> {
 /// Resolves (or acknowledges) a conflict as one change, persisted before it is reported.
 fn apply(ctx: &Context, id: &str, request: Request) -> anyhow::Result<()> {
     let mut s = ctx.open()?;
-    let concurrent = s.schedule.all_concurrent_values()?;
-    let (open, acknowledged) = evaluate(s.schedule.view(), &concurrent);
+    let mut checked = Checked::new(&mut s.schedule)?;
+    let (open, acknowledged) = checked.now(&s.schedule);
     let (conflict, _) = find(id, open, acknowledged)?;
     let edit = s.edit();
     let planned = {
+        let concurrent = s.schedule.all_concurrent_values()?;
         let input = Input::new(s.schedule.index(), s.schedule.zone(), &concurrent);
         plan(&conflict, &request, &input, &edit)?
     };
-    s.schedule
+    let written = s
+        .schedule
         .apply(&edit, planned.message.clone(), &planned.ops)
         .with_context(|| format!("{} could not be applied", planned.message))?;
     s.persist()?;
-    let concurrent = s.schedule.all_concurrent_values()?;
-    let (after, _) = evaluate(s.schedule.view(), &concurrent);
+    checked.after(&mut s.schedule, &written.dirty)?;
+    let (after, _) = checked.now(&s.schedule);
     let remaining = after.iter().any(|c| c.id == conflict.id);
     output::either(
         ctx.json,
@@ -252,21 +298,4 @@ pub fn ack(ctx: &Context, args: AckArgs) -> anyhow::Result<()> {
             note: args.note,
         },
     )
-}
-
-/// The conflicts that appear between `before` and now in `schedule`.
-pub fn new_since(before: &[Conflict], schedule: &mut Schedule) -> anyhow::Result<Vec<Conflict>> {
-    let concurrent = schedule.all_concurrent_values()?;
-    let (open, _) = evaluate(schedule.view(), &concurrent);
-    let known: BTreeSet<&str> = before.iter().map(|c| c.id.as_str()).collect();
-    Ok(open
-        .into_iter()
-        .filter(|c| !known.contains(c.id.as_str()))
-        .collect())
-}
-
-/// The open conflicts of a schedule now.
-pub fn current(schedule: &mut Schedule) -> anyhow::Result<Vec<Conflict>> {
-    let concurrent = schedule.all_concurrent_values()?;
-    Ok(evaluate(schedule.view(), &concurrent).0)
 }

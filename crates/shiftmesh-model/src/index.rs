@@ -70,6 +70,77 @@ impl Parsed {
     }
 }
 
+/// Where the entries read from the document go: the index kept in step (one entity at a time)
+/// and a whole index being built take them the same way, through [`route`].
+trait Sink {
+    fn removed(&mut self, collection: Collection, key: &str);
+    fn conflicted(&mut self, collection: Collection, key: &str);
+    fn entity(&mut self, entity: Parsed);
+    fn unreadable(&mut self, collection: Collection, key: &str, reason: String);
+}
+
+/// What one stored entry means: nothing, a removed entity, or an entity (perhaps holding
+/// concurrent values) that parses or is unreadable.
+fn route(sink: &mut impl Sink, collection: Collection, key: &str, stored: Stored) {
+    match stored {
+        Stored::Absent => {}
+        Stored::Removed => sink.removed(collection, key),
+        Stored::Present(fields, conflicted) => {
+            if conflicted {
+                sink.conflicted(collection, key);
+            }
+            match Parsed::of(collection, key, fields) {
+                Ok(entity) => sink.entity(entity),
+                Err(e) => sink.unreadable(collection, key, e.message),
+            }
+        }
+    }
+}
+
+impl Sink for Index {
+    fn removed(&mut self, collection: Collection, key: &str) {
+        self.removed.insert((collection, key.to_owned()));
+    }
+    fn conflicted(&mut self, collection: Collection, key: &str) {
+        self.conflicted.insert((collection, key.to_owned()));
+    }
+    fn entity(&mut self, entity: Parsed) {
+        match entity {
+            Parsed::Department(e) => self.insert_department(e),
+            Parsed::Staff(e) => self.insert_staff(e),
+            Parsed::Shift(e) => self.insert_shift(e),
+            Parsed::Assignment(e) => self.insert_assignment(e),
+            Parsed::Availability(e) => self.insert_availability(e),
+            Parsed::Ack(e) => self.insert_ack(e),
+        }
+    }
+    fn unreadable(&mut self, collection: Collection, key: &str, reason: String) {
+        self.unreadable.insert((collection, key.to_owned()), reason);
+    }
+}
+
+impl Sink for IndexBuilder {
+    fn removed(&mut self, collection: Collection, key: &str) {
+        self.removed.push((collection, key.to_owned()));
+    }
+    fn conflicted(&mut self, collection: Collection, key: &str) {
+        self.conflicted.push((collection, key.to_owned()));
+    }
+    fn entity(&mut self, entity: Parsed) {
+        match entity {
+            Parsed::Department(e) => self.departments.push(e),
+            Parsed::Staff(e) => self.staff.push(e),
+            Parsed::Shift(e) => self.shifts.push(e),
+            Parsed::Assignment(e) => self.assignments.push(e),
+            Parsed::Availability(e) => self.availability.push(e),
+            Parsed::Ack(e) => self.acks.push(e),
+        }
+    }
+    fn unreadable(&mut self, collection: Collection, key: &str, reason: String) {
+        self.unreadable.push(((collection, key.to_owned()), reason));
+    }
+}
+
 /// Collects every entity of a whole index (a document walk or a snapshot), then builds the
 /// maps in bulk: from sorted input an ordered map is built without a search per insert.
 #[derive(Default)]
@@ -87,30 +158,7 @@ pub struct IndexBuilder {
 
 impl IndexBuilder {
     pub fn add(&mut self, collection: Collection, key: &str, stored: Stored) {
-        let fields = match stored {
-            Stored::Absent => return,
-            Stored::Removed => {
-                self.removed.push((collection, key.to_owned()));
-                return;
-            }
-            Stored::Present(fields, conflicted) => {
-                if conflicted {
-                    self.conflicted.push((collection, key.to_owned()));
-                }
-                fields
-            }
-        };
-        match Parsed::of(collection, key, fields) {
-            Ok(Parsed::Department(e)) => self.departments.push(e),
-            Ok(Parsed::Staff(e)) => self.staff.push(e),
-            Ok(Parsed::Shift(e)) => self.shifts.push(e),
-            Ok(Parsed::Assignment(e)) => self.assignments.push(e),
-            Ok(Parsed::Availability(e)) => self.availability.push(e),
-            Ok(Parsed::Ack(e)) => self.acks.push(e),
-            Err(e) => self
-                .unreadable
-                .push(((collection, key.to_owned()), e.message)),
-        }
+        route(self, collection, key, stored);
     }
 
     pub fn build(self, site: Site) -> Index {
@@ -205,33 +253,9 @@ impl Index {
         self.add(collection, key, stored);
     }
 
-    /// Adds an entity the index does not hold yet (building a whole index: nothing to forget).
+    /// Adds an entity the index does not hold yet.
     pub fn add(&mut self, collection: Collection, key: &str, stored: Stored) {
-        let fields = match stored {
-            Stored::Absent => return,
-            Stored::Removed => {
-                self.removed.insert((collection, key.to_owned()));
-                return;
-            }
-            Stored::Present(fields, conflicted) => {
-                if conflicted {
-                    self.conflicted.insert((collection, key.to_owned()));
-                }
-                fields
-            }
-        };
-        match Parsed::of(collection, key, fields) {
-            Ok(Parsed::Department(e)) => self.insert_department(e),
-            Ok(Parsed::Staff(e)) => self.insert_staff(e),
-            Ok(Parsed::Shift(e)) => self.insert_shift(e),
-            Ok(Parsed::Assignment(e)) => self.insert_assignment(e),
-            Ok(Parsed::Availability(e)) => self.insert_availability(e),
-            Ok(Parsed::Ack(e)) => self.insert_ack(e),
-            Err(e) => {
-                self.unreadable
-                    .insert((collection, key.to_owned()), e.message);
-            }
-        }
+        route(self, collection, key, stored);
     }
 
     fn insert_department(&mut self, e: Department) {
