@@ -724,21 +724,33 @@ impl Schedule {
         })?;
         let mut other = Schedule::from_doc(other)?.doc;
         let new = self.doc.get_changes_added(&mut other);
-        let count = new.len();
-        let ops: usize = new.iter().map(|c| c.len()).sum();
         self.doc.apply_changes(new.clone())?;
+        Ok(self.absorb(&new))
+    }
+
+    /// Brings the view up to date after changes reached the document by another path (a sync
+    /// message), given the heads from before they arrived.
+    pub fn absorb_since(&mut self, before: &[ChangeHash]) -> Merged {
+        let new = self.doc.get_changes(before);
+        self.absorb(&new)
+    }
+
+    /// Refreshes the view for changes just applied: entity by entity, or the whole index when
+    /// they are many.
+    fn absorb(&mut self, new: &[automerge::Change]) -> Merged {
+        let ops: usize = new.iter().map(|c| c.len()).sum();
         let dirty = if ops > MERGE_OPS_REBUILD {
             self.rebuild_index();
             self.index().all_keys()
         } else {
-            let dirty = self.dirty_of_changes(&new);
+            let dirty = self.dirty_of_changes(new);
             self.refresh(&dirty);
             dirty
         };
-        Ok(Merged {
-            new_changes: count,
+        Merged {
+            new_changes: new.len(),
             dirty,
-        })
+        }
     }
 
     /// The entities that changes touched, found from their operations. (A diff of the visible

@@ -1,0 +1,770 @@
+//! The session engine: two Automerge sync states per peer, one session at a time in each
+//! direction, every session bounded in rounds, bytes and time.
+//!
+//! A session is a strict request/response ping-pong, which is the reliable in-order channel
+//! the Automerge sync protocol assumes. The side that starts a session uses its *outbound*
+//! state for that peer; the side that answers uses its *inbound* state. Both are reset at
+//! session start to what survives `encode`/`decode` (the heads both sides share), so a lost
+//! message or a dropped connection never leaves a state that believes something is in flight.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use automerge::sync::{self, SyncDoc};
+use automerge::ChangeHash;
+use shiftmesh_model::{Merged, Schedule};
+
+use crate::wire::{SyncRequest, SyncResponse};
+
+/// Milliseconds on the caller's clock (the node passes wall-clock time since the Unix epoch).
+pub type Millis = u64;
+
+/// The bounds every session is held to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Requests a session may make before it is abandoned. A healthy session needs two or
+    /// three; the bound catches a peer that keeps the exchange going forever.
+    pub max_rounds_per_session: u32,
+    /// The largest sync message accepted. A message carrying a whole YEAR schedule is about
+    /// 6 MiB, so this leaves room to grow while refusing absurd payloads.
+    pub max_message_bytes: usize,
+    /// Sessions this node runs as the initiator at once; more wait their turn.
+    pub max_sessions_in_flight: usize,
+    /// A session with no progress for this long is abandoned and its state reset.
+    pub session_timeout_ms: Millis,
+    /// How often each connected peer gets a catch-up session even when nothing announced a
+    /// change (announcements are best-effort).
+    pub catch_up_interval_ms: Millis,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_rounds_per_session: 32,
+            max_message_bytes: 64 * 1024 * 1024,
+            max_sessions_in_flight: 16,
+            session_timeout_ms: 120_000,
+            catch_up_interval_ms: 45_000,
+        }
+    }
+}
+
+/// Which of a peer's two states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Sessions this node starts.
+    Outbound,
+    /// Sessions the peer starts.
+    Inbound,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Outbound => "outbound",
+            Role::Inbound => "inbound",
+        }
+    }
+}
+
+/// A peer's persisted sync states (each `sync::State::encode`), as the store kept them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SavedStates {
+    pub outbound: Option<Vec<u8>>,
+    pub inbound: Option<Vec<u8>>,
+}
+
+/// What happened, as the engine is told.
+#[derive(Clone, Debug)]
+pub enum Input<P> {
+    /// A connection to the peer opened (the first, if there are several).
+    Connected { peer: P, saved: SavedStates },
+    /// The last connection to the peer closed.
+    Disconnected { peer: P },
+    /// The peer sent a step of a session it runs.
+    Request { peer: P, request: SyncRequest },
+    /// The peer answered a step of a session we run.
+    Response { peer: P, response: SyncResponse },
+    /// Our request to the peer failed in transport (timeout, closed stream, decode error).
+    RequestFailed { peer: P, reason: String },
+    /// The peer announced its heads.
+    Announcement { peer: P, heads: Vec<ChangeHash> },
+    /// This node committed a change of its own.
+    LocalChange,
+    /// Time passed: time out stuck sessions, start catch-up and queued sessions.
+    Tick,
+}
+
+/// What the caller must do.
+#[derive(Clone, Debug)]
+pub enum Output<P> {
+    SendRequest {
+        peer: P,
+        request: SyncRequest,
+    },
+    /// The answer to the request just handled; exactly one per [`Input::Request`].
+    Respond {
+        peer: P,
+        response: SyncResponse,
+    },
+    /// Publish our heads (they changed).
+    Announce {
+        heads: Vec<ChangeHash>,
+    },
+    /// Changes from the peer were applied to the schedule and its view: make them durable,
+    /// then validate and report them.
+    Applied {
+        peer: P,
+        merged: Merged,
+    },
+    /// Persist this state for the peer. Always emitted after the [`Output::Applied`] whose
+    /// changes it covers, so persisting outputs in order never records heads that are not
+    /// yet durable.
+    SaveState {
+        peer: P,
+        role: Role,
+        state: Vec<u8>,
+    },
+    SessionEnded {
+        peer: P,
+        role: Role,
+        outcome: Outcome,
+    },
+    /// Automerge panicked on this peer's input: the in-memory document can no longer be
+    /// trusted; reload it from the store.
+    ReloadDocument,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Completed {
+        rounds: u32,
+        bytes_sent: usize,
+        bytes_received: usize,
+        new_changes: usize,
+        started_at: Millis,
+    },
+    Failed(SessionError),
+}
+
+/// Why a session was abandoned. Every one resets that peer's state for the role; the other
+/// peers are not affected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("the sync message is {len} bytes, more than the {max} allowed")]
+    MessageTooLarge { len: usize, max: usize },
+    #[error("the sync message is malformed ({0})")]
+    Malformed(String),
+    #[error("the sync message was refused by Automerge ({0})")]
+    Refused(String),
+    #[error("Automerge panicked on the sync message; the document is reloaded from the store")]
+    Panicked,
+    #[error("the session went past {max} rounds")]
+    TooManyRounds { max: u32 },
+    #[error("the session made no progress for {after_ms} ms")]
+    TimedOut { after_ms: Millis },
+    #[error("the request failed in transport ({0})")]
+    Transport(String),
+    #[error("the peer disconnected")]
+    Disconnected,
+    #[error("a response arrived with no session running")]
+    Unexpected,
+}
+
+/// How one peer stands, for `status` and `peers`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerReport<P> {
+    pub peer: P,
+    pub connected: bool,
+    /// When the last session with it completed, in either direction.
+    pub last_sync_ms: Option<Millis>,
+    /// Changes of ours it lacks, as far as the heads we last shared tell.
+    pub behind: usize,
+    /// Heads it announced that we lack (0: we have everything it told us of).
+    pub ahead: usize,
+}
+
+#[derive(Debug)]
+struct Session {
+    rounds: u32,
+    started_at: Millis,
+    last_activity: Millis,
+    bytes_sent: usize,
+    bytes_received: usize,
+    new_changes: usize,
+}
+
+impl Session {
+    fn new(now: Millis) -> Session {
+        Session {
+            rounds: 0,
+            started_at: now,
+            last_activity: now,
+            bytes_sent: 0,
+            bytes_received: 0,
+            new_changes: 0,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Peer {
+    connected: bool,
+    outbound: sync::State,
+    inbound: sync::State,
+    outbound_session: Option<Session>,
+    inbound_session: Option<Session>,
+    /// Another outbound session is wanted once the running one ends (or a slot frees).
+    pending: bool,
+    last_session_start: Option<Millis>,
+    last_sync: Option<Millis>,
+    /// The heads it last announced.
+    announced: Vec<ChangeHash>,
+    /// What was last handed out to persist, per role, to skip rewriting the same bytes.
+    saved: BTreeMap<Role, Vec<u8>>,
+}
+
+impl Peer {
+    fn new(saved: &SavedStates) -> Peer {
+        let restore = |bytes: &Option<Vec<u8>>| {
+            bytes
+                .as_deref()
+                .and_then(|b| sync::State::decode(b).ok())
+                .unwrap_or_default()
+        };
+        let mut peer = Peer {
+            connected: false,
+            outbound: restore(&saved.outbound),
+            inbound: restore(&saved.inbound),
+            outbound_session: None,
+            inbound_session: None,
+            pending: false,
+            last_session_start: None,
+            last_sync: None,
+            announced: Vec::new(),
+            saved: BTreeMap::new(),
+        };
+        for (role, bytes) in [
+            (Role::Outbound, &saved.outbound),
+            (Role::Inbound, &saved.inbound),
+        ] {
+            if let Some(bytes) = bytes {
+                peer.saved.insert(role, bytes.clone());
+            }
+        }
+        peer
+    }
+
+    fn state(&mut self, role: Role) -> &mut sync::State {
+        match role {
+            Role::Outbound => &mut self.outbound,
+            Role::Inbound => &mut self.inbound,
+        }
+    }
+}
+
+/// Resets a state to what survives persistence: the heads both sides share.
+fn reset(state: &mut sync::State) {
+    *state = sync::State::decode(&state.encode()).unwrap_or_default();
+}
+
+/// All the sync sessions of one node.
+#[derive(Debug)]
+pub struct Engine<P> {
+    limits: Limits,
+    peers: BTreeMap<P, Peer>,
+    last_announced: Vec<ChangeHash>,
+}
+
+impl<P: Ord + Clone> Engine<P> {
+    pub fn new(limits: Limits) -> Engine<P> {
+        Engine {
+            limits,
+            peers: BTreeMap::new(),
+            last_announced: Vec::new(),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Handles one input and says what to do about it.
+    pub fn handle(
+        &mut self,
+        schedule: &mut Schedule,
+        now: Millis,
+        input: Input<P>,
+    ) -> Vec<Output<P>> {
+        let mut out = Vec::new();
+        match input {
+            Input::Connected { peer, saved } => {
+                let entry = self
+                    .peers
+                    .entry(peer.clone())
+                    .or_insert_with(|| Peer::new(&saved));
+                entry.connected = true;
+                reset(&mut entry.outbound);
+                reset(&mut entry.inbound);
+                self.start(schedule, now, &peer, &mut out);
+            }
+            Input::Disconnected { peer } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.connected = false;
+                    p.pending = false;
+                    for role in [Role::Outbound, Role::Inbound] {
+                        self.fail(&peer, role, SessionError::Disconnected, &mut out);
+                    }
+                }
+                self.start_queued(schedule, now, &mut out);
+            }
+            Input::Request { peer, request } => {
+                self.respond(schedule, now, &peer, request, &mut out);
+            }
+            Input::Response { peer, response } => {
+                self.step(schedule, now, &peer, response, &mut out);
+                self.start_queued(schedule, now, &mut out);
+            }
+            Input::RequestFailed { peer, reason } => {
+                self.fail(
+                    &peer,
+                    Role::Outbound,
+                    SessionError::Transport(reason),
+                    &mut out,
+                );
+                self.start_queued(schedule, now, &mut out);
+            }
+            Input::Announcement { peer, heads } => {
+                let lacking = heads
+                    .iter()
+                    .any(|h| schedule.doc_mut().get_change_by_hash(h).is_none());
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.announced = heads;
+                    if lacking && p.connected {
+                        self.start(schedule, now, &peer, &mut out);
+                    }
+                }
+            }
+            Input::LocalChange => {
+                self.announce(schedule, &mut out);
+                let connected: Vec<P> = self
+                    .peers
+                    .iter()
+                    .filter(|(_, p)| p.connected)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for peer in connected {
+                    self.start(schedule, now, &peer, &mut out);
+                }
+            }
+            Input::Tick => {
+                let timeout = self.limits.session_timeout_ms;
+                let mut stuck = Vec::new();
+                let mut due = Vec::new();
+                for (id, p) in &self.peers {
+                    for (role, session) in [
+                        (Role::Outbound, &p.outbound_session),
+                        (Role::Inbound, &p.inbound_session),
+                    ] {
+                        if let Some(s) = session {
+                            if now.saturating_sub(s.last_activity) >= timeout {
+                                stuck.push((id.clone(), role));
+                            }
+                        }
+                    }
+                    let last = p.last_session_start.unwrap_or(0);
+                    if p.connected && now.saturating_sub(last) >= self.limits.catch_up_interval_ms {
+                        due.push(id.clone());
+                    }
+                }
+                for (peer, role) in stuck {
+                    self.fail(
+                        &peer,
+                        role,
+                        SessionError::TimedOut { after_ms: timeout },
+                        &mut out,
+                    );
+                }
+                for peer in due {
+                    self.start(schedule, now, &peer, &mut out);
+                }
+                self.start_queued(schedule, now, &mut out);
+            }
+        }
+        out
+    }
+
+    /// How every peer known since start stands.
+    pub fn report(&self, schedule: &mut Schedule) -> Vec<PeerReport<P>> {
+        let total = schedule.change_count();
+        self.peers
+            .iter()
+            .map(|(id, p)| {
+                let shared = &p.outbound.shared_heads;
+                let behind = if shared.is_empty() {
+                    total
+                } else {
+                    schedule.doc_mut().get_changes(shared).len()
+                };
+                let ahead = p
+                    .announced
+                    .iter()
+                    .filter(|h| schedule.doc_mut().get_change_by_hash(h).is_none())
+                    .count();
+                PeerReport {
+                    peer: id.clone(),
+                    connected: p.connected,
+                    last_sync_ms: p.last_sync,
+                    behind,
+                    ahead,
+                }
+            })
+            .collect()
+    }
+
+    /// Forgets every session and resets every state, keeping connections: after the document
+    /// was replaced or reloaded, what each state believed may no longer hold.
+    pub fn reset_all(&mut self, schedule: &mut Schedule, now: Millis) -> Vec<Output<P>> {
+        let mut out = Vec::new();
+        let ids: Vec<P> = self.peers.keys().cloned().collect();
+        for peer in &ids {
+            if let Some(p) = self.peers.get_mut(peer) {
+                p.outbound = sync::State::new();
+                p.inbound = sync::State::new();
+                p.outbound_session = None;
+                p.inbound_session = None;
+            }
+        }
+        self.last_announced.clear();
+        self.announce(schedule, &mut out);
+        for peer in &ids {
+            if self.peers.get(peer).is_some_and(|p| p.connected) {
+                self.start(schedule, now, peer, &mut out);
+            }
+        }
+        out
+    }
+
+    fn in_flight(&self) -> usize {
+        self.peers
+            .values()
+            .filter(|p| p.outbound_session.is_some())
+            .count()
+    }
+
+    /// Starts an outbound session with the peer, or queues one if a session is running or
+    /// every slot is taken.
+    fn start(&mut self, schedule: &mut Schedule, now: Millis, peer: &P, out: &mut Vec<Output<P>>) {
+        let in_flight = self.in_flight();
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if !p.connected {
+            return;
+        }
+        if p.outbound_session.is_some() || in_flight >= self.limits.max_sessions_in_flight {
+            p.pending = true;
+            return;
+        }
+        p.pending = false;
+        p.last_session_start = Some(now);
+        reset(&mut p.outbound);
+        let mut session = Session::new(now);
+        match schedule
+            .doc_mut()
+            .sync()
+            .generate_sync_message(&mut p.outbound)
+        {
+            Some(message) => {
+                let message = message.encode();
+                session.rounds = 1;
+                session.bytes_sent = message.len();
+                p.outbound_session = Some(session);
+                out.push(Output::SendRequest {
+                    peer: peer.clone(),
+                    request: SyncRequest {
+                        start: true,
+                        message,
+                    },
+                });
+            }
+            // A reset state always has something to say (at least our heads); nothing to send
+            // means nothing to do.
+            None => {}
+        }
+    }
+
+    fn start_queued(&mut self, schedule: &mut Schedule, now: Millis, out: &mut Vec<Output<P>>) {
+        let queued: Vec<P> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.pending && p.connected && p.outbound_session.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for peer in queued {
+            if self.in_flight() >= self.limits.max_sessions_in_flight {
+                break;
+            }
+            self.start(schedule, now, &peer, out);
+        }
+    }
+
+    /// Checks, decodes and applies a peer's sync message with the state for `role`.
+    fn receive(
+        &mut self,
+        schedule: &mut Schedule,
+        peer: &P,
+        role: Role,
+        bytes: &[u8],
+        out: &mut Vec<Output<P>>,
+    ) -> Result<usize, SessionError> {
+        let max = self.limits.max_message_bytes;
+        if bytes.len() > max {
+            return Err(SessionError::MessageTooLarge {
+                len: bytes.len(),
+                max,
+            });
+        }
+        let message =
+            sync::Message::decode(bytes).map_err(|e| SessionError::Malformed(e.to_string()))?;
+        let Some(p) = self.peers.get_mut(peer) else {
+            return Err(SessionError::Unexpected);
+        };
+        let before = schedule.heads();
+        let state = p.state(role);
+        let received = catch_unwind(AssertUnwindSafe(|| {
+            schedule
+                .doc_mut()
+                .sync()
+                .receive_sync_message(state, message)
+        }));
+        match received {
+            Err(_) => {
+                out.push(Output::ReloadDocument);
+                return Err(SessionError::Panicked);
+            }
+            Ok(Err(e)) => return Err(SessionError::Refused(e.to_string())),
+            Ok(Ok(())) => {}
+        }
+        if schedule.heads() == before {
+            return Ok(0);
+        }
+        let merged = schedule.absorb_since(&before);
+        let count = merged.new_changes;
+        out.push(Output::Applied {
+            peer: peer.clone(),
+            merged,
+        });
+        self.announce(schedule, out);
+        Ok(count)
+    }
+
+    /// Answers one request of a session the peer runs.
+    fn respond(
+        &mut self,
+        schedule: &mut Schedule,
+        now: Millis,
+        peer: &P,
+        request: SyncRequest,
+        out: &mut Vec<Output<P>>,
+    ) {
+        let nothing = SyncResponse { message: None };
+        let Some(p) = self.peers.get_mut(peer) else {
+            // Requests come only over a connection, which registers the peer first.
+            out.push(Output::Respond {
+                peer: peer.clone(),
+                response: nothing,
+            });
+            return;
+        };
+        if request.start {
+            reset(&mut p.inbound);
+        }
+        if request.start || p.inbound_session.is_none() {
+            p.inbound_session = Some(Session::new(now));
+        }
+        if let Some(s) = p.inbound_session.as_mut() {
+            s.rounds += 1;
+            s.last_activity = now;
+            s.bytes_received += request.message.len();
+        }
+        let rounds = p.inbound_session.as_ref().map_or(0, |s| s.rounds);
+        if rounds > self.limits.max_rounds_per_session {
+            let max = self.limits.max_rounds_per_session;
+            self.fail(
+                peer,
+                Role::Inbound,
+                SessionError::TooManyRounds { max },
+                out,
+            );
+            out.push(Output::Respond {
+                peer: peer.clone(),
+                response: nothing,
+            });
+            return;
+        }
+        match self.receive(schedule, peer, Role::Inbound, &request.message, out) {
+            Err(error) => {
+                self.fail(peer, Role::Inbound, error, out);
+                out.push(Output::Respond {
+                    peer: peer.clone(),
+                    response: nothing,
+                });
+            }
+            Ok(new_changes) => {
+                let p = self.peers.get_mut(peer).expect("the peer was found above");
+                let reply = schedule
+                    .doc_mut()
+                    .sync()
+                    .generate_sync_message(&mut p.inbound)
+                    .map(sync::Message::encode);
+                let session = p.inbound_session.as_mut().expect("a session was set above");
+                session.new_changes += new_changes;
+                session.bytes_sent += reply.as_ref().map_or(0, Vec::len);
+                let done = reply.is_none();
+                out.push(Output::Respond {
+                    peer: peer.clone(),
+                    response: SyncResponse { message: reply },
+                });
+                // The initiator ends the session when it has nothing more to send; we cannot
+                // know that here, so an answer of nothing is where our side is complete.
+                if done {
+                    self.complete(peer, Role::Inbound, now, out);
+                }
+            }
+        }
+    }
+
+    /// Takes the responder's answer and sends the next request, or ends the session.
+    fn step(
+        &mut self,
+        schedule: &mut Schedule,
+        now: Millis,
+        peer: &P,
+        response: SyncResponse,
+        out: &mut Vec<Output<P>>,
+    ) {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        let Some(session) = p.outbound_session.as_mut() else {
+            out.push(Output::SessionEnded {
+                peer: peer.clone(),
+                role: Role::Outbound,
+                outcome: Outcome::Failed(SessionError::Unexpected),
+            });
+            return;
+        };
+        session.last_activity = now;
+        if let Some(bytes) = &response.message {
+            session.bytes_received += bytes.len();
+            match self.receive(schedule, peer, Role::Outbound, bytes, out) {
+                Ok(count) => {
+                    if let Some(s) = self
+                        .peers
+                        .get_mut(peer)
+                        .and_then(|p| p.outbound_session.as_mut())
+                    {
+                        s.new_changes += count;
+                    }
+                }
+                Err(error) => {
+                    self.fail(peer, Role::Outbound, error, out);
+                    return;
+                }
+            }
+        }
+        let max = self.limits.max_rounds_per_session;
+        let p = self.peers.get_mut(peer).expect("the peer was found above");
+        let next = schedule
+            .doc_mut()
+            .sync()
+            .generate_sync_message(&mut p.outbound)
+            .map(sync::Message::encode);
+        match next {
+            None => self.complete(peer, Role::Outbound, now, out),
+            Some(message) => {
+                let session = p.outbound_session.as_mut().expect("checked above");
+                if session.rounds >= max {
+                    self.fail(
+                        peer,
+                        Role::Outbound,
+                        SessionError::TooManyRounds { max },
+                        out,
+                    );
+                    return;
+                }
+                session.rounds += 1;
+                session.bytes_sent += message.len();
+                out.push(Output::SendRequest {
+                    peer: peer.clone(),
+                    request: SyncRequest {
+                        start: false,
+                        message,
+                    },
+                });
+            }
+        }
+    }
+
+    fn complete(&mut self, peer: &P, role: Role, now: Millis, out: &mut Vec<Output<P>>) {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        let session = match role {
+            Role::Outbound => p.outbound_session.take(),
+            Role::Inbound => p.inbound_session.take(),
+        };
+        let Some(session) = session else {
+            return;
+        };
+        p.last_sync = Some(now);
+        let state = p.state(role).encode();
+        if p.saved.get(&role) != Some(&state) {
+            p.saved.insert(role, state.clone());
+            out.push(Output::SaveState {
+                peer: peer.clone(),
+                role,
+                state,
+            });
+        }
+        out.push(Output::SessionEnded {
+            peer: peer.clone(),
+            role,
+            outcome: Outcome::Completed {
+                rounds: session.rounds,
+                bytes_sent: session.bytes_sent,
+                bytes_received: session.bytes_received,
+                new_changes: session.new_changes,
+                started_at: session.started_at,
+            },
+        });
+    }
+
+    /// Abandons the peer's session in `role` (if any) and resets that state.
+    fn fail(&mut self, peer: &P, role: Role, error: SessionError, out: &mut Vec<Output<P>>) {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        let had = match role {
+            Role::Outbound => p.outbound_session.take(),
+            Role::Inbound => p.inbound_session.take(),
+        };
+        reset(p.state(role));
+        if had.is_some() || !matches!(error, SessionError::Disconnected) {
+            out.push(Output::SessionEnded {
+                peer: peer.clone(),
+                role,
+                outcome: Outcome::Failed(error),
+            });
+        }
+    }
+
+    fn announce(&mut self, schedule: &mut Schedule, out: &mut Vec<Output<P>>) {
+        let heads = schedule.heads();
+        if heads != self.last_announced {
+            self.last_announced = heads.clone();
+            out.push(Output::Announce { heads });
+        }
+    }
+}

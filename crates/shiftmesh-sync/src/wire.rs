@@ -1,0 +1,65 @@
+//! What travels between nodes. Byte payloads are `serde_bytes`, so a CBOR codec writes them
+//! as one byte string (a plain `Vec<u8>` would become an array of integers, twice the size).
+
+use automerge::ChangeHash;
+use serde::{Deserialize, Serialize};
+
+/// One step of a sync session, from the side that started it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    /// True on a session's first request: the responder resets its state for this peer.
+    pub start: bool,
+    /// An encoded Automerge sync message.
+    #[serde(with = "serde_bytes")]
+    pub message: Vec<u8>,
+}
+
+/// The responder's answer: its next sync message, or none when it has nothing to say.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    #[serde(with = "serde_bytes")]
+    pub message: Option<Vec<u8>>,
+}
+
+/// "My heads are now these": the only thing gossiped. Small, and only a trigger to sync.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announcement {
+    pub heads: Vec<serde_bytes::ByteBuf>,
+}
+
+/// The most heads an announcement may carry. Concurrent edits on every node of a site give at
+/// most one head per node, so this is far above any real site.
+pub const MAX_ANNOUNCED_HEADS: usize = 64;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WireError {
+    #[error("the announcement carries {count} heads, more than the {max} allowed")]
+    TooManyHeads { count: usize, max: usize },
+    #[error("the announcement carries a head that is not a 32-byte hash")]
+    BadHead,
+}
+
+impl Announcement {
+    pub fn new(heads: &[ChangeHash]) -> Announcement {
+        Announcement {
+            heads: heads
+                .iter()
+                .map(|h| serde_bytes::ByteBuf::from(h.0.to_vec()))
+                .collect(),
+        }
+    }
+
+    /// The heads, checked: a bounded number of well-formed hashes.
+    pub fn heads(&self) -> Result<Vec<ChangeHash>, WireError> {
+        if self.heads.len() > MAX_ANNOUNCED_HEADS {
+            return Err(WireError::TooManyHeads {
+                count: self.heads.len(),
+                max: MAX_ANNOUNCED_HEADS,
+            });
+        }
+        self.heads
+            .iter()
+            .map(|h| ChangeHash::try_from(h.as_slice()).map_err(|_| WireError::BadHead))
+            .collect()
+    }
+}

@@ -1,0 +1,484 @@
+//! Replicas in one process, with the test delivering every message: sessions converge, stay
+//! within their bounds, and a peer's garbage resets only that peer's session.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use automerge::ChangeHash;
+use shiftmesh_model::{Edit, Schedule, Staff};
+use shiftmesh_sync::{
+    Engine, Input, Limits, Outcome, Output, SavedStates, SessionError, SyncRequest, SyncResponse,
+};
+
+enum Message {
+    Request(SyncRequest),
+    Response(SyncResponse),
+    Announce(Vec<ChangeHash>),
+}
+
+struct Replica {
+    schedule: Schedule,
+    engine: Engine<usize>,
+    ended: Vec<(usize, Outcome)>,
+    applied: usize,
+}
+
+/// N replicas, a set of links between them, and the messages in flight.
+struct Mesh {
+    replicas: Vec<Replica>,
+    links: BTreeSet<(usize, usize)>,
+    queue: VecDeque<(usize, usize, Message)>,
+    now: u64,
+    edits: u64,
+}
+
+impl Mesh {
+    fn new(n: usize) -> Mesh {
+        Mesh {
+            replicas: (0..n)
+                .map(|_| Replica {
+                    schedule: Schedule::new(),
+                    engine: Engine::new(Limits::default()),
+                    ended: Vec::new(),
+                    applied: 0,
+                })
+                .collect(),
+            links: BTreeSet::new(),
+            queue: VecDeque::new(),
+            now: 1_000,
+            edits: 0,
+        }
+    }
+
+    fn linked(&self, a: usize, b: usize) -> bool {
+        self.links.contains(&(a.min(b), a.max(b)))
+    }
+
+    fn input(&mut self, at: usize, input: Input<usize>) {
+        let replica = &mut self.replicas[at];
+        let outputs = replica
+            .engine
+            .handle(&mut replica.schedule, self.now, input);
+        for output in outputs {
+            match output {
+                Output::SendRequest { peer, request } => {
+                    self.queue.push_back((at, peer, Message::Request(request)))
+                }
+                Output::Respond { peer, response } => {
+                    self.queue
+                        .push_back((at, peer, Message::Response(response)))
+                }
+                Output::Announce { heads } => {
+                    for peer in 0..self.replicas.len() {
+                        if peer != at && self.linked(at, peer) {
+                            self.queue
+                                .push_back((at, peer, Message::Announce(heads.clone())));
+                        }
+                    }
+                }
+                Output::Applied { merged, .. } => self.replicas[at].applied += merged.new_changes,
+                Output::SessionEnded { peer, outcome, .. } => {
+                    self.replicas[at].ended.push((peer, outcome))
+                }
+                Output::SaveState { .. } | Output::ReloadDocument => {}
+            }
+        }
+    }
+
+    fn connect(&mut self, a: usize, b: usize) {
+        self.links.insert((a.min(b), a.max(b)));
+        let saved = SavedStates::default();
+        self.input(
+            a,
+            Input::Connected {
+                peer: b,
+                saved: saved.clone(),
+            },
+        );
+        self.input(b, Input::Connected { peer: a, saved });
+    }
+
+    fn disconnect(&mut self, a: usize, b: usize) {
+        self.links.remove(&(a.min(b), a.max(b)));
+        self.queue
+            .retain(|(from, to, _)| !((*from == a && *to == b) || (*from == b && *to == a)));
+        self.input(a, Input::Disconnected { peer: b });
+        self.input(b, Input::Disconnected { peer: a });
+    }
+
+    /// Delivers messages until none is left; returns how many were delivered.
+    fn run(&mut self) -> usize {
+        let mut delivered = 0;
+        while let Some((from, to, message)) = self.queue.pop_front() {
+            delivered += 1;
+            assert!(delivered < 100_000, "the mesh never went quiet");
+            self.now += 1;
+            let input = match message {
+                Message::Request(request) => Input::Request {
+                    peer: from,
+                    request,
+                },
+                Message::Response(response) => Input::Response {
+                    peer: from,
+                    response,
+                },
+                Message::Announce(heads) => Input::Announcement { peer: from, heads },
+            };
+            self.input(to, input);
+        }
+        delivered
+    }
+
+    fn add_staff(&mut self, at: usize, id: &str, name: &str) {
+        self.edits += 1;
+        let edit = Edit {
+            author: format!("tester@{at}"),
+            now_ms: self.edits as i64,
+        };
+        let staff = Staff {
+            id: id.parse().unwrap(),
+            name: name.to_owned(),
+            department: None,
+            skills: BTreeSet::new(),
+            max_minutes_week: None,
+            employment_start: None,
+            employment_end: None,
+            active: true,
+        };
+        self.replicas[at]
+            .schedule
+            .add(&edit, &staff, format!("add {id}"))
+            .unwrap();
+        self.input(at, Input::LocalChange);
+    }
+
+    fn heads(&mut self, at: usize) -> Vec<ChangeHash> {
+        self.replicas[at].schedule.heads()
+    }
+
+    fn assert_converged(&mut self) {
+        let first = self.heads(0);
+        for at in 1..self.replicas.len() {
+            assert_eq!(self.heads(at), first, "replica {at} differs from replica 0");
+        }
+        let staff = |r: &Replica| r.schedule.index().staff.keys().cloned().collect::<Vec<_>>();
+        for r in &self.replicas[1..] {
+            assert_eq!(staff(r), staff(&self.replicas[0]), "the views differ");
+        }
+    }
+
+    fn failures(&self, at: usize) -> Vec<SessionError> {
+        self.replicas[at]
+            .ended
+            .iter()
+            .filter_map(|(_, o)| match o {
+                Outcome::Failed(e) => Some(e.clone()),
+                Outcome::Completed { .. } => None,
+            })
+            .collect()
+    }
+
+    fn max_rounds(&self) -> u32 {
+        self.replicas
+            .iter()
+            .flat_map(|r| &r.ended)
+            .filter_map(|(_, o)| match o {
+                Outcome::Completed { rounds, .. } => Some(*rounds),
+                Outcome::Failed(_) => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// A well-formed sync message that says nothing.
+fn empty_message() -> Vec<u8> {
+    automerge::sync::Message {
+        heads: vec![],
+        need: vec![],
+        have: vec![],
+        changes: automerge::sync::ChunkList::from(Vec::<Vec<u8>>::new()),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    }
+    .encode()
+}
+
+#[test]
+fn two_replicas_exchange_their_edits_on_connect() {
+    let mut mesh = Mesh::new(2);
+    mesh.add_staff(0, "ana", "Ana");
+    mesh.add_staff(1, "ben", "Ben");
+    mesh.connect(0, 1);
+    mesh.run();
+    mesh.assert_converged();
+    assert_eq!(mesh.replicas[0].schedule.index().staff.len(), 2);
+    assert!(mesh.failures(0).is_empty() && mesh.failures(1).is_empty());
+    assert!(mesh.max_rounds() <= 10, "rounds {}", mesh.max_rounds());
+}
+
+#[test]
+fn a_local_edit_is_pushed_to_connected_peers_and_relayed_by_announcement() {
+    // A line: 0 - 1 - 2. Replica 2 hears of 0's edit only through 1.
+    let mut mesh = Mesh::new(3);
+    mesh.connect(0, 1);
+    mesh.connect(1, 2);
+    mesh.run();
+    mesh.add_staff(0, "ana", "Ana");
+    mesh.run();
+    mesh.assert_converged();
+    assert!(mesh.replicas[2]
+        .schedule
+        .index()
+        .staff
+        .contains_key(&"ana".parse().unwrap()));
+    assert!(mesh.max_rounds() <= 10);
+}
+
+#[test]
+fn five_replicas_with_concurrent_edits_converge() {
+    let mut mesh = Mesh::new(5);
+    for a in 0..5 {
+        for b in a + 1..5 {
+            mesh.connect(a, b);
+        }
+    }
+    mesh.run();
+    // Edits everywhere before any message moves, including two writes of the same entity.
+    for at in 0..5 {
+        mesh.add_staff(at, &format!("s{at}"), "Someone");
+        mesh.add_staff(at, "shared", &format!("Name from {at}"));
+    }
+    mesh.run();
+    mesh.assert_converged();
+    assert_eq!(mesh.replicas[3].schedule.index().staff.len(), 6);
+    assert!(mesh.max_rounds() <= 10, "rounds {}", mesh.max_rounds());
+    for at in 0..5 {
+        assert!(mesh.failures(at).is_empty(), "{:?}", mesh.failures(at));
+    }
+}
+
+#[test]
+fn a_replica_offline_catches_up_after_reconnecting() {
+    let mut mesh = Mesh::new(3);
+    mesh.connect(0, 1);
+    mesh.connect(1, 2);
+    mesh.run();
+    mesh.disconnect(1, 2);
+    mesh.add_staff(0, "ana", "Ana");
+    mesh.add_staff(2, "ben", "Ben");
+    mesh.run();
+    assert_ne!(mesh.heads(0), mesh.heads(2));
+    mesh.connect(1, 2);
+    mesh.run();
+    mesh.assert_converged();
+}
+
+#[test]
+fn a_disconnect_mid_session_fails_only_that_session_and_reconnecting_converges() {
+    let mut mesh = Mesh::new(2);
+    mesh.add_staff(0, "ana", "Ana");
+    mesh.connect(0, 1);
+    // Deliver one message, then cut the link with the rest in flight.
+    let (from, to, message) = mesh.queue.pop_front().unwrap();
+    let Message::Request(request) = message else {
+        panic!("the first message of a session is a request");
+    };
+    mesh.input(
+        to,
+        Input::Request {
+            peer: from,
+            request,
+        },
+    );
+    mesh.disconnect(0, 1);
+    let disconnected = |mesh: &Mesh, at: usize| {
+        mesh.failures(at)
+            .iter()
+            .any(|e| *e == SessionError::Disconnected)
+    };
+    assert!(disconnected(&mesh, 0) || disconnected(&mesh, 1));
+    mesh.connect(0, 1);
+    mesh.run();
+    mesh.assert_converged();
+}
+
+#[test]
+fn a_stuck_session_times_out_and_the_next_catch_up_converges() {
+    let mut mesh = Mesh::new(2);
+    mesh.add_staff(0, "ana", "Ana");
+    mesh.connect(0, 1);
+    // Lose everything in flight without either side noticing a disconnect.
+    mesh.queue.clear();
+    let limits = *mesh.replicas[0].engine.limits();
+    mesh.now += limits.session_timeout_ms.max(limits.catch_up_interval_ms);
+    mesh.input(0, Input::Tick);
+    mesh.input(1, Input::Tick);
+    assert!(mesh
+        .failures(0)
+        .iter()
+        .any(|e| matches!(e, SessionError::TimedOut { .. })));
+    mesh.run();
+    mesh.assert_converged();
+}
+
+#[test]
+fn garbage_from_one_peer_resets_its_session_and_others_keep_syncing() {
+    let mut mesh = Mesh::new(3);
+    mesh.connect(0, 1);
+    mesh.connect(0, 2);
+    mesh.run();
+    let replica = &mut mesh.replicas[0];
+    let before = replica.schedule.heads();
+    for garbage in [
+        vec![],
+        vec![0x42; 17],
+        b"\x01\x02not an automerge sync message".to_vec(),
+        // A valid message header followed by junk.
+        {
+            let mut m = empty_message();
+            m.extend_from_slice(&[0xff; 40]);
+            m
+        },
+    ] {
+        let outputs = replica.engine.handle(
+            &mut replica.schedule,
+            5_000,
+            Input::Request {
+                peer: 1,
+                request: SyncRequest {
+                    start: true,
+                    message: garbage,
+                },
+            },
+        );
+        let responds: Vec<_> = outputs
+            .iter()
+            .filter(|o| matches!(o, Output::Respond { .. }))
+            .collect();
+        assert_eq!(responds.len(), 1, "exactly one answer per request");
+        assert!(outputs.iter().any(|o| matches!(
+            o,
+            Output::SessionEnded {
+                peer: 1,
+                outcome: Outcome::Failed(SessionError::Malformed(_) | SessionError::Refused(_)),
+                ..
+            }
+        )));
+    }
+    assert_eq!(replica.schedule.heads(), before, "garbage changed nothing");
+    // Replica 2 still syncs with replica 0, and so does replica 1 once it talks sense.
+    mesh.add_staff(2, "ben", "Ben");
+    mesh.run();
+    mesh.add_staff(1, "cem", "Cem");
+    mesh.run();
+    mesh.assert_converged();
+}
+
+#[test]
+fn an_oversized_message_is_refused_before_decoding() {
+    let mut mesh = Mesh::new(2);
+    mesh.connect(0, 1);
+    mesh.run();
+    let replica = &mut mesh.replicas[0];
+    let max = replica.engine.limits().max_message_bytes;
+    let outputs = replica.engine.handle(
+        &mut replica.schedule,
+        5_000,
+        Input::Request {
+            peer: 1,
+            request: SyncRequest {
+                start: true,
+                message: vec![0; max + 1],
+            },
+        },
+    );
+    assert!(outputs.iter().any(|o| matches!(
+        o,
+        Output::SessionEnded {
+            outcome: Outcome::Failed(SessionError::MessageTooLarge { .. }),
+            ..
+        }
+    )));
+    assert!(outputs.iter().any(|o| matches!(
+        o,
+        Output::Respond {
+            response: SyncResponse { message: None },
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_peer_that_never_stops_is_cut_off_at_the_round_limit() {
+    let mut mesh = Mesh::new(2);
+    mesh.connect(0, 1);
+    mesh.run();
+    let max = mesh.replicas[0].engine.limits().max_rounds_per_session;
+    // Replica 1 keeps sending the same continuation; replica 0 must stop answering at the bound.
+    let replica = &mut mesh.replicas[0];
+    let message = empty_message();
+    let mut cut_off = false;
+    for round in 0..=max {
+        let outputs = replica.engine.handle(
+            &mut replica.schedule,
+            5_000 + u64::from(round),
+            Input::Request {
+                peer: 1,
+                request: SyncRequest {
+                    start: round == 0,
+                    message: message.clone(),
+                },
+            },
+        );
+        cut_off |= outputs.iter().any(|o| {
+            matches!(
+                o,
+                Output::SessionEnded {
+                    outcome: Outcome::Failed(SessionError::TooManyRounds { .. }),
+                    ..
+                }
+            )
+        });
+    }
+    assert!(cut_off);
+}
+
+#[test]
+fn saved_states_let_a_later_session_send_only_what_is_new() {
+    let mut mesh = Mesh::new(2);
+    for i in 0..200 {
+        mesh.add_staff(0, &format!("s{i}"), "Someone");
+    }
+    mesh.connect(0, 1);
+    mesh.run();
+    // Both sides restart: states come back from what they saved.
+    let saved = |mesh: &mut Mesh, at: usize| {
+        let replica = &mut mesh.replicas[at];
+        let heads = replica.schedule.heads();
+        let mut state = automerge::sync::State::new();
+        state.shared_heads = heads;
+        SavedStates {
+            outbound: Some(state.encode()),
+            inbound: Some(state.encode()),
+        }
+    };
+    let (s0, s1) = (saved(&mut mesh, 0), saved(&mut mesh, 1));
+    for r in &mut mesh.replicas {
+        r.engine = Engine::new(Limits::default());
+    }
+    mesh.add_staff(0, "late", "Late");
+    mesh.links.insert((0, 1));
+    mesh.input(0, Input::Connected { peer: 1, saved: s0 });
+    mesh.input(1, Input::Connected { peer: 0, saved: s1 });
+    let bytes: usize = mesh
+        .queue
+        .iter()
+        .map(|(_, _, m)| match m {
+            Message::Request(r) => r.message.len(),
+            _ => 0,
+        })
+        .sum();
+    assert!(bytes < 2_000, "opening messages took {bytes} bytes");
+    mesh.run();
+    mesh.assert_converged();
+}
