@@ -9,6 +9,9 @@ use shiftmesh_model::{AvailabilityKind, Id, SiteZone};
 
 const EXAMPLES: &str = "\
 Examples:
+  shiftmesh node                        # run this machine's node (initialises on first run)
+  shiftmesh invite                      # on a machine of the site: prints an invite
+  shiftmesh init --join INVITE && shiftmesh node   # on a new machine
   shiftmesh init --name 'City Museum' --time-zone Europe/Berlin
   shiftmesh staff add sarah --name 'Sarah Lee' --skill guide --max-hours-week 38
   shiftmesh shift add mon-am-exhibits --date 2026-11-23 --start 09:00 --end 13:00 --capacity 2
@@ -47,8 +50,19 @@ pub struct Cli {
 pub enum Command {
     /// Create this node's data directory: identity, site name and time zone
     Init(InitArgs),
-    /// This node: peer id, name, site, time zone, heads, number of changes
+    /// Run this machine's node: sync with the site's other machines until SIGINT or SIGTERM
+    Node(NodeArgs),
+    /// This node and the mesh: peer id, listen addresses, peers, heads, changes, conflicts
     Status,
+    /// Print an invite that lets another machine join this site ('init --join INVITE')
+    Invite,
+    /// The site's other machines: connected or not, last sync, how far behind
+    Peers {
+        #[command(subcommand)]
+        command: Option<PeersCommand>,
+    },
+    /// Follow the running node's live events, one JSON object per line
+    Events,
     /// Departments of the site
     #[command(subcommand)]
     Department(DepartmentCommand),
@@ -88,7 +102,7 @@ pub enum Command {
     Merge(MergeArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct InitArgs {
     /// The site's name
     #[arg(long, value_name = "SITE_NAME")]
@@ -99,6 +113,29 @@ pub struct InitArgs {
     /// This node's name, recorded with every change it makes [default: the host name]
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
+    /// Join an existing site with an invite from one of its machines ('shiftmesh invite');
+    /// the site's name and time zone then come from the site
+    #[arg(long, value_name = "INVITE", conflicts_with_all = ["name", "time_zone"])]
+    pub join: Option<String>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct NodeArgs {
+    /// Where to listen [default: /ip4/0.0.0.0/tcp/4780, or any free port if it is taken]
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<String>,
+    /// A peer to dial and keep dialing, e.g. /ip4/192.168.1.20/tcp/4780 (repeatable)
+    #[arg(long, value_name = "MULTIADDR")]
+    pub peer: Vec<String>,
+    /// Do not look for peers on the LAN with mDNS
+    #[arg(long)]
+    pub no_mdns: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeersCommand {
+    /// List known peers (the default)
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -457,6 +494,26 @@ pub struct RestoreArgs {
 pub struct MergeArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+}
+
+impl Cli {
+    /// Makes every relative path absolute against `cwd`: a command the node runs reads and
+    /// writes files where the user typed it, not where the node was started.
+    pub fn resolve_paths(&mut self, cwd: &std::path::Path) {
+        let fix = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = cwd.join(&*path);
+            }
+        };
+        match &mut self.command {
+            Command::Import(a) => a.files.iter_mut().for_each(fix),
+            Command::Export(a) => a.out.iter_mut().for_each(fix),
+            Command::Backup(a) => fix(&mut a.file),
+            Command::Restore(a) => fix(&mut a.file),
+            Command::Merge(a) => fix(&mut a.file),
+            _ => {}
+        }
+    }
 }
 
 fn parse_id(text: &str) -> Result<Id, String> {

@@ -12,22 +12,30 @@ use shiftmesh_model::{
 use shiftmesh_store::{NodeConfig, Store};
 
 use crate::cli::{
-    AvailabilityCommand, Cli, Command, ConflictsCommand, DepartmentCommand, InitArgs, ShiftCommand,
+    AvailabilityCommand, Command, ConflictsCommand, DepartmentCommand, InitArgs, ShiftCommand,
     ShiftFields, StaffCommand, StaffFields,
 };
-use crate::context::{host_name, Context, Session};
+use shiftmesh_node::Session;
+
+use crate::context::{host_name, Context};
+use crate::invite::Invite;
 use crate::{conflicts, output, transfer, views, UsageError};
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = Context::new(&cli)?;
-    match cli.command {
-        Command::Init(args) => init(&ctx, args),
-        Command::Status => views::status(&ctx),
-        Command::Department(cmd) => department(&ctx, cmd),
-        Command::Staff(cmd) => staff(&ctx, cmd),
-        Command::Shift(cmd) => shift(&ctx, cmd),
+/// Runs a command against the context's schedule (opened here, or the running node's).
+pub fn run(command: Command, ctx: &mut Context) -> anyhow::Result<()> {
+    match command {
+        Command::Init(args) => init(ctx, args),
+        Command::Node(_) | Command::Events => {
+            bail!("a running node cannot run 'node' or 'events' for a client")
+        }
+        Command::Status => views::status(ctx),
+        Command::Invite => views::invite(ctx),
+        Command::Peers { .. } => views::peers(ctx),
+        Command::Department(cmd) => department(ctx, cmd),
+        Command::Staff(cmd) => staff(ctx, cmd),
+        Command::Shift(cmd) => shift(ctx, cmd),
         Command::Assign(args) => {
-            let mut s = ctx.open()?;
+            let s = ctx.db.open()?;
             let assignment = Assignment {
                 shift: args.shift,
                 staff: args.staff,
@@ -73,7 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Unassign(args) => {
-            let mut s = ctx.open()?;
+            let s = ctx.db.open()?;
             let key = AssignmentKey::new(args.shift.clone(), args.staff.clone()).to_string();
             let message = format!("unassign {} from {}", args.staff, args.shift);
             s.schedule
@@ -93,21 +101,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             s.persist()?;
             output::either(ctx.json, &json!({"removed": key}), || message)
         }
-        Command::Availability(cmd) => availability(&ctx, cmd),
-        Command::Schedule(args) => views::schedule(&ctx, args),
+        Command::Availability(cmd) => availability(ctx, cmd),
+        Command::Schedule(args) => views::schedule(ctx, args),
         Command::Conflicts(args) => match args.command {
-            None => conflicts::list(&ctx, args.filter),
-            Some(ConflictsCommand::List { filter }) => conflicts::list(&ctx, filter),
-            Some(ConflictsCommand::Show { id }) => conflicts::show(&ctx, &id),
+            None => conflicts::list(ctx, args.filter),
+            Some(ConflictsCommand::List { filter }) => conflicts::list(ctx, filter),
+            Some(ConflictsCommand::Show { id }) => conflicts::show(ctx, &id),
         },
-        Command::Resolve(args) => conflicts::resolve(&ctx, args),
-        Command::Ack(args) => conflicts::ack(&ctx, args),
-        Command::History(args) => views::history(&ctx, args),
-        Command::Import(args) => transfer::import(&ctx, args),
-        Command::Export(args) => transfer::export(&ctx, args),
-        Command::Backup(args) => transfer::backup(&ctx, args),
-        Command::Restore(args) => transfer::restore(&ctx, args),
-        Command::Merge(args) => transfer::merge(&ctx, args),
+        Command::Resolve(args) => conflicts::resolve(ctx, args),
+        Command::Ack(args) => conflicts::ack(ctx, args),
+        Command::History(args) => views::history(ctx, args),
+        Command::Import(args) => transfer::import(ctx, args),
+        Command::Export(args) => transfer::export(ctx, args),
+        Command::Backup(args) => transfer::backup(ctx, args),
+        Command::Restore(args) => transfer::restore(ctx, args),
+        Command::Merge(args) => transfer::merge(ctx, args),
     }
 }
 
@@ -117,14 +125,22 @@ fn checked_text(what: &str, text: Option<String>) -> anyhow::Result<String> {
     Ok(text)
 }
 
-fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<()> {
+fn init(ctx: &mut Context, args: InitArgs) -> anyhow::Result<()> {
     let node_name = args.node_name.unwrap_or_else(host_name);
     Id::parse(&node_name).map_err(|e| UsageError(format!("node name: {e}")))?;
+    let joining = match &args.join {
+        Some(text) => Some(Invite::decode(text).map_err(UsageError)?),
+        None => None,
+    };
+    let zone = args.time_zone.unwrap_or_else(SiteZone::of_machine);
+    let name = args.name.unwrap_or_else(|| "shiftmesh site".to_owned());
+    check_name("site name", &name).map_err(|e| UsageError(e.message))?;
     let mut schedule = Schedule::new();
     let config = NodeConfig {
         node_name: node_name.clone(),
     };
-    let Some(opened) = Store::init(&ctx.data_dir, config, schedule.doc_mut())? else {
+    let site_key = joining.as_ref().map(|(_, key)| key.clone());
+    let Some(opened) = Store::init(&ctx.data_dir, config, site_key, schedule.doc_mut())? else {
         return output::either(
             ctx.json,
             &json!({"initialised": false, "data_dir": ctx.data_dir}),
@@ -140,14 +156,32 @@ fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<()> {
         store: opened.store,
         schedule,
         identity: opened.identity,
-        user: ctx.user(),
+        user: ctx.db.user(),
+        write_index_on_persist: true,
     };
-    let zone = args.time_zone.unwrap_or_else(SiteZone::of_machine);
-    let name = args.name.unwrap_or_else(|| "shiftmesh site".to_owned());
-    check_name("site name", &name).map_err(|e| UsageError(e.message))?;
+    let peer_id = s.identity.peer_id().to_string();
+    if let Some((invite, _)) = &joining {
+        // The site's name and time zone arrive with its schedule; writing our own here would
+        // only make them conflict. What we keep is where to find the inviting machine.
+        for address in &invite.addresses {
+            s.store.remember_address(&invite.peer, address)?;
+        }
+        s.persist()?;
+        return output::either(
+            ctx.json,
+            &json!({"initialised": true, "joined": true, "data_dir": ctx.data_dir, "peer_id": peer_id,
+                    "name": node_name, "inviter": invite.peer}),
+            || {
+                format!(
+                    "initialised {} to join the site of {}\n  node       {node_name}\n  peer id    {peer_id}\nnext: run 'shiftmesh node'; it fetches the site's schedule",
+                    ctx.data_dir.display(),
+                    invite.peer
+                )
+            },
+        );
+    }
     s.schedule.set_site(&s.edit(), &name, &zone)?;
     s.persist()?;
-    let peer_id = s.identity.peer_id().to_string();
     output::either(
         ctx.json,
         &json!({"initialised": true, "data_dir": ctx.data_dir, "peer_id": peer_id,
@@ -162,7 +196,7 @@ fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<()> {
     )
 }
 
-fn department(ctx: &Context, cmd: DepartmentCommand) -> anyhow::Result<()> {
+fn department(ctx: &mut Context, cmd: DepartmentCommand) -> anyhow::Result<()> {
     match cmd {
         DepartmentCommand::Add {
             id,
@@ -170,7 +204,7 @@ fn department(ctx: &Context, cmd: DepartmentCommand) -> anyhow::Result<()> {
             time_zone,
         } => {
             check_name("name", &name).map_err(|e| UsageError(e.message))?;
-            let mut s = ctx.open()?;
+            let s = ctx.db.open()?;
             let department = Department {
                 id: id.clone(),
                 name,
@@ -182,8 +216,8 @@ fn department(ctx: &Context, cmd: DepartmentCommand) -> anyhow::Result<()> {
             output::either(ctx.json, &department, || format!("added department {id}"))
         }
         DepartmentCommand::List => {
-            let r = ctx.read()?;
-            let list: Vec<&Department> = r.view.index().departments.values().collect();
+            let r = ctx.db.read()?;
+            let list: Vec<&Department> = r.view().index().departments.values().collect();
             output::either(ctx.json, &list, || {
                 views::table(
                     &["ID", "NAME", "TIME ZONE"],
@@ -245,7 +279,7 @@ fn require_department(s: &Session, department: &Option<Id>) -> anyhow::Result<()
     Ok(())
 }
 
-fn staff(ctx: &Context, cmd: StaffCommand) -> anyhow::Result<()> {
+fn staff(ctx: &mut Context, cmd: StaffCommand) -> anyhow::Result<()> {
     match cmd {
         StaffCommand::Add { id, fields } => {
             let Some(name) = fields.name.clone() else {
@@ -263,7 +297,7 @@ fn staff(ctx: &Context, cmd: StaffCommand) -> anyhow::Result<()> {
             };
             apply_staff_fields(&mut staff, &fields);
             staff.check().map_err(|e| UsageError(e.message))?;
-            let mut s = ctx.open()?;
+            let s = ctx.db.open()?;
             require_department(&s, &staff.department)?;
             s.schedule
                 .add(&s.edit(), &staff, format!("add staff {id}"))?;
@@ -271,13 +305,13 @@ fn staff(ctx: &Context, cmd: StaffCommand) -> anyhow::Result<()> {
             output::either(ctx.json, &staff, || format!("added staff {id}"))
         }
         StaffCommand::List => {
-            let r = ctx.read()?;
-            let list: Vec<&Staff> = r.view.index().staff.values().collect();
+            let r = ctx.db.read()?;
+            let list: Vec<&Staff> = r.view().index().staff.values().collect();
             output::either(ctx.json, &list, || views::staff_table(&list))
         }
         StaffCommand::Show { id } => views::staff_show(ctx, &id),
         StaffCommand::Update { id, fields } => {
-            let s = ctx.open()?;
+            let s = ctx.db.open()?;
             let mut staff = s
                 .schedule
                 .index()
@@ -288,25 +322,25 @@ fn staff(ctx: &Context, cmd: StaffCommand) -> anyhow::Result<()> {
             let set = apply_staff_fields(&mut staff, &fields);
             staff.check().map_err(|e| UsageError(e.message))?;
             require_department(&s, &staff.department)?;
-            write_update(ctx, s, &staff, &set, "staff")
+            write_update(ctx.json, s, &staff, &set, "staff")
         }
         StaffCommand::Remove { id, force } => {
-            let mut s = ctx.open()?;
+            let s = ctx.db.open()?;
             let held: Vec<AssignmentKey> = s
                 .schedule
                 .index()
                 .assignments_of_staff(&id)
                 .map(|a| a.key())
                 .collect();
-            remove_with_assignments(ctx, &mut s, Collection::Staff, &id, held, force)
+            remove_with_assignments(ctx.json, s, Collection::Staff, &id, held, force)
         }
     }
 }
 
 /// Writes the fields an update command set (only those), persists, and prints the entity.
 fn write_update<E: Entity + serde::Serialize>(
-    ctx: &Context,
-    mut s: Session,
+    json: bool,
+    s: &mut Session,
     entity: &E,
     set: &[&'static str],
     noun: &str,
@@ -317,11 +351,11 @@ fn write_update<E: Entity + serde::Serialize>(
     let message = format!("update {noun} {} ({})", entity.key(), set.join(", "));
     s.schedule.update(&s.edit(), entity, set, message.clone())?;
     s.persist()?;
-    output::either(ctx.json, entity, || message)
+    output::either(json, entity, || message)
 }
 
 fn remove_with_assignments(
-    ctx: &Context,
+    json: bool,
     s: &mut Session,
     collection: Collection,
     id: &Id,
@@ -355,7 +389,7 @@ fn remove_with_assignments(
         .remove(&s.edit(), collection, id.as_str(), &also, message.clone())?;
     s.persist()?;
     output::either(
-        ctx.json,
+        json,
         &json!({"removed": id, "assignments_removed": held.len()}),
         || message,
     )
@@ -400,7 +434,7 @@ fn apply_shift_fields(shift: &mut Shift, f: &ShiftFields) -> Vec<&'static str> {
     set
 }
 
-fn shift(ctx: &Context, cmd: ShiftCommand) -> anyhow::Result<()> {
+fn shift(ctx: &mut Context, cmd: ShiftCommand) -> anyhow::Result<()> {
     match cmd {
         ShiftCommand::Add { id, fields } => {
             let (Some(date), Some(start), Some(end)) = (fields.date, fields.start, fields.end)
@@ -424,7 +458,7 @@ fn shift(ctx: &Context, cmd: ShiftCommand) -> anyhow::Result<()> {
             };
             apply_shift_fields(&mut shift, &fields);
             shift.check().map_err(|e| UsageError(e.message))?;
-            let mut s = ctx.open()?;
+            let s = ctx.db.open()?;
             require_department(&s, &shift.department)?;
             s.schedule
                 .add(&s.edit(), &shift, format!("add shift {id}"))?;
@@ -440,7 +474,7 @@ fn shift(ctx: &Context, cmd: ShiftCommand) -> anyhow::Result<()> {
         } => views::shift_list(ctx, from, to, department),
         ShiftCommand::Show { id } => views::shift_show(ctx, &id),
         ShiftCommand::Update { id, fields } => {
-            let s = ctx.open()?;
+            let s = ctx.db.open()?;
             let mut shift = s
                 .schedule
                 .index()
@@ -451,22 +485,22 @@ fn shift(ctx: &Context, cmd: ShiftCommand) -> anyhow::Result<()> {
             let set = apply_shift_fields(&mut shift, &fields);
             shift.check().map_err(|e| UsageError(e.message))?;
             require_department(&s, &shift.department)?;
-            write_update(ctx, s, &shift, &set, "shift")
+            write_update(ctx.json, s, &shift, &set, "shift")
         }
         ShiftCommand::Remove { id, force } => {
-            let mut s = ctx.open()?;
+            let s = ctx.db.open()?;
             let held: Vec<AssignmentKey> = s
                 .schedule
                 .index()
                 .assignments_of_shift(&id)
                 .map(|a| a.key())
                 .collect();
-            remove_with_assignments(ctx, &mut s, Collection::Shifts, &id, held, force)
+            remove_with_assignments(ctx.json, s, Collection::Shifts, &id, held, force)
         }
     }
 }
 
-fn availability(ctx: &Context, cmd: AvailabilityCommand) -> anyhow::Result<()> {
+fn availability(ctx: &mut Context, cmd: AvailabilityCommand) -> anyhow::Result<()> {
     match cmd {
         AvailabilityCommand::Add {
             staff,
@@ -484,7 +518,7 @@ fn availability(ctx: &Context, cmd: AvailabilityCommand) -> anyhow::Result<()> {
                 kind,
                 reason: checked_text("reason", reason)?,
             };
-            let mut s = ctx.open()?;
+            let s = ctx.db.open()?;
             s.schedule.require(Collection::Staff, staff.as_str())?;
             let message = format!("add {} for {staff}: {span}", kind.as_str());
             s.schedule.add(&s.edit(), &entry, message.clone())?;
@@ -494,8 +528,8 @@ fn availability(ctx: &Context, cmd: AvailabilityCommand) -> anyhow::Result<()> {
             })
         }
         AvailabilityCommand::List { staff } => {
-            let r = ctx.read()?;
-            let index = r.view.index();
+            let r = ctx.db.read()?;
+            let index = r.view().index();
             let list: Vec<&Availability> = match &staff {
                 Some(id) => index.availability_of_staff(id).collect(),
                 None => index.availability.values().collect(),
@@ -517,7 +551,7 @@ fn availability(ctx: &Context, cmd: AvailabilityCommand) -> anyhow::Result<()> {
             })
         }
         AvailabilityCommand::Remove { id } => {
-            let mut s = ctx.open()?;
+            let s = ctx.db.open()?;
             let entry = s
                 .schedule
                 .index()

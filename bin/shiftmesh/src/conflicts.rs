@@ -67,7 +67,7 @@ impl Checked {
 
 fn of_reader(reader: &mut Reader) -> anyhow::Result<(Vec<Conflict>, Vec<Conflict>)> {
     let concurrent = reader.all_concurrent_values()?;
-    Ok(evaluate(&reader.view, &concurrent))
+    Ok(evaluate(&reader.view(), &concurrent))
 }
 
 /// How many conflicts are open (for `status`).
@@ -114,8 +114,8 @@ pub fn describe(conflicts: &[Conflict]) -> String {
     out
 }
 
-pub fn list(ctx: &Context, filter: ConflictFilter) -> anyhow::Result<()> {
-    let mut reader = ctx.read()?;
+pub fn list(ctx: &mut Context, filter: ConflictFilter) -> anyhow::Result<()> {
+    let mut reader = ctx.db.read()?;
     let (open, acknowledged) = of_reader(&mut reader)?;
     let shown: Vec<Conflict> = open
         .into_iter()
@@ -154,12 +154,12 @@ fn find(
     bail!("there is no conflict {id} (it may have been resolved); 'shiftmesh conflicts' lists the current ones")
 }
 
-pub fn show(ctx: &Context, id: &str) -> anyhow::Result<()> {
-    let mut reader = ctx.read()?;
+pub fn show(ctx: &mut Context, id: &str) -> anyhow::Result<()> {
+    let mut reader = ctx.db.read()?;
     let concurrent = reader.all_concurrent_values()?;
-    let (open, acknowledged) = evaluate(&reader.view, &concurrent);
+    let (open, acknowledged) = evaluate(&reader.view(), &concurrent);
     let (conflict, is_acknowledged) = find(id, open, acknowledged)?;
-    let input = Input::new(reader.view.index(), reader.view.zone(), &concurrent);
+    let input = Input::new(reader.view().index(), reader.view().zone(), &concurrent);
     let candidates = if conflict.offers(shiftmesh_rules::OptionId::FindSubstitute) {
         Some(substitutes(&conflict, &input)?)
     } else {
@@ -239,8 +239,8 @@ pub fn show(ctx: &Context, id: &str) -> anyhow::Result<()> {
 }
 
 /// Resolves (or acknowledges) a conflict as one change, persisted before it is reported.
-fn apply(ctx: &Context, id: &str, request: Request) -> anyhow::Result<()> {
-    let mut s = ctx.open()?;
+fn apply(ctx: &mut Context, id: &str, request: Request) -> anyhow::Result<()> {
+    let s = ctx.db.open()?;
     let mut checked = Checked::new(&mut s.schedule)?;
     let (open, acknowledged) = checked.now(&s.schedule);
     let (conflict, _) = find(id, open, acknowledged)?;
@@ -274,7 +274,7 @@ fn apply(ctx: &Context, id: &str, request: Request) -> anyhow::Result<()> {
     )
 }
 
-pub fn resolve(ctx: &Context, args: ResolveArgs) -> anyhow::Result<()> {
+pub fn resolve(ctx: &mut Context, args: ResolveArgs) -> anyhow::Result<()> {
     apply(
         ctx,
         &args.id,
@@ -287,7 +287,7 @@ pub fn resolve(ctx: &Context, args: ResolveArgs) -> anyhow::Result<()> {
     )
 }
 
-pub fn ack(ctx: &Context, args: AckArgs) -> anyhow::Result<()> {
+pub fn ack(ctx: &mut Context, args: AckArgs) -> anyhow::Result<()> {
     apply(
         ctx,
         &args.id,

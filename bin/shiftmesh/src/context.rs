@@ -1,92 +1,152 @@
-//! What every command needs: the data directory, who is acting, the time, and the open store.
+//! What every command needs: the data directory, who is acting, and the schedule — opened
+//! from the store by this process, or lent by the running node the command was sent to.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use shiftmesh_model::{Collection, Concurrent, ConcurrentValue, Edit, Index, Schedule, View};
+use shiftmesh_model::{Collection, Concurrent, ConcurrentValue, Schedule, View};
+use shiftmesh_node::session::{fresh_index, write_index_snapshot};
+use shiftmesh_node::{Session, Status};
 use shiftmesh_store::{Identity, Opened, Store};
 
 use crate::cli::Cli;
 
-pub struct Context {
+pub struct Context<'a> {
     pub data_dir: PathBuf,
     pub json: bool,
-    user: Option<String>,
+    pub db: Db<'a>,
 }
 
-/// The schedule with its store open, for commands that change it. sled's lock is held until
-/// this is dropped.
-pub struct Session {
-    pub store: Store,
-    pub schedule: Schedule,
-    pub identity: Identity,
-    pub user: String,
+/// Where the schedule comes from.
+pub enum Db<'a> {
+    /// This process opens the store itself, when a command first needs it.
+    Offline {
+        data_dir: PathBuf,
+        user: String,
+        session: Option<Session>,
+    },
+    /// The command runs inside the node, on the session it holds.
+    Live {
+        session: &'a mut Session,
+        status: &'a Status,
+    },
 }
 
-/// The schedule's view for commands that only read. It comes from the index snapshot when one
-/// matches the store, so the document is loaded only when a read needs it.
-pub struct Reader {
+/// The schedule's view for commands that only read.
+pub enum Reader<'a> {
+    /// From the index snapshot, when one matches the store, so the document is loaded only
+    /// when a read needs it.
+    Snapshot(Snapshot),
+    /// The running node's (or this command's) open session.
+    Open(&'a mut Session),
+}
+
+pub struct Snapshot {
     store: Store,
-    pub view: View,
-    pub identity: Identity,
-    pub changes: usize,
+    view: View,
+    identity: Identity,
+    changes: usize,
 }
 
-impl Context {
-    pub fn new(cli: &Cli) -> anyhow::Result<Context> {
-        let data_dir = match &cli.data_dir {
-            Some(dir) => dir.clone(),
-            None => default_data_dir()?,
-        };
+impl Context<'static> {
+    pub fn new(cli: &Cli) -> anyhow::Result<Context<'static>> {
+        let data_dir = data_dir(cli)?;
         Ok(Context {
+            db: Db::Offline {
+                data_dir: data_dir.clone(),
+                user: user(cli),
+                session: None,
+            },
             data_dir,
             json: cli.json,
-            user: cli.as_user.clone(),
         })
     }
+}
 
+impl<'a> Context<'a> {
+    /// A context for a command the node runs on its own session.
+    pub fn live(json: bool, session: &'a mut Session, status: &'a Status) -> Context<'a> {
+        Context {
+            data_dir: session.store.dir().to_owned(),
+            json,
+            db: Db::Live { session, status },
+        }
+    }
+}
+
+pub fn data_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
+    match &cli.data_dir {
+        Some(dir) => Ok(dir.clone()),
+        None => default_data_dir(),
+    }
+}
+
+/// Who is acting: `--as`, else SHIFTMESH_USER (read by clap), else the OS user.
+pub fn user(cli: &Cli) -> String {
+    cli.as_user
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+impl Db<'_> {
+    /// The session, opening the store and loading the schedule on first use.
+    pub fn open(&mut self) -> anyhow::Result<&mut Session> {
+        match self {
+            Db::Live { session, .. } => Ok(session),
+            Db::Offline {
+                data_dir,
+                user,
+                session,
+            } => {
+                if session.is_none() {
+                    *session = Some(Session::open(data_dir, user.clone())?);
+                }
+                Ok(session.as_mut().expect("opened above"))
+            }
+        }
+    }
+
+    /// The schedule for reading.
+    pub fn read(&mut self) -> anyhow::Result<Reader<'_>> {
+        match self {
+            Db::Live { session, .. } => Ok(Reader::Open(session)),
+            Db::Offline {
+                session: Some(session),
+                ..
+            } => Ok(Reader::Open(session)),
+            Db::Offline { data_dir, .. } => Ok(Reader::Snapshot(Snapshot::open(data_dir)?)),
+        }
+    }
+
+    /// Who is acting.
     pub fn user(&self) -> String {
-        self.user
-            .clone()
-            .or_else(|| std::env::var("USER").ok())
-            .or_else(|| std::env::var("LOGNAME").ok())
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| "unknown".to_owned())
+        match self {
+            Db::Offline { user, .. } => user.clone(),
+            Db::Live { session, .. } => session.user.clone(),
+        }
     }
 
-    /// Opens the store and loads the schedule, for a command that changes it.
-    pub fn open(&self) -> anyhow::Result<Session> {
+    /// The running node's status, or None when this process opened the store itself.
+    pub fn node_status(&self) -> Option<&Status> {
+        match self {
+            Db::Live { status, .. } => Some(status),
+            Db::Offline { .. } => None,
+        }
+    }
+}
+
+impl Snapshot {
+    fn open(data_dir: &std::path::Path) -> anyhow::Result<Snapshot> {
         let Opened {
             mut store,
             identity,
-        } = Store::open(&self.data_dir)?;
-        // The document first: its load peaks at over twice what it then keeps, and the index
-        // is best built after that peak has passed.
-        let doc = store.load_document()?;
-        let index = fresh_index(&store)?.map(|(index, _)| index);
-        let schedule = Schedule::from_doc_and_index(doc, index).with_context(|| {
-            format!(
-                "the store in {} does not hold a schedule",
-                self.data_dir.display()
-            )
-        })?;
-        Ok(Session {
-            store,
-            schedule,
-            identity,
-            user: self.user(),
-        })
-    }
-
-    /// Opens the store for a command that only reads.
-    pub fn read(&self) -> anyhow::Result<Reader> {
-        let Opened {
-            mut store,
-            identity,
-        } = Store::open(&self.data_dir)?;
+        } = Store::open(data_dir)?;
         if let Some((index, changes)) = fresh_index(&store)? {
-            return Ok(Reader {
+            return Ok(Snapshot {
                 store,
                 view: View::new(index),
                 identity,
@@ -97,49 +157,76 @@ impl Context {
         let mut schedule = Schedule::from_doc(doc).with_context(|| {
             format!(
                 "the store in {} does not hold a schedule",
-                self.data_dir.display()
+                data_dir.display()
             )
         })?;
         let changes = write_index_snapshot(&mut store, &mut schedule)?;
-        Ok(Reader {
+        Ok(Snapshot {
             store,
             view: schedule.view().clone(),
             identity,
             changes,
         })
     }
-}
 
-/// The index snapshot on disk, if it was written for exactly the heads on disk.
-fn fresh_index(store: &Store) -> anyhow::Result<Option<(Index, usize)>> {
-    Ok(store
-        .read_index_snapshot()?
-        .and_then(|(bytes, changes)| Index::from_snapshot(&bytes).map(|index| (index, changes))))
-}
-
-/// Writes the index snapshot for the heads on disk; returns the number of changes.
-fn write_index_snapshot(store: &mut Store, schedule: &mut Schedule) -> anyhow::Result<usize> {
-    let changes = schedule.change_count();
-    if let Some(bytes) = schedule.index().to_snapshot() {
-        store.write_index_snapshot(&bytes, changes)?;
+    /// The schedule itself, loaded for a read that needs more than the index.
+    fn schedule(&mut self) -> anyhow::Result<Schedule> {
+        let doc = self.store.load_document()?;
+        Ok(Schedule::from_doc_and_index(
+            doc,
+            Some(self.view.index().clone()),
+        )?)
     }
-    Ok(changes)
 }
 
-impl Reader {
-    pub fn heads(&self) -> Vec<String> {
-        self.store.heads().iter().map(|h| h.to_string()).collect()
+impl Reader<'_> {
+    pub fn view(&self) -> &View {
+        match self {
+            Reader::Snapshot(s) => &s.view,
+            Reader::Open(s) => s.schedule.view(),
+        }
+    }
+
+    pub fn identity(&self) -> &Identity {
+        match self {
+            Reader::Snapshot(s) => &s.identity,
+            Reader::Open(s) => &s.identity,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        match self {
+            Reader::Snapshot(s) => &s.store,
+            Reader::Open(s) => &s.store,
+        }
+    }
+
+    /// How many changes the schedule holds.
+    pub fn changes(&self) -> usize {
+        match self {
+            Reader::Snapshot(s) => s.changes,
+            Reader::Open(s) => s.schedule.change_count(),
+        }
+    }
+
+    pub fn heads(&mut self) -> Vec<String> {
+        let heads = match self {
+            Reader::Snapshot(s) => s.store.heads().to_vec(),
+            Reader::Open(s) => s.schedule.heads(),
+        };
+        heads.iter().map(|h| h.to_string()).collect()
     }
 
     /// The concurrent values of every conflicted entity; the document is loaded only if the
     /// index marks some entity as conflicted.
     pub fn all_concurrent_values(&mut self) -> anyhow::Result<Concurrent> {
-        if self.view.index().conflicted.is_empty() {
+        if self.view().index().conflicted.is_empty() {
             return Ok(Concurrent::new());
         }
-        let doc = self.store.load_document()?;
-        let mut schedule = Schedule::from_doc_and_index(doc, Some(self.view.index().clone()))?;
-        Ok(schedule.all_concurrent_values()?)
+        match self {
+            Reader::Snapshot(s) => Ok(s.schedule()?.all_concurrent_values()?),
+            Reader::Open(s) => Ok(s.schedule.all_concurrent_values()?),
+        }
     }
 
     /// The concurrent values of an entity's fields. Only an entity the index marks as
@@ -150,40 +237,21 @@ impl Reader {
         key: &str,
     ) -> anyhow::Result<BTreeMap<String, Vec<ConcurrentValue>>> {
         if !self
-            .view
+            .view()
             .index()
             .conflicted
             .contains(&(collection, key.to_owned()))
         {
             return Ok(BTreeMap::new());
         }
-        let doc = self.store.load_document()?;
-        let mut schedule = Schedule::from_doc_and_index(doc, Some(self.view.index().clone()))?;
-        Ok(schedule.concurrent_values(collection, key)?)
-    }
-}
-
-impl Session {
-    /// Who is acting and when, for a change made now.
-    pub fn edit(&self) -> Edit {
-        Edit {
-            author: format!("{}@{}", self.user, self.identity.config.node_name),
-            now_ms: now_ms(),
+        match self {
+            Reader::Snapshot(s) => Ok(s.schedule()?.concurrent_values(collection, key)?),
+            Reader::Open(s) => Ok(s.schedule.concurrent_values(collection, key)?),
         }
     }
-
-    /// Makes the schedule's new changes durable (an edit is acknowledged only after this), then
-    /// refreshes the index snapshot that later reads use.
-    pub fn persist(&mut self) -> anyhow::Result<()> {
-        self.store.persist(self.schedule.doc_mut())?;
-        write_index_snapshot(&mut self.store, &mut self.schedule)?;
-        Ok(())
-    }
 }
 
-pub fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
+pub use shiftmesh_node::session::now_ms;
 
 fn default_data_dir() -> anyhow::Result<PathBuf> {
     if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {

@@ -1,10 +1,13 @@
-//! `shiftmesh`: parse the command line, run the command against the store, print the result.
+//! `shiftmesh`: parse the command line, then run the command — through the node when one
+//! runs on the data directory (it holds the store), else against the store directly.
 //! Exit codes: 0 success, 1 the operation failed, 2 usage error. Errors are one line on stderr.
 
 mod cli;
 mod commands;
 mod conflicts;
 mod context;
+mod invite;
+mod node;
 mod output;
 mod transfer;
 mod views;
@@ -13,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command};
 
 /// An error in what the user typed: reported with exit code 2.
 #[derive(Debug)]
@@ -32,15 +35,30 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_failure(e),
     };
-    match commands::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = match cli.command {
+        Command::Node(_) => node::run(cli),
+        Command::Events => node::follow_events(&cli),
+        _ => match node::forward(&cli) {
+            Some(code) => return ExitCode::from(code),
+            None => context::Context::new(&cli)
+                .and_then(|mut ctx| commands::run(cli.command, &mut ctx)),
+        },
+    };
+    let (code, error) = outcome(result);
+    if let Some(error) = error {
+        eprintln!("error: {error}");
+    }
+    ExitCode::from(code)
+}
+
+/// The exit code and the one-line error a command's result comes to.
+pub fn outcome(result: anyhow::Result<()>) -> (u8, Option<String>) {
+    match result {
+        Ok(()) => (0, None),
+        Err(e) if output::is_broken_pipe(&e) => (0, None),
         Err(e) => {
-            if output::is_broken_pipe(&e) {
-                return ExitCode::SUCCESS;
-            }
             let code = if is_usage(&e) { 2 } else { 1 };
-            eprintln!("error: {}", one_line(&format!("{e:#}")));
-            ExitCode::from(code)
+            (code, Some(one_line(&format!("{e:#}"))))
         }
     }
 }
@@ -69,16 +87,21 @@ fn usage_failure(error: clap::Error) -> ExitCode {
             }
         }
         _ => {
-            let rendered = error.render().to_string();
-            let first = rendered
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            eprintln!("error: {first} (see 'shiftmesh --help')");
+            eprintln!("error: {}", usage_line(&error));
             ExitCode::from(2)
         }
     }
+}
+
+/// A clap error as one line.
+pub fn usage_line(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let first = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ");
+    format!("{first} (see 'shiftmesh --help')")
 }
 
 fn one_line(text: &str) -> String {

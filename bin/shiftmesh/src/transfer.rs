@@ -432,7 +432,10 @@ impl Progress {
     }
 
     fn set(&mut self, done: usize) {
-        if !self.shown && self.started.elapsed() > PROGRESS_AFTER && std::io::stderr().is_terminal()
+        if !self.shown
+            && !crate::output::capturing()
+            && self.started.elapsed() > PROGRESS_AFTER
+            && std::io::stderr().is_terminal()
         {
             self.bar.set_draw_target(ProgressDrawTarget::stderr());
             self.shown = true;
@@ -449,8 +452,8 @@ impl Progress {
     }
 }
 
-pub fn import(ctx: &Context, args: ImportArgs) -> anyhow::Result<()> {
-    let mut s = ctx.open()?;
+pub fn import(ctx: &mut Context, args: ImportArgs) -> anyhow::Result<()> {
+    let s = ctx.db.open()?;
     let edit = s.edit();
     let mut incoming = Incoming::default();
     let mut kinds = Vec::new();
@@ -506,9 +509,9 @@ fn counts(b: &Batch) -> String {
     parts.join(", ")
 }
 
-pub fn export(ctx: &Context, args: ExportArgs) -> anyhow::Result<()> {
-    let r = ctx.read()?;
-    let schedule = &r.view;
+pub fn export(ctx: &mut Context, args: ExportArgs) -> anyhow::Result<()> {
+    let r = ctx.db.read()?;
+    let schedule = &r.view();
     if let Some(staff) = &args.staff {
         schedule.require(Collection::Staff, staff.as_str())?;
     }
@@ -787,8 +790,8 @@ fn export_ics(schedule: &View, staff: Option<&Id>, department: Option<&Id>) -> S
     out
 }
 
-pub fn backup(ctx: &Context, args: BackupArgs) -> anyhow::Result<()> {
-    let mut s = ctx.open()?;
+pub fn backup(ctx: &mut Context, args: BackupArgs) -> anyhow::Result<()> {
+    let s = ctx.db.open()?;
     let bytes = s.schedule.doc_mut().save();
     write_file_atomically(&args.file, &bytes)?;
     let changes = s.schedule.change_count();
@@ -818,7 +821,7 @@ fn read_backup(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("{}", path.display()))
 }
 
-pub fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<()> {
+pub fn restore(ctx: &mut Context, args: RestoreArgs) -> anyhow::Result<()> {
     let bytes = read_backup(&args.file)?;
     let doc = AutoCommit::load(&bytes).map_err(|e| {
         anyhow::anyhow!(
@@ -867,9 +870,9 @@ pub fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<()> {
     )
 }
 
-pub fn merge(ctx: &Context, args: MergeArgs) -> anyhow::Result<()> {
+pub fn merge(ctx: &mut Context, args: MergeArgs) -> anyhow::Result<()> {
     let bytes = read_backup(&args.file)?;
-    let mut s = ctx.open()?;
+    let s = ctx.db.open()?;
     let new = s
         .schedule
         .merge_bytes(&bytes)

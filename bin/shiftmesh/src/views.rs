@@ -10,7 +10,10 @@ use shiftmesh_model::time::format_time;
 use shiftmesh_model::{Collection, Id, Shift, Staff, View};
 
 use crate::cli::{HistoryArgs, ScheduleArgs};
+use shiftmesh_node::Status;
+
 use crate::context::{Context, Reader};
+use crate::invite::Invite;
 use crate::output;
 
 /// Lays out rows under a header, columns padded to their widest cell.
@@ -101,11 +104,11 @@ fn concurrent(
     Ok((serde_json::Value::Object(map), text))
 }
 
-pub fn staff_show(ctx: &Context, id: &Id) -> anyhow::Result<()> {
-    let mut r = ctx.read()?;
-    r.view.require(Collection::Staff, id.as_str())?;
+pub fn staff_show(ctx: &mut Context, id: &Id) -> anyhow::Result<()> {
+    let mut r = ctx.db.read()?;
+    r.view().require(Collection::Staff, id.as_str())?;
     let (conflicts, conflict_text) = concurrent(&mut r, Collection::Staff, id.as_str())?;
-    let index = r.view.index();
+    let index = r.view().index();
     let staff = &index.staff[id];
     let assignments: Vec<_> = index.assignments_of_staff(id).collect();
     let availability: Vec<_> = index.availability_of_staff(id).collect();
@@ -196,12 +199,12 @@ fn shift_line(view: &ShiftView<'_>) -> String {
     )
 }
 
-pub fn shift_show(ctx: &Context, id: &Id) -> anyhow::Result<()> {
-    let mut r = ctx.read()?;
-    r.view.require(Collection::Shifts, id.as_str())?;
+pub fn shift_show(ctx: &mut Context, id: &Id) -> anyhow::Result<()> {
+    let mut r = ctx.db.read()?;
+    r.view().require(Collection::Shifts, id.as_str())?;
     let (conflicts, conflict_text) = concurrent(&mut r, Collection::Shifts, id.as_str())?;
-    let shift = &r.view.index().shifts[id];
-    let view = shift_view(&r.view, shift);
+    let shift = &r.view().index().shifts[id];
+    let view = shift_view(&r.view(), shift);
     let value = json!({"shift": view, "concurrent": conflicts});
     output::either(ctx.json, &value, || {
         let mut out = format!(
@@ -220,20 +223,20 @@ pub fn shift_show(ctx: &Context, id: &Id) -> anyhow::Result<()> {
 }
 
 pub fn shift_list(
-    ctx: &Context,
+    ctx: &mut Context,
     from: Option<Date>,
     to: Option<Date>,
     department: Option<Id>,
 ) -> anyhow::Result<()> {
-    let r = ctx.read()?;
-    let index = r.view.index();
+    let r = ctx.db.read()?;
+    let index = r.view().index();
     let Some((first, last)) = index.shift_date_range() else {
         return output::either(ctx.json, &json!([]), || "(no shifts)".into());
     };
     let views: Vec<ShiftView<'_>> = index
         .shifts_between(from.unwrap_or(first), to.unwrap_or(last))
         .filter(|sh| department.is_none() || sh.department == department)
-        .map(|sh| shift_view(&r.view, sh))
+        .map(|sh| shift_view(&r.view(), sh))
         .collect();
     output::either(ctx.json, &views, || {
         table(
@@ -281,9 +284,9 @@ fn period(args: &ScheduleArgs, today: Date) -> (Date, Date) {
     (monday, sunday)
 }
 
-pub fn schedule(ctx: &Context, args: ScheduleArgs) -> anyhow::Result<()> {
-    let r = ctx.read()?;
-    let view = &r.view;
+pub fn schedule(ctx: &mut Context, args: ScheduleArgs) -> anyhow::Result<()> {
+    let r = ctx.db.read()?;
+    let view = &r.view();
     let today = jiff::Timestamp::now()
         .to_zoned(view.zone().tz().clone())
         .date();
@@ -362,8 +365,8 @@ fn rfc3339(seconds: i64) -> String {
         .unwrap_or_default()
 }
 
-pub fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
-    let mut s = ctx.open()?;
+pub fn history(ctx: &mut Context, args: HistoryArgs) -> anyhow::Result<()> {
+    let s = ctx.db.open()?;
     let entries = read_history(s.schedule.doc_mut(), args.limit, args.entity.as_deref());
     let value: Vec<serde_json::Value> = entries
         .iter()
@@ -398,22 +401,27 @@ pub fn history(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
     })
 }
 
-pub fn status(ctx: &Context) -> anyhow::Result<()> {
-    let mut r = ctx.read()?;
-    let conflicts = crate::conflicts::open_count(&mut r)?;
+pub fn status(ctx: &mut Context) -> anyhow::Result<()> {
+    let live = ctx.db.node_status().cloned();
+    let mut r = ctx.db.read()?;
+    let conflicts = match live.as_ref().and_then(|s| s.open_conflicts) {
+        Some(n) => n,
+        None => crate::conflicts::open_count(&mut r)?,
+    };
+    let node = live.unwrap_or_else(|| Status::offline(r.identity(), r.store()));
     let heads = r.heads();
-    let changes = r.changes;
-    let index = r.view.index();
-    let site = r.view.site().clone();
-    let s = &r;
+    let changes = r.changes();
+    let index = r.view().index();
+    let site = r.view().site().clone();
     let value = json!({
-        "peer_id": s.identity.peer_id().to_string(),
-        "name": s.identity.config.node_name,
+        "peer_id": node.peer_id,
+        "name": node.name,
         "site": site.name,
-        "time_zone": r.view.zone().name(),
+        "time_zone": r.view().zone().name(),
         "data_dir": ctx.data_dir,
-        "running": false,
-        "listen": Vec::<String>::new(),
+        "running": node.running,
+        "site_key_fingerprint": node.site_key_fingerprint,
+        "listen": node.listen,
         "heads": heads,
         "changes": changes,
         "conflicts": conflicts,
@@ -422,16 +430,25 @@ pub fn status(ctx: &Context) -> anyhow::Result<()> {
             "shifts": index.shifts.len(), "assignments": index.assignments.len(),
             "availability": index.availability.len(),
         },
-        "peers": Vec::<serde_json::Value>::new(),
+        "peers": node.peers,
     });
     output::either(ctx.json, &value, || {
+        let state = if node.running {
+            format!("running, listening on {}", node.listen.join(" "))
+        } else {
+            "not running (this command read the store directly; start it with 'shiftmesh node')"
+                .to_owned()
+        };
+        let connected = node.peers.iter().filter(|p| p.connected).count();
         format!(
-            "site        {} ({})\nnode        {}  {}\ndata dir    {}\nnode state  not running (this command read the store directly)\nchanges     {changes}\nheads       {}\nentities    {} departments, {} staff, {} shifts, {} assignments, {} availability entries\nconflicts   {conflicts} open ('shiftmesh conflicts' lists them)",
+            "site        {} ({})\nnode        {}  {}\nsite key    fingerprint {}\ndata dir    {}\nnode state  {state}\npeers       {connected} connected of {} known ('shiftmesh peers' lists them)\nchanges     {changes}\nheads       {}\nentities    {} departments, {} staff, {} shifts, {} assignments, {} availability entries\nconflicts   {conflicts} open ('shiftmesh conflicts' lists them)",
             site.name.unwrap_or_default(),
-            r.view.zone().name(),
-            s.identity.config.node_name,
-            s.identity.peer_id(),
+            r.view().zone().name(),
+            node.name,
+            node.peer_id,
+            node.site_key_fingerprint,
             ctx.data_dir.display(),
+            node.peers.len(),
             heads.iter().map(|h| &h[..12]).collect::<Vec<_>>().join(" "),
             index.departments.len(),
             index.staff.len(),
@@ -440,4 +457,58 @@ pub fn status(ctx: &Context) -> anyhow::Result<()> {
             index.availability.len()
         )
     })
+}
+
+pub fn peers(ctx: &mut Context) -> anyhow::Result<()> {
+    let live = ctx.db.node_status().cloned();
+    let r = ctx.db.read()?;
+    let node = live.unwrap_or_else(|| Status::offline(r.identity(), r.store()));
+    output::either(ctx.json, &node.peers, || {
+        let mut text = table(
+            &["PEER", "CONNECTED", "LAST SYNC", "BEHIND", "AHEAD", "ADDRESS"],
+            node.peers.iter().map(|p| {
+                let count = |n: Option<usize>| n.map_or("-".to_owned(), |n| n.to_string());
+                vec![
+                    p.peer_id.clone(),
+                    if p.connected { "yes" } else { "no" }.to_owned(),
+                    p.last_sync.clone().unwrap_or_else(|| "-".to_owned()),
+                    count(p.behind),
+                    count(p.ahead),
+                    p.addresses.last().cloned().unwrap_or_default(),
+                ]
+            }),
+        );
+        if !node.running {
+            text.push_str("\n(no node is running: these are the peers remembered from earlier runs)");
+        }
+        text
+    })
+}
+
+pub fn invite(ctx: &mut Context) -> anyhow::Result<()> {
+    let Some(node) = ctx.db.node_status().cloned() else {
+        anyhow::bail!(
+            "an invite carries the address the node listens on; start the node first ('shiftmesh node'), then run 'shiftmesh invite' beside it"
+        );
+    };
+    let r = ctx.db.read()?;
+    let key = r.identity().site_key.to_hex();
+    // Addresses other machines can reach first; loopback last (it reaches only this machine).
+    let mut addresses: Vec<String> = node.listen.clone();
+    addresses.sort_by_key(|a| a.starts_with("/ip4/127.") || a.starts_with("/ip6/::1"));
+    let invite = Invite {
+        key,
+        peer: node.peer_id.clone(),
+        addresses,
+    };
+    let text = invite.encode();
+    output::either(
+        ctx.json,
+        &json!({"invite": text, "peer_id": node.peer_id, "addresses": invite.addresses}),
+        || {
+            format!(
+                "{text}\n\nOn the new machine run:\n  shiftmesh init --join {text}\n  shiftmesh node\nThe invite holds the site key: pass it only to machines of this site."
+            )
+        },
+    )
 }

@@ -735,6 +735,23 @@ impl Schedule {
         self.absorb(&new)
     }
 
+    /// Whether the collection held the key (removed or not) at the given heads.
+    pub fn had_key_at(&self, collection: Collection, key: &str, heads: &[ChangeHash]) -> bool {
+        self.doc
+            .get_at(self.collection(collection), key, heads)
+            .is_ok_and(|v| v.is_some())
+    }
+
+    /// The entities touched by the changes made since `before`, for a caller whose writes have
+    /// already kept the view up to date (commands run by a node).
+    pub fn touched_since(&mut self, before: &[ChangeHash]) -> Merged {
+        let new = self.doc.get_changes(before);
+        Merged {
+            new_changes: new.len(),
+            dirty: self.dirty_of_changes(&new),
+        }
+    }
+
     /// Refreshes the view for changes just applied: entity by entity, or the whole index when
     /// they are many.
     fn absorb(&mut self, new: &[automerge::Change]) -> Merged {

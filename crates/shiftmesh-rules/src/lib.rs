@@ -17,4 +17,4 @@ pub use conflict::{
 };
 pub use resolve::{plan, substitutes, Plan, Request, ResolveError};
 pub use substitute::{candidates, eligibility, Candidate, CANDIDATES_MAX};
-pub use validator::{open_and_acknowledged, Validator};
+pub use validator::{open_and_acknowledged, Delta, Validator};

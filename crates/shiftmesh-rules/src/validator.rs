@@ -91,26 +91,32 @@ impl Validator {
         validator
     }
 
-    /// Re-checks what `dirty` touched.
-    pub fn update(&mut self, input: &Input<'_>, dirty: &Dirty) {
+    /// Re-checks what `dirty` touched, and says which conflicts appeared and which went away.
+    pub fn update(&mut self, input: &Input<'_>, dirty: &Dirty) -> Delta {
+        let mut before = Vec::new();
+        let mut after = Vec::new();
         if zones(input) != self.zones {
+            before = self.conflicts();
             *self = Validator::new(input);
-            return;
+            after = self.conflicts();
+        } else {
+            for scope in self.scopes_touched(input, dirty) {
+                before.extend(self.recheck(scope.clone(), input));
+                after.extend(self.by_scope.get(&scope).into_iter().flatten().cloned());
+            }
+            self.remember_availability(input, Some(dirty));
         }
-        for scope in self.scopes_touched(input, dirty) {
-            self.recheck(scope, input);
-        }
-        self.remember_availability(input, Some(dirty));
+        Delta::between(before, after)
     }
 
-    fn recheck(&mut self, scope: Scope, input: &Input<'_>) {
-        if let Some(old) = self.by_scope.remove(&scope) {
-            for mention in old.iter().flat_map(mentions_of) {
-                if let Some(scopes) = self.mentioned_in.get_mut(&mention) {
-                    scopes.remove(&scope);
-                    if scopes.is_empty() {
-                        self.mentioned_in.remove(&mention);
-                    }
+    /// Checks a scope again; returns the conflicts it had before.
+    fn recheck(&mut self, scope: Scope, input: &Input<'_>) -> Vec<Conflict> {
+        let old = self.by_scope.remove(&scope).unwrap_or_default();
+        for mention in old.iter().flat_map(mentions_of) {
+            if let Some(scopes) = self.mentioned_in.get_mut(&mention) {
+                scopes.remove(&scope);
+                if scopes.is_empty() {
+                    self.mentioned_in.remove(&mention);
                 }
             }
         }
@@ -124,6 +130,7 @@ impl Validator {
             }
             self.by_scope.insert(scope, found);
         }
+        old
     }
 
     fn remember_availability(&mut self, input: &Input<'_>, dirty: Option<&Dirty>) {
@@ -221,6 +228,35 @@ impl Validator {
         let mut all: Vec<Conflict> = self.by_scope.values().flatten().cloned().collect();
         sort(&mut all);
         all
+    }
+}
+
+/// How an update changed the conflicts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Delta {
+    /// Conflicts that exist now and did not before (sorted).
+    pub appeared: Vec<Conflict>,
+    /// Conflicts that existed before and do not now (sorted).
+    pub resolved: Vec<Conflict>,
+}
+
+impl Delta {
+    fn between(before: Vec<Conflict>, after: Vec<Conflict>) -> Delta {
+        let ids = |list: &[Conflict]| list.iter().map(|c| c.id.clone()).collect::<HashSet<_>>();
+        let (before_ids, after_ids) = (ids(&before), ids(&after));
+        let mut delta = Delta {
+            appeared: after
+                .into_iter()
+                .filter(|c| !before_ids.contains(&c.id))
+                .collect(),
+            resolved: before
+                .into_iter()
+                .filter(|c| !after_ids.contains(&c.id))
+                .collect(),
+        };
+        sort(&mut delta.appeared);
+        sort(&mut delta.resolved);
+        delta
     }
 }
 

@@ -91,13 +91,38 @@ impl Replica {
             self.world.schedule.zone(),
             &concurrent,
         );
-        self.validator.update(&input, dirty);
+        let before = self.validator.conflicts();
+        let delta = self.validator.update(&input, dirty);
         let incremental = self.validator.conflicts();
         let full = full_pass(&input);
         assert!(
             incremental == full,
             "incremental != full after touching {dirty:?}:\n{}",
             difference(&incremental, &full)
+        );
+        // What the node reports as appeared and resolved is exactly the difference.
+        let ids = |list: &[shiftmesh_rules::Conflict]| {
+            list.iter().map(|c| c.id.clone()).collect::<Vec<_>>()
+        };
+        let appeared: Vec<_> = full
+            .iter()
+            .filter(|c| !before.iter().any(|b| b.id == c.id))
+            .cloned()
+            .collect();
+        let resolved: Vec<_> = before
+            .iter()
+            .filter(|c| !full.iter().any(|f| f.id == c.id))
+            .cloned()
+            .collect();
+        assert_eq!(
+            ids(&delta.appeared),
+            ids(&appeared),
+            "appeared after touching {dirty:?}"
+        );
+        assert_eq!(
+            ids(&delta.resolved),
+            ids(&resolved),
+            "resolved after touching {dirty:?}"
         );
     }
 }

@@ -24,6 +24,8 @@ pub enum StoreError {
     },
     #[error("the identity in {path} cannot be read ({reason}); move it aside and run 'shiftmesh init' to make a new one")]
     Identity { path: PathBuf, reason: String },
+    #[error("the site key in {path} is not a 64-hex-digit swarm key; copy it again from a machine of the site, or join again with an invite ('shiftmesh init --join INVITE')")]
+    SiteKey { path: PathBuf },
     #[error("sled: {0}")]
     Sled(#[from] sled::Error),
 }

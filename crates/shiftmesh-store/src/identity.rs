@@ -10,6 +10,53 @@ use crate::{write_file_atomically, StoreError};
 
 pub const IDENTITY_FILE: &str = "identity.key";
 pub const CONFIG_FILE: &str = "node.json";
+pub const SITE_KEY_FILE: &str = "site.key";
+
+/// The site's pre-shared key: every machine of a site holds the same one, and the transport
+/// refuses any connection from a machine without it. Kept in go-ipfs's `swarm.key` text
+/// format, readable only by the owner.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SiteKey(pub [u8; 32]);
+
+const SITE_KEY_HEADER: &str = "/key/swarm/psk/1.0.0/\n/base16/\n";
+
+impl SiteKey {
+    pub fn generate() -> SiteKey {
+        SiteKey(rand::random())
+    }
+
+    /// The key as 64 hex digits (what an invite carries).
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn from_hex(hex: &str) -> Option<SiteKey> {
+        let hex = hex.trim();
+        if hex.len() != 64 || !hex.is_ascii() {
+            return None;
+        }
+        let mut key = [0u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(SiteKey(key))
+    }
+
+    fn to_file_text(&self) -> String {
+        format!("{SITE_KEY_HEADER}{}\n", self.to_hex())
+    }
+
+    fn from_file_text(text: &str) -> Option<SiteKey> {
+        SiteKey::from_hex(text.strip_prefix(SITE_KEY_HEADER)?)
+    }
+}
+
+impl std::fmt::Debug for SiteKey {
+    // Never print the key itself.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SiteKey(..)")
+    }
+}
 
 /// Settings of this node kept in the data directory.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -22,6 +69,7 @@ pub struct NodeConfig {
 pub struct Identity {
     pub keypair: Keypair,
     pub config: NodeConfig,
+    pub site_key: SiteKey,
 }
 
 impl Identity {
@@ -29,7 +77,13 @@ impl Identity {
         self.keypair.public().to_peer_id()
     }
 
-    pub fn create(dir: &Path, config: NodeConfig) -> Result<Identity, StoreError> {
+    /// Writes a new identity into `dir`, with the site key given (joining a site) or a new one
+    /// (founding a site).
+    pub fn create(
+        dir: &Path,
+        config: NodeConfig,
+        site_key: Option<SiteKey>,
+    ) -> Result<Identity, StoreError> {
         let keypair = Keypair::generate_ed25519();
         let encoded = keypair
             .to_protobuf_encoding()
@@ -43,7 +97,20 @@ impl Identity {
             reason: e.to_string(),
         })?;
         write_file_atomically(&dir.join(CONFIG_FILE), &json)?;
-        Ok(Identity { keypair, config })
+        let site_key = site_key.unwrap_or_else(SiteKey::generate);
+        write_file_atomically(&dir.join(SITE_KEY_FILE), site_key.to_file_text().as_bytes())?;
+        Ok(Identity {
+            keypair,
+            config,
+            site_key,
+        })
+    }
+
+    /// Replaces the site key (joining another site).
+    pub fn set_site_key(&mut self, dir: &Path, site_key: SiteKey) -> Result<(), StoreError> {
+        write_file_atomically(&dir.join(SITE_KEY_FILE), site_key.to_file_text().as_bytes())?;
+        self.site_key = site_key;
+        Ok(())
     }
 
     pub fn load(dir: &Path) -> Result<Identity, StoreError> {
@@ -60,7 +127,29 @@ impl Identity {
                 path: config_path,
                 reason: e.to_string(),
             })?;
-        Ok(Identity { keypair, config })
+        let key_path = dir.join(SITE_KEY_FILE);
+        let site_key = match std::fs::read_to_string(&key_path) {
+            Ok(text) => SiteKey::from_file_text(&text).ok_or_else(|| StoreError::SiteKey {
+                path: key_path.clone(),
+            })?,
+            // A data directory made before site keys existed: found a site now.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = SiteKey::generate();
+                write_file_atomically(&key_path, key.to_file_text().as_bytes())?;
+                key
+            }
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: key_path,
+                    source,
+                })
+            }
+        };
+        Ok(Identity {
+            keypair,
+            config,
+            site_key,
+        })
     }
 }
 

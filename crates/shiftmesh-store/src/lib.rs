@@ -7,7 +7,10 @@
 //! DATA/                     0700
 //!   identity.key            0600  the node's ed25519 keypair (libp2p protobuf encoding)
 //!   node.json               0600  the node's name
-//!   store/                        sled: trees "snapshot" (save()), "log" (save_after() chunks), "meta"
+//!   site.key                0600  the site's pre-shared key (go-ipfs swarm.key format)
+//!   store/                        sled: trees "snapshot" (save()), "log" (save_after() chunks),
+//!                                 "meta", "peers" (addresses learned), "sync" (per-peer states)
+//!   node.sock               0600  the running node's control channel (only while it runs)
 //!   last-good.automerge     0600  a copy of the schedule outside sled (the last snapshot plus
 //!                                 every change persisted since), for `restore`
 //!   index.snapshot          0600  the read index for the heads on disk (a cache)
@@ -15,10 +18,12 @@
 
 mod error;
 mod identity;
+mod peers;
 mod store;
 
 pub use error::StoreError;
-pub use identity::{Identity, NodeConfig};
+pub use identity::{Identity, NodeConfig, SiteKey};
+pub use peers::{PeerRecord, MAX_ADDRESSES_PER_PEER, MAX_REMEMBERED_PEERS};
 pub use store::{Opened, Store, LAST_GOOD_FILE, LOG_FOLD_BYTES, LOG_FOLD_ENTRIES};
 
 /// Writes `bytes` to `path` so that a crash leaves either the old file or the new one whole:

@@ -9,7 +9,7 @@ use automerge::{AutoCommit, ChangeHash, LoadOptions, OnPartialLoad};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use crate::identity::{Identity, NodeConfig, IDENTITY_FILE};
+use crate::identity::{Identity, NodeConfig, SiteKey, IDENTITY_FILE};
 use crate::{write_file_atomically, StoreError};
 
 /// Fold the log into a snapshot once it holds this many entries...
@@ -41,6 +41,8 @@ pub struct Store {
     snapshot: sled::Tree,
     log: sled::Tree,
     meta: sled::Tree,
+    pub(crate) peers: sled::Tree,
+    pub(crate) sync_states: sled::Tree,
     /// The heads covered by what is on disk (snapshot plus log).
     persisted_heads: Vec<ChangeHash>,
     log_entries: usize,
@@ -72,6 +74,7 @@ impl Store {
     pub fn init(
         dir: &Path,
         config: NodeConfig,
+        site_key: Option<SiteKey>,
         doc: &mut AutoCommit,
     ) -> Result<Option<Opened>, StoreError> {
         if Store::is_initialised(dir) {
@@ -85,7 +88,7 @@ impl Store {
                 path: dir.to_owned(),
                 source,
             })?;
-        let identity = Identity::create(dir, config)?;
+        let identity = Identity::create(dir, config, site_key)?;
         let mut store = Store::open_db(dir)?;
         store.write_snapshot(doc)?;
         Ok(Some(Opened { store, identity }))
@@ -103,6 +106,8 @@ impl Store {
         let snapshot = tree("snapshot")?;
         let log = tree("log")?;
         let meta = tree("meta")?;
+        let peers = tree("peers")?;
+        let sync_states = tree("sync")?;
         let persisted_heads = match meta.get(HEADS_KEY)? {
             Some(bytes) => decode_heads(&bytes)
                 .ok_or_else(|| corrupt(dir, "its recorded heads are unreadable".into()))?,
@@ -114,6 +119,8 @@ impl Store {
             snapshot,
             log,
             meta,
+            peers,
+            sync_states,
             persisted_heads,
             log_entries: 0,
             log_bytes: 0,

@@ -21,7 +21,7 @@ fn commit(doc: &mut AutoCommit, key: &str, value: i64) {
 fn init(dir: &Path) -> (Store, AutoCommit) {
     let mut doc = AutoCommit::new();
     commit(&mut doc, "genesis", 0);
-    let opened = Store::init(dir, config(), &mut doc).unwrap().unwrap();
+    let opened = Store::init(dir, config(), None, &mut doc).unwrap().unwrap();
     (opened.store, doc)
 }
 
@@ -85,7 +85,9 @@ fn init_twice_changes_nothing_and_files_are_owner_only() {
     let (store, _doc) = init(&data);
     drop(store);
     let mut doc = AutoCommit::new();
-    assert!(Store::init(&data, config(), &mut doc).unwrap().is_none());
+    assert!(Store::init(&data, config(), None, &mut doc)
+        .unwrap()
+        .is_none());
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&data.join("identity.key")), 0o600);

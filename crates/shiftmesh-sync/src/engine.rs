@@ -116,6 +116,8 @@ pub enum Output<P> {
     Applied {
         peer: P,
         merged: Merged,
+        /// Our heads before the changes arrived.
+        before: Vec<ChangeHash>,
     },
     /// Persist this state for the peer. Always emitted after the [`Output::Applied`] whose
     /// changes it covers, so persisting outputs in order never records heads that are not
@@ -554,6 +556,7 @@ impl<P: Ord + Clone> Engine<P> {
         out.push(Output::Applied {
             peer: peer.clone(),
             merged,
+            before,
         });
         self.announce(schedule, out);
         Ok(count)

@@ -1,0 +1,69 @@
+//! Invites: what a new machine needs to join a site — the site key, and where and who the
+//! inviting node is — as one line that survives copy and paste.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use shiftmesh_store::SiteKey;
+
+const PREFIX: &str = "shiftmesh-invite-1.";
+/// An invite longer than this is refused before decoding.
+const INVITE_MAX_BYTES: usize = 8 * 1024;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    /// The site key, 64 hex digits.
+    pub key: String,
+    /// The inviting node's peer id.
+    pub peer: String,
+    /// Multiaddresses the inviting node listens on, best first.
+    pub addresses: Vec<String>,
+}
+
+impl Invite {
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).expect("an invite serialises");
+        format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(json))
+    }
+
+    /// Reads an invite; the error says what is wrong with it.
+    pub fn decode(text: &str) -> Result<(Invite, SiteKey), String> {
+        let text = text.trim();
+        if text.len() > INVITE_MAX_BYTES {
+            return Err("the invite is too long to be one".into());
+        }
+        let body = text
+            .strip_prefix(PREFIX)
+            .ok_or("an invite starts with 'shiftmesh-invite-1.'; copy the whole line 'shiftmesh invite' printed")?;
+        let json = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| "the invite is damaged (not base64); copy it again")?;
+        let invite: Invite = serde_json::from_slice(&json)
+            .map_err(|_| "the invite is damaged (unreadable); copy it again")?;
+        let key = SiteKey::from_hex(&invite.key).ok_or("the invite's site key is damaged")?;
+        if invite.addresses.is_empty() {
+            return Err("the invite names no address to reach the site at".into());
+        }
+        Ok((invite, key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invite_reads_back_and_damage_is_named() {
+        let invite = Invite {
+            key: "ab".repeat(32),
+            peer: "12D3KooW".into(),
+            addresses: vec!["/ip4/127.0.0.1/tcp/4780".into()],
+        };
+        let text = invite.encode();
+        let (back, key) = Invite::decode(&format!("  {text}\n")).unwrap();
+        assert_eq!(back, invite);
+        assert_eq!(key.to_hex(), invite.key);
+        assert!(Invite::decode("hello").unwrap_err().contains("starts with"));
+        assert!(Invite::decode(&text[..text.len() - 5]).is_err());
+    }
+}

@@ -1,0 +1,224 @@
+//! Our own redial loop. libp2p dials only when asked, mDNS reports a peer once, and idle
+//! connections close, so every peer we know of is redialed while it is disconnected, with a
+//! backoff that doubles from [`REDIAL_MIN_MS`] to [`REDIAL_MAX_MS`] and resets on connect.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use libp2p::core::ConnectedPoint;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::ConnectionId;
+use libp2p::{Multiaddr, PeerId, Swarm};
+
+use crate::behaviour::Behaviour;
+
+pub const REDIAL_MIN_MS: u64 = 500;
+pub const REDIAL_MAX_MS: u64 = 30_000;
+/// Peers known by id (found by mDNS, told by identify, remembered); beyond this, new ones are
+/// ignored, so a noisy network cannot grow our memory.
+pub const MAX_KNOWN_PEERS: usize = 256;
+pub const MAX_ADDRESSES_PER_KNOWN_PEER: usize = 8;
+
+#[derive(Debug)]
+struct Backoff {
+    next_at: Instant,
+    delay_ms: u64,
+}
+
+impl Backoff {
+    fn now() -> Backoff {
+        Backoff {
+            next_at: Instant::now(),
+            delay_ms: REDIAL_MIN_MS,
+        }
+    }
+
+    fn due(&self, now: Instant) -> bool {
+        self.next_at <= now
+    }
+
+    fn wait(&mut self, now: Instant) {
+        self.next_at = now + Duration::from_millis(self.delay_ms);
+        self.delay_ms = (self.delay_ms * 2).min(REDIAL_MAX_MS);
+    }
+
+    fn reset(&mut self) {
+        *self = Backoff::now();
+    }
+}
+
+#[derive(Debug)]
+struct Known {
+    addresses: Vec<Multiaddr>,
+    connected: bool,
+    backoff: Backoff,
+}
+
+/// A `--peer` address; its peer id is learned on the first connection unless given.
+#[derive(Debug)]
+struct Static {
+    address: Multiaddr,
+    peer: Option<PeerId>,
+    backoff: Backoff,
+    dialing: Option<ConnectionId>,
+}
+
+pub struct Dialer {
+    me: PeerId,
+    known: BTreeMap<PeerId, Known>,
+    statics: Vec<Static>,
+    dialing: HashMap<ConnectionId, PeerId>,
+}
+
+/// Whether an address is worth dialing (not the unspecified 0.0.0.0 or ::).
+pub fn is_dialable(address: &Multiaddr) -> bool {
+    !address.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_unspecified(),
+        Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    })
+}
+
+fn peer_of(address: &Multiaddr) -> Option<PeerId> {
+    address.iter().find_map(|p| match p {
+        Protocol::P2p(peer) => Some(peer),
+        _ => None,
+    })
+}
+
+impl Dialer {
+    pub fn new(me: PeerId) -> Dialer {
+        Dialer {
+            me,
+            known: BTreeMap::new(),
+            statics: Vec::new(),
+            dialing: HashMap::new(),
+        }
+    }
+
+    pub fn add_static(&mut self, address: Multiaddr) {
+        let peer = peer_of(&address);
+        self.statics.push(Static {
+            address,
+            peer,
+            backoff: Backoff::now(),
+            dialing: None,
+        });
+    }
+
+    pub fn add_known(&mut self, peer: PeerId, address: Multiaddr) {
+        if peer == self.me || !is_dialable(&address) {
+            return;
+        }
+        let address: Multiaddr = address
+            .iter()
+            .filter(|p| !matches!(p, Protocol::P2p(_)))
+            .collect();
+        if !self.known.contains_key(&peer) && self.known.len() >= MAX_KNOWN_PEERS {
+            return;
+        }
+        let known = self.known.entry(peer).or_insert_with(|| Known {
+            addresses: Vec::new(),
+            connected: false,
+            backoff: Backoff::now(),
+        });
+        if !known.addresses.contains(&address) {
+            known.addresses.push(address);
+            let excess = known
+                .addresses
+                .len()
+                .saturating_sub(MAX_ADDRESSES_PER_KNOWN_PEER);
+            known.addresses.drain(..excess);
+            // A new address is worth trying at once.
+            known.backoff.reset();
+        }
+    }
+
+    fn is_connected(&self, peer: &PeerId) -> bool {
+        self.known.get(peer).is_some_and(|k| k.connected)
+    }
+
+    /// Dials every disconnected peer whose backoff has passed.
+    pub fn dial_due(&mut self, swarm: &mut Swarm<Behaviour>) {
+        let now = Instant::now();
+        for i in 0..self.statics.len() {
+            let connected = self.statics[i]
+                .peer
+                .is_some_and(|p| self.is_connected(&p) || p == self.me);
+            let s = &mut self.statics[i];
+            if connected || s.dialing.is_some() || !s.backoff.due(now) {
+                continue;
+            }
+            s.backoff.wait(now);
+            let opts = DialOpts::unknown_peer_id()
+                .address(s.address.clone())
+                .build();
+            s.dialing = Some(opts.connection_id());
+            if let Err(e) = swarm.dial(opts) {
+                s.dialing = None;
+                tracing::debug!("cannot dial {}: {e}", s.address);
+            }
+        }
+        for (peer, known) in &mut self.known {
+            if known.connected || !known.backoff.due(now) || known.addresses.is_empty() {
+                continue;
+            }
+            known.backoff.wait(now);
+            let opts = DialOpts::peer_id(*peer)
+                .addresses(known.addresses.clone())
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            self.dialing.insert(opts.connection_id(), *peer);
+            if let Err(e) = swarm.dial(opts) {
+                tracing::debug!("cannot dial {peer}: {e}");
+            }
+        }
+    }
+
+    pub fn connected(&mut self, peer: PeerId, connection: ConnectionId, endpoint: &ConnectedPoint) {
+        self.dialing.remove(&connection);
+        for s in &mut self.statics {
+            if s.dialing == Some(connection) {
+                s.dialing = None;
+                s.peer = Some(peer);
+            }
+            if s.peer == Some(peer) {
+                s.backoff.reset();
+            }
+        }
+        if let ConnectedPoint::Dialer { address, .. } = endpoint {
+            self.add_known(peer, address.clone());
+        }
+        if let Some(known) = self.known.get_mut(&peer) {
+            known.connected = true;
+            known.backoff.reset();
+        } else if self.known.len() < MAX_KNOWN_PEERS {
+            // A peer that dialed us: we know no address to redial it at, but track it.
+            self.known.insert(
+                peer,
+                Known {
+                    addresses: Vec::new(),
+                    connected: true,
+                    backoff: Backoff::now(),
+                },
+            );
+        }
+    }
+
+    pub fn disconnected(&mut self, peer: PeerId) {
+        if let Some(known) = self.known.get_mut(&peer) {
+            known.connected = false;
+            known.backoff.reset();
+        }
+    }
+
+    pub fn failed(&mut self, _peer: Option<PeerId>, connection: ConnectionId) {
+        self.dialing.remove(&connection);
+        for s in &mut self.statics {
+            if s.dialing == Some(connection) {
+                s.dialing = None;
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The local control channel: a Unix socket in the data directory (0700), itself 0600, so only
+//! the directory's owner reaches it. One JSON request per connection, one line; the answer is
+//! one JSON line, or for `events` a line per event until the client hangs up.
+
+use std::io::{BufRead, BufReader, Read as _, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const SOCKET_FILE: &str = "node.sock";
+/// The largest request line accepted (a command line is far smaller).
+pub const MAX_CONTROL_REQUEST_BYTES: usize = 64 * 1024;
+/// The largest answer a client reads (a YEAR export as JSON is about 40 MiB).
+pub const MAX_CONTROL_REPLY_BYTES: usize = 512 * 1024 * 1024;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ControlRequest {
+    /// Run a CLI command in the node, exactly as typed.
+    Command(CommandRequest),
+    /// Follow the node's event stream.
+    Events,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandRequest {
+    /// The command line after the program name.
+    pub args: Vec<String>,
+    /// Who is acting (already resolved by the client from `--as`, SHIFTMESH_USER or the OS).
+    pub user: String,
+    /// The client's working directory, against which relative paths are read.
+    pub cwd: PathBuf,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandReply {
+    pub stdout: String,
+    /// The one-line error, when the command failed.
+    pub error: Option<String>,
+    pub code: u8,
+}
+
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_FILE)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("the node on {0} stopped answering ({1}); see its log")]
+    Io(PathBuf, std::io::Error),
+    #[error("the node on {0} sent an answer that cannot be read ({1})")]
+    Malformed(PathBuf, String),
+}
+
+/// A connection to the node running on a data directory.
+pub struct Client {
+    path: PathBuf,
+    stream: UnixStream,
+}
+
+impl Client {
+    /// Connects to the node running on `data_dir`, or None when none runs there (no socket,
+    /// or a stale one left by a node that was killed).
+    pub fn connect(data_dir: &Path) -> Option<Client> {
+        let path = socket_path(data_dir);
+        UnixStream::connect(&path)
+            .ok()
+            .map(|stream| Client { path, stream })
+    }
+
+    fn send(&mut self, request: &ControlRequest) -> Result<(), ControlError> {
+        let mut line = serde_json::to_vec(request).expect("a control request serialises");
+        line.push(b'\n');
+        self.stream
+            .write_all(&line)
+            .map_err(|e| ControlError::Io(self.path.clone(), e))
+    }
+
+    /// Runs a command in the node and returns its answer.
+    pub fn command(mut self, request: CommandRequest) -> Result<CommandReply, ControlError> {
+        self.send(&ControlRequest::Command(request))?;
+        let mut reader = BufReader::new(&self.stream).take(MAX_CONTROL_REPLY_BYTES as u64);
+        let mut line = String::new();
+        reader
+            .read_line(&mut line)
+            .map_err(|e| ControlError::Io(self.path.clone(), e))?;
+        serde_json::from_str(&line).map_err(|e| ControlError::Malformed(self.path.clone(), e.to_string()))
+    }
+
+    /// Follows the event stream, handing each line to `each` until it fails or the node stops.
+    pub fn events(
+        mut self,
+        mut each: impl FnMut(&str) -> std::io::Result<()>,
+    ) -> Result<(), ControlError> {
+        self.send(&ControlRequest::Events)?;
+        let reader = BufReader::new(&self.stream);
+        for line in reader.lines() {
+            let line = line.map_err(|e| ControlError::Io(self.path.clone(), e))?;
+            if let Err(e) = each(&line) {
+                return Err(ControlError::Io(self.path.clone(), e));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,619 @@
+//! The running node. One task owns the session (store and schedule); the network task and
+//! the control channel's connections talk to it through bounded channels, so the schedule is
+//! never shared and never locked.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use automerge::ChangeHash;
+use serde::Serialize;
+use shiftmesh_model::{Collection, Dirty};
+use shiftmesh_net::{Command, Event, Multiaddr, Net, NetConfig, NetError, PeerId};
+use shiftmesh_rules::{open_and_acknowledged, Input as RulesInput, Validator};
+use shiftmesh_store::{Identity, Store};
+use shiftmesh_sync::{Announcement, Engine, Input, Limits, Outcome, Output, SavedStates, SessionError};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::control::{
+    socket_path, CommandReply, CommandRequest, ControlRequest, MAX_CONTROL_REQUEST_BYTES,
+};
+use crate::events;
+use crate::session::{write_index_snapshot, Session};
+use crate::NodeError;
+
+/// Where a node listens when not told: every interface, on a fixed port so invites stay
+/// valid across restarts. When it is taken, an ephemeral port is used instead.
+pub const DEFAULT_LISTEN: &str = "/ip4/0.0.0.0/tcp/4780";
+const FALLBACK_LISTEN: &str = "/ip4/0.0.0.0/tcp/0";
+/// Commands from the control channel waiting for the document task.
+pub const CONTROL_QUEUE_LEN: usize = 64;
+/// Events kept for a slow `events` follower before it is told some were lost.
+pub const EVENT_BUFFER_LEN: usize = 4096;
+/// A change touching more entities than this is reported as one summary event.
+pub const MAX_ENTITY_EVENTS_PER_CHANGE: usize = 1000;
+/// How often sessions are checked for timeouts and catch-up.
+pub const TICK_MS: u64 = 1000;
+
+#[derive(Clone, Debug, Default)]
+pub struct NodeOptions {
+    pub data_dir: PathBuf,
+    pub listen: Vec<String>,
+    pub peers: Vec<String>,
+    pub mdns: bool,
+}
+
+/// Runs CLI commands inside the node, against the session it holds. The CLI provides it, so
+/// a command behaves the same through the node as when it opens the store itself.
+pub trait Executor: Send + 'static {
+    fn execute(
+        &mut self,
+        session: &mut Session,
+        status: &Status,
+        request: CommandRequest,
+    ) -> CommandReply;
+}
+
+/// This node and its peers, for `status` and `peers`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    pub running: bool,
+    pub peer_id: String,
+    pub name: String,
+    /// The site key's fingerprint (never the key).
+    pub site_key_fingerprint: String,
+    pub listen: Vec<String>,
+    /// Open conflicts as the node's incremental validation has them (None when no node runs).
+    pub open_conflicts: Option<usize>,
+    pub peers: Vec<PeerStatus>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerStatus {
+    pub peer_id: String,
+    pub connected: bool,
+    pub addresses: Vec<String>,
+    /// When a sync session with it last completed (RFC 3339).
+    pub last_sync: Option<String>,
+    /// Changes of ours it lacks, as far as the heads we last shared tell.
+    pub behind: Option<usize>,
+    /// Heads it announced that we lack.
+    pub ahead: Option<usize>,
+}
+
+impl Status {
+    /// The status read from the store, when no node runs.
+    pub fn offline(identity: &Identity, store: &Store) -> Status {
+        let peers = store
+            .known_peers()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(peer_id, record)| PeerStatus {
+                peer_id,
+                connected: false,
+                addresses: record.addresses,
+                last_sync: None,
+                behind: None,
+                ahead: None,
+            })
+            .collect();
+        Status {
+            running: false,
+            peer_id: identity.peer_id().to_string(),
+            name: identity.config.node_name.clone(),
+            site_key_fingerprint: shiftmesh_net::fingerprint(&identity.site_key.0),
+            listen: Vec::new(),
+            open_conflicts: None,
+            peers,
+        }
+    }
+}
+
+type ControlMessage = (CommandRequest, oneshot::Sender<CommandReply>);
+
+/// Runs the node until SIGINT or SIGTERM; then flushes and returns.
+pub fn run(options: NodeOptions, executor: impl Executor) -> Result<(), NodeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(NodeError::Runtime)?;
+    runtime.block_on(serve(options, executor))
+}
+
+fn parse_addresses(list: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
+    list.iter()
+        .map(|a| {
+            a.parse().map_err(|e: shiftmesh_net::AddressError| NodeError::Address {
+                address: a.clone(),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn start_net(
+    options: &NodeOptions,
+    identity: &Identity,
+    store: &Store,
+) -> Result<Net, NodeError> {
+    let remembered = store
+        .known_peers()?
+        .into_iter()
+        .filter_map(|(id, record)| {
+            let peer: PeerId = id.parse().ok()?;
+            let addresses = record.addresses.iter().filter_map(|a| a.parse().ok()).collect();
+            Some((peer, addresses))
+        })
+        .collect();
+    let mut config = NetConfig {
+        keypair: identity.keypair.clone(),
+        site_key: identity.site_key.0,
+        listen: parse_addresses(&options.listen)?,
+        static_peers: parse_addresses(&options.peers)?,
+        remembered,
+        mdns: options.mdns,
+    };
+    if !config.listen.is_empty() {
+        return Ok(shiftmesh_net::start(config)?);
+    }
+    config.listen = parse_addresses(&[DEFAULT_LISTEN.to_owned()])?;
+    match shiftmesh_net::start(config.clone()) {
+        Err(NetError::Listen { address, reason }) => {
+            tracing::warn!("cannot listen on {address} ({reason}); using an ephemeral port");
+            config.listen = parse_addresses(&[FALLBACK_LISTEN.to_owned()])?;
+            Ok(shiftmesh_net::start(config)?)
+        }
+        other => Ok(other?),
+    }
+}
+
+async fn serve(options: NodeOptions, executor: impl Executor) -> Result<(), NodeError> {
+    let mut session = Session::open(&options.data_dir, "node".to_owned())?;
+    session.write_index_on_persist = false;
+    let validator = validate_all(&mut session);
+    let net = start_net(&options, &session.identity, &session.store)?;
+    let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE_LEN);
+    let (events_tx, _) = broadcast::channel(EVENT_BUFFER_LEN);
+    let socket = socket_path(&options.data_dir);
+    let listener = bind_control(&socket)?;
+    tokio::spawn(accept_control(listener, control_tx, events_tx.clone()));
+    tracing::info!(
+        "node {} ({}) started on {}; site key fingerprint {}; {} changes",
+        session.identity.config.node_name,
+        net.peer_id,
+        options.data_dir.display(),
+        net.fingerprint,
+        session.schedule.change_count(),
+    );
+    let mut node = Node {
+        session,
+        engine: Engine::new(Limits::default()),
+        validator,
+        net,
+        events: events_tx,
+        listen: Vec::new(),
+        addresses: BTreeMap::new(),
+        executor,
+    };
+    let result = node.run(control_rx).await;
+    let _ = std::fs::remove_file(&socket);
+    node.shutdown();
+    result
+}
+
+/// Binds the control socket, readable and writable only by the owner. A socket file left by
+/// a node that was killed is removed first (sled's lock, taken above, proves no node runs).
+fn bind_control(path: &std::path::Path) -> Result<UnixListener, NodeError> {
+    let error = |source| NodeError::Control {
+        path: path.to_owned(),
+        source,
+    };
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(error(e)),
+    }
+    let listener = UnixListener::bind(path).map_err(error)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(error)?;
+    Ok(listener)
+}
+
+async fn accept_control(
+    listener: UnixListener,
+    control: mpsc::Sender<ControlMessage>,
+    events: broadcast::Sender<String>,
+) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let control = control.clone();
+        let events = events.subscribe();
+        tokio::spawn(async move {
+            if let Err(e) = serve_client(stream, control, events).await {
+                tracing::debug!("control client: {e}");
+            }
+        });
+    }
+}
+
+async fn serve_client(
+    stream: UnixStream,
+    control: mpsc::Sender<ControlMessage>,
+    mut events: broadcast::Receiver<String>,
+) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read.take(MAX_CONTROL_REQUEST_BYTES as u64))
+        .read_line(&mut line)
+        .await?;
+    let request: ControlRequest = match serde_json::from_str(&line) {
+        Ok(r) => r,
+        Err(e) => {
+            let reply = CommandReply {
+                stdout: String::new(),
+                error: Some(format!("the node could not read the request ({e})")),
+                code: 1,
+            };
+            return write_line(&mut write, &reply).await;
+        }
+    };
+    match request {
+        ControlRequest::Command(request) => {
+            let (tx, rx) = oneshot::channel();
+            if control.send((request, tx)).await.is_err() {
+                return Ok(());
+            }
+            if let Ok(reply) = rx.await {
+                write_line(&mut write, &reply).await?;
+            }
+        }
+        ControlRequest::Events => loop {
+            let line = match events.recv().await {
+                Ok(line) => line,
+                Err(broadcast::error::RecvError::Lagged(lost)) => events::lost(lost),
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            };
+            write.write_all(line.as_bytes()).await?;
+            write.write_all(b"\n").await?;
+        },
+    }
+    Ok(())
+}
+
+async fn write_line(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    value: &impl Serialize,
+) -> std::io::Result<()> {
+    let mut bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    write.write_all(&bytes).await
+}
+
+fn validate_all(session: &mut Session) -> Validator {
+    let concurrent = session.schedule.all_concurrent_values().unwrap_or_default();
+    let schedule = &session.schedule;
+    Validator::new(&RulesInput::new(schedule.index(), schedule.zone(), &concurrent))
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(crate::session::now_ms()).unwrap_or(0)
+}
+
+struct Node<E> {
+    session: Session,
+    engine: Engine<PeerId>,
+    validator: Validator,
+    net: Net,
+    events: broadcast::Sender<String>,
+    listen: Vec<String>,
+    /// The address each peer was last connected at.
+    addresses: BTreeMap<PeerId, String>,
+    executor: E,
+}
+
+impl<E: Executor> Node<E> {
+    async fn run(&mut self, mut control: mpsc::Receiver<ControlMessage>) -> Result<(), NodeError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let signal_error = |e| NodeError::Runtime(e);
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
+        let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
+        let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                event = self.net.events.recv() => match event {
+                    Some(event) => self.net_event(event),
+                    None => {
+                        tracing::error!("the network task stopped; shutting down");
+                        return Ok(());
+                    }
+                },
+                Some((request, reply)) = control.recv() => {
+                    let answer = self.execute(request);
+                    let _ = reply.send(answer);
+                }
+                _ = tick.tick() => self.input(Input::Tick, None),
+                _ = interrupt.recv() => break,
+                _ = terminate.recv() => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn shutdown(&mut self) {
+        let s = &mut self.session;
+        if let Err(e) = s.persist() {
+            tracing::error!("could not flush the store on shutdown: {e}");
+        }
+        if let Err(e) = write_index_snapshot(&mut s.store, &mut s.schedule) {
+            tracing::warn!("could not write the index snapshot: {e}");
+        }
+        tracing::info!("node stopped; every change is on disk");
+    }
+
+    fn emit(&self, event: serde_json::Value) {
+        // No follower is not an error.
+        let _ = self.events.send(event.to_string());
+    }
+
+    fn net_event(&mut self, event: Event) {
+        match event {
+            Event::Listening { address } => self.listen.push(address.to_string()),
+            Event::Connected { peer, address } => {
+                self.addresses.insert(peer, address.to_string());
+                let saved = self.saved_states(&peer);
+                self.emit(events::peer("peer-connected", &peer.to_string(), Some(&address.to_string())));
+                self.input(Input::Connected { peer, saved }, None);
+            }
+            Event::Disconnected { peer } => {
+                self.emit(events::peer("peer-disconnected", &peer.to_string(), None));
+                self.input(Input::Disconnected { peer }, None);
+            }
+            Event::Request { peer, id, request } => {
+                self.input(Input::Request { peer, request }, Some(id))
+            }
+            Event::Response { peer, response } => {
+                self.input(Input::Response { peer, response }, None)
+            }
+            Event::RequestFailed { peer, reason } => {
+                self.input(Input::RequestFailed { peer, reason }, None)
+            }
+            Event::Announcement { peer, announcement } => {
+                if let Ok(heads) = announcement.heads() {
+                    self.input(Input::Announcement { peer, heads }, None);
+                }
+            }
+            Event::Learned { peer, address } => {
+                if let Err(e) = self
+                    .session
+                    .store
+                    .remember_address(&peer.to_string(), &address.to_string())
+                {
+                    tracing::warn!("could not remember {peer}'s address: {e}");
+                }
+            }
+        }
+    }
+
+    fn saved_states(&self, peer: &PeerId) -> SavedStates {
+        let id = peer.to_string();
+        let read = |role: &str| self.session.store.sync_state(&id, role).ok().flatten();
+        SavedStates {
+            outbound: read("outbound"),
+            inbound: read("inbound"),
+        }
+    }
+
+    /// Feeds the sync engine and carries out what it says; `respond_to` is the network's id
+    /// for the request being answered, if any.
+    fn input(&mut self, input: Input<PeerId>, respond_to: Option<u64>) {
+        let outputs = self
+            .engine
+            .handle(&mut self.session.schedule, now_ms(), input);
+        self.carry_out(outputs, respond_to);
+    }
+
+    fn carry_out(&mut self, outputs: Vec<Output<PeerId>>, respond_to: Option<u64>) {
+        for output in outputs {
+            match output {
+                Output::SendRequest { peer, request } => {
+                    self.net.send(Command::Request { peer, request })
+                }
+                Output::Respond { response, .. } => {
+                    if let Some(id) = respond_to {
+                        self.net.send(Command::Respond { id, response });
+                    }
+                }
+                Output::Announce { heads } => {
+                    self.net.send(Command::Announce(Announcement::new(&heads)))
+                }
+                Output::Applied {
+                    peer,
+                    merged,
+                    before,
+                } => {
+                    if let Err(e) = self.session.persist() {
+                        tracing::error!("could not persist changes from {peer}: {e}");
+                    }
+                    self.changed(&before, &merged.dirty, &peer.to_string());
+                }
+                Output::SaveState { peer, role, state } => {
+                    if let Err(e) =
+                        self.session
+                            .store
+                            .save_sync_state(&peer.to_string(), role.as_str(), &state)
+                    {
+                        tracing::warn!("could not save the sync state for {peer}: {e}");
+                    }
+                }
+                Output::SessionEnded {
+                    peer,
+                    role,
+                    outcome,
+                } => self.session_ended(peer, role, outcome),
+                Output::ReloadDocument => {
+                    if let Err(e) = self.session.reload() {
+                        tracing::error!("could not reload the schedule from the store: {e}");
+                    }
+                    self.validator = validate_all(&mut self.session);
+                    let outputs = self
+                        .engine
+                        .reset_all(&mut self.session.schedule, now_ms());
+                    self.carry_out(outputs, None);
+                }
+            }
+        }
+    }
+
+    fn session_ended(&mut self, peer: PeerId, role: shiftmesh_sync::Role, outcome: Outcome) {
+        match outcome {
+            Outcome::Completed {
+                rounds,
+                bytes_sent,
+                bytes_received,
+                new_changes,
+                started_at,
+            } => {
+                let duration_ms = now_ms().saturating_sub(started_at);
+                tracing::debug!(
+                    "sync with {peer} ({}) done: {rounds} rounds, {bytes_sent} B out, {bytes_received} B in, {new_changes} new changes, {duration_ms} ms",
+                    role.as_str()
+                );
+                self.emit(events::sync_completed(
+                    &peer.to_string(),
+                    role.as_str(),
+                    rounds,
+                    bytes_sent,
+                    bytes_received,
+                    new_changes,
+                    duration_ms,
+                ));
+            }
+            Outcome::Failed(SessionError::Disconnected) => {}
+            Outcome::Failed(error) => {
+                tracing::warn!(
+                    "sync session with {peer} ({}) failed: {error}; the session was reset",
+                    role.as_str()
+                );
+                self.emit(events::sync_failed(&peer.to_string(), role.as_str(), &error.to_string()));
+            }
+        }
+    }
+
+    /// After changes (local or from a peer): validate what they touched and tell followers.
+    fn changed(&mut self, before: &[ChangeHash], dirty: &Dirty, origin: &str) {
+        let concurrent = self
+            .session
+            .schedule
+            .all_concurrent_values()
+            .unwrap_or_default();
+        let schedule = &self.session.schedule;
+        let input = RulesInput::new(schedule.index(), schedule.zone(), &concurrent);
+        let delta = self.validator.update(&input, dirty);
+        if self.events.receiver_count() == 0 {
+            return;
+        }
+        if dirty.len() > MAX_ENTITY_EVENTS_PER_CHANGE {
+            self.emit(events::many_changed(dirty.len(), origin));
+        } else {
+            for (collection, key) in dirty {
+                let now = schedule.exists(*collection, key);
+                let was = schedule.had_key_at(*collection, key, before);
+                let change = match (was, now) {
+                    (false, true) => events::EntityChange::Created,
+                    (true, false) => events::EntityChange::Removed,
+                    // Present before and after, or a write that left nothing visible.
+                    _ => events::EntityChange::Updated,
+                };
+                if *collection == Collection::Acks && change != events::EntityChange::Created {
+                    continue;
+                }
+                self.emit(events::entity(*collection, key, change, origin));
+            }
+        }
+        for c in &delta.appeared {
+            self.emit(events::conflict("conflict-appeared", c));
+        }
+        for c in &delta.resolved {
+            self.emit(events::conflict("conflict-resolved", c));
+        }
+    }
+
+    fn status(&mut self) -> Status {
+        let reports = self.engine.report(&mut self.session.schedule);
+        let mut peers: BTreeMap<String, PeerStatus> = Status::offline(&self.session.identity, &self.session.store)
+            .peers
+            .into_iter()
+            .map(|p| (p.peer_id.clone(), p))
+            .collect();
+        for r in reports {
+            let id = r.peer.to_string();
+            let entry = peers.entry(id.clone()).or_insert_with(|| PeerStatus {
+                peer_id: id,
+                connected: false,
+                addresses: Vec::new(),
+                last_sync: None,
+                behind: None,
+                ahead: None,
+            });
+            entry.connected = r.connected;
+            if let Some(address) = self.addresses.get(&r.peer) {
+                if !entry.addresses.contains(address) {
+                    entry.addresses.push(address.clone());
+                }
+            }
+            entry.last_sync = r.last_sync_ms.and_then(|ms| {
+                jiff::Timestamp::from_millisecond(ms as i64)
+                    .ok()
+                    .map(|t| t.to_string())
+            });
+            entry.behind = Some(r.behind);
+            entry.ahead = Some(r.ahead);
+        }
+        let index = self.session.schedule.index();
+        let open = open_and_acknowledged(self.validator.conflicts(), &index.acks)
+            .0
+            .len();
+        Status {
+            running: true,
+            peer_id: self.net.peer_id.to_string(),
+            name: self.session.identity.config.node_name.clone(),
+            site_key_fingerprint: self.net.fingerprint.clone(),
+            listen: self.listen.clone(),
+            open_conflicts: Some(open),
+            peers: peers.into_values().collect(),
+        }
+    }
+
+    /// Runs a CLI command against the session. Afterwards what the node holds in memory is
+    /// what is on disk: a command that wrote without persisting (`assign --check`, or one
+    /// that failed half-way) has its writes dropped by reloading from the store.
+    fn execute(&mut self, request: CommandRequest) -> CommandReply {
+        let before = self.session.schedule.heads();
+        let status = self.status();
+        self.session.user = request.user.clone();
+        let reply = self.executor.execute(&mut self.session, &status, request);
+        let after = self.session.schedule.heads();
+        if after == before {
+            return reply;
+        }
+        if self.session.store.heads() != after.as_slice() {
+            tracing::debug!("a command left unpersisted writes; reloading the schedule");
+            if let Err(e) = self.session.reload() {
+                tracing::error!("could not reload the schedule from the store: {e}");
+            }
+            if self.session.schedule.heads() == before {
+                return reply;
+            }
+        }
+        let merged = self.session.schedule.touched_since(&before);
+        self.changed(&before, &merged.dirty, "local");
+        self.input(Input::LocalChange, None);
+        reply
+    }
+}

@@ -1,0 +1,100 @@
+//! The schedule with its store open: what every command that changes the schedule works on,
+//! whether the CLI opened the store itself or a running node lends it the one it holds.
+
+use std::path::Path;
+
+use shiftmesh_model::{Edit, Index, Schedule};
+use shiftmesh_store::{Identity, Opened, Store, StoreError};
+
+use crate::NodeError;
+
+/// sled's lock is held until this is dropped.
+pub struct Session {
+    pub store: Store,
+    pub schedule: Schedule,
+    pub identity: Identity,
+    /// Who is acting, recorded in each change's author as `user@node`.
+    pub user: String,
+    /// Whether [`Session::persist`] also rewrites the index snapshot. A one-off command does,
+    /// so the next read skips loading the document; a running node holds the index in memory
+    /// and writes the snapshot once, when it stops.
+    pub write_index_on_persist: bool,
+}
+
+impl Session {
+    /// Opens the store and loads the schedule.
+    pub fn open(dir: &Path, user: String) -> Result<Session, NodeError> {
+        let Opened {
+            mut store,
+            identity,
+        } = Store::open(dir)?;
+        let schedule = load_schedule(&mut store)?;
+        Ok(Session {
+            store,
+            schedule,
+            identity,
+            user,
+            write_index_on_persist: true,
+        })
+    }
+
+    /// Who is acting and when, for a change made now.
+    pub fn edit(&self) -> Edit {
+        Edit {
+            author: format!("{}@{}", self.user, self.identity.config.node_name),
+            now_ms: now_ms(),
+        }
+    }
+
+    /// Makes the schedule's new changes durable; an edit is acknowledged only after this.
+    pub fn persist(&mut self) -> Result<(), StoreError> {
+        self.store.persist(self.schedule.doc_mut())?;
+        if self.write_index_on_persist {
+            write_index_snapshot(&mut self.store, &mut self.schedule)?;
+        }
+        Ok(())
+    }
+
+    /// Loads the schedule again from the store (after Automerge panicked on a peer's input,
+    /// the copy in memory cannot be trusted).
+    pub fn reload(&mut self) -> Result<(), NodeError> {
+        self.schedule = load_schedule(&mut self.store)?;
+        Ok(())
+    }
+}
+
+/// Loads the document and its index (from the index snapshot when it matches).
+pub fn load_schedule(store: &mut Store) -> Result<Schedule, NodeError> {
+    // The document first: its load peaks at over twice what it then keeps, and the index
+    // is best built after that peak has passed.
+    let doc = store.load_document()?;
+    let index = fresh_index(store)?.map(|(index, _)| index);
+    Schedule::from_doc_and_index(doc, index).map_err(|e| NodeError::NotASchedule {
+        dir: store.dir().to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// The index snapshot on disk, if it was written for exactly the heads on disk, with the
+/// number of changes it covers.
+pub fn fresh_index(store: &Store) -> Result<Option<(Index, usize)>, StoreError> {
+    Ok(store
+        .read_index_snapshot()?
+        .and_then(|(bytes, changes)| Index::from_snapshot(&bytes).map(|index| (index, changes))))
+}
+
+/// Writes the index snapshot for the heads on disk; returns the number of changes.
+pub fn write_index_snapshot(
+    store: &mut Store,
+    schedule: &mut Schedule,
+) -> Result<usize, StoreError> {
+    let changes = schedule.change_count();
+    if let Some(bytes) = schedule.index().to_snapshot() {
+        store.write_index_snapshot(&bytes, changes)?;
+    }
+    Ok(changes)
+}
+
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
