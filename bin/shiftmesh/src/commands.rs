@@ -298,7 +298,7 @@ fn staff(ctx: &mut Context, cmd: StaffCommand) -> anyhow::Result<()> {
             apply_staff_fields(&mut staff, &fields);
             staff.check().map_err(|e| UsageError(e.message))?;
             let s = ctx.db.open()?;
-            require_department(&s, &staff.department)?;
+            require_department(s, &staff.department)?;
             s.schedule
                 .add(&s.edit(), &staff, format!("add staff {id}"))?;
             s.persist()?;
@@ -321,7 +321,7 @@ fn staff(ctx: &mut Context, cmd: StaffCommand) -> anyhow::Result<()> {
                 .ok_or_else(|| not_found("staff member", &id))?;
             let set = apply_staff_fields(&mut staff, &fields);
             staff.check().map_err(|e| UsageError(e.message))?;
-            require_department(&s, &staff.department)?;
+            require_department(s, &staff.department)?;
             write_update(ctx.json, s, &staff, &set, "staff")
         }
         StaffCommand::Remove { id, force } => {
@@ -459,7 +459,7 @@ fn shift(ctx: &mut Context, cmd: ShiftCommand) -> anyhow::Result<()> {
             apply_shift_fields(&mut shift, &fields);
             shift.check().map_err(|e| UsageError(e.message))?;
             let s = ctx.db.open()?;
-            require_department(&s, &shift.department)?;
+            require_department(s, &shift.department)?;
             s.schedule
                 .add(&s.edit(), &shift, format!("add shift {id}"))?;
             s.persist()?;
@@ -484,7 +484,7 @@ fn shift(ctx: &mut Context, cmd: ShiftCommand) -> anyhow::Result<()> {
                 .ok_or_else(|| not_found("shift", &id))?;
             let set = apply_shift_fields(&mut shift, &fields);
             shift.check().map_err(|e| UsageError(e.message))?;
-            require_department(&s, &shift.department)?;
+            require_department(s, &shift.department)?;
             write_update(ctx.json, s, &shift, &set, "shift")
         }
         ShiftCommand::Remove { id, force } => {

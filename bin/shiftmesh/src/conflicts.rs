@@ -67,7 +67,7 @@ impl Checked {
 
 fn of_reader(reader: &mut Reader) -> anyhow::Result<(Vec<Conflict>, Vec<Conflict>)> {
     let concurrent = reader.all_concurrent_values()?;
-    Ok(evaluate(&reader.view(), &concurrent))
+    Ok(evaluate(reader.view(), &concurrent))
 }
 
 /// How many conflicts are open (for `status`).
@@ -157,7 +157,7 @@ fn find(
 pub fn show(ctx: &mut Context, id: &str) -> anyhow::Result<()> {
     let mut reader = ctx.db.read()?;
     let concurrent = reader.all_concurrent_values()?;
-    let (open, acknowledged) = evaluate(&reader.view(), &concurrent);
+    let (open, acknowledged) = evaluate(reader.view(), &concurrent);
     let (conflict, is_acknowledged) = find(id, open, acknowledged)?;
     let input = Input::new(reader.view().index(), reader.view().zone(), &concurrent);
     let candidates = if conflict.offers(shiftmesh_rules::OptionId::FindSubstitute) {

@@ -24,7 +24,7 @@ pub enum Db<'a> {
     Offline {
         data_dir: PathBuf,
         user: String,
-        session: Option<Session>,
+        session: Option<Box<Session>>,
     },
     /// The command runs inside the node, on the session it holds.
     Live {
@@ -37,7 +37,7 @@ pub enum Db<'a> {
 pub enum Reader<'a> {
     /// From the index snapshot, when one matches the store, so the document is loaded only
     /// when a read needs it.
-    Snapshot(Snapshot),
+    Snapshot(Box<Snapshot>),
     /// The running node's (or this command's) open session.
     Open(&'a mut Session),
 }
@@ -103,7 +103,7 @@ impl Db<'_> {
                 session,
             } => {
                 if session.is_none() {
-                    *session = Some(Session::open(data_dir, user.clone())?);
+                    *session = Some(Box::new(Session::open(data_dir, user.clone())?));
                 }
                 Ok(session.as_mut().expect("opened above"))
             }
@@ -118,7 +118,9 @@ impl Db<'_> {
                 session: Some(session),
                 ..
             } => Ok(Reader::Open(session)),
-            Db::Offline { data_dir, .. } => Ok(Reader::Snapshot(Snapshot::open(data_dir)?)),
+            Db::Offline { data_dir, .. } => {
+                Ok(Reader::Snapshot(Box::new(Snapshot::open(data_dir)?)))
+            }
         }
     }
 

@@ -40,8 +40,9 @@ fn main() -> ExitCode {
         Command::Events => node::follow_events(&cli),
         _ => match node::forward(&cli) {
             Some(code) => return ExitCode::from(code),
-            None => context::Context::new(&cli)
-                .and_then(|mut ctx| commands::run(cli.command, &mut ctx)),
+            None => {
+                context::Context::new(&cli).and_then(|mut ctx| commands::run(cli.command, &mut ctx))
+            }
         },
     };
     let (code, error) = outcome(result);

@@ -64,7 +64,9 @@ pub fn forward(cli: &Cli) -> Option<u8> {
         Ok(reply) => {
             let mut out = std::io::stdout().lock();
             // A closed pipe (`| head`) is not an error worth reporting.
-            let _ = out.write_all(reply.stdout.as_bytes()).and_then(|()| out.flush());
+            let _ = out
+                .write_all(reply.stdout.as_bytes())
+                .and_then(|()| out.flush());
             if let Some(error) = reply.error {
                 eprintln!("error: {error}");
             }

@@ -204,7 +204,7 @@ pub fn shift_show(ctx: &mut Context, id: &Id) -> anyhow::Result<()> {
     r.view().require(Collection::Shifts, id.as_str())?;
     let (conflicts, conflict_text) = concurrent(&mut r, Collection::Shifts, id.as_str())?;
     let shift = &r.view().index().shifts[id];
-    let view = shift_view(&r.view(), shift);
+    let view = shift_view(r.view(), shift);
     let value = json!({"shift": view, "concurrent": conflicts});
     output::either(ctx.json, &value, || {
         let mut out = format!(
@@ -236,7 +236,7 @@ pub fn shift_list(
     let views: Vec<ShiftView<'_>> = index
         .shifts_between(from.unwrap_or(first), to.unwrap_or(last))
         .filter(|sh| department.is_none() || sh.department == department)
-        .map(|sh| shift_view(&r.view(), sh))
+        .map(|sh| shift_view(r.view(), sh))
         .collect();
     output::either(ctx.json, &views, || {
         table(
@@ -465,7 +465,14 @@ pub fn peers(ctx: &mut Context) -> anyhow::Result<()> {
     let node = live.unwrap_or_else(|| Status::offline(r.identity(), r.store()));
     output::either(ctx.json, &node.peers, || {
         let mut text = table(
-            &["PEER", "CONNECTED", "LAST SYNC", "BEHIND", "AHEAD", "ADDRESS"],
+            &[
+                "PEER",
+                "CONNECTED",
+                "LAST SYNC",
+                "BEHIND",
+                "AHEAD",
+                "ADDRESS",
+            ],
             node.peers.iter().map(|p| {
                 let count = |n: Option<usize>| n.map_or("-".to_owned(), |n| n.to_string());
                 vec![
@@ -479,7 +486,9 @@ pub fn peers(ctx: &mut Context) -> anyhow::Result<()> {
             }),
         );
         if !node.running {
-            text.push_str("\n(no node is running: these are the peers remembered from earlier runs)");
+            text.push_str(
+                "\n(no node is running: these are the peers remembered from earlier runs)",
+            );
         }
         text
     })

@@ -288,16 +288,14 @@ impl Task {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 cause,
                 ..
             } => {
-                if num_established == 0 {
-                    self.dialer.disconnected(peer_id);
-                    let why = cause.map_or("closed".to_owned(), |c| c.to_string());
-                    tracing::info!("peer disconnected: {peer_id} ({why})");
-                    return self.emit(Event::Disconnected { peer: peer_id }).await;
-                }
+                self.dialer.disconnected(peer_id);
+                let why = cause.map_or("closed".to_owned(), |c| c.to_string());
+                tracing::info!("peer disconnected: {peer_id} ({why})");
+                return self.emit(Event::Disconnected { peer: peer_id }).await;
             }
             SwarmEvent::OutgoingConnectionError {
                 peer_id,

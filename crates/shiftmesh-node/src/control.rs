@@ -85,7 +85,8 @@ impl Client {
         reader
             .read_line(&mut line)
             .map_err(|e| ControlError::Io(self.path.clone(), e))?;
-        serde_json::from_str(&line).map_err(|e| ControlError::Malformed(self.path.clone(), e.to_string()))
+        serde_json::from_str(&line)
+            .map_err(|e| ControlError::Malformed(self.path.clone(), e.to_string()))
     }
 
     /// Follows the event stream, handing each line to `each` until it fails or the node stops.

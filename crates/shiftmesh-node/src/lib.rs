@@ -24,7 +24,9 @@ pub enum NodeError {
     NotASchedule { dir: PathBuf, reason: String },
     #[error(transparent)]
     Net(#[from] shiftmesh_net::NetError),
-    #[error("'{address}' is not a multiaddress ({reason}); write it like /ip4/192.168.1.20/tcp/4780")]
+    #[error(
+        "'{address}' is not a multiaddress ({reason}); write it like /ip4/192.168.1.20/tcp/4780"
+    )]
     Address { address: String, reason: String },
     #[error("the control socket {path}: {source}")]
     Control {

@@ -13,7 +13,9 @@ use shiftmesh_model::{Collection, Dirty};
 use shiftmesh_net::{Command, Event, Multiaddr, Net, NetConfig, NetError, PeerId};
 use shiftmesh_rules::{open_and_acknowledged, Input as RulesInput, Validator};
 use shiftmesh_store::{Identity, Store};
-use shiftmesh_sync::{Announcement, Engine, Input, Limits, Outcome, Output, SavedStates, SessionError};
+use shiftmesh_sync::{
+    Announcement, Engine, Input, Limits, Outcome, Output, SavedStates, SessionError,
+};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -127,25 +129,26 @@ pub fn run(options: NodeOptions, executor: impl Executor) -> Result<(), NodeErro
 fn parse_addresses(list: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
     list.iter()
         .map(|a| {
-            a.parse().map_err(|e: shiftmesh_net::AddressError| NodeError::Address {
-                address: a.clone(),
-                reason: e.to_string(),
-            })
+            a.parse()
+                .map_err(|e: shiftmesh_net::AddressError| NodeError::Address {
+                    address: a.clone(),
+                    reason: e.to_string(),
+                })
         })
         .collect()
 }
 
-fn start_net(
-    options: &NodeOptions,
-    identity: &Identity,
-    store: &Store,
-) -> Result<Net, NodeError> {
+fn start_net(options: &NodeOptions, identity: &Identity, store: &Store) -> Result<Net, NodeError> {
     let remembered = store
         .known_peers()?
         .into_iter()
         .filter_map(|(id, record)| {
             let peer: PeerId = id.parse().ok()?;
-            let addresses = record.addresses.iter().filter_map(|a| a.parse().ok()).collect();
+            let addresses = record
+                .addresses
+                .iter()
+                .filter_map(|a| a.parse().ok())
+                .collect();
             Some((peer, addresses))
         })
         .collect();
@@ -171,8 +174,44 @@ fn start_net(
     }
 }
 
+/// The environment variable that lowers (or raises) the largest sync message accepted, in
+/// bytes; tests use it to send an oversized message without sending 64 MiB.
+pub const MAX_SYNC_MESSAGE_ENV: &str = "SHIFTMESH_MAX_SYNC_MESSAGE_BYTES";
+
+fn limits() -> Limits {
+    let mut limits = Limits::default();
+    if let Some(max) = std::env::var(MAX_SYNC_MESSAGE_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        limits.max_message_bytes = max;
+    }
+    limits
+}
+
+/// How long a starting node waits for a one-off command that holds the store to finish.
+pub const STORE_LOCK_WAIT_MS: u64 = 5_000;
+const STORE_LOCK_RETRY_MS: u64 = 50;
+
+/// Opens the session, waiting briefly while another process (a CLI command that started just
+/// before the node) holds the store.
+async fn open_session(data_dir: &std::path::Path) -> Result<Session, NodeError> {
+    let mut waited = 0;
+    loop {
+        match Session::open(data_dir, "node".to_owned()) {
+            Err(NodeError::Store(shiftmesh_store::StoreError::Locked { .. }))
+                if waited < STORE_LOCK_WAIT_MS =>
+            {
+                tokio::time::sleep(Duration::from_millis(STORE_LOCK_RETRY_MS)).await;
+                waited += STORE_LOCK_RETRY_MS;
+            }
+            other => return other,
+        }
+    }
+}
+
 async fn serve(options: NodeOptions, executor: impl Executor) -> Result<(), NodeError> {
-    let mut session = Session::open(&options.data_dir, "node".to_owned())?;
+    let mut session = open_session(&options.data_dir).await?;
     session.write_index_on_persist = false;
     let validator = validate_all(&mut session);
     let net = start_net(&options, &session.identity, &session.store)?;
@@ -191,7 +230,7 @@ async fn serve(options: NodeOptions, executor: impl Executor) -> Result<(), Node
     );
     let mut node = Node {
         session,
-        engine: Engine::new(Limits::default()),
+        engine: Engine::new(limits()),
         validator,
         net,
         events: events_tx,
@@ -297,7 +336,11 @@ async fn write_line(
 fn validate_all(session: &mut Session) -> Validator {
     let concurrent = session.schedule.all_concurrent_values().unwrap_or_default();
     let schedule = &session.schedule;
-    Validator::new(&RulesInput::new(schedule.index(), schedule.zone(), &concurrent))
+    Validator::new(&RulesInput::new(
+        schedule.index(),
+        schedule.zone(),
+        &concurrent,
+    ))
 }
 
 fn now_ms() -> u64 {
@@ -367,7 +410,11 @@ impl<E: Executor> Node<E> {
             Event::Connected { peer, address } => {
                 self.addresses.insert(peer, address.to_string());
                 let saved = self.saved_states(&peer);
-                self.emit(events::peer("peer-connected", &peer.to_string(), Some(&address.to_string())));
+                self.emit(events::peer(
+                    "peer-connected",
+                    &peer.to_string(),
+                    Some(&address.to_string()),
+                ));
                 self.input(Input::Connected { peer, saved }, None);
             }
             Event::Disconnected { peer } => {
@@ -461,9 +508,7 @@ impl<E: Executor> Node<E> {
                         tracing::error!("could not reload the schedule from the store: {e}");
                     }
                     self.validator = validate_all(&mut self.session);
-                    let outputs = self
-                        .engine
-                        .reset_all(&mut self.session.schedule, now_ms());
+                    let outputs = self.engine.reset_all(&mut self.session.schedule, now_ms());
                     self.carry_out(outputs, None);
                 }
             }
@@ -500,7 +545,11 @@ impl<E: Executor> Node<E> {
                     "sync session with {peer} ({}) failed: {error}; the session was reset",
                     role.as_str()
                 );
-                self.emit(events::sync_failed(&peer.to_string(), role.as_str(), &error.to_string()));
+                self.emit(events::sync_failed(
+                    &peer.to_string(),
+                    role.as_str(),
+                    &error.to_string(),
+                ));
             }
         }
     }
@@ -546,11 +595,12 @@ impl<E: Executor> Node<E> {
 
     fn status(&mut self) -> Status {
         let reports = self.engine.report(&mut self.session.schedule);
-        let mut peers: BTreeMap<String, PeerStatus> = Status::offline(&self.session.identity, &self.session.store)
-            .peers
-            .into_iter()
-            .map(|p| (p.peer_id.clone(), p))
-            .collect();
+        let mut peers: BTreeMap<String, PeerStatus> =
+            Status::offline(&self.session.identity, &self.session.store)
+                .peers
+                .into_iter()
+                .map(|p| (p.peer_id.clone(), p))
+                .collect();
         for r in reports {
             let id = r.peer.to_string();
             let entry = peers.entry(id.clone()).or_insert_with(|| PeerStatus {

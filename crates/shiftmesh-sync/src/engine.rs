@@ -471,28 +471,25 @@ impl<P: Ord + Clone> Engine<P> {
         p.pending = false;
         p.last_session_start = Some(now);
         reset(&mut p.outbound);
-        let mut session = Session::new(now);
-        match schedule
+        // A reset state always has something to say (at least our heads); nothing to send
+        // means nothing to do.
+        let generated = schedule
             .doc_mut()
             .sync()
-            .generate_sync_message(&mut p.outbound)
-        {
-            Some(message) => {
-                let message = message.encode();
-                session.rounds = 1;
-                session.bytes_sent = message.len();
-                p.outbound_session = Some(session);
-                out.push(Output::SendRequest {
-                    peer: peer.clone(),
-                    request: SyncRequest {
-                        start: true,
-                        message,
-                    },
-                });
-            }
-            // A reset state always has something to say (at least our heads); nothing to send
-            // means nothing to do.
-            None => {}
+            .generate_sync_message(&mut p.outbound);
+        if let Some(message) = generated {
+            let message = message.encode();
+            let mut session = Session::new(now);
+            session.rounds = 1;
+            session.bytes_sent = message.len();
+            p.outbound_session = Some(session);
+            out.push(Output::SendRequest {
+                peer: peer.clone(),
+                request: SyncRequest {
+                    start: true,
+                    message,
+                },
+            });
         }
     }
 

@@ -291,11 +291,8 @@ fn a_disconnect_mid_session_fails_only_that_session_and_reconnecting_converges()
         },
     );
     mesh.disconnect(0, 1);
-    let disconnected = |mesh: &Mesh, at: usize| {
-        mesh.failures(at)
-            .iter()
-            .any(|e| *e == SessionError::Disconnected)
-    };
+    let disconnected =
+        |mesh: &Mesh, at: usize| mesh.failures(at).contains(&SessionError::Disconnected);
     assert!(disconnected(&mesh, 0) || disconnected(&mesh, 1));
     mesh.connect(0, 1);
     mesh.run();

@@ -87,3 +87,136 @@ pub fn sync(a: &Node, b: &Node) {
     b.ok(&["backup", &from_b]);
     a.ok(&["merge", &from_b]);
 }
+
+/// How long a network test waits for something to happen before it fails. Generous: these
+/// machines are shared and debug builds are slow; a pass normally takes well under a second.
+pub const WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+const POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Polls `done` until it holds; fails the test with `what` after [`WAIT_LIMIT`].
+pub fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    assert!(
+        poll(done),
+        "gave up after {WAIT_LIMIT:?} waiting until {what}"
+    );
+}
+
+/// Polls `done` until it holds (true) or [`WAIT_LIMIT`] passes (false).
+pub fn poll(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + WAIT_LIMIT;
+    while !done() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL_EVERY);
+    }
+    true
+}
+
+/// A `shiftmesh node` process on a data directory, killed if the test ends without stopping it.
+pub struct Running {
+    child: std::process::Child,
+    pub log: PathBuf,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    /// Stops the node with SIGTERM and checks it exits 0.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(
+            exit.success(),
+            "the node exited with {exit}: {}",
+            self.log_text()
+        );
+    }
+
+    /// Kills the node with SIGKILL: nothing is flushed on the way out.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Node {
+    /// A node that joins `founder`'s site with an invite from its running node.
+    pub fn joining(user: &'static str, node_name: &str, founder: &Node) -> Node {
+        let invite = founder.json(&["invite"])["invite"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let node = Node {
+            dir: tempfile::tempdir().unwrap(),
+            user,
+        };
+        node.ok(&["init", "--join", &invite, "--node-name", node_name]);
+        node
+    }
+
+    /// Starts `shiftmesh node` on loopback with mDNS off, plus `extra` arguments, and waits
+    /// until its control channel answers.
+    pub fn start(&self, extra: &[&str]) -> Running {
+        self.start_with_env(extra, &[])
+    }
+
+    /// Starts the node with environment variables set.
+    pub fn start_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Running {
+        let log = self.dir.path().join(format!(
+            "node-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let child = Command::new(env!("CARGO_BIN_EXE_shiftmesh"))
+            .arg("--data-dir")
+            .arg(self.data())
+            .args(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+            .args(extra)
+            .env_remove("SHIFTMESH_DATA_DIR")
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let running = Running { child, log };
+        let up =
+            poll(|| self.data().join("node.sock").exists() && self.status()["running"] == true);
+        assert!(
+            up,
+            "the node did not answer on its control channel; its log:\n{}\nstatus: {:?}",
+            running.log_text(),
+            self.run(&["status"])
+        );
+        running
+    }
+
+    pub fn status(&self) -> Value {
+        let out = self.run(&["--json", "status"]);
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+
+    /// The address the running node listens on.
+    pub fn address(&self) -> String {
+        self.status()["listen"][0].as_str().unwrap().to_owned()
+    }
+
+    pub fn heads(&self) -> Value {
+        self.status()["heads"].clone()
+    }
+}

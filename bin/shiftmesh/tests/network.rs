@@ -1,0 +1,290 @@
+//! Nodes as separate processes syncing over libp2p on 127.0.0.1 (`--no-mdns --peer …`), driven
+//! through the real binary. Nothing here sleeps to assert: every wait polls `--json` output
+//! until it holds, with a generous limit.
+
+mod common;
+
+use common::{wait_until, Node, Running};
+use serde_json::Value;
+
+/// The founder with a small schedule, and its running node.
+fn founder() -> (Node, Running) {
+    founder_with_env(&[])
+}
+
+fn founder_with_env(env: &[(&str, &str)]) -> (Node, Running) {
+    let a = Node::new("alice", "node-a");
+    for (id, name) in [
+        ("sarah", "Sarah Lee"),
+        ("sam", "Sam Park"),
+        ("tom", "Tom Reed"),
+    ] {
+        a.ok(&["staff", "add", id, "--name", name, "--skill", "guide"]);
+    }
+    for (id, start, end) in [
+        ("mon-am-exhibits", "09:00", "13:00"),
+        ("mon-am-education", "09:00", "12:00"),
+        ("mon-pm", "14:00", "18:00"),
+    ] {
+        a.ok(&[
+            "shift",
+            "add",
+            id,
+            "--date",
+            "2026-11-23",
+            "--start",
+            start,
+            "--end",
+            end,
+            "--capacity",
+            "2",
+            "--min-staff",
+            "0",
+        ]);
+    }
+    let running = a.start_with_env(&[], env);
+    (a, running)
+}
+
+/// A new machine joined to the founder's site, its node running and dialing the founder.
+fn join(user: &'static str, name: &str, a: &Node) -> (Node, Running) {
+    let node = Node::joining(user, name, a);
+    let running = node.start(&["--peer", &a.address()]);
+    (node, running)
+}
+
+fn converged(nodes: &[&Node]) -> bool {
+    let first = nodes[0].heads();
+    !first.is_null() && nodes[1..].iter().all(|n| n.heads() == first)
+}
+
+fn conflicts(node: &Node) -> Vec<Value> {
+    node.json(&["conflicts"]).as_array().unwrap().clone()
+}
+
+fn staff_count(node: &Node) -> usize {
+    node.json(&["staff", "list"]).as_array().map_or(0, Vec::len)
+}
+
+#[test]
+fn three_nodes_converge_on_heads_schedule_and_conflicts() {
+    let (a, _ra) = founder();
+    let (b, _rb) = join("bob", "node-b", &a);
+    let (c, _rc) = join("carol", "node-c", &a);
+    wait_until("b and c have the founder's schedule", || {
+        staff_count(&b) == 3 && staff_count(&c) == 3
+    });
+    // An edit on one appears on the others.
+    b.ok(&["staff", "add", "ivy", "--name", "Ivy Chen"]);
+    wait_until("ivy reaches a and c", || {
+        a.run(&["staff", "show", "ivy"]).status.success()
+            && c.run(&["staff", "show", "ivy"]).status.success()
+    });
+    // Edits on all three, two of which double-book sarah.
+    a.ok(&["assign", "sarah", "mon-am-exhibits"]);
+    c.ok(&["assign", "sarah", "mon-am-education"]);
+    b.ok(&["assign", "tom", "mon-pm"]);
+    wait_until("all three have identical heads", || {
+        converged(&[&a, &b, &c])
+    });
+    let week = ["schedule", "--week", "2026-11-23"];
+    assert_eq!(a.json(&week), b.json(&week));
+    assert_eq!(a.json(&week), c.json(&week));
+    let on_a = conflicts(&a);
+    assert_eq!(on_a, conflicts(&b));
+    assert_eq!(on_a, conflicts(&c));
+    assert!(
+        on_a.iter().any(|c| c["kind"] == "double-booking"),
+        "{on_a:?}"
+    );
+    // Status shows the mesh: two connected peers, nobody behind.
+    let status = a.status();
+    let peers = status["peers"].as_array().unwrap();
+    assert_eq!(
+        peers.iter().filter(|p| p["connected"] == true).count(),
+        2,
+        "{status}"
+    );
+}
+
+#[test]
+fn a_node_offline_catches_up_and_story_1_passes_over_the_network() {
+    let (a, _ra) = founder();
+    let (b, rb) = join("bob", "node-b", &a);
+    wait_until("b has the founder's schedule", || staff_count(&b) == 3);
+    rb.stop();
+    // Both edit while b's node is down: a through its node, b through the CLI alone.
+    a.ok(&["assign", "sarah", "mon-am-exhibits"]);
+    b.ok(&["assign", "sarah", "mon-am-education"]);
+    assert_eq!(b.status()["running"], false);
+    let _rb = b.start(&["--peer", &a.address()]);
+    wait_until("a and b converge", || converged(&[&a, &b]));
+    let on_a = conflicts(&a);
+    assert_eq!(on_a, conflicts(&b), "the same conflicts with the same ids");
+    let double: Vec<&Value> = on_a
+        .iter()
+        .filter(|c| c["kind"] == "double-booking")
+        .collect();
+    assert_eq!(double.len(), 1, "{on_a:?}");
+    assert_eq!(
+        double[0]["message"],
+        "sarah is booked into mon-am-exhibits and mon-am-education, which overlap 09:00–12:00"
+    );
+    let id = double[0]["id"].as_str().unwrap().to_owned();
+    b.ok(&["resolve", &id, "keep-first"]);
+    wait_until("the resolution reaches a", || {
+        !conflicts(&a).iter().any(|c| c["id"] == id.as_str())
+    });
+    let kept = a.json(&["staff", "show", "sarah"]);
+    assert_eq!(kept["assignments"].as_array().unwrap().len(), 1);
+    assert_eq!(kept["assignments"][0]["shift"], "mon-am-exhibits");
+}
+
+#[test]
+fn a_killed_node_keeps_every_acknowledged_edit_and_catches_up() {
+    let (a, _ra) = founder();
+    let (b, rb) = join("bob", "node-b", &a);
+    wait_until("b has the founder's schedule", || staff_count(&b) == 3);
+    // Every edit that returned 0 was acknowledged, so it must survive a SIGKILL right after.
+    let acknowledged: Vec<String> = (0..15).map(|i| format!("temp-{i}")).collect();
+    for id in &acknowledged {
+        b.ok(&["staff", "add", id, "--name", "Temp"]);
+    }
+    rb.kill();
+    a.ok(&["staff", "add", "late", "--name", "Made while b was down"]);
+    for id in &acknowledged {
+        assert!(
+            b.run(&["staff", "show", id]).status.success(),
+            "{id} was acknowledged and is lost"
+        );
+    }
+    let _rb = b.start(&["--peer", &a.address()]);
+    wait_until("b catches up with a, and a has b's edits", || {
+        converged(&[&a, &b])
+    });
+    assert!(b.run(&["staff", "show", "late"]).status.success());
+    assert_eq!(staff_count(&a), 3 + 15 + 1);
+}
+
+#[test]
+fn a_node_with_another_site_key_gets_no_schedule_data() {
+    let (a, ra) = founder();
+    let (b, _rb) = join("bob", "node-b", &a);
+    wait_until("b has the founder's schedule", || staff_count(&b) == 3);
+    // A machine initialised on its own: same software, its own site key.
+    let stranger = Node::new("eve", "stranger");
+    let rs = stranger.start(&["--peer", &a.address()]);
+    wait_until("the stranger's log reports the failed handshake", || {
+        let log = rs.log_text();
+        log.contains("handshake failed") && log.contains("site key may differ")
+    });
+    a.ok(&[
+        "staff",
+        "add",
+        "after",
+        "--name",
+        "Made after the stranger came",
+    ]);
+    wait_until("b gets the new edit", || {
+        b.run(&["staff", "show", "after"]).status.success()
+    });
+    assert_eq!(
+        staff_count(&stranger),
+        0,
+        "the stranger received schedule data"
+    );
+    let peers = stranger.status()["peers"].clone();
+    assert!(
+        peers
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["connected"] == false),
+        "{peers}"
+    );
+    assert!(
+        !ra.log_text()
+            .contains(&stranger.status()["peer_id"].as_str().unwrap().to_string()),
+        "the founder never connected to the stranger"
+    );
+}
+
+/// The next event from a network task, failing the test if none comes.
+async fn next(
+    events: &mut tokio::sync::mpsc::Receiver<shiftmesh_net::Event>,
+) -> shiftmesh_net::Event {
+    tokio::time::timeout(common::WAIT_LIMIT, events.recv())
+        .await
+        .expect("the node went quiet")
+        .expect("the network task stopped")
+}
+
+/// A peer with the site key that speaks the sync protocol badly: its garbage and oversized
+/// messages reset its own session (the node logs why), and the node keeps serving others.
+#[test]
+fn garbage_over_a_real_connection_resets_only_that_peers_session() {
+    use shiftmesh_net::{Command, Event, Keypair, NetConfig};
+    use shiftmesh_sync::SyncRequest;
+
+    // A lower message bound than the default 64 MiB, so the oversized message stays small.
+    let max = 256 * 1024;
+    let (a, ra) = founder_with_env(&[("SHIFTMESH_MAX_SYNC_MESSAGE_BYTES", &max.to_string())]);
+    let (b, _rb) = join("bob", "node-b", &a);
+    wait_until("b has the founder's schedule", || staff_count(&b) == 3);
+    let site_key = shiftmesh_store::Identity::load(&a.data()).unwrap().site_key;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let answers = runtime.block_on(async {
+        let mut net = shiftmesh_net::start(NetConfig {
+            keypair: Keypair::generate_ed25519(),
+            site_key: site_key.0,
+            listen: vec![],
+            static_peers: vec![a.address().parse().unwrap()],
+            remembered: vec![],
+            mdns: false,
+        })
+        .unwrap();
+        let founder = loop {
+            if let Event::Connected { peer, .. } = next(&mut net.events).await {
+                break peer;
+            }
+        };
+        let mut answers = Vec::new();
+        for message in [b"not a sync message".to_vec(), vec![0x42; max + 1]] {
+            net.send(Command::Request {
+                peer: founder,
+                request: SyncRequest {
+                    start: true,
+                    message,
+                },
+            });
+            loop {
+                match next(&mut net.events).await {
+                    Event::Response { response, .. } => {
+                        answers.push(response.message);
+                        break;
+                    }
+                    Event::RequestFailed { reason, .. } => panic!("the request failed: {reason}"),
+                    // The node's own sessions with us: answer nothing.
+                    Event::Request { id, .. } => net.send(Command::Respond {
+                        id,
+                        response: shiftmesh_sync::SyncResponse { message: None },
+                    }),
+                    _ => {}
+                }
+            }
+        }
+        answers
+    });
+    assert_eq!(answers, vec![None, None], "garbage gets nothing back");
+    wait_until("the founder logs both refusals", || {
+        let log = ra.log_text();
+        log.contains("the sync message is malformed") && log.contains("more than the")
+    });
+    assert!(!ra.log_text().contains("panicked"));
+    // The founder still serves b.
+    b.ok(&["staff", "add", "still", "--name", "Still syncing"]);
+    wait_until("b's edit reaches a", || {
+        a.run(&["staff", "show", "still"]).status.success()
+    });
+    assert_eq!(staff_count(&a), 4);
+}
