@@ -23,6 +23,13 @@ totals="$(awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d p
 step "README quick start"
 scripts/quickstart-check.sh target/debug/shiftmesh
 
+step "three nodes on loopback (scripts/demo.sh)"
+scripts/demo.sh target/debug/shiftmesh >/dev/null
+echo "demo: ok"
+
+step "mDNS discovery between two network namespaces"
+scripts/mdns-check.sh target/debug/shiftmesh
+
 echo
 echo "all checks passed"
 echo "tests: $totals"

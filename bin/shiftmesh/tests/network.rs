@@ -288,3 +288,36 @@ fn garbage_over_a_real_connection_resets_only_that_peers_session() {
     });
     assert_eq!(staff_count(&a), 4);
 }
+
+#[test]
+fn commands_through_a_running_node_behave_as_without_one() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let (a, ra) = founder();
+    // Only the owner reaches the control channel.
+    let mode = |p: std::path::PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(a.data()), 0o700);
+    assert_eq!(mode(a.data().join("node.sock")), 0o600);
+    // A check writes nothing, through the node as without it.
+    let heads = a.heads();
+    a.ok(&["assign", "sarah", "mon-am-exhibits"]);
+    let after_assign = a.heads();
+    assert_ne!(after_assign, heads);
+    let check = a.run(&["assign", "sarah", "mon-am-education", "--check"]);
+    assert_eq!(check.status.code(), Some(1), "{check:?}");
+    assert_eq!(a.heads(), after_assign, "--check wrote something");
+    assert!(!conflicts(&a).iter().any(|c| c["kind"] == "double-booking"));
+    // Mistakes exit 2 and failures exit 1, each with one line.
+    assert!(a.fails(1, &["staff", "show", "nobody"]).contains("nobody"));
+    assert!(a
+        .fails(1, &["restore", "x.automerge", "--yes"])
+        .contains("stop the node"));
+    // Relative paths are the client's, not the node's.
+    let backup = a.path("through-node.automerge");
+    a.ok(&["backup", &backup]);
+    assert!(std::path::Path::new(&backup).exists());
+    ra.stop();
+    assert!(a.fails(1, &["events"]).contains("no node is running"));
+    // Once stopped, the same commands work on the store directly.
+    assert_eq!(a.heads(), after_assign);
+}

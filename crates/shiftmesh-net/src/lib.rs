@@ -74,6 +74,8 @@ pub enum Event {
     Connected {
         peer: PeerId,
         address: Multiaddr,
+        /// Whether we dialed (the dialer starts the first sync session).
+        dialer: bool,
     },
     Disconnected {
         peer: PeerId,
@@ -271,6 +273,7 @@ impl Task {
                         .emit(Event::Connected {
                             peer: peer_id,
                             address: address.clone(),
+                            dialer: endpoint.is_dialer(),
                         })
                         .await
                     {

@@ -407,7 +407,11 @@ impl<E: Executor> Node<E> {
     fn net_event(&mut self, event: Event) {
         match event {
             Event::Listening { address } => self.listen.push(address.to_string()),
-            Event::Connected { peer, address } => {
+            Event::Connected {
+                peer,
+                address,
+                dialer,
+            } => {
                 self.addresses.insert(peer, address.to_string());
                 let saved = self.saved_states(&peer);
                 self.emit(events::peer(
@@ -415,7 +419,14 @@ impl<E: Executor> Node<E> {
                     &peer.to_string(),
                     Some(&address.to_string()),
                 ));
-                self.input(Input::Connected { peer, saved }, None);
+                self.input(
+                    Input::Connected {
+                        peer,
+                        saved,
+                        initiate: dialer,
+                    },
+                    None,
+                );
             }
             Event::Disconnected { peer } => {
                 self.emit(events::peer("peer-disconnected", &peer.to_string(), None));

@@ -77,8 +77,14 @@ pub struct SavedStates {
 /// What happened, as the engine is told.
 #[derive(Clone, Debug)]
 pub enum Input<P> {
-    /// A connection to the peer opened (the first, if there are several).
-    Connected { peer: P, saved: SavedStates },
+    /// A connection to the peer opened (the first, if there are several). One side starts
+    /// the first session (`initiate`; the node lets the side that dialed do it): a session
+    /// syncs both ways, and two at once would send a fresh node the whole schedule twice.
+    Connected {
+        peer: P,
+        saved: SavedStates,
+        initiate: bool,
+    },
     /// The last connection to the peer closed.
     Disconnected { peer: P },
     /// The peer sent a step of a session it runs.
@@ -300,7 +306,11 @@ impl<P: Ord + Clone> Engine<P> {
     ) -> Vec<Output<P>> {
         let mut out = Vec::new();
         match input {
-            Input::Connected { peer, saved } => {
+            Input::Connected {
+                peer,
+                saved,
+                initiate,
+            } => {
                 let entry = self
                     .peers
                     .entry(peer.clone())
@@ -308,7 +318,12 @@ impl<P: Ord + Clone> Engine<P> {
                 entry.connected = true;
                 reset(&mut entry.outbound);
                 reset(&mut entry.inbound);
-                self.start(schedule, now, &peer, &mut out);
+                if initiate {
+                    self.start(schedule, now, &peer, &mut out);
+                } else {
+                    // The catch-up interval counts from now, so the dialer's session comes first.
+                    entry.last_session_start = Some(now);
+                }
             }
             Input::Disconnected { peer } => {
                 if let Some(p) = self.peers.get_mut(&peer) {

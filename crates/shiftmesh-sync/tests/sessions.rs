@@ -87,14 +87,23 @@ impl Mesh {
     fn connect(&mut self, a: usize, b: usize) {
         self.links.insert((a.min(b), a.max(b)));
         let saved = SavedStates::default();
+        // `a` dialed: it starts the first session.
         self.input(
             a,
             Input::Connected {
                 peer: b,
                 saved: saved.clone(),
+                initiate: true,
             },
         );
-        self.input(b, Input::Connected { peer: a, saved });
+        self.input(
+            b,
+            Input::Connected {
+                peer: a,
+                saved,
+                initiate: false,
+            },
+        );
     }
 
     fn disconnect(&mut self, a: usize, b: usize) {
@@ -465,8 +474,22 @@ fn saved_states_let_a_later_session_send_only_what_is_new() {
     }
     mesh.add_staff(0, "late", "Late");
     mesh.links.insert((0, 1));
-    mesh.input(0, Input::Connected { peer: 1, saved: s0 });
-    mesh.input(1, Input::Connected { peer: 0, saved: s1 });
+    mesh.input(
+        0,
+        Input::Connected {
+            peer: 1,
+            saved: s0,
+            initiate: true,
+        },
+    );
+    mesh.input(
+        1,
+        Input::Connected {
+            peer: 0,
+            saved: s1,
+            initiate: false,
+        },
+    );
     let bytes: usize = mesh
         .queue
         .iter()
