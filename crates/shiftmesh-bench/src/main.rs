@@ -17,7 +17,9 @@ use shiftmesh_model::doc::to_hydrate;
 use shiftmesh_model::{Entity, Index, Schedule};
 use shiftmesh_store::{Store, LAST_GOOD_FILE};
 
-const USAGE: &str = "usage: shiftmesh-bench [--profile small|large|year] [--runs N] [--seed N]";
+mod network;
+
+const USAGE: &str = "usage: shiftmesh-bench [--profile small|large|year] [--runs N] [--seed N] [--edits N] [--network-only]";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,6 +37,8 @@ fn main() -> anyhow::Result<()> {
     let mut profile = shiftmesh_testdata::YEAR;
     let mut runs = 3usize;
     let mut seed = 0u64;
+    let mut edits = 200usize;
+    let mut network_only = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = || {
@@ -49,13 +53,15 @@ fn main() -> anyhow::Result<()> {
             }
             "--runs" => runs = value()?.parse().context(USAGE)?,
             "--seed" => seed = value()?.parse().context(USAGE)?,
+            "--edits" => edits = value()?.parse().context(USAGE)?,
+            "--network-only" => network_only = true,
             other => bail!("unknown argument {other}; {USAGE}"),
         }
     }
     let runs = runs.max(1);
     let work = std::env::temp_dir().join(format!("shiftmesh-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    let result = bench(&work, profile, seed, runs);
+    let result = bench(&work, profile, seed, runs, edits, network_only);
     let _ = std::fs::remove_dir_all(&work);
     result
 }
@@ -65,6 +71,8 @@ fn bench(
     profile: shiftmesh_testdata::Profile,
     seed: u64,
     runs: usize,
+    edits: usize,
+    network_only: bool,
 ) -> anyhow::Result<()> {
     let shiftmesh = sibling("shiftmesh")?;
     let roster = shiftmesh_testdata::generate(profile, seed);
@@ -78,24 +86,32 @@ fn bench(
         roster.availability.len()
     );
     println!("machine: {} cores, {} MiB memory", cores(), memory_mib());
+    let staff_ids: Vec<String> = roster.staff.iter().map(|s| s.id.to_string()).collect();
+    if !network_only {
+        local(work, &shiftmesh, &csv, runs)?;
+    }
+    network::network(work, &shiftmesh, &csv, &staff_ids, runs, edits)
+}
 
+/// Import, store open, memory and validation, each beside raw Automerge.
+fn local(work: &Path, shiftmesh: &Path, csv: &[PathBuf], runs: usize) -> anyhow::Result<()> {
     // shiftmesh: the real binary, end to end, into a fresh data directory each run.
     let mut ours = Vec::new();
     let mut data = PathBuf::new();
     for run in 0..runs {
         data = work.join(format!("data-{run}"));
-        run_ok(Command::new(&shiftmesh).arg("--data-dir").arg(&data).args([
+        run_ok(Command::new(shiftmesh).arg("--data-dir").arg(&data).args([
             "init",
             "--time-zone",
             "Europe/Berlin",
         ]))?;
         let started = Instant::now();
         run_ok(
-            Command::new(&shiftmesh)
+            Command::new(shiftmesh)
                 .arg("--data-dir")
                 .arg(&data)
                 .args(["import", "--format", "csv"])
-                .args(&csv),
+                .args(csv),
         )?;
         ours.push(started.elapsed());
     }

@@ -11,7 +11,7 @@ use automerge::ChangeHash;
 use serde::Serialize;
 use shiftmesh_model::{Collection, Dirty};
 use shiftmesh_net::{Command, Event, Multiaddr, Net, NetConfig, NetError, PeerId};
-use shiftmesh_rules::{open_and_acknowledged, Input as RulesInput, Validator};
+use shiftmesh_rules::{Input as RulesInput, Validator};
 use shiftmesh_store::{Identity, Store};
 use shiftmesh_sync::{
     Announcement, Engine, Input, Limits, Outcome, Output, SavedStates, SessionError,
@@ -377,8 +377,13 @@ impl<E: Executor> Node<E> {
                     }
                 },
                 Some((request, reply)) = control.recv() => {
-                    let answer = self.execute(request);
+                    // The client has its answer (the change is durable) before the change is
+                    // validated and sent on.
+                    let (answer, changed) = self.execute(request);
                     let _ = reply.send(answer);
+                    if let Some(before) = changed {
+                        self.after_local_change(&before);
+                    }
                 }
                 _ = tick.tick() => self.input(Input::Tick, None),
                 _ = interrupt.recv() => break,
@@ -637,9 +642,7 @@ impl<E: Executor> Node<E> {
             entry.ahead = Some(r.ahead);
         }
         let index = self.session.schedule.index();
-        let open = open_and_acknowledged(self.validator.conflicts(), &index.acks)
-            .0
-            .len();
+        let open = self.validator.open_count(&index.acks);
         Status {
             running: true,
             peer_id: self.net.peer_id.to_string(),
@@ -651,17 +654,21 @@ impl<E: Executor> Node<E> {
         }
     }
 
-    /// Runs a CLI command against the session. Afterwards what the node holds in memory is
-    /// what is on disk: a command that wrote without persisting (`assign --check`, or one
-    /// that failed half-way) has its writes dropped by reloading from the store.
-    fn execute(&mut self, request: CommandRequest) -> CommandReply {
+    /// Runs a CLI command against the session; returns the answer and, when the command
+    /// changed the schedule, the heads from before (see [`Node::after_local_change`]).
+    /// Afterwards what the node holds in memory is what is on disk: a command that wrote
+    /// without persisting (`assign --check`, or one that failed half-way) has its writes
+    /// dropped by reloading from the store.
+    fn execute(&mut self, request: CommandRequest) -> (CommandReply, Option<Vec<ChangeHash>>) {
+        let started = std::time::Instant::now();
         let before = self.session.schedule.heads();
         let status = self.status();
         self.session.user = request.user.clone();
         let reply = self.executor.execute(&mut self.session, &status, request);
+        tracing::debug!("command ran in {:?}", started.elapsed());
         let after = self.session.schedule.heads();
         if after == before {
-            return reply;
+            return (reply, None);
         }
         if self.session.store.heads() != after.as_slice() {
             tracing::debug!("a command left unpersisted writes; reloading the schedule");
@@ -669,12 +676,19 @@ impl<E: Executor> Node<E> {
                 tracing::error!("could not reload the schedule from the store: {e}");
             }
             if self.session.schedule.heads() == before {
-                return reply;
+                return (reply, None);
             }
         }
-        let merged = self.session.schedule.touched_since(&before);
-        self.changed(&before, &merged.dirty, "local");
+        (reply, Some(before))
+    }
+
+    /// After a command's changes are durable and acknowledged: validate them, tell followers,
+    /// and push them to every connected peer.
+    fn after_local_change(&mut self, before: &[ChangeHash]) {
+        let started = std::time::Instant::now();
+        let merged = self.session.schedule.touched_since(before);
+        self.changed(before, &merged.dirty, "local");
         self.input(Input::LocalChange, None);
-        reply
+        tracing::debug!("local change validated and sent in {:?}", started.elapsed());
     }
 }

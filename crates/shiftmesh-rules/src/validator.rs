@@ -33,6 +33,10 @@ fn mentions_of(conflict: &Conflict) -> impl Iterator<Item = Mention> + '_ {
         )
 }
 
+/// Above this many touched entities (an import, a first sync), one full sweep is cheaper than
+/// re-checking their scopes one by one.
+pub const FULL_PASS_ABOVE_DIRTY: usize = 5_000;
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Validator {
     /// Only scopes that have conflicts; sorted only when listed.
@@ -95,7 +99,7 @@ impl Validator {
     pub fn update(&mut self, input: &Input<'_>, dirty: &Dirty) -> Delta {
         let mut before = Vec::new();
         let mut after = Vec::new();
-        if zones(input) != self.zones {
+        if zones(input) != self.zones || dirty.len() > FULL_PASS_ABOVE_DIRTY {
             before = self.conflicts();
             *self = Validator::new(input);
             after = self.conflicts();
@@ -223,6 +227,15 @@ impl Validator {
         scopes
     }
 
+    /// How many conflicts are open (not acknowledged warnings), without copying any.
+    pub fn open_count(&self, acks: &BTreeMap<String, Acknowledgement>) -> usize {
+        self.by_scope
+            .values()
+            .flatten()
+            .filter(|c| !is_acknowledged(c, acks))
+            .count()
+    }
+
     /// Every conflict, sorted (errors first, then by kind and id).
     pub fn conflicts(&self) -> Vec<Conflict> {
         let mut all: Vec<Conflict> = self.by_scope.values().flatten().cloned().collect();
@@ -266,10 +279,13 @@ pub fn open_and_acknowledged(
     all: Vec<Conflict>,
     acks: &BTreeMap<String, Acknowledgement>,
 ) -> (Vec<Conflict>, Vec<Conflict>) {
-    all.into_iter().partition(|c| {
-        !(c.severity == Severity::Warning
-            && acks
-                .get(&c.id)
-                .is_some_and(|ack| ack.fingerprint == c.fingerprint))
-    })
+    all.into_iter().partition(|c| !is_acknowledged(c, acks))
+}
+
+/// A warning acknowledged for exactly the data it is about.
+fn is_acknowledged(c: &Conflict, acks: &BTreeMap<String, Acknowledgement>) -> bool {
+    c.severity == Severity::Warning
+        && acks
+            .get(&c.id)
+            .is_some_and(|ack| ack.fingerprint == c.fingerprint)
 }

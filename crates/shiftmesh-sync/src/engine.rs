@@ -263,12 +263,29 @@ impl Peer {
         peer
     }
 
+    /// Ends the session in `role`, if one runs.
+    fn take_session(&mut self, role: Role) -> Option<Session> {
+        match role {
+            Role::Outbound => self.outbound_session.take(),
+            Role::Inbound => self.inbound_session.take(),
+        }
+    }
+
     fn state(&mut self, role: Role) -> &mut sync::State {
         match role {
             Role::Outbound => &mut self.outbound,
             Role::Inbound => &mut self.inbound,
         }
     }
+}
+
+/// How many of `heads` the schedule lacks. (A graph lookup: `get_change_by_hash` would
+/// re-encode each change from the op set, which costs seconds on a large schedule.)
+fn lacking(schedule: &mut Schedule, heads: &[ChangeHash]) -> usize {
+    if heads.is_empty() {
+        return 0;
+    }
+    schedule.doc_mut().get_missing_deps(heads).len()
 }
 
 /// Resets a state to what survives persistence: the heads both sides share.
@@ -352,9 +369,7 @@ impl<P: Ord + Clone> Engine<P> {
                 self.start_queued(schedule, now, &mut out);
             }
             Input::Announcement { peer, heads } => {
-                let lacking = heads
-                    .iter()
-                    .any(|h| schedule.doc_mut().get_change_by_hash(h).is_none());
+                let lacking = lacking(schedule, &heads) > 0;
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.announced = heads;
                     if lacking && p.connected {
@@ -418,16 +433,14 @@ impl<P: Ord + Clone> Engine<P> {
             .iter()
             .map(|(id, p)| {
                 let shared = &p.outbound.shared_heads;
+                // Metadata only: `get_changes` would re-encode the changes from the op set,
+                // which costs hundreds of milliseconds on a large schedule.
                 let behind = if shared.is_empty() {
                     total
                 } else {
-                    schedule.doc_mut().get_changes(shared).len()
+                    schedule.doc_mut().get_changes_meta(shared).len()
                 };
-                let ahead = p
-                    .announced
-                    .iter()
-                    .filter(|h| schedule.doc_mut().get_change_by_hash(h).is_none())
-                    .count();
+                let ahead = lacking(schedule, &p.announced);
                 PeerReport {
                     peer: id.clone(),
                     connected: p.connected,
@@ -726,11 +739,7 @@ impl<P: Ord + Clone> Engine<P> {
         let Some(p) = self.peers.get_mut(peer) else {
             return;
         };
-        let session = match role {
-            Role::Outbound => p.outbound_session.take(),
-            Role::Inbound => p.inbound_session.take(),
-        };
-        let Some(session) = session else {
+        let Some(session) = p.take_session(role) else {
             return;
         };
         p.last_sync = Some(now);
@@ -761,10 +770,7 @@ impl<P: Ord + Clone> Engine<P> {
         let Some(p) = self.peers.get_mut(peer) else {
             return;
         };
-        let had = match role {
-            Role::Outbound => p.outbound_session.take(),
-            Role::Inbound => p.inbound_session.take(),
-        };
+        let had = p.take_session(role);
         reset(p.state(role));
         if had.is_some() || !matches!(error, SessionError::Disconnected) {
             out.push(Output::SessionEnded {
