@@ -716,6 +716,25 @@ impl Schedule {
         Ok(written)
     }
 
+    /// Whether the schedule holds nothing but the genesis change (a machine that has just
+    /// joined a site and not yet synced).
+    pub fn is_fresh(&mut self) -> bool {
+        self.doc.get_heads() == [genesis_hash()]
+    }
+
+    /// Replaces a fresh schedule with a whole document received from a peer, if it is a
+    /// shiftmesh schedule (it holds the genesis); the view is built for it from scratch.
+    pub fn replace_fresh(&mut self, doc: AutoCommit) -> Result<Merged> {
+        let before = self.doc.get_heads();
+        let replacement = Schedule::from_doc(doc)?;
+        *self = replacement;
+        let new_changes = self.doc.get_changes_meta(&before).len();
+        Ok(Merged {
+            new_changes,
+            dirty: self.index().all_keys(),
+        })
+    }
+
     /// Merges every change of another copy of the schedule (a backup's bytes) that this one
     /// lacks.
     pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<Merged> {
@@ -724,15 +743,48 @@ impl Schedule {
         })?;
         let mut other = Schedule::from_doc(other)?.doc;
         let new = self.doc.get_changes_added(&mut other);
-        self.doc.apply_changes(new.clone())?;
-        Ok(self.absorb(&new))
+        let before = self.doc.get_heads();
+        self.doc.apply_changes(new)?;
+        Ok(self.absorb_since(&before))
     }
 
     /// Brings the view up to date after changes reached the document by another path (a sync
-    /// message), given the heads from before they arrived.
+    /// message, a merge), given the heads from before they arrived.
     pub fn absorb_since(&mut self, before: &[ChangeHash]) -> Merged {
-        let new = self.doc.get_changes(before);
-        self.absorb(&new)
+        self.changes_since(before, true)
+    }
+
+    /// The entities touched by the changes made since `before`, for a caller whose writes have
+    /// already kept the view up to date (commands run by a node).
+    pub fn touched_since(&mut self, before: &[ChangeHash]) -> Merged {
+        self.changes_since(before, false)
+    }
+
+    /// What the changes since `before` touched, refreshing the view for them if asked: entity
+    /// by entity, or the whole index when they are many. Their size comes from metadata first,
+    /// because `get_changes` re-encodes changes from the op set, which for a whole schedule
+    /// (a first sync) costs seconds and is not needed when the index is rebuilt anyway.
+    fn changes_since(&mut self, before: &[ChangeHash], refresh: bool) -> Merged {
+        let meta = self.doc.get_changes_meta(before);
+        let new_changes = meta.len();
+        let ops: u64 = meta
+            .iter()
+            .map(|m| (m.max_op + 1).saturating_sub(m.start_op))
+            .sum();
+        let dirty = if ops > MERGE_OPS_REBUILD as u64 {
+            if refresh {
+                self.rebuild_index();
+            }
+            self.index().all_keys()
+        } else {
+            let new = self.doc.get_changes(before);
+            let dirty = self.dirty_of_changes(&new);
+            if refresh {
+                self.refresh(&dirty);
+            }
+            dirty
+        };
+        Merged { new_changes, dirty }
     }
 
     /// Whether the collection held the key (removed or not) at the given heads.
@@ -740,34 +792,6 @@ impl Schedule {
         self.doc
             .get_at(self.collection(collection), key, heads)
             .is_ok_and(|v| v.is_some())
-    }
-
-    /// The entities touched by the changes made since `before`, for a caller whose writes have
-    /// already kept the view up to date (commands run by a node).
-    pub fn touched_since(&mut self, before: &[ChangeHash]) -> Merged {
-        let new = self.doc.get_changes(before);
-        Merged {
-            new_changes: new.len(),
-            dirty: self.dirty_of_changes(&new),
-        }
-    }
-
-    /// Refreshes the view for changes just applied: entity by entity, or the whole index when
-    /// they are many.
-    fn absorb(&mut self, new: &[automerge::Change]) -> Merged {
-        let ops: usize = new.iter().map(|c| c.len()).sum();
-        let dirty = if ops > MERGE_OPS_REBUILD {
-            self.rebuild_index();
-            self.index().all_keys()
-        } else {
-            let dirty = self.dirty_of_changes(new);
-            self.refresh(&dirty);
-            dirty
-        };
-        Merged {
-            new_changes: new.len(),
-            dirty,
-        }
     }
 
     /// The entities that changes touched, found from their operations. (A diff of the visible

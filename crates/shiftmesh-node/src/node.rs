@@ -333,6 +333,22 @@ async fn write_line(
     write.write_all(&bytes).await
 }
 
+/// Engine inputs slower than this are logged at debug level.
+const SLOW_INPUT: Duration = Duration::from_millis(50);
+
+fn input_kind(input: &Input<PeerId>) -> &'static str {
+    match input {
+        Input::Connected { .. } => "a connection",
+        Input::Disconnected { .. } => "a disconnection",
+        Input::Request { .. } => "a request",
+        Input::Response { .. } => "a response",
+        Input::RequestFailed { .. } => "a failed request",
+        Input::Announcement { .. } => "an announcement",
+        Input::LocalChange => "a local change",
+        Input::Tick => "a tick",
+    }
+}
+
 fn validate_all(session: &mut Session) -> Validator {
     let concurrent = session.schedule.all_concurrent_values().unwrap_or_default();
     let schedule = &session.schedule;
@@ -475,9 +491,15 @@ impl<E: Executor> Node<E> {
     /// Feeds the sync engine and carries out what it says; `respond_to` is the network's id
     /// for the request being answered, if any.
     fn input(&mut self, input: Input<PeerId>, respond_to: Option<u64>) {
+        let started = std::time::Instant::now();
+        let kind = input_kind(&input);
         let outputs = self
             .engine
             .handle(&mut self.session.schedule, now_ms(), input);
+        let took = started.elapsed();
+        if took >= SLOW_INPUT {
+            tracing::debug!("the sync engine took {took:?} for {kind}");
+        }
         self.carry_out(outputs, respond_to);
     }
 
@@ -500,10 +522,18 @@ impl<E: Executor> Node<E> {
                     merged,
                     before,
                 } => {
+                    let started = std::time::Instant::now();
                     if let Err(e) = self.session.persist() {
                         tracing::error!("could not persist changes from {peer}: {e}");
                     }
+                    let persisted = started.elapsed();
                     self.changed(&before, &merged.dirty, &peer.to_string());
+                    tracing::debug!(
+                        "{} changes from {peer} ({} entities): persisted in {persisted:?}, validated in {:?}",
+                        merged.new_changes,
+                        merged.dirty.len(),
+                        started.elapsed() - persisted
+                    );
                 }
                 Output::SaveState { peer, role, state } => {
                     if let Err(e) =

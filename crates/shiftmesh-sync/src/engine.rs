@@ -279,6 +279,59 @@ impl Peer {
     }
 }
 
+/// Applies a sync message to the schedule and refreshes its view; None when it brought
+/// nothing new. Automerge runs under `catch_unwind`: a panic on a peer's input must not take
+/// the node down (the caller reloads the document from the store).
+fn receive_into(
+    schedule: &mut Schedule,
+    state: &mut sync::State,
+    message: sync::Message,
+) -> Result<Option<Merged>, SessionError> {
+    let before = schedule.heads();
+    let received = catch_unwind(AssertUnwindSafe(|| {
+        schedule
+            .doc_mut()
+            .sync()
+            .receive_sync_message(state, message)
+    }));
+    match received {
+        Err(_) => return Err(SessionError::Panicked),
+        Ok(Err(e)) => return Err(SessionError::Refused(e.to_string())),
+        Ok(Ok(())) => {}
+    }
+    if schedule.heads() == before {
+        return Ok(None);
+    }
+    Ok(Some(schedule.absorb_since(&before)))
+}
+
+/// A fresh schedule (only the genesis) takes a whole document by loading it into an empty
+/// one — Automerge's fast path, several times faster than applying it change by change to a
+/// document that is not empty — and is replaced by it if it is a shiftmesh schedule. Any
+/// other message, or a document that is not a schedule, goes the ordinary way.
+fn receive_into_fresh(
+    schedule: &mut Schedule,
+    state: &mut sync::State,
+    message: sync::Message,
+) -> Result<Option<Merged>, SessionError> {
+    let mut trial_state = state.clone();
+    let trial_message = message.clone();
+    let received = catch_unwind(AssertUnwindSafe(|| {
+        let mut empty = automerge::AutoCommit::new();
+        let applied = empty
+            .sync()
+            .receive_sync_message(&mut trial_state, trial_message);
+        applied.map(|()| empty)
+    }));
+    if let Ok(Ok(loaded)) = received {
+        if let Ok(merged) = schedule.replace_fresh(loaded) {
+            *state = trial_state;
+            return Ok(Some(merged));
+        }
+    }
+    receive_into(schedule, state, message)
+}
+
 /// How many of `heads` the schedule lacks. (A graph lookup: `get_change_by_hash` would
 /// re-encode each change from the op set, which costs seconds on a large schedule.)
 fn lacking(schedule: &mut Schedule, heads: &[ChangeHash]) -> usize {
@@ -559,24 +612,21 @@ impl<P: Ord + Clone> Engine<P> {
         };
         let before = schedule.heads();
         let state = p.state(role);
-        let received = catch_unwind(AssertUnwindSafe(|| {
-            schedule
-                .doc_mut()
-                .sync()
-                .receive_sync_message(state, message)
-        }));
-        match received {
-            Err(_) => {
-                out.push(Output::ReloadDocument);
-                return Err(SessionError::Panicked);
+        let merged = if schedule.is_fresh() {
+            receive_into_fresh(schedule, state, message)
+        } else {
+            receive_into(schedule, state, message)
+        };
+        let merged = match merged {
+            Err(e) => {
+                if e == SessionError::Panicked {
+                    out.push(Output::ReloadDocument);
+                }
+                return Err(e);
             }
-            Ok(Err(e)) => return Err(SessionError::Refused(e.to_string())),
-            Ok(Ok(())) => {}
-        }
-        if schedule.heads() == before {
-            return Ok(0);
-        }
-        let merged = schedule.absorb_since(&before);
+            Ok(None) => return Ok(0),
+            Ok(Some(merged)) => merged,
+        };
         let count = merged.new_changes;
         out.push(Output::Applied {
             peer: peer.clone(),
