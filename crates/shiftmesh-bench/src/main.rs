@@ -1,5 +1,7 @@
-//! `shiftmesh-bench [--profile small|large|year] [--runs N]`: import and store open, each
-//! measured beside the same work done with raw Automerge in the same run, as ratios.
+//! `shiftmesh-bench [--profile small|large|year] [--runs N] [--edits N] [--network-only]`:
+//! import, store open and validation, then catch-up, acknowledgement and propagation on five
+//! local nodes (`network.rs`), each measured beside the same work done with raw Automerge in
+//! the same run where there is one, as ratios.
 //!
 //! shiftmesh's figures are the real binary end to end (`shiftmesh import` as a process) and the
 //! store's open path in a fresh child process; the raw figures are Automerge alone on the same
