@@ -285,16 +285,7 @@ fn staff(ctx: &mut Context, cmd: StaffCommand) -> anyhow::Result<()> {
             let Some(name) = fields.name.clone() else {
                 return Err(UsageError("staff add needs --name NAME".into()).into());
             };
-            let mut staff = Staff {
-                id: id.clone(),
-                name,
-                department: None,
-                skills: BTreeSet::new(),
-                max_minutes_week: None,
-                employment_start: None,
-                employment_end: None,
-                active: true,
-            };
+            let mut staff = Staff::new(id.clone(), name);
             apply_staff_fields(&mut staff, &fields);
             staff.check().map_err(|e| UsageError(e.message))?;
             let s = ctx.db.open()?;

@@ -29,7 +29,8 @@ pub enum Db<'a> {
     /// The command runs inside the node, on the session it holds.
     Live {
         session: &'a mut Session,
-        status: &'a Status,
+        /// The running node's status, computed when asked for.
+        status: &'a mut dyn FnMut(&mut Session) -> Status,
     },
 }
 
@@ -66,7 +67,11 @@ impl Context<'static> {
 
 impl<'a> Context<'a> {
     /// A context for a command the node runs on its own session.
-    pub fn live(json: bool, session: &'a mut Session, status: &'a Status) -> Context<'a> {
+    pub fn live(
+        json: bool,
+        session: &'a mut Session,
+        status: &'a mut dyn FnMut(&mut Session) -> Status,
+    ) -> Context<'a> {
         Context {
             data_dir: session.store.dir().to_owned(),
             json,
@@ -133,9 +138,9 @@ impl Db<'_> {
     }
 
     /// The running node's status, or None when this process opened the store itself.
-    pub fn node_status(&self) -> Option<&Status> {
+    pub fn node_status(&mut self) -> Option<Status> {
         match self {
-            Db::Live { status, .. } => Some(status),
+            Db::Live { session, status } => Some(status(session)),
             Db::Offline { .. } => None,
         }
     }

@@ -106,7 +106,7 @@ impl Executor for CliExecutor {
     fn execute(
         &mut self,
         session: &mut Session,
-        status: &Status,
+        status: &mut dyn FnMut(&mut Session) -> Status,
         request: CommandRequest,
     ) -> CommandReply {
         let args = std::iter::once("shiftmesh".to_owned()).chain(request.args);

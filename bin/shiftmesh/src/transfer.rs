@@ -286,8 +286,6 @@ fn read_row(
         CsvKind::Staff => {
             let max = row.get("max_hours_week");
             let s = Staff {
-                id: row.id("id")?,
-                name: row.text("name")?,
                 department: row.optional_id("department")?,
                 skills: row.skills("skills")?,
                 max_minutes_week: if max.is_empty() {
@@ -295,9 +293,7 @@ fn read_row(
                 } else {
                     Some(crate::cli::parse_hours(max).map_err(|e| row.fail(e))?)
                 },
-                employment_start: None,
-                employment_end: None,
-                active: true,
+                ..Staff::new(row.id("id")?, row.text("name")?)
             };
             s.check().map_err(|e| row.fail(e))?;
             incoming.claim(Collection::Staff, s.id.to_string(), &row.origin, schedule)?;

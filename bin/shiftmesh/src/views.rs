@@ -402,7 +402,7 @@ pub fn history(ctx: &mut Context, args: HistoryArgs) -> anyhow::Result<()> {
 }
 
 pub fn status(ctx: &mut Context) -> anyhow::Result<()> {
-    let live = ctx.db.node_status().cloned();
+    let live = ctx.db.node_status();
     let mut r = ctx.db.read()?;
     let conflicts = match live.as_ref().and_then(|s| s.open_conflicts) {
         Some(n) => n,
@@ -460,7 +460,7 @@ pub fn status(ctx: &mut Context) -> anyhow::Result<()> {
 }
 
 pub fn peers(ctx: &mut Context) -> anyhow::Result<()> {
-    let live = ctx.db.node_status().cloned();
+    let live = ctx.db.node_status();
     let r = ctx.db.read()?;
     let node = live.unwrap_or_else(|| Status::offline(r.identity(), r.store()));
     output::either(ctx.json, &node.peers, || {
@@ -495,7 +495,7 @@ pub fn peers(ctx: &mut Context) -> anyhow::Result<()> {
 }
 
 pub fn invite(ctx: &mut Context) -> anyhow::Result<()> {
-    let Some(node) = ctx.db.node_status().cloned() else {
+    let Some(node) = ctx.db.node_status() else {
         anyhow::bail!(
             "an invite carries the address the node listens on; start the node first ('shiftmesh node'), then run 'shiftmesh invite' beside it"
         );

@@ -328,6 +328,20 @@ pub struct Staff {
 }
 
 impl Staff {
+    /// An active staff member with only an id and a name; the rest is set by the caller.
+    pub fn new(id: Id, name: String) -> Staff {
+        Staff {
+            id,
+            name,
+            department: None,
+            skills: BTreeSet::new(),
+            max_minutes_week: None,
+            employment_start: None,
+            employment_end: None,
+            active: true,
+        }
+    }
+
     pub fn check(&self) -> Result<(), InputError> {
         check_name("name", &self.name)?;
         check_skills(&self.skills)?;

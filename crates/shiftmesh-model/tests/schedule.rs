@@ -22,14 +22,9 @@ fn edit(author: &str, now_ms: i64) -> Edit {
 
 fn staff(key: &str) -> Staff {
     Staff {
-        id: id(key),
-        name: format!("Person {key}"),
-        department: None,
         skills: BTreeSet::from(["guide".to_owned()]),
         max_minutes_week: Some(38 * 60),
-        employment_start: None,
-        employment_end: None,
-        active: true,
+        ..Staff::new(id(key), format!("Person {key}"))
     }
 }
 

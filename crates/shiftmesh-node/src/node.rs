@@ -49,12 +49,13 @@ pub struct NodeOptions {
 }
 
 /// Runs CLI commands inside the node, against the session it holds. The CLI provides it, so
-/// a command behaves the same through the node as when it opens the store itself.
+/// a command behaves the same through the node as when it opens the store itself. `status`
+/// computes the node's status on demand, for the commands that show it.
 pub trait Executor: Send + 'static {
     fn execute(
         &mut self,
         session: &mut Session,
-        status: &Status,
+        status: &mut dyn FnMut(&mut Session) -> Status,
         request: CommandRequest,
     ) -> CommandReply;
 }
@@ -331,6 +332,60 @@ async fn write_line(
     let mut bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
     write.write_all(&bytes).await
+}
+
+/// This node and its peers as they stand: computed only when a command asks for it (`status`,
+/// `peers`, `invite`), never on the path of an ordinary edit.
+fn status_of(
+    engine: &mut Engine<PeerId>,
+    validator: &Validator,
+    net: &Net,
+    listen: &[String],
+    addresses: &BTreeMap<PeerId, String>,
+    session: &mut Session,
+) -> Status {
+    let reports = engine.report(&mut session.schedule);
+    let mut peers: BTreeMap<String, PeerStatus> =
+        Status::offline(&session.identity, &session.store)
+            .peers
+            .into_iter()
+            .map(|p| (p.peer_id.clone(), p))
+            .collect();
+    for r in reports {
+        let id = r.peer.to_string();
+        let entry = peers.entry(id.clone()).or_insert_with(|| PeerStatus {
+            peer_id: id,
+            connected: false,
+            addresses: Vec::new(),
+            last_sync: None,
+            behind: None,
+            ahead: None,
+        });
+        entry.connected = r.connected;
+        if let Some(address) = addresses.get(&r.peer) {
+            if !entry.addresses.contains(address) {
+                entry.addresses.push(address.clone());
+            }
+        }
+        entry.last_sync = r.last_sync_ms.and_then(|ms| {
+            jiff::Timestamp::from_millisecond(ms as i64)
+                .ok()
+                .map(|t| t.to_string())
+        });
+        entry.behind = Some(r.behind);
+        entry.ahead = Some(r.ahead);
+    }
+    let index = session.schedule.index();
+    let open = validator.open_count(&index.acks);
+    Status {
+        running: true,
+        peer_id: net.peer_id.to_string(),
+        name: session.identity.config.node_name.clone(),
+        site_key_fingerprint: net.fingerprint.clone(),
+        listen: listen.to_vec(),
+        open_conflicts: Some(open),
+        peers: peers.into_values().collect(),
+    }
 }
 
 /// Engine inputs slower than this are logged at debug level.
@@ -639,51 +694,6 @@ impl<E: Executor> Node<E> {
         }
     }
 
-    fn status(&mut self) -> Status {
-        let reports = self.engine.report(&mut self.session.schedule);
-        let mut peers: BTreeMap<String, PeerStatus> =
-            Status::offline(&self.session.identity, &self.session.store)
-                .peers
-                .into_iter()
-                .map(|p| (p.peer_id.clone(), p))
-                .collect();
-        for r in reports {
-            let id = r.peer.to_string();
-            let entry = peers.entry(id.clone()).or_insert_with(|| PeerStatus {
-                peer_id: id,
-                connected: false,
-                addresses: Vec::new(),
-                last_sync: None,
-                behind: None,
-                ahead: None,
-            });
-            entry.connected = r.connected;
-            if let Some(address) = self.addresses.get(&r.peer) {
-                if !entry.addresses.contains(address) {
-                    entry.addresses.push(address.clone());
-                }
-            }
-            entry.last_sync = r.last_sync_ms.and_then(|ms| {
-                jiff::Timestamp::from_millisecond(ms as i64)
-                    .ok()
-                    .map(|t| t.to_string())
-            });
-            entry.behind = Some(r.behind);
-            entry.ahead = Some(r.ahead);
-        }
-        let index = self.session.schedule.index();
-        let open = self.validator.open_count(&index.acks);
-        Status {
-            running: true,
-            peer_id: self.net.peer_id.to_string(),
-            name: self.session.identity.config.node_name.clone(),
-            site_key_fingerprint: self.net.fingerprint.clone(),
-            listen: self.listen.clone(),
-            open_conflicts: Some(open),
-            peers: peers.into_values().collect(),
-        }
-    }
-
     /// Runs a CLI command against the session; returns the answer and, when the command
     /// changed the schedule, the heads from before (see [`Node::after_local_change`]).
     /// Afterwards what the node holds in memory is what is on disk: a command that wrote
@@ -692,9 +702,20 @@ impl<E: Executor> Node<E> {
     fn execute(&mut self, request: CommandRequest) -> (CommandReply, Option<Vec<ChangeHash>>) {
         let started = std::time::Instant::now();
         let before = self.session.schedule.heads();
-        let status = self.status();
         self.session.user = request.user.clone();
-        let reply = self.executor.execute(&mut self.session, &status, request);
+        let Node {
+            session,
+            engine,
+            validator,
+            net,
+            listen,
+            addresses,
+            executor,
+            ..
+        } = self;
+        let mut status =
+            |session: &mut Session| status_of(engine, validator, net, listen, addresses, session);
+        let reply = executor.execute(session, &mut status, request);
         tracing::debug!("command ran in {:?}", started.elapsed());
         let after = self.session.schedule.heads();
         if after == before {

@@ -143,16 +143,7 @@ impl Mesh {
             author: format!("tester@{at}"),
             now_ms: self.edits as i64,
         };
-        let staff = Staff {
-            id: id.parse().unwrap(),
-            name: name.to_owned(),
-            department: None,
-            skills: BTreeSet::new(),
-            max_minutes_week: None,
-            employment_start: None,
-            employment_end: None,
-            active: true,
-        };
+        let staff = Staff::new(id.parse().unwrap(), name.to_owned());
         self.replicas[at]
             .schedule
             .add(&edit, &staff, format!("add {id}"))

@@ -46,14 +46,9 @@ impl World {
 
     pub fn staff(&mut self, key: &str, skills: &[&str], max_hours: Option<u32>) {
         let staff = Staff {
-            id: id(key),
-            name: key.to_uppercase(),
-            department: None,
             skills: skills.iter().map(|s| s.to_string()).collect(),
             max_minutes_week: max_hours.map(|h| h * 60),
-            employment_start: None,
-            employment_end: None,
-            active: true,
+            ..Staff::new(id(key), key.to_uppercase())
         };
         let e = self.tick();
         self.schedule.add(&e, &staff, "add".into()).unwrap();
