@@ -54,9 +54,10 @@ pub enum Command {
     Node(NodeArgs),
     /// This node and the mesh: peer id, listen addresses, peers, heads, changes, conflicts
     Status,
-    /// Print an invite that lets another machine join this site ('init --join INVITE')
-    Invite,
-    /// The site's other machines: connected or not, last sync, how far behind
+    /// Print an invite that lets one more machine join this site ('init --join INVITE')
+    Invite(InviteArgs),
+    /// The site's machines (members, pending, revoked): connected or not, last sync, how far
+    /// behind; trust or revoke one
     Peers {
         #[command(subcommand)]
         command: Option<PeersCommand>,
@@ -132,10 +133,67 @@ pub struct NodeArgs {
     pub no_mdns: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    /// How long the invite's one-time join secret stays valid: minutes, hours or days, like
+    /// 30m, 24h, 7d (at most 30d)
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_expiry)]
+    pub expires: Expiry,
+}
+
+/// How long an invite stays valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expiry {
+    minutes: i64,
+}
+
+/// The longest an invite may stay valid.
+pub const MAX_INVITE_MINUTES: i64 = 30 * 24 * 60;
+
+impl Expiry {
+    pub fn as_millis(self) -> i64 {
+        self.minutes * 60_000
+    }
+}
+
+fn parse_expiry(text: &str) -> Result<Expiry, String> {
+    let bad = || format!("'{text}' is not a duration like 30m, 24h or 7d");
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let minutes = match unit {
+        "m" => n,
+        "h" => n.saturating_mul(60),
+        "d" => n.saturating_mul(24 * 60),
+        _ => return Err(bad()),
+    };
+    if !(1..=MAX_INVITE_MINUTES).contains(&minutes) {
+        return Err(format!(
+            "an invite stays valid between 1 minute and 30 days, not '{text}'"
+        ));
+    }
+    Ok(Expiry { minutes })
+}
+
 #[derive(Debug, Subcommand)]
 pub enum PeersCommand {
-    /// List known peers (the default)
+    /// List the site's machines and the pending ones (the default)
     List,
+    /// Make a machine a member of the site: every node then syncs with it. For a machine shown
+    /// as pending ('shiftmesh peers'); a new machine usually joins with an invite instead
+    Trust {
+        /// Its peer id, as 'shiftmesh peers' or 'shiftmesh status' on it shows
+        #[arg(value_name = "PEER_ID")]
+        peer_id: String,
+        /// A name to show for it [default: machine]
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Revoke a member (a lost, stolen or retired machine): every node that learns of it
+    /// closes its connections and refuses it from then on
+    Revoke {
+        #[arg(value_name = "PEER_ID")]
+        peer_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,7 +9,7 @@ use shiftmesh_model::{
     Assignment, AssignmentKey, Availability, Collection, Department, Entity, Id, LocalSpan,
     Schedule, Shift, SiteZone, Staff,
 };
-use shiftmesh_store::{NodeConfig, Store};
+use shiftmesh_store::{JoinTicket, NodeConfig, Store};
 
 use crate::cli::{
     AvailabilityCommand, Command, ConflictsCommand, DepartmentCommand, InitArgs, ShiftCommand,
@@ -19,7 +19,7 @@ use shiftmesh_node::Session;
 
 use crate::context::{host_name, Context};
 use crate::invite::Invite;
-use crate::{conflicts, output, transfer, views, UsageError};
+use crate::{conflicts, output, peers, transfer, views, UsageError};
 
 /// Runs a command against the context's schedule (opened here, or the running node's).
 pub fn run(command: Command, ctx: &mut Context) -> anyhow::Result<()> {
@@ -29,8 +29,8 @@ pub fn run(command: Command, ctx: &mut Context) -> anyhow::Result<()> {
             bail!("a running node cannot run 'node' or 'events' for a client")
         }
         Command::Status => views::status(ctx),
-        Command::Invite => views::invite(ctx),
-        Command::Peers { .. } => views::peers(ctx),
+        Command::Invite(args) => peers::invite(ctx, args),
+        Command::Peers { command } => peers::run(ctx, command),
         Command::Department(cmd) => department(ctx, cmd),
         Command::Staff(cmd) => staff(ctx, cmd),
         Command::Shift(cmd) => shift(ctx, cmd),
@@ -166,6 +166,12 @@ fn init(ctx: &mut Context, args: InitArgs) -> anyhow::Result<()> {
         for address in &invite.addresses {
             s.store.remember_address(&invite.peer, address)?;
         }
+        s.store.set_join_ticket(&JoinTicket {
+            inviter: invite.peer.clone(),
+            secret: invite.secret.clone(),
+            accepted: false,
+            refused: None,
+        })?;
         s.persist()?;
         return output::either(
             ctx.json,
@@ -173,14 +179,18 @@ fn init(ctx: &mut Context, args: InitArgs) -> anyhow::Result<()> {
                     "name": node_name, "inviter": invite.peer}),
             || {
                 format!(
-                    "initialised {} to join the site of {}\n  node       {node_name}\n  peer id    {peer_id}\nnext: run 'shiftmesh node'; it fetches the site's schedule",
+                    "initialised {} to join the site of {}\n  node       {node_name}\n  peer id    {peer_id}\nnext: run 'shiftmesh node'; it presents the invite to {} and, once let in, fetches the site's schedule",
                     ctx.data_dir.display(),
+                    invite.peer,
                     invite.peer
                 )
             },
         );
     }
     s.schedule.set_site(&s.edit(), &name, &zone)?;
+    // The founding machine is the site's first member; every other joins through a member.
+    s.schedule
+        .trust_member(&s.edit(), &peer_id, &node_name, "founding the site")?;
     s.persist()?;
     output::either(
         ctx.json,

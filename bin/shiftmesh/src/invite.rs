@@ -1,5 +1,5 @@
-//! Invites: what a new machine needs to join a site — the site key, and where and who the
-//! inviting node is — as one line that survives copy and paste.
+//! Invites: what a new machine needs to join a site — the site key, where and who the
+//! inviting node is, and a one-time join secret — as one line that survives copy and paste.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -18,6 +18,10 @@ pub struct Invite {
     pub peer: String,
     /// Multiaddresses the inviting node listens on, best first.
     pub addresses: Vec<String>,
+    /// The one-time secret the new machine presents to the inviter to become a member.
+    pub secret: String,
+    /// When the secret stops being accepted (RFC 3339).
+    pub expires: String,
 }
 
 impl Invite {
@@ -41,6 +45,10 @@ impl Invite {
         let invite: Invite = serde_json::from_slice(&json)
             .map_err(|_| "the invite is damaged (unreadable); copy it again")?;
         let key = SiteKey::from_hex(&invite.key).ok_or("the invite's site key is damaged")?;
+        if invite.secret.is_empty() || invite.secret.len() > shiftmesh_store::JOIN_SECRET_BYTES * 2
+        {
+            return Err("the invite's join secret is damaged; copy it again".into());
+        }
         if invite.addresses.is_empty() {
             return Err("the invite names no address to reach the site at".into());
         }
@@ -58,6 +66,8 @@ mod tests {
             key: "ab".repeat(32),
             peer: "12D3KooW".into(),
             addresses: vec!["/ip4/127.0.0.1/tcp/4780".into()],
+            secret: "00ff".repeat(16),
+            expires: "2026-11-23T10:00:00Z".into(),
         };
         let text = invite.encode();
         let (back, key) = Invite::decode(&format!("  {text}\n")).unwrap();

@@ -9,6 +9,7 @@ mod context;
 mod invite;
 mod node;
 mod output;
+mod peers;
 mod transfer;
 mod views;
 

@@ -13,7 +13,6 @@ use crate::cli::{HistoryArgs, ScheduleArgs};
 use shiftmesh_node::Status;
 
 use crate::context::{Context, Reader};
-use crate::invite::Invite;
 use crate::output;
 
 /// Lays out rows under a header, columns padded to their widest cell.
@@ -408,7 +407,7 @@ pub fn status(ctx: &mut Context) -> anyhow::Result<()> {
         Some(n) => n,
         None => crate::conflicts::open_count(&mut r)?,
     };
-    let node = live.unwrap_or_else(|| Status::offline(r.identity(), r.store()));
+    let node = live.unwrap_or_else(|| Status::offline(r.identity(), r.store(), r.view().index()));
     let heads = r.heads();
     let changes = r.changes();
     let index = r.view().index();
@@ -420,6 +419,7 @@ pub fn status(ctx: &mut Context) -> anyhow::Result<()> {
         "time_zone": r.view().zone().name(),
         "data_dir": ctx.data_dir,
         "running": node.running,
+        "membership": node.membership,
         "site_key_fingerprint": node.site_key_fingerprint,
         "listen": node.listen,
         "heads": heads,
@@ -440,15 +440,22 @@ pub fn status(ctx: &mut Context) -> anyhow::Result<()> {
                 .to_owned()
         };
         let connected = node.peers.iter().filter(|p| p.connected).count();
+        let count = |state: &str| node.peers.iter().filter(|p| p.state == state).count();
+        let mut others = format!("{} members", count("member"));
+        for state in ["pending", "revoked"] {
+            if count(state) > 0 {
+                let _ = write!(others, ", {} {state}", count(state));
+            }
+        }
         format!(
-            "site        {} ({})\nnode        {}  {}\nsite key    fingerprint {}\ndata dir    {}\nnode state  {state}\npeers       {connected} connected of {} known ('shiftmesh peers' lists them)\nchanges     {changes}\nheads       {}\nentities    {} departments, {} staff, {} shifts, {} assignments, {} availability entries\nconflicts   {conflicts} open ('shiftmesh conflicts' lists them)",
+            "site        {} ({})\nnode        {}  {}\nmembership  {}\nsite key    fingerprint {}\ndata dir    {}\nnode state  {state}\npeers       {connected} connected; {others} ('shiftmesh peers' lists them)\nchanges     {changes}\nheads       {}\nentities    {} departments, {} staff, {} shifts, {} assignments, {} availability entries\nconflicts   {conflicts} open ('shiftmesh conflicts' lists them)",
             site.name.unwrap_or_default(),
             r.view().zone().name(),
             node.name,
             node.peer_id,
+            node.membership,
             node.site_key_fingerprint,
             ctx.data_dir.display(),
-            node.peers.len(),
             heads.iter().map(|h| &h[..12]).collect::<Vec<_>>().join(" "),
             index.departments.len(),
             index.staff.len(),
@@ -457,67 +464,4 @@ pub fn status(ctx: &mut Context) -> anyhow::Result<()> {
             index.availability.len()
         )
     })
-}
-
-pub fn peers(ctx: &mut Context) -> anyhow::Result<()> {
-    let live = ctx.db.node_status();
-    let r = ctx.db.read()?;
-    let node = live.unwrap_or_else(|| Status::offline(r.identity(), r.store()));
-    output::either(ctx.json, &node.peers, || {
-        let mut text = table(
-            &[
-                "PEER",
-                "CONNECTED",
-                "LAST SYNC",
-                "BEHIND",
-                "AHEAD",
-                "ADDRESS",
-            ],
-            node.peers.iter().map(|p| {
-                let count = |n: Option<usize>| n.map_or("-".to_owned(), |n| n.to_string());
-                vec![
-                    p.peer_id.clone(),
-                    if p.connected { "yes" } else { "no" }.to_owned(),
-                    p.last_sync.clone().unwrap_or_else(|| "-".to_owned()),
-                    count(p.behind),
-                    count(p.ahead),
-                    p.addresses.last().cloned().unwrap_or_default(),
-                ]
-            }),
-        );
-        if !node.running {
-            text.push_str(
-                "\n(no node is running: these are the peers remembered from earlier runs)",
-            );
-        }
-        text
-    })
-}
-
-pub fn invite(ctx: &mut Context) -> anyhow::Result<()> {
-    let Some(node) = ctx.db.node_status() else {
-        anyhow::bail!(
-            "an invite carries the address the node listens on; start the node first ('shiftmesh node'), then run 'shiftmesh invite' beside it"
-        );
-    };
-    let r = ctx.db.read()?;
-    let key = r.identity().site_key.to_hex();
-    // Addresses other machines can reach first; loopback last (it reaches only this machine).
-    let mut addresses: Vec<String> = node.listen.clone();
-    addresses.sort_by_key(|a| a.starts_with("/ip4/127.") || a.starts_with("/ip6/::1"));
-    let invite = Invite {
-        key,
-        peer: node.peer_id.clone(),
-        addresses,
-    };
-    let text = invite.encode();
-    output::either(
-        ctx.json,
-        &json!({"invite": text, "peer_id": node.peer_id, "addresses": invite.addresses}),
-        || {
-            format!(
-                "{text}\n\nOn the new machine run:\n  shiftmesh init --join {text}\n  shiftmesh node\nThe invite holds the site key: pass it only to machines of this site."
-            )
-        },
-    )
 }

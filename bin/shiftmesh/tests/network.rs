@@ -232,15 +232,25 @@ fn garbage_over_a_real_connection_resets_only_that_peers_session() {
     let (b, _rb) = join("bob", "node-b", &a);
     wait_until("b has the founder's schedule", || staff_count(&b) == 3);
     let site_key = shiftmesh_store::Identity::load(&a.data()).unwrap().site_key;
+    // A member gone bad: trusted by hand, so its messages reach the sync engine.
+    let keypair = Keypair::generate_ed25519();
+    let rogue = keypair.public().to_peer_id();
+    a.ok(&["peers", "trust", &rogue.to_string(), "--name", "rogue"]);
+    let founder_id: shiftmesh_net::PeerId =
+        a.status()["peer_id"].as_str().unwrap().parse().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let answers = runtime.block_on(async {
         let mut net = shiftmesh_net::start(NetConfig {
-            keypair: Keypair::generate_ed25519(),
+            keypair,
             site_key: site_key.0,
             listen: vec![],
             static_peers: vec![a.address().parse().unwrap()],
             remembered: vec![],
             mdns: false,
+            trust: shiftmesh_net::TrustList {
+                members: [founder_id].into(),
+                ..Default::default()
+            },
         })
         .unwrap();
         let founder = loop {

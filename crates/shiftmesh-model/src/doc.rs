@@ -131,6 +131,7 @@ impl View {
                 Id::parse(key).is_ok_and(|id| index.availability.contains_key(&id))
             }
             Collection::Acks => index.acks.contains_key(key),
+            Collection::Members => index.members.contains_key(key),
         }
     }
 

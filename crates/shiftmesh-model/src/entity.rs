@@ -28,16 +28,18 @@ pub enum Collection {
     Assignments,
     Availability,
     Acks,
+    Members,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 6] = [
+    pub const ALL: [Collection; 7] = [
         Collection::Departments,
         Collection::Staff,
         Collection::Shifts,
         Collection::Assignments,
         Collection::Availability,
         Collection::Acks,
+        Collection::Members,
     ];
 
     /// The key of this collection's map under the document root.
@@ -49,6 +51,7 @@ impl Collection {
             Collection::Assignments => "assignments",
             Collection::Availability => "availability",
             Collection::Acks => "acks",
+            Collection::Members => "members",
         }
     }
 
@@ -65,6 +68,7 @@ impl Collection {
             Collection::Assignments => "assignment",
             Collection::Availability => "availability",
             Collection::Acks => "acknowledgement",
+            Collection::Members => "member",
         }
     }
 
@@ -661,6 +665,82 @@ impl Entity for Acknowledgement {
             by: take_str_or_empty(&mut fields, "by"),
             at_ms: get_int(&fields, "at").unwrap_or(0),
             note: take_str_or_empty(&mut fields, "note"),
+        })
+    }
+}
+
+/// The longest peer id accepted as a member's key (libp2p's base58 ids are about 52 bytes).
+pub const PEER_ID_MAX_BYTES: usize = 128;
+
+/// A machine trusted with the schedule, by its libp2p peer id. Membership lives in the
+/// document so every node enforces the same list and `history` shows who changed it; a member
+/// is never deleted, only marked revoked, so a revocation cannot be undone by a concurrent
+/// edit that did not see it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Member {
+    pub peer: String,
+    pub name: String,
+    /// Who added it, as `user@node`.
+    pub added_by: String,
+    pub added_at_ms: i64,
+    pub revoked: bool,
+    /// Who revoked it, as `user@node` (empty unless revoked).
+    pub revoked_by: String,
+    pub revoked_at_ms: i64,
+}
+
+impl Member {
+    /// Checks the peer id's shape (the node checks it is a real peer id) and the name.
+    pub fn check(&self) -> Result<(), InputError> {
+        check_peer_key(&self.peer)?;
+        check_text("a member's name", &self.name)
+    }
+
+    /// Whether this member may receive the schedule.
+    pub fn is_trusted(&self) -> bool {
+        !self.revoked
+    }
+}
+
+/// A peer id as a key: base58 characters only, at most [`PEER_ID_MAX_BYTES`].
+pub fn check_peer_key(peer: &str) -> Result<(), InputError> {
+    let base58 = |c: char| c.is_ascii_alphanumeric() && !matches!(c, '0' | 'O' | 'I' | 'l');
+    if peer.is_empty() || peer.len() > PEER_ID_MAX_BYTES || !peer.chars().all(base58) {
+        return Err(InputError::new(format!(
+            "'{}' is not a peer id (see 'shiftmesh peers' for the ids of this site's machines)",
+            peer.chars().take(PEER_ID_MAX_BYTES).collect::<String>()
+        )));
+    }
+    Ok(())
+}
+
+impl Entity for Member {
+    const COLLECTION: Collection = Collection::Members;
+    fn key(&self) -> String {
+        self.peer.clone()
+    }
+    fn to_fields(&self) -> Vec<(&'static str, FieldValue)> {
+        vec![
+            ("name", FieldValue::Str(self.name.clone())),
+            ("added_by", FieldValue::Str(self.added_by.clone())),
+            ("added_at", FieldValue::Int(self.added_at_ms)),
+            ("revoked", FieldValue::Bool(self.revoked)),
+            ("revoked_by", FieldValue::Str(self.revoked_by.clone())),
+            ("revoked_at", FieldValue::Int(self.revoked_at_ms)),
+        ]
+    }
+    fn from_fields(key: &str, mut fields: Fields) -> Result<Self, InputError> {
+        check_peer_key(key)?;
+        Ok(Member {
+            peer: key.to_owned(),
+            name: take_str_or_empty(&mut fields, "name"),
+            added_by: take_str_or_empty(&mut fields, "added_by"),
+            added_at_ms: get_int(&fields, "added_at").unwrap_or(0),
+            // Anything but an explicit false counts as revoked: a member is trusted only when
+            // the document plainly says so.
+            revoked: !matches!(fields.get("revoked"), Some(FieldValue::Bool(false))),
+            revoked_by: take_str_or_empty(&mut fields, "revoked_by"),
+            revoked_at_ms: get_int(&fields, "revoked_at").unwrap_or(0),
         })
     }
 }

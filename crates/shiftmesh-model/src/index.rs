@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use jiff::civil::Date;
 
 use crate::entity::{
-    Acknowledgement, Assignment, Availability, Collection, Department, Entity, Fields, Shift, Staff,
+    Acknowledgement, Assignment, Availability, Collection, Department, Entity, Fields, Member,
+    Shift, Staff,
 };
 use crate::{AssignmentKey, Id};
 
@@ -31,6 +32,8 @@ pub struct Index {
     pub assignments: BTreeMap<AssignmentKey, Assignment>,
     pub availability: BTreeMap<Id, Availability>,
     pub acks: BTreeMap<String, Acknowledgement>,
+    /// The site's machines, by peer id (revoked ones included).
+    pub members: BTreeMap<String, Member>,
     /// Entities marked removed (they stay in the document so references to them can be seen).
     pub removed: BTreeSet<(Collection, String)>,
     /// Entities with at least one field holding concurrent values (see `concurrent-edit`).
@@ -53,6 +56,7 @@ enum Parsed {
     Assignment(Assignment),
     Availability(Availability),
     Ack(Acknowledgement),
+    Member(Member),
 }
 
 impl Parsed {
@@ -66,6 +70,7 @@ impl Parsed {
                 Parsed::Availability(Availability::from_fields(key, fields)?)
             }
             Collection::Acks => Parsed::Ack(Acknowledgement::from_fields(key, fields)?),
+            Collection::Members => Parsed::Member(Member::from_fields(key, fields)?),
         })
     }
 }
@@ -112,6 +117,9 @@ impl Sink for Index {
             Parsed::Assignment(e) => self.insert_assignment(e),
             Parsed::Availability(e) => self.insert_availability(e),
             Parsed::Ack(e) => self.insert_ack(e),
+            Parsed::Member(e) => {
+                self.members.insert(e.peer.clone(), e);
+            }
         }
     }
     fn unreadable(&mut self, collection: Collection, key: &str, reason: String) {
@@ -134,6 +142,7 @@ impl Sink for IndexBuilder {
             Parsed::Assignment(e) => self.assignments.push(e),
             Parsed::Availability(e) => self.availability.push(e),
             Parsed::Ack(e) => self.acks.push(e),
+            Parsed::Member(e) => self.members.push(e),
         }
     }
     fn unreadable(&mut self, collection: Collection, key: &str, reason: String) {
@@ -151,6 +160,7 @@ pub struct IndexBuilder {
     assignments: Vec<Assignment>,
     availability: Vec<Availability>,
     acks: Vec<Acknowledgement>,
+    members: Vec<Member>,
     removed: Vec<(Collection, String)>,
     conflicted: Vec<(Collection, String)>,
     unreadable: Vec<((Collection, String), String)>,
@@ -226,6 +236,11 @@ impl IndexBuilder {
                 .acks
                 .into_iter()
                 .map(|e| (e.conflict.clone(), e))
+                .collect(),
+            members: self
+                .members
+                .into_iter()
+                .map(|e| (e.peer.clone(), e))
                 .collect(),
             removed: self.removed.into_iter().collect(),
             conflicted: self.conflicted.into_iter().collect(),
@@ -363,6 +378,9 @@ impl Index {
             Collection::Acks => {
                 self.acks.remove(key);
             }
+            Collection::Members => {
+                self.members.remove(key);
+            }
         }
     }
 
@@ -395,6 +413,11 @@ impl Index {
                 .map(|k| (Collection::Availability, k.to_string())),
         );
         keys.extend(self.acks.keys().map(|k| (Collection::Acks, k.clone())));
+        keys.extend(
+            self.members
+                .keys()
+                .map(|k| (Collection::Members, k.clone())),
+        );
         keys.extend(self.removed.iter().cloned());
         keys.extend(self.unreadable.keys().cloned());
         keys
@@ -507,7 +530,7 @@ struct Row {
 }
 
 /// The version of the snapshot layout; a snapshot of another version is ignored and rebuilt.
-const INDEX_SNAPSHOT_VERSION: u32 = 2;
+const INDEX_SNAPSHOT_VERSION: u32 = 3;
 
 fn encode_collection<'a, E: Entity + 'a>(
     index: &Index,
@@ -568,6 +591,7 @@ impl Index {
         encode_collection(self, self.assignments.values(), &mut out)?;
         encode_collection(self, self.availability.values(), &mut out)?;
         encode_collection(self, self.acks.values(), &mut out)?;
+        encode_collection(self, self.members.values(), &mut out)?;
         Some(out)
     }
 

@@ -10,6 +10,7 @@ mod error;
 pub mod history;
 mod id;
 pub mod index;
+mod members;
 pub mod time;
 
 pub use doc::{genesis_hash, Batch, ConcurrentValue, Edit, Merged, Op, Schedule, View, Written};
@@ -21,7 +22,7 @@ pub type Concurrent = std::collections::BTreeMap<
 >;
 pub use entity::{
     Acknowledgement, Assignment, Availability, AvailabilityKind, Collection, Department, Entity,
-    FieldValue, Shift, Staff,
+    FieldValue, Member, Shift, Staff,
 };
 pub use error::{InputError, ModelError, Result};
 pub use id::{AssignmentKey, Id, ID_MAX_BYTES};

@@ -322,3 +322,36 @@ fn the_index_answers_by_day_by_staff_and_by_shift() {
         .collect();
     assert_eq!(of_staff, ["mon", "tue"]);
 }
+
+#[test]
+fn membership_syncs_revocation_sticks_and_the_index_round_trips() {
+    let peer_b = "12D3KooWQJj8YJvXkYV1vPzzVt8dF7oTeqrFrMZEyxFMfD4Fmdzd";
+    let mut a = Schedule::new();
+    a.trust_member(&edit("ana@a", 1), peer_b, "kiosk", "by invite")
+        .unwrap();
+    assert!(a.index().is_trusted(peer_b));
+    assert!(matches!(
+        a.trust_member(&edit("ana@a", 2), peer_b, "kiosk", "by hand"),
+        Err(ModelError::AlreadyExists { .. })
+    ));
+    assert!(a
+        .trust_member(&edit("ana@a", 2), "not a peer id!", "x", "by hand")
+        .is_err());
+    let mut b = fork(&mut a);
+    a.revoke_member(&edit("ana@a", 3), peer_b).unwrap();
+    assert!(a.index().is_revoked(peer_b) && !a.index().is_trusted(peer_b));
+    let bytes = a.doc_mut().save();
+    b.merge_bytes(&bytes).unwrap();
+    assert!(b.index().is_revoked(peer_b), "the revocation syncs");
+    let member = &b.index().members[peer_b];
+    assert_eq!(
+        (member.added_by.as_str(), member.revoked_by.as_str()),
+        ("ana@a", "ana@a")
+    );
+    let snapshot = b.index().to_snapshot().unwrap();
+    assert_eq!(&Index::from_snapshot(&snapshot).unwrap(), b.index());
+    // Trusting it again is an explicit, recorded act.
+    b.trust_member(&edit("bo@b", 4), peer_b, "kiosk", "by hand")
+        .unwrap();
+    assert!(b.index().is_trusted(peer_b));
+}

@@ -4,21 +4,31 @@
 
 use std::time::Duration;
 
+use libp2p::allow_block_list::{self, BlockedPeers};
 use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::core::transport::Transport as _;
 use libp2p::core::upgrade::Version;
-use libp2p::gossipsub::{self, MessageAuthenticity, ValidationMode};
 use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{identify, mdns, noise, tcp, yamux, StreamProtocol, Swarm, SwarmBuilder};
-use shiftmesh_sync::{SyncRequest, SyncResponse};
+use serde::{de::DeserializeOwned, Serialize};
+use shiftmesh_sync::{
+    Announcement, AnnouncementAck, JoinRequest, JoinResponse, SyncRequest, SyncResponse,
+};
 
-use crate::{NetConfig, NetError, MAX_ANNOUNCEMENT_BYTES};
+use crate::{NetConfig, NetError};
 
-/// The sync protocol's name; a new version gets a new name.
+/// The protocols' names; a new version gets a new name.
 pub const SYNC_PROTOCOL: &str = "/shiftmesh/sync/1";
+pub const ANNOUNCE_PROTOCOL: &str = "/shiftmesh/announce/1";
+pub const JOIN_PROTOCOL: &str = "/shiftmesh/join/1";
+/// The largest announcement, announcement answer, join request or join answer on the wire.
+pub const MAX_SMALL_MESSAGE_BYTES: u64 = 4 * 1024;
+/// Announcements and joins are answered at once; a peer that does not answer within this is
+/// treated as gone for that message.
+pub const SMALL_REQUEST_TIMEOUT_SECS: u64 = 10;
 /// The identify protocol's version string.
 pub const IDENTIFY_PROTOCOL: &str = "/shiftmesh/1";
 /// The largest sync request or response on the wire: a little above the sync engine's own
@@ -34,16 +44,44 @@ pub const UPGRADE_TIMEOUT_SECS: u64 = 20;
 pub const MAX_CONNECTIONS: u32 = 64;
 pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
 pub const MAX_PENDING_INCOMING: u32 = 16;
-/// Inbound sync streams per connection at once; a session uses one at a time.
-pub const MAX_CONCURRENT_SYNC_STREAMS: usize = 8;
+/// Inbound streams per connection and protocol at once; a session uses one at a time.
+pub const MAX_CONCURRENT_STREAMS: usize = 8;
 
+/// Every protocol we speak. Announcements and joins are small request-response exchanges
+/// between two authenticated peers (no gossip, so nothing is ever forwarded on anyone's behalf);
+/// the membership gate in `lib.rs` decides who may use which.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// Revoked members: their connections are closed and refused.
+    pub blocked: allow_block_list::Behaviour<BlockedPeers>,
     pub limits: connection_limits::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
-    pub gossipsub: gossipsub::Behaviour,
     pub sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
+    pub announce: request_response::cbor::Behaviour<Announcement, AnnouncementAck>,
+    pub join: request_response::cbor::Behaviour<JoinRequest, JoinResponse>,
     pub identify: identify::Behaviour,
+}
+
+/// A request-response protocol with explicit size limits, timeout and stream bound.
+fn protocol<Req, Resp>(
+    name: &'static str,
+    max_bytes: u64,
+    timeout_secs: u64,
+) -> request_response::cbor::Behaviour<Req, Resp>
+where
+    Req: Send + Clone + Serialize + DeserializeOwned + 'static,
+    Resp: Send + Clone + Serialize + DeserializeOwned + 'static,
+{
+    let codec = request_response::cbor::codec::Codec::<Req, Resp>::default()
+        .set_request_size_maximum(max_bytes)
+        .set_response_size_maximum(max_bytes);
+    request_response::Behaviour::with_codec(
+        codec,
+        [(StreamProtocol::new(name), ProtocolSupport::Full)],
+        request_response::Config::default()
+            .with_request_timeout(Duration::from_secs(timeout_secs))
+            .with_max_concurrent_streams(MAX_CONCURRENT_STREAMS),
+    )
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -67,32 +105,6 @@ pub fn build(config: &NetConfig, psk: PreSharedKey) -> Result<Swarm<Behaviour>, 
         })
         .map_err(|e| NetError::Build(e.to_string()))?
         .with_behaviour(|key| {
-            let gossip_config = gossipsub::ConfigBuilder::default()
-                .heartbeat_interval(Duration::from_secs(1))
-                .validation_mode(ValidationMode::Strict)
-                .validate_messages()
-                .max_transmit_size(MAX_ANNOUNCEMENT_BYTES)
-                // A site has a handful of machines: a small mesh holds all of them.
-                .mesh_outbound_min(1)
-                .mesh_n_low(1)
-                .mesh_n(4)
-                .mesh_n_high(8)
-                .build()
-                .map_err(|e| format!("gossipsub config: {e}"))?;
-            let gossipsub =
-                gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)
-                    .map_err(|e| format!("gossipsub: {e}"))?;
-            let codec =
-                request_response::cbor::codec::Codec::<SyncRequest, SyncResponse>::default()
-                    .set_request_size_maximum(MAX_SYNC_WIRE_BYTES)
-                    .set_response_size_maximum(MAX_SYNC_WIRE_BYTES);
-            let sync = request_response::Behaviour::with_codec(
-                codec,
-                [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
-                request_response::Config::default()
-                    .with_request_timeout(Duration::from_secs(SYNC_REQUEST_TIMEOUT_SECS))
-                    .with_max_concurrent_streams(MAX_CONCURRENT_SYNC_STREAMS),
-            );
             let mdns = if mdns_enabled {
                 Some(mdns::tokio::Behaviour::new(
                     mdns::Config::default(),
@@ -102,6 +114,7 @@ pub fn build(config: &NetConfig, psk: PreSharedKey) -> Result<Swarm<Behaviour>, 
                 None
             };
             Ok::<_, BoxError>(Behaviour {
+                blocked: allow_block_list::Behaviour::default(),
                 limits: connection_limits::Behaviour::new(
                     ConnectionLimits::default()
                         .with_max_established(Some(MAX_CONNECTIONS))
@@ -109,8 +122,21 @@ pub fn build(config: &NetConfig, psk: PreSharedKey) -> Result<Swarm<Behaviour>, 
                         .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
                 ),
                 mdns: Toggle::from(mdns),
-                gossipsub,
-                sync,
+                sync: protocol(
+                    SYNC_PROTOCOL,
+                    MAX_SYNC_WIRE_BYTES,
+                    SYNC_REQUEST_TIMEOUT_SECS,
+                ),
+                announce: protocol(
+                    ANNOUNCE_PROTOCOL,
+                    MAX_SMALL_MESSAGE_BYTES,
+                    SMALL_REQUEST_TIMEOUT_SECS,
+                ),
+                join: protocol(
+                    JOIN_PROTOCOL,
+                    MAX_SMALL_MESSAGE_BYTES,
+                    SMALL_REQUEST_TIMEOUT_SECS,
+                ),
                 identify: identify::Behaviour::new(identify::Config::new(
                     IDENTIFY_PROTOCOL.to_owned(),
                     key.public(),

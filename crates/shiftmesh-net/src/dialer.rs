@@ -1,8 +1,10 @@
 //! Our own redial loop. libp2p dials only when asked, mDNS reports a peer once, and idle
-//! connections close, so every peer we know of is redialed while it is disconnected, with a
-//! backoff that doubles from [`REDIAL_MIN_MS`] to [`REDIAL_MAX_MS`] and resets on connect.
+//! connections close, so every member we know an address of is redialed while it is
+//! disconnected, with a backoff that doubles from [`REDIAL_MIN_MS`] to [`REDIAL_MAX_MS`] and
+//! resets on connect. Peers that are not members are remembered (within a bound) but never
+//! dialed; `--peer` addresses are always dialed, since the user named them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use libp2p::core::ConnectedPoint;
@@ -69,6 +71,8 @@ pub struct Dialer {
     known: BTreeMap<PeerId, Known>,
     statics: Vec<Static>,
     dialing: HashMap<ConnectionId, PeerId>,
+    /// The peers worth dialing: members, and the inviter of a machine still joining.
+    dialable: HashSet<PeerId>,
 }
 
 /// Whether an address is worth dialing (not the unspecified 0.0.0.0 or ::).
@@ -94,6 +98,7 @@ impl Dialer {
             known: BTreeMap::new(),
             statics: Vec::new(),
             dialing: HashMap::new(),
+            dialable: HashSet::new(),
         }
     }
 
@@ -135,6 +140,10 @@ impl Dialer {
         }
     }
 
+    pub fn set_dialable(&mut self, dialable: HashSet<PeerId>) {
+        self.dialable = dialable;
+    }
+
     fn is_connected(&self, peer: &PeerId) -> bool {
         self.known.get(peer).is_some_and(|k| k.connected)
     }
@@ -161,7 +170,11 @@ impl Dialer {
             }
         }
         for (peer, known) in &mut self.known {
-            if known.connected || !known.backoff.due(now) || known.addresses.is_empty() {
+            if known.connected
+                || !known.backoff.due(now)
+                || known.addresses.is_empty()
+                || !self.dialable.contains(peer)
+            {
                 continue;
             }
             known.backoff.wait(now);

@@ -1,27 +1,37 @@
 //! The only part of shiftmesh that touches libp2p.
 //!
 //! One task owns the [`Swarm`]: TCP, wrapped in the site's pre-shared key (pnet) before
-//! anything else is said, then noise and yamux; no QUIC, which cannot carry pnet. Gossipsub
-//! carries only signed heads announcements; request-response (CBOR) carries the sync
-//! messages. The node talks to the task through bounded channels: [`Command`]s in,
-//! [`Event`]s out. Peers are found by mDNS, by `--peer` addresses and by addresses
-//! remembered from earlier runs, and the task redials every known peer with backoff, since
+//! anything else is said, then noise and yamux; no QUIC, which cannot carry pnet. That is the
+//! first gate: a machine without the site key never completes a handshake. The second gate is
+//! here too: the node tells the task which peer ids are members ([`TrustList`]), and a peer
+//! that has the key but is not a member may only ask to join: its sync requests and
+//! announcements are refused, it is sent nothing, and the node hears of it only as
+//! [`Event::Pending`]. Revoked members are blocked outright (their connections are closed and
+//! refused).
+//!
+//! Request-response (CBOR, explicit size limits) carries the sync messages, heads
+//! announcements and join requests, each from one authenticated peer to another; nothing is
+//! forwarded on anyone's behalf. The node talks to the task through bounded channels:
+//! [`Command`]s in, [`Event`]s out. Peers are found by mDNS, by `--peer` addresses and by
+//! addresses remembered from earlier runs, and the task redials members with backoff, since
 //! libp2p never reconnects on its own.
 
 mod behaviour;
 mod dialer;
+mod rate;
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::core::ConnectedPoint;
-use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::pnet::PreSharedKey;
-use libp2p::request_response::{self, ResponseChannel};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identify, mdns, Swarm};
-use shiftmesh_sync::{Announcement, SyncRequest, SyncResponse};
+use shiftmesh_sync::{
+    Announcement, AnnouncementAck, JoinRequest, JoinResponse, SyncRequest, SyncResponse,
+};
 use tokio::sync::mpsc;
 
 pub use libp2p::identity::Keypair;
@@ -29,13 +39,17 @@ pub use libp2p::multiaddr::Error as AddressError;
 pub use libp2p::{Multiaddr, PeerId};
 
 use crate::behaviour::{Behaviour, BehaviourEvent};
+pub use crate::behaviour::{
+    ANNOUNCE_PROTOCOL, IDLE_CONNECTION_TIMEOUT_SECS, JOIN_PROTOCOL, MAX_CONCURRENT_STREAMS,
+    MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, MAX_PENDING_INCOMING, MAX_SMALL_MESSAGE_BYTES,
+    MAX_SYNC_WIRE_BYTES, SMALL_REQUEST_TIMEOUT_SECS, SYNC_PROTOCOL, SYNC_REQUEST_TIMEOUT_SECS,
+    UPGRADE_TIMEOUT_SECS,
+};
 use crate::dialer::Dialer;
+pub use crate::dialer::{MAX_KNOWN_PEERS, REDIAL_MAX_MS, REDIAL_MIN_MS};
+use crate::rate::Bucket;
+pub use crate::rate::{REQUESTS_PER_PEER_PER_SEC, REQUEST_BURST_PER_PEER};
 
-/// The gossip topic for heads announcements; the version is part of the name so an
-/// incompatible change uses a new topic.
-pub const HEADS_TOPIC: &str = "shiftmesh/heads/1";
-/// The largest announcement accepted or forwarded.
-pub const MAX_ANNOUNCEMENT_BYTES: usize = 4 * 1024;
 /// Commands the node may queue before `send` reports the network task as busy.
 pub const COMMAND_QUEUE_LEN: usize = 1024;
 /// Events the network task may queue before it waits for the node.
@@ -43,6 +57,29 @@ pub const EVENT_QUEUE_LEN: usize = 1024;
 /// Requests from peers waiting for the node's answer; beyond this a request is dropped
 /// (its sender times out and retries in a later session).
 pub const MAX_PENDING_RESPONSES: usize = 1024;
+/// Peers that hold the key but are not members, connected at once; more are disconnected at
+/// once, so strangers cannot use up the connections members need.
+pub const MAX_PENDING_CONNECTIONS: usize = 8;
+/// A connected peer that is not a member is disconnected after this long: long enough to ask
+/// to join (or to be trusted by hand), not long enough to squat.
+pub const PENDING_CONNECTION_MAX_SECS: u64 = 60;
+/// Join requests one connection may make; a join needs one, a retry after a timeout two.
+pub const MAX_JOIN_REQUESTS_PER_CONNECTION: u32 = 3;
+
+/// Who may have the schedule: the site's members (from the document), the members that were
+/// revoked (blocked outright), and, on a machine still joining, the inviter to dial and ask.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustList {
+    pub members: HashSet<PeerId>,
+    pub revoked: HashSet<PeerId>,
+    pub joining: Option<PeerId>,
+}
+
+impl TrustList {
+    pub fn is_member(&self, peer: &PeerId) -> bool {
+        self.members.contains(peer) && !self.revoked.contains(peer)
+    }
+}
 
 /// What the network needs to start.
 #[derive(Clone, Debug)]
@@ -55,30 +92,57 @@ pub struct NetConfig {
     /// Peers remembered from earlier runs, with the addresses they were reached at.
     pub remembered: Vec<(PeerId, Vec<Multiaddr>)>,
     pub mdns: bool,
+    pub trust: TrustList,
 }
 
 /// What the node asks of the network.
 #[derive(Debug)]
 pub enum Command {
-    Request { peer: PeerId, request: SyncRequest },
-    Respond { id: u64, response: SyncResponse },
+    Request {
+        peer: PeerId,
+        request: SyncRequest,
+    },
+    Respond {
+        id: u64,
+        response: SyncResponse,
+    },
+    /// Tell every connected member our new heads.
     Announce(Announcement),
+    /// Ask the inviter to make us a member.
+    Join {
+        peer: PeerId,
+        request: JoinRequest,
+    },
+    JoinRespond {
+        id: u64,
+        response: JoinResponse,
+    },
+    /// The membership changed (or is known for the first time).
+    Trust(TrustList),
 }
 
-/// What the network reports to the node.
+/// What the network reports to the node. Only members' sync traffic is ever reported.
 #[derive(Debug)]
 pub enum Event {
     Listening {
         address: Multiaddr,
     },
+    /// A member connected, or a connected peer became a member (`late`).
     Connected {
         peer: PeerId,
         address: Multiaddr,
         /// Whether we dialed (the dialer starts the first sync session).
         dialer: bool,
+        late: bool,
     },
+    /// A member's last connection closed, or it stopped being a member.
     Disconnected {
         peer: PeerId,
+    },
+    /// A peer that holds the site key but is not a member connected; it may only ask to join.
+    Pending {
+        peer: PeerId,
+        address: Multiaddr,
     },
     Request {
         peer: PeerId,
@@ -97,10 +161,20 @@ pub enum Event {
         peer: PeerId,
         announcement: Announcement,
     },
-    /// An address the peer can be reached at, worth remembering for the next run.
+    /// An address a member can be reached at, worth remembering for the next run.
     Learned {
         peer: PeerId,
         address: Multiaddr,
+    },
+    JoinRequest {
+        peer: PeerId,
+        id: u64,
+        request: JoinRequest,
+    },
+    /// The answer to our join request, or why there is none.
+    JoinAnswered {
+        peer: PeerId,
+        answer: Result<JoinResponse, String>,
     },
 }
 
@@ -151,11 +225,6 @@ pub fn start(config: NetConfig) -> Result<Net, NetError> {
                 reason: e.to_string(),
             })?;
     }
-    swarm
-        .behaviour_mut()
-        .gossipsub
-        .subscribe(&IdentTopic::new(HEADS_TOPIC))
-        .map_err(|e| NetError::Build(format!("gossip subscription: {e}")))?;
     let mut dialer = Dialer::new(peer_id);
     for address in &config.static_peers {
         dialer.add_static(address.clone());
@@ -167,15 +236,19 @@ pub fn start(config: NetConfig) -> Result<Net, NetError> {
     }
     let (command_tx, command_rx) = mpsc::channel(COMMAND_QUEUE_LEN);
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE_LEN);
-    let task = Task {
+    let mut task = Task {
         swarm,
         dialer,
         events: event_tx,
-        pending_responses: HashMap::new(),
+        trust: TrustList::default(),
+        peers: HashMap::new(),
+        sync_channels: HashMap::new(),
+        join_channels: HashMap::new(),
+        joins_sent: HashMap::new(),
         next_response_id: 0,
         fingerprint: fingerprint.clone(),
-        topic: IdentTopic::new(HEADS_TOPIC),
     };
+    task.apply_trust(config.trust);
     tokio::spawn(task.run(command_rx));
     Ok(Net {
         peer_id,
@@ -185,17 +258,33 @@ pub fn start(config: NetConfig) -> Result<Net, NetError> {
     })
 }
 
+/// A peer with at least one open connection.
+struct Connected {
+    address: Multiaddr,
+    dialer: bool,
+    since: Instant,
+    /// Whether the node was told of it as a member (`Event::Connected`).
+    admitted: bool,
+    bucket: Bucket,
+    join_requests: u32,
+    /// Refusals are logged once per connection, so a flood does not flood the log.
+    refusal_logged: bool,
+}
+
 struct Task {
     swarm: Swarm<Behaviour>,
     dialer: Dialer,
     events: mpsc::Sender<Event>,
-    pending_responses: HashMap<u64, ResponseChannel<SyncResponse>>,
+    trust: TrustList,
+    peers: HashMap<PeerId, Connected>,
+    sync_channels: HashMap<u64, ResponseChannel<SyncResponse>>,
+    join_channels: HashMap<u64, ResponseChannel<JoinResponse>>,
+    joins_sent: HashMap<OutboundRequestId, PeerId>,
     next_response_id: u64,
     fingerprint: String,
-    topic: IdentTopic,
 }
 
-/// How often the redial loop looks for peers to dial.
+/// How often the redial loop looks for peers to dial (and strangers to let go).
 const REDIAL_TICK_MS: u64 = 500;
 
 impl Task {
@@ -203,18 +292,21 @@ impl Task {
         let mut redial = tokio::time::interval(Duration::from_millis(REDIAL_TICK_MS));
         redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
-            tokio::select! {
+            let alive = tokio::select! {
                 command = commands.recv() => match command {
-                    Some(command) => self.command(command),
+                    Some(command) => self.command(command).await,
                     // The node dropped its handle: it is shutting down.
-                    None => break,
+                    None => false,
                 },
-                event = self.swarm.select_next_some() => {
-                    if !self.swarm_event(event).await {
-                        break;
-                    }
+                event = self.swarm.select_next_some() => self.swarm_event(event).await,
+                _ = redial.tick() => {
+                    self.dialer.dial_due(&mut self.swarm);
+                    self.let_strangers_go();
+                    true
                 }
-                _ = redial.tick() => self.dialer.dial_due(&mut self.swarm),
+            };
+            if !alive {
+                break;
             }
         }
     }
@@ -226,30 +318,162 @@ impl Task {
         async move { events.send(event).await.is_ok() }
     }
 
-    fn command(&mut self, command: Command) {
-        let behaviour = self.swarm.behaviour_mut();
+    fn is_admitted(&self, peer: &PeerId) -> bool {
+        self.peers.get(peer).is_some_and(|p| p.admitted)
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_response_id += 1;
+        self.next_response_id
+    }
+
+    async fn command(&mut self, command: Command) -> bool {
         match command {
             Command::Request { peer, request } => {
-                behaviour.sync.send_request(&peer, request);
+                if !self.is_admitted(&peer) {
+                    // The peer left or stopped being a member since the engine decided.
+                    return self
+                        .emit(Event::RequestFailed {
+                            peer,
+                            reason: "not connected to it as a member".into(),
+                        })
+                        .await;
+                }
+                self.swarm.behaviour_mut().sync.send_request(&peer, request);
             }
             Command::Respond { id, response } => {
-                if let Some(channel) = self.pending_responses.remove(&id) {
+                if let Some(channel) = self.sync_channels.remove(&id) {
                     // Fails only when the peer has gone, which its side reports.
-                    let _ = behaviour.sync.send_response(channel, response);
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_response(channel, response);
                 }
             }
             Command::Announce(announcement) => {
-                let mut bytes = Vec::new();
-                ciborium::into_writer(&announcement, &mut bytes)
-                    .expect("an announcement serialises");
-                match behaviour.gossipsub.publish(self.topic.clone(), bytes) {
-                    Ok(_) => {}
-                    // No subscribed peer yet (or the same heads again): sessions on connect
-                    // and the catch-up cover it.
-                    Err(e) => tracing::debug!("announcement not published: {e}"),
+                let members: Vec<PeerId> = self
+                    .peers
+                    .iter()
+                    .filter(|(_, p)| p.admitted)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for peer in members {
+                    self.swarm
+                        .behaviour_mut()
+                        .announce
+                        .send_request(&peer, announcement.clone());
+                }
+            }
+            Command::Join { peer, request } => {
+                let id = self.swarm.behaviour_mut().join.send_request(&peer, request);
+                self.joins_sent.insert(id, peer);
+            }
+            Command::JoinRespond { id, response } => {
+                if let Some(channel) = self.join_channels.remove(&id) {
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .join
+                        .send_response(channel, response);
+                }
+            }
+            Command::Trust(list) => return self.trust_changed(list).await,
+        }
+        true
+    }
+
+    /// Blocks revoked members and unblocks reinstated ones; tells the dialer whom to dial.
+    fn apply_trust(&mut self, list: TrustList) {
+        let blocked = &mut self.swarm.behaviour_mut().blocked;
+        for peer in list.revoked.difference(&self.trust.revoked) {
+            tracing::info!("peer {peer} is revoked: its connections are closed and refused");
+            blocked.block_peer(*peer);
+        }
+        for peer in self.trust.revoked.difference(&list.revoked) {
+            blocked.unblock_peer(*peer);
+        }
+        let mut dial: HashSet<PeerId> = list
+            .members
+            .iter()
+            .filter(|p| !list.revoked.contains(p))
+            .copied()
+            .collect();
+        dial.extend(list.joining);
+        self.dialer.set_dialable(dial);
+        self.trust = list;
+    }
+
+    /// Applies a new trust list and admits or drops connected peers accordingly.
+    async fn trust_changed(&mut self, list: TrustList) -> bool {
+        self.apply_trust(list);
+        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        for peer in peers {
+            let member = self.trust.is_member(&peer);
+            let Some(p) = self.peers.get_mut(&peer) else {
+                continue;
+            };
+            if member && !p.admitted {
+                p.admitted = true;
+                tracing::info!("peer {peer} is now a member");
+                let event = Event::Connected {
+                    peer,
+                    address: p.address.clone(),
+                    dialer: p.dialer,
+                    late: true,
+                };
+                if !self.emit(event).await {
+                    return false;
+                }
+            } else if !member && p.admitted {
+                p.admitted = false;
+                let _ = self.swarm.disconnect_peer_id(peer);
+                if !self.emit(Event::Disconnected { peer }).await {
+                    return false;
                 }
             }
         }
+        true
+    }
+
+    /// Disconnects peers that are not members once they have had their time.
+    fn let_strangers_go(&mut self) {
+        let limit = Duration::from_secs(PENDING_CONNECTION_MAX_SECS);
+        let overdue: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| !p.admitted && p.since.elapsed() >= limit)
+            .map(|(id, _)| *id)
+            .collect();
+        for peer in overdue {
+            tracing::info!("closing the connection of {peer}: not a member of this site");
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// Logs (once per connection) that a peer that is not a member asked for something only
+    /// members get.
+    fn refuse(&mut self, peer: &PeerId, what: &str) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            if !p.refusal_logged {
+                p.refusal_logged = true;
+                tracing::warn!(
+                    "refused {what} from {peer}: it is not a member of this site (further refusals on this connection are not logged; to let it in run 'shiftmesh peers trust {peer}')"
+                );
+            }
+        }
+    }
+
+    /// Whether the peer is within its request allowance; logs when it is not.
+    fn within_rate(&mut self, peer: &PeerId) -> bool {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return false;
+        };
+        if p.bucket.take(Instant::now()) {
+            return true;
+        }
+        tracing::debug!("dropped a request from {peer}: more than its allowance per second");
+        false
     }
 
     async fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) -> bool {
@@ -265,28 +489,9 @@ impl Task {
                 connection_id,
                 ..
             } => {
-                let address = endpoint.get_remote_address().clone();
                 self.dialer.connected(peer_id, connection_id, &endpoint);
                 if num_established.get() == 1 {
-                    tracing::info!("peer connected: {peer_id} at {address}");
-                    if !self
-                        .emit(Event::Connected {
-                            peer: peer_id,
-                            address: address.clone(),
-                            dialer: endpoint.is_dialer(),
-                        })
-                        .await
-                    {
-                        return false;
-                    }
-                }
-                if let ConnectedPoint::Dialer { address, .. } = endpoint {
-                    return self
-                        .emit(Event::Learned {
-                            peer: peer_id,
-                            address,
-                        })
-                        .await;
+                    return self.connected(peer_id, &endpoint).await;
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -297,8 +502,12 @@ impl Task {
             } => {
                 self.dialer.disconnected(peer_id);
                 let why = cause.map_or("closed".to_owned(), |c| c.to_string());
-                tracing::info!("peer disconnected: {peer_id} ({why})");
-                return self.emit(Event::Disconnected { peer: peer_id }).await;
+                let was = self.peers.remove(&peer_id);
+                if was.as_ref().is_some_and(|p| p.admitted) {
+                    tracing::info!("peer disconnected: {peer_id} ({why})");
+                    return self.emit(Event::Disconnected { peer: peer_id }).await;
+                }
+                tracing::debug!("a peer that is not a member disconnected: {peer_id} ({why})");
             }
             SwarmEvent::OutgoingConnectionError {
                 peer_id,
@@ -325,6 +534,53 @@ impl Task {
         true
     }
 
+    /// A peer's first connection: a member is admitted; anyone else may only ask to join.
+    async fn connected(&mut self, peer: PeerId, endpoint: &ConnectedPoint) -> bool {
+        let address = endpoint.get_remote_address().clone();
+        let member = self.trust.is_member(&peer);
+        let strangers = self.peers.values().filter(|p| !p.admitted).count();
+        if !member && strangers >= MAX_PENDING_CONNECTIONS {
+            tracing::warn!(
+                "closing the connection of {peer} at {address}: not a member, and {strangers} peers that are not members are connected already"
+            );
+            let _ = self.swarm.disconnect_peer_id(peer);
+            return true;
+        }
+        self.peers.insert(
+            peer,
+            Connected {
+                address: address.clone(),
+                dialer: endpoint.is_dialer(),
+                since: Instant::now(),
+                admitted: member,
+                bucket: Bucket::new(Instant::now()),
+                join_requests: 0,
+                refusal_logged: false,
+            },
+        );
+        if !member {
+            tracing::info!(
+                "peer {peer} at {address} has the site key but is not a member of this site; it may only ask to join ('shiftmesh peers' lists it as pending)"
+            );
+            return self.emit(Event::Pending { peer, address }).await;
+        }
+        tracing::info!("peer connected: {peer} at {address}");
+        let event = Event::Connected {
+            peer,
+            address: address.clone(),
+            dialer: endpoint.is_dialer(),
+            late: false,
+        };
+        if !self.emit(event).await {
+            return false;
+        }
+        if let ConnectedPoint::Dialer { address, .. } = endpoint {
+            let address = address.clone();
+            return self.emit(Event::Learned { peer, address }).await;
+        }
+        true
+    }
+
     /// Logs a failed connection, saying when the cause may be a different site key: pnet has
     /// no way to say so itself, so a wrong key shows only as a failed handshake or a timeout.
     fn connection_failed(&self, what: &str, error: &str) {
@@ -345,43 +601,8 @@ impl Task {
     async fn behaviour_event(&mut self, event: BehaviourEvent) -> bool {
         match event {
             BehaviourEvent::Sync(event) => return self.sync_event(event).await,
-            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
-                propagation_source,
-                message_id,
-                message,
-            }) => {
-                let decoded = (message.data.len() <= MAX_ANNOUNCEMENT_BYTES)
-                    .then(|| ciborium::from_reader::<Announcement, _>(message.data.as_slice()).ok())
-                    .flatten()
-                    .filter(|a| a.heads().is_ok());
-                let acceptance = if decoded.is_some() {
-                    MessageAcceptance::Accept
-                } else {
-                    tracing::info!(
-                        "rejected a malformed announcement from {propagation_source} ({} bytes)",
-                        message.data.len()
-                    );
-                    MessageAcceptance::Reject
-                };
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&message_id, &propagation_source, acceptance);
-                if let Some(announcement) = decoded {
-                    // Pull from the node that made the heads when we are connected to it,
-                    // else from whoever passed the announcement on.
-                    let source = message
-                        .source
-                        .filter(|s| self.swarm.is_connected(s))
-                        .unwrap_or(propagation_source);
-                    return self
-                        .emit(Event::Announcement {
-                            peer: source,
-                            announcement,
-                        })
-                        .await;
-                }
-            }
+            BehaviourEvent::Announce(event) => return self.announce_event(event).await,
+            BehaviourEvent::Join(event) => return self.join_event(event).await,
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 for (peer, address) in found {
                     tracing::debug!("mDNS found {peer} at {address}");
@@ -390,16 +611,18 @@ impl Task {
                 self.dialer.dial_due(&mut self.swarm);
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                // What a peer says about its addresses is remembered only for members.
+                if !self.is_admitted(&peer_id) {
+                    return true;
+                }
                 for address in info.listen_addrs {
                     if dialer::is_dialable(&address) {
                         self.dialer.add_known(peer_id, address.clone());
-                        if !self
-                            .emit(Event::Learned {
-                                peer: peer_id,
-                                address,
-                            })
-                            .await
-                        {
+                        let event = Event::Learned {
+                            peer: peer_id,
+                            address,
+                        };
+                        if !self.emit(event).await {
                             return false;
                         }
                     }
@@ -423,20 +646,31 @@ impl Task {
                 },
                 ..
             } => {
-                if self.pending_responses.len() >= MAX_PENDING_RESPONSES {
+                if !self.is_admitted(&peer) {
+                    self.refuse(&peer, "a sync request");
+                    return true;
+                }
+                if !self.within_rate(&peer) {
+                    return true;
+                }
+                if self.sync_channels.len() >= MAX_PENDING_RESPONSES {
                     tracing::warn!("dropped a sync request from {peer}: too many waiting");
                     return true;
                 }
-                let id = self.next_response_id;
-                self.next_response_id += 1;
-                self.pending_responses.insert(id, channel);
+                let id = self.next_id();
+                self.sync_channels.insert(id, channel);
                 Event::Request { peer, id, request }
             }
             E::Message {
                 peer,
                 message: M::Response { response, .. },
                 ..
-            } => Event::Response { peer, response },
+            } => {
+                if !self.is_admitted(&peer) {
+                    return true;
+                }
+                Event::Response { peer, response }
+            }
             E::OutboundFailure { peer, error, .. } => Event::RequestFailed {
                 peer,
                 reason: error.to_string(),
@@ -448,5 +682,124 @@ impl Task {
             E::ResponseSent { .. } => return true,
         };
         self.emit(event).await
+    }
+
+    async fn announce_event(
+        &mut self,
+        event: request_response::Event<Announcement, AnnouncementAck>,
+    ) -> bool {
+        use request_response::{Event as E, Message as M};
+        let E::Message {
+            peer,
+            message: M::Request {
+                request, channel, ..
+            },
+            ..
+        } = event
+        else {
+            // Answers to our announcements carry nothing; a failed one is made good by the
+            // next session.
+            return true;
+        };
+        if !self.is_admitted(&peer) {
+            self.refuse(&peer, "an announcement");
+            return true;
+        }
+        if !self.within_rate(&peer) {
+            return true;
+        }
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .announce
+            .send_response(channel, AnnouncementAck::default());
+        if let Err(e) = request.heads() {
+            tracing::info!("ignored a malformed announcement from {peer}: {e}");
+            return true;
+        }
+        self.emit(Event::Announcement {
+            peer,
+            announcement: request,
+        })
+        .await
+    }
+
+    async fn join_event(
+        &mut self,
+        event: request_response::Event<JoinRequest, JoinResponse>,
+    ) -> bool {
+        use request_response::{Event as E, Message as M};
+        match event {
+            E::Message {
+                peer,
+                message: M::Request {
+                    request, channel, ..
+                },
+                ..
+            } => {
+                let Some(p) = self.peers.get_mut(&peer) else {
+                    return true;
+                };
+                p.join_requests += 1;
+                if p.join_requests > MAX_JOIN_REQUESTS_PER_CONNECTION
+                    || !p.bucket.take(Instant::now())
+                {
+                    tracing::warn!(
+                        "dropped a join request from {peer}: too many on one connection"
+                    );
+                    return true;
+                }
+                if let Err(e) = request.check() {
+                    tracing::warn!("refused a join request from {peer}: {e}");
+                    let refused = JoinResponse::Refused {
+                        reason: e.to_string(),
+                    };
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .join
+                        .send_response(channel, refused);
+                    return true;
+                }
+                if self.join_channels.len() >= MAX_PENDING_RESPONSES {
+                    return true;
+                }
+                let id = self.next_id();
+                self.join_channels.insert(id, channel);
+                self.emit(Event::JoinRequest { peer, id, request }).await
+            }
+            E::Message {
+                peer,
+                message:
+                    M::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if self.joins_sent.remove(&request_id).is_none() {
+                    return true;
+                }
+                self.emit(Event::JoinAnswered {
+                    peer,
+                    answer: Ok(response),
+                })
+                .await
+            }
+            E::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                self.joins_sent.remove(&request_id);
+                self.emit(Event::JoinAnswered {
+                    peer,
+                    answer: Err(error.to_string()),
+                })
+                .await
+            }
+            E::InboundFailure { .. } | E::ResponseSent { .. } => true,
+        }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod control;
 mod events;
+pub mod membership;
 mod node;
 pub mod session;
 

@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use automerge::ChangeHash;
 use serde::Serialize;
-use shiftmesh_model::{Collection, Dirty};
+use shiftmesh_model::{Collection, Dirty, Edit, Index};
 use shiftmesh_net::{Command, Event, Multiaddr, Net, NetConfig, NetError, PeerId};
 use shiftmesh_rules::{Input as RulesInput, Validator};
 use shiftmesh_store::{Identity, Store};
 use shiftmesh_sync::{
-    Announcement, Engine, Input, Limits, Outcome, Output, SavedStates, SessionError,
+    Announcement, Engine, Input, JoinRequest, JoinResponse, Limits, Outcome, Output, SavedStates,
+    SessionError,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -24,6 +25,7 @@ use crate::control::{
     socket_path, CommandReply, CommandRequest, ControlRequest, MAX_CONTROL_REQUEST_BYTES,
 };
 use crate::events;
+use crate::membership::{self, PendingPeers};
 use crate::session::{write_index_snapshot, Session};
 use crate::NodeError;
 
@@ -71,12 +73,21 @@ pub struct Status {
     pub listen: Vec<String>,
     /// Open conflicts as the node's incremental validation has them (None when no node runs).
     pub open_conflicts: Option<usize>,
+    /// This machine's standing in the site: "member", "revoked", "joining", "join refused:
+    /// REASON", or "not a member".
+    pub membership: String,
     pub peers: Vec<PeerStatus>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct PeerStatus {
     pub peer_id: String,
+    /// The name the site's membership list gives it (or, for a pending peer, the one it gave).
+    pub name: Option<String>,
+    /// "member", "revoked", "pending" (has the site key, not a member: 'peers trust ID' lets
+    /// it in), "inviter" (trusted by this machine's join until the membership list arrives),
+    /// or "unknown" (remembered from an earlier run, not a member).
+    pub state: &'static str,
     pub connected: bool,
     pub addresses: Vec<String>,
     /// When a sync session with it last completed (RFC 3339).
@@ -87,30 +98,68 @@ pub struct PeerStatus {
     pub ahead: Option<usize>,
 }
 
+impl PeerStatus {
+    fn new(peer_id: String) -> PeerStatus {
+        PeerStatus {
+            peer_id,
+            name: None,
+            state: "unknown",
+            connected: false,
+            addresses: Vec::new(),
+            last_sync: None,
+            behind: None,
+            ahead: None,
+        }
+    }
+}
+
 impl Status {
-    /// The status read from the store, when no node runs.
-    pub fn offline(identity: &Identity, store: &Store) -> Status {
-        let peers = store
-            .known_peers()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(peer_id, record)| PeerStatus {
-                peer_id,
-                connected: false,
-                addresses: record.addresses,
-                last_sync: None,
-                behind: None,
-                ahead: None,
-            })
-            .collect();
+    /// The status read from the store and the schedule's index, when no node runs.
+    pub fn offline(identity: &Identity, store: &Store, index: &Index) -> Status {
+        let me = identity.peer_id().to_string();
+        let ticket = store.join_ticket().ok().flatten();
+        let mut peers: BTreeMap<String, PeerStatus> = BTreeMap::new();
+        for (peer_id, record) in store.known_peers().unwrap_or_default() {
+            let entry = peers
+                .entry(peer_id.clone())
+                .or_insert_with(|| PeerStatus::new(peer_id));
+            entry.addresses = record.addresses;
+        }
+        if let Some(t) = ticket.as_ref().filter(|t| t.accepted) {
+            let entry = peers
+                .entry(t.inviter.clone())
+                .or_insert_with(|| PeerStatus::new(t.inviter.clone()));
+            entry.state = "inviter";
+        }
+        for member in index.members.values().filter(|m| m.peer != me) {
+            let entry = peers
+                .entry(member.peer.clone())
+                .or_insert_with(|| PeerStatus::new(member.peer.clone()));
+            entry.name = Some(member.name.clone());
+            entry.state = if member.revoked { "revoked" } else { "member" };
+        }
+        let membership = match index.members.get(&me) {
+            Some(m) if m.revoked => "revoked".to_owned(),
+            Some(_) => "member".to_owned(),
+            None => match ticket {
+                Some(t) if t.refused.is_some() => {
+                    format!("join refused: {}", t.refused.unwrap_or_default())
+                }
+                Some(t) if !t.accepted => "joining".to_owned(),
+                // Accepted, but the membership list has not arrived yet.
+                Some(_) => "member".to_owned(),
+                None => "not a member".to_owned(),
+            },
+        };
         Status {
             running: false,
-            peer_id: identity.peer_id().to_string(),
+            peer_id: me,
             name: identity.config.node_name.clone(),
             site_key_fingerprint: shiftmesh_net::fingerprint(&identity.site_key.0),
             listen: Vec::new(),
             open_conflicts: None,
-            peers,
+            membership,
+            peers: peers.into_values().collect(),
         }
     }
 }
@@ -139,8 +188,10 @@ fn parse_addresses(list: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
         .collect()
 }
 
-fn start_net(options: &NodeOptions, identity: &Identity, store: &Store) -> Result<Net, NodeError> {
-    let remembered = store
+fn start_net(options: &NodeOptions, session: &Session) -> Result<Net, NodeError> {
+    let identity = &session.identity;
+    let remembered = session
+        .store
         .known_peers()?
         .into_iter()
         .filter_map(|(id, record)| {
@@ -160,6 +211,7 @@ fn start_net(options: &NodeOptions, identity: &Identity, store: &Store) -> Resul
         static_peers: parse_addresses(&options.peers)?,
         remembered,
         mdns: options.mdns,
+        trust: membership::trust_list(session),
     };
     if !config.listen.is_empty() {
         return Ok(shiftmesh_net::start(config)?);
@@ -215,7 +267,7 @@ async fn serve(options: NodeOptions, executor: impl Executor) -> Result<(), Node
     let mut session = open_session(&options.data_dir).await?;
     session.write_index_on_persist = false;
     let validator = validate_all(&mut session);
-    let net = start_net(&options, &session.identity, &session.store)?;
+    let net = start_net(&options, &session)?;
     let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE_LEN);
     let (events_tx, _) = broadcast::channel(EVENT_BUFFER_LEN);
     let socket = socket_path(&options.data_dir);
@@ -237,6 +289,9 @@ async fn serve(options: NodeOptions, executor: impl Executor) -> Result<(), Node
         events: events_tx,
         listen: Vec::new(),
         addresses: BTreeMap::new(),
+        pending: PendingPeers::default(),
+        joining: JoinState::Idle,
+        just_joined: None,
         executor,
     };
     let result = node.run(control_rx).await;
@@ -342,25 +397,34 @@ fn status_of(
     net: &Net,
     listen: &[String],
     addresses: &BTreeMap<PeerId, String>,
+    pending: &PendingPeers,
     session: &mut Session,
 ) -> Status {
     let reports = engine.report(&mut session.schedule);
-    let mut peers: BTreeMap<String, PeerStatus> =
-        Status::offline(&session.identity, &session.store)
-            .peers
-            .into_iter()
-            .map(|p| (p.peer_id.clone(), p))
-            .collect();
+    let offline = Status::offline(&session.identity, &session.store, session.schedule.index());
+    let mut peers: BTreeMap<String, PeerStatus> = offline
+        .peers
+        .into_iter()
+        .map(|p| (p.peer_id.clone(), p))
+        .collect();
+    for (peer, p) in pending.iter() {
+        let id = peer.to_string();
+        let entry = peers
+            .entry(id.clone())
+            .or_insert_with(|| PeerStatus::new(id));
+        if entry.state == "unknown" {
+            entry.state = "pending";
+            entry.name = entry.name.take().or_else(|| p.name.clone());
+        }
+        if !entry.addresses.contains(&p.address) {
+            entry.addresses.push(p.address.clone());
+        }
+    }
     for r in reports {
         let id = r.peer.to_string();
-        let entry = peers.entry(id.clone()).or_insert_with(|| PeerStatus {
-            peer_id: id,
-            connected: false,
-            addresses: Vec::new(),
-            last_sync: None,
-            behind: None,
-            ahead: None,
-        });
+        let entry = peers
+            .entry(id.clone())
+            .or_insert_with(|| PeerStatus::new(id));
         entry.connected = r.connected;
         if let Some(address) = addresses.get(&r.peer) {
             if !entry.addresses.contains(address) {
@@ -384,8 +448,17 @@ fn status_of(
         site_key_fingerprint: net.fingerprint.clone(),
         listen: listen.to_vec(),
         open_conflicts: Some(open),
+        membership: offline.membership,
         peers: peers.into_values().collect(),
     }
+}
+
+/// Where this machine's own join stands, while it runs.
+#[derive(Debug, PartialEq, Eq)]
+enum JoinState {
+    Idle,
+    /// A join request is on its way to the inviter.
+    Asking,
 }
 
 /// Engine inputs slower than this are logged at debug level.
@@ -427,6 +500,11 @@ struct Node<E> {
     listen: Vec<String>,
     /// The address each peer was last connected at.
     addresses: BTreeMap<PeerId, String>,
+    /// Peers with the site key that are not members.
+    pending: PendingPeers,
+    joining: JoinState,
+    /// The peer whose join this node accepted last: it starts the first session itself.
+    just_joined: Option<PeerId>,
     executor: E,
 }
 
@@ -487,9 +565,16 @@ impl<E: Executor> Node<E> {
                 peer,
                 address,
                 dialer,
+                late,
             } => {
                 self.addresses.insert(peer, address.to_string());
+                self.pending.forget(&peer);
                 let saved = self.saved_states(&peer);
+                // The side that dialed starts the first session. A peer that became a member
+                // while connected is synced at once from both sides (the other side's first
+                // attempt was refused), except a machine that just joined through us: it
+                // starts, so a fresh machine is not sent the schedule twice.
+                let initiate = dialer || (late && self.just_joined != Some(peer));
                 self.emit(events::peer(
                     "peer-connected",
                     &peer.to_string(),
@@ -499,7 +584,7 @@ impl<E: Executor> Node<E> {
                     Input::Connected {
                         peer,
                         saved,
-                        initiate: dialer,
+                        initiate,
                     },
                     None,
                 );
@@ -522,6 +607,16 @@ impl<E: Executor> Node<E> {
                     self.input(Input::Announcement { peer, heads }, None);
                 }
             }
+            Event::Pending { peer, address } => {
+                let now = crate::session::now_ms();
+                self.pending.seen(peer, address.to_string(), now);
+                self.ask_to_join(peer);
+            }
+            Event::JoinRequest { peer, id, request } => {
+                let response = self.join_requested(peer, request);
+                self.net.send(Command::JoinRespond { id, response });
+            }
+            Event::JoinAnswered { peer, answer } => self.join_answered(peer, answer),
             Event::Learned { peer, address } => {
                 if let Err(e) = self
                     .session
@@ -665,6 +760,10 @@ impl<E: Executor> Node<E> {
         let schedule = &self.session.schedule;
         let input = RulesInput::new(schedule.index(), schedule.zone(), &concurrent);
         let delta = self.validator.update(&input, dirty);
+        if dirty.iter().any(|(c, _)| *c == Collection::Members) {
+            self.net
+                .send(Command::Trust(membership::trust_list(&self.session)));
+        }
         if self.events.receiver_count() == 0 {
             return;
         }
@@ -710,11 +809,13 @@ impl<E: Executor> Node<E> {
             net,
             listen,
             addresses,
+            pending,
             executor,
             ..
         } = self;
-        let mut status =
-            |session: &mut Session| status_of(engine, validator, net, listen, addresses, session);
+        let mut status = |session: &mut Session| {
+            status_of(engine, validator, net, listen, addresses, pending, session)
+        };
         let reply = executor.execute(session, &mut status, request);
         tracing::debug!("command ran in {:?}", started.elapsed());
         let after = self.session.schedule.heads();
@@ -741,5 +842,118 @@ impl<E: Executor> Node<E> {
         self.changed(before, &merged.dirty, "local");
         self.input(Input::LocalChange, None);
         tracing::debug!("local change validated and sent in {:?}", started.elapsed());
+    }
+}
+
+/// Joining a site, on both sides: the new machine asks its inviter once connected; the
+/// inviter checks the one-time secret and adds the new machine to the membership.
+impl<E: Executor> Node<E> {
+    /// Asks `peer` to make us a member, if it is the inviter we are joining through.
+    fn ask_to_join(&mut self, peer: PeerId) {
+        let Some(ticket) = membership::join_ticket(&self.session) else {
+            return;
+        };
+        if ticket.accepted
+            || ticket.refused.is_some()
+            || ticket.inviter != peer.to_string()
+            || self.joining == JoinState::Asking
+        {
+            return;
+        }
+        tracing::info!("asking {peer} to let this machine join the site");
+        self.joining = JoinState::Asking;
+        let request = JoinRequest {
+            secret: ticket.secret,
+            name: self.session.identity.config.node_name.clone(),
+        };
+        self.net.send(Command::Join { peer, request });
+    }
+
+    fn join_answered(&mut self, peer: PeerId, answer: Result<JoinResponse, String>) {
+        self.joining = JoinState::Idle;
+        let Some(mut ticket) = membership::join_ticket(&self.session) else {
+            return;
+        };
+        if ticket.inviter != peer.to_string() {
+            return;
+        }
+        match answer {
+            Ok(JoinResponse::Accepted) => {
+                tracing::info!("{peer} accepted this machine into the site; fetching the schedule");
+                ticket.accepted = true;
+            }
+            Ok(JoinResponse::Refused { reason }) => {
+                tracing::error!(
+                    "{peer} refused to let this machine join the site: {reason}. Ask a member for a new invite ('shiftmesh invite'), then remove {} and run 'shiftmesh init --join' with it",
+                    self.session.store.dir().display()
+                );
+                ticket.refused = Some(reason);
+            }
+            Err(reason) => {
+                tracing::warn!(
+                    "could not ask {peer} to let this machine join ({reason}); asking again on the next connection"
+                );
+                return;
+            }
+        }
+        if let Err(e) = self.session.store.set_join_ticket(&ticket) {
+            tracing::error!("could not record the answer to the join request: {e}");
+        }
+        self.net
+            .send(Command::Trust(membership::trust_list(&self.session)));
+    }
+
+    /// Answers a join request: a member already is one; otherwise the secret must be one this
+    /// machine handed out, unused and unexpired, and then the peer becomes a member, recorded
+    /// in the document as added by whoever made the invite.
+    fn join_requested(&mut self, peer: PeerId, request: JoinRequest) -> JoinResponse {
+        let id = peer.to_string();
+        self.pending.named(&peer, &request.name);
+        let refuse = |reason: String| {
+            tracing::warn!("refused the join request of {peer}: {reason}");
+            JoinResponse::Refused { reason }
+        };
+        let index = self.session.schedule.index();
+        if index.is_trusted(&id) {
+            return JoinResponse::Accepted;
+        }
+        if index.is_revoked(&id) {
+            return refuse("this machine was revoked from the site".into());
+        }
+        let now = crate::session::now_ms();
+        let record = match self.session.store.redeem_invite(&request.secret, &id, now) {
+            Ok(Ok(record)) => record,
+            Ok(Err(refused)) => return refuse(refused.to_string()),
+            Err(e) => return refuse(format!("the inviter could not read its invites ({e})")),
+        };
+        let name = match request.name.trim() {
+            "" => "new machine".to_owned(),
+            name => name.to_owned(),
+        };
+        let before = self.session.schedule.heads();
+        let edit = Edit {
+            author: record.created_by.clone(),
+            now_ms: now,
+        };
+        let written = self
+            .session
+            .schedule
+            .trust_member(&edit, &id, &name, "by invite");
+        if let Err(e) = written
+            .map_err(|e| e.to_string())
+            .and_then(|_| self.session.persist().map_err(|e| e.to_string()))
+        {
+            let _ = self.session.reload();
+            return refuse(format!("the inviter could not record the new member ({e})"));
+        }
+        tracing::info!(
+            "{peer} ('{name}') joined the site with an invite made by {}",
+            record.created_by
+        );
+        self.just_joined = Some(peer);
+        // Validates, tells followers, updates the trust list (before the answer goes out, on
+        // the same queue) and announces.
+        self.after_local_change(&before);
+        JoinResponse::Accepted
     }
 }

@@ -1019,6 +1019,7 @@ fn shown_value(
             field,
         ),
         Collection::Acks => of(index.acks.get(key), field),
+        Collection::Members => of(index.members.get(key), field),
     }
 }
 

@@ -220,8 +220,9 @@ impl Validator {
                         self.all_weeks_of(staff, index, &mut scopes);
                     }
                 }
-                // Department zones are compared above; acknowledgements filter at the end.
-                Collection::Departments | Collection::Acks => {}
+                // Department zones are compared above; acknowledgements filter at the end;
+                // membership is not part of the schedule's rules.
+                Collection::Departments | Collection::Acks | Collection::Members => {}
             }
         }
         scopes

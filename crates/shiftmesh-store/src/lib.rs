@@ -9,7 +9,8 @@
 //!   node.json               0600  the node's name
 //!   site.key                0600  the site's pre-shared key (go-ipfs swarm.key format)
 //!   store/                        sled: trees "snapshot" (save()), "log" (save_after() chunks),
-//!                                 "meta", "peers" (addresses learned), "sync" (per-peer states)
+//!                                 "meta" (heads, a pending join), "peers" (addresses learned),
+//!                                 "sync" (per-peer states), "invites" (digests of join secrets)
 //!   node.sock               0600  the running node's control channel (only while it runs)
 //!   last-good.automerge     0600  a copy of the schedule outside sled (the last snapshot plus
 //!                                 every change persisted since), for `restore`
@@ -20,11 +21,16 @@ mod error;
 mod identity;
 mod peers;
 mod store;
+mod trust;
 
 pub use error::StoreError;
 pub use identity::{Identity, NodeConfig, SiteKey};
 pub use peers::{PeerRecord, MAX_ADDRESSES_PER_PEER, MAX_REMEMBERED_PEERS};
 pub use store::{Opened, Store, LAST_GOOD_FILE, LOG_FOLD_BYTES, LOG_FOLD_ENTRIES};
+pub use trust::{
+    new_join_secret, InviteRecord, InviteRefused, JoinTicket, JOIN_SECRET_BYTES, MAX_INVITES,
+    SPENT_INVITE_KEEP_MS,
+};
 
 /// Writes `bytes` to `path` so that a crash leaves either the old file or the new one whole:
 /// write a temporary file readable only by the owner, sync it, then rename it into place.

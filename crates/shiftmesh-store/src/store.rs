@@ -40,9 +40,10 @@ pub struct Store {
     db: sled::Db,
     snapshot: sled::Tree,
     log: sled::Tree,
-    meta: sled::Tree,
+    pub(crate) meta: sled::Tree,
     pub(crate) peers: sled::Tree,
     pub(crate) sync_states: sled::Tree,
+    pub(crate) invites: sled::Tree,
     /// The heads covered by what is on disk (snapshot plus log).
     persisted_heads: Vec<ChangeHash>,
     log_entries: usize,
@@ -108,6 +109,7 @@ impl Store {
         let meta = tree("meta")?;
         let peers = tree("peers")?;
         let sync_states = tree("sync")?;
+        let invites = tree("invites")?;
         let persisted_heads = match meta.get(HEADS_KEY)? {
             Some(bytes) => decode_heads(&bytes)
                 .ok_or_else(|| corrupt(dir, "its recorded heads are unreadable".into()))?,
@@ -121,6 +123,7 @@ impl Store {
             meta,
             peers,
             sync_states,
+            invites,
             persisted_heads,
             log_entries: 0,
             log_bytes: 0,
@@ -342,6 +345,12 @@ impl Store {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Makes every write so far durable.
+    pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
     }
 
     pub fn dir(&self) -> &Path {

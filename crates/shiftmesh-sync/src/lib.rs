@@ -12,4 +12,7 @@ mod wire;
 pub use engine::{
     Engine, Input, Limits, Millis, Outcome, Output, PeerReport, Role, SavedStates, SessionError,
 };
-pub use wire::{Announcement, SyncRequest, SyncResponse, WireError};
+pub use wire::{
+    Announcement, AnnouncementAck, JoinRequest, JoinResponse, SyncRequest, SyncResponse, WireError,
+    MAX_ANNOUNCED_HEADS, MAX_JOIN_NAME_BYTES, MAX_JOIN_SECRET_BYTES,
+};

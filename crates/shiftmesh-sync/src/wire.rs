@@ -21,7 +21,7 @@ pub struct SyncResponse {
     pub message: Option<Vec<u8>>,
 }
 
-/// "My heads are now these": the only thing gossiped. Small, and only a trigger to sync.
+/// "My heads are now these", sent to each connected member. Small, and only a trigger to sync.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Announcement {
     pub heads: Vec<serde_bytes::ByteBuf>,
@@ -37,6 +37,8 @@ pub enum WireError {
     TooManyHeads { count: usize, max: usize },
     #[error("the announcement carries a head that is not a 32-byte hash")]
     BadHead,
+    #[error("the join request is malformed (secret or name too long, or not text)")]
+    BadJoinRequest,
 }
 
 impl Announcement {
@@ -61,5 +63,49 @@ impl Announcement {
             .iter()
             .map(|h| ChangeHash::try_from(h.as_slice()).map_err(|_| WireError::BadHead))
             .collect()
+    }
+}
+
+/// The answer to an announcement: nothing but "received" (the pull that follows is a sync
+/// session).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnouncementAck {}
+
+/// The longest join secret accepted on the wire (ours are 64 hex digits).
+pub const MAX_JOIN_SECRET_BYTES: usize = 128;
+/// The longest machine name accepted in a join request.
+pub const MAX_JOIN_NAME_BYTES: usize = 256;
+
+/// A machine that holds the site key asks the machine that invited it to become a member,
+/// presenting the one-time secret from its invite.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    pub secret: String,
+    /// The name the new machine goes by (shown in `peers`; it proves nothing).
+    pub name: String,
+}
+
+/// The inviter's answer to a join request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JoinResponse {
+    /// The new machine is now a member; sync may begin.
+    Accepted,
+    /// Refused, with the reason (the secret is unknown, used or expired).
+    Refused { reason: String },
+}
+
+impl JoinRequest {
+    /// Checks the sizes and the characters before anything else looks at the request.
+    pub fn check(&self) -> Result<(), WireError> {
+        let printable = |s: &str| s.chars().all(|c| !c.is_control());
+        if self.secret.is_empty()
+            || self.secret.len() > MAX_JOIN_SECRET_BYTES
+            || !self.secret.chars().all(|c| c.is_ascii_alphanumeric())
+            || self.name.len() > MAX_JOIN_NAME_BYTES
+            || !printable(&self.name)
+        {
+            return Err(WireError::BadJoinRequest);
+        }
+        Ok(())
     }
 }
