@@ -54,15 +54,16 @@ for s in "mon-am-exhibits 09:00 13:00" "mon-am-education 09:00 12:00"; do
     sm a --as alice shift add "$1" --date 2026-11-23 --start "$2" --end "$3" --capacity 2 --min-staff 0
 done
 start a
-INVITE=$(sm a --json invite | python3 -c 'import json,sys; print(json.load(sys.stdin)["invite"])')
+invite() { sm a --json invite | python3 -c 'import json,sys; print(json.load(sys.stdin)["invite"])'; }
 
-say "machines b and c join with the invite (two commands each)"
+say "machines b and c join, each with its own invite from a (two commands each)"
 for n in b c; do
-    sm $n init --join "$INVITE" --node-name "office-$n"
+    sm $n init --join "$(invite)" --node-name "office-$n"
     start $n --peer "$(address a)"
 done
 wait_for "b and c have the schedule" bash -c "'$BIN' --data-dir '$WORK/b' staff show sarah && '$BIN' --data-dir '$WORK/c' staff show sarah"
 sm c peers
+sm a --as alice history --limit 3
 
 say "c goes offline; a and c both book sarah for Monday morning"
 stop c

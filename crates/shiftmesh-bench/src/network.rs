@@ -207,11 +207,12 @@ pub fn network(
         .as_str()
         .context("listen address")?
         .to_owned();
-    let invite = json(bin, &founder_dir, &["invite"])?["invite"]
-        .as_str()
-        .context("invite")?
-        .to_owned();
+    // Each machine joins with its own invite: a join secret is good once.
     let join = |name: &str| -> anyhow::Result<PathBuf> {
+        let invite = json(bin, &founder_dir, &["invite"])?["invite"]
+            .as_str()
+            .context("invite")?
+            .to_owned();
         let dir = work.join(name);
         run_ok(cli(bin, &dir).args(["init", "--join", &invite, "--node-name", name]))?;
         Ok(dir)

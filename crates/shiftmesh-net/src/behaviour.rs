@@ -18,6 +18,7 @@ use shiftmesh_sync::{
     Announcement, AnnouncementAck, JoinRequest, JoinResponse, SyncRequest, SyncResponse,
 };
 
+use crate::gate::MembersOnly;
 use crate::{NetConfig, NetError};
 
 /// The protocols' names; a new version gets a new name.
@@ -48,18 +49,28 @@ pub const MAX_PENDING_INCOMING: u32 = 16;
 pub const MAX_CONCURRENT_STREAMS: usize = 8;
 
 /// Every protocol we speak. Announcements and joins are small request-response exchanges
-/// between two authenticated peers (no gossip, so nothing is ever forwarded on anyone's behalf);
-/// the membership gate in `lib.rs` decides who may use which.
+/// between two authenticated peers (no gossip, so nothing is ever forwarded on anyone's behalf).
+/// Sync, announcements and identify exist only on connections with members ([`MembersOnly`]);
+/// anyone else with the site key can speak the join protocol and nothing more.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
     /// Revoked members: their connections are closed and refused.
     pub blocked: allow_block_list::Behaviour<BlockedPeers>,
     pub limits: connection_limits::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
-    pub sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
-    pub announce: request_response::cbor::Behaviour<Announcement, AnnouncementAck>,
+    pub sync: MembersOnly<request_response::cbor::Behaviour<SyncRequest, SyncResponse>>,
+    pub announce: MembersOnly<request_response::cbor::Behaviour<Announcement, AnnouncementAck>>,
     pub join: request_response::cbor::Behaviour<JoinRequest, JoinResponse>,
-    pub identify: identify::Behaviour,
+    pub identify: MembersOnly<identify::Behaviour>,
+}
+
+impl Behaviour {
+    /// Who gets the members-only protocols on connections established from now on.
+    pub fn set_members(&mut self, members: &std::collections::HashSet<libp2p::PeerId>) {
+        self.sync.set_members(members.clone());
+        self.announce.set_members(members.clone());
+        self.identify.set_members(members.clone());
+    }
 }
 
 /// A request-response protocol with explicit size limits, timeout and stream bound.
@@ -122,25 +133,25 @@ pub fn build(config: &NetConfig, psk: PreSharedKey) -> Result<Swarm<Behaviour>, 
                         .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
                 ),
                 mdns: Toggle::from(mdns),
-                sync: protocol(
+                sync: MembersOnly::new(protocol(
                     SYNC_PROTOCOL,
                     MAX_SYNC_WIRE_BYTES,
                     SYNC_REQUEST_TIMEOUT_SECS,
-                ),
-                announce: protocol(
+                )),
+                announce: MembersOnly::new(protocol(
                     ANNOUNCE_PROTOCOL,
                     MAX_SMALL_MESSAGE_BYTES,
                     SMALL_REQUEST_TIMEOUT_SECS,
-                ),
+                )),
                 join: protocol(
                     JOIN_PROTOCOL,
                     MAX_SMALL_MESSAGE_BYTES,
                     SMALL_REQUEST_TIMEOUT_SECS,
                 ),
-                identify: identify::Behaviour::new(identify::Config::new(
+                identify: MembersOnly::new(identify::Behaviour::new(identify::Config::new(
                     IDENTIFY_PROTOCOL.to_owned(),
                     key.public(),
-                )),
+                ))),
             })
         })
         .map_err(|e| NetError::Build(e.to_string()))?

@@ -18,6 +18,7 @@
 
 mod behaviour;
 mod dialer;
+mod gate;
 mod rate;
 
 use std::collections::{HashMap, HashSet};
@@ -27,7 +28,7 @@ use futures::StreamExt;
 use libp2p::core::ConnectedPoint;
 use libp2p::pnet::PreSharedKey;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
-use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{identify, mdns, Swarm};
 use shiftmesh_sync::{
     Announcement, AnnouncementAck, JoinRequest, JoinResponse, SyncRequest, SyncResponse,
@@ -65,6 +66,10 @@ pub const MAX_PENDING_CONNECTIONS: usize = 8;
 pub const PENDING_CONNECTION_MAX_SECS: u64 = 60;
 /// Join requests one connection may make; a join needs one, a retry after a timeout two.
 pub const MAX_JOIN_REQUESTS_PER_CONNECTION: u32 = 3;
+/// A peer that became a member while connected carries only the join protocol on that
+/// connection; the side that did not dial closes it after this (time for a join answer to go
+/// out), and the dialer's next connection carries everything.
+pub const LATE_MEMBER_GRACE_MS: u64 = 2_000;
 
 /// Who may have the schedule: the site's members (from the document), the members that were
 /// revoked (blocked outright), and, on a machine still joining, the inviter to dial and ask.
@@ -127,13 +132,12 @@ pub enum Event {
     Listening {
         address: Multiaddr,
     },
-    /// A member connected, or a connected peer became a member (`late`).
+    /// A member connected.
     Connected {
         peer: PeerId,
         address: Multiaddr,
         /// Whether we dialed (the dialer starts the first sync session).
         dialer: bool,
-        late: bool,
     },
     /// A member's last connection closed, or it stopped being a member.
     Disconnected {
@@ -261,10 +265,15 @@ pub fn start(config: NetConfig) -> Result<Net, NetError> {
 /// A peer with at least one open connection.
 struct Connected {
     address: Multiaddr,
-    dialer: bool,
     since: Instant,
-    /// Whether the node was told of it as a member (`Event::Connected`).
+    /// Whether the node was told of it as a member (`Event::Connected`): it has a connection
+    /// with every protocol.
     admitted: bool,
+    /// Connections opened while it was not a member (they carry only the join protocol), with
+    /// whether we dialed them.
+    gated: Vec<(ConnectionId, bool)>,
+    /// When to close the gated connections of a peer that has since become a member.
+    close_gated_at: Option<Instant>,
     bucket: Bucket,
     join_requests: u32,
     /// Refusals are logged once per connection, so a flood does not flood the log.
@@ -301,7 +310,7 @@ impl Task {
                 event = self.swarm.select_next_some() => self.swarm_event(event).await,
                 _ = redial.tick() => {
                     self.dialer.dial_due(&mut self.swarm);
-                    self.let_strangers_go();
+                    self.close_due();
                     true
                 }
             };
@@ -339,7 +348,11 @@ impl Task {
                         })
                         .await;
                 }
-                self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.swarm
+                    .behaviour_mut()
+                    .sync
+                    .inner()
+                    .send_request(&peer, request);
             }
             Command::Respond { id, response } => {
                 if let Some(channel) = self.sync_channels.remove(&id) {
@@ -348,6 +361,7 @@ impl Task {
                         .swarm
                         .behaviour_mut()
                         .sync
+                        .inner()
                         .send_response(channel, response);
                 }
             }
@@ -362,6 +376,7 @@ impl Task {
                     self.swarm
                         .behaviour_mut()
                         .announce
+                        .inner()
                         .send_request(&peer, announcement.clone());
                 }
             }
@@ -399,32 +414,30 @@ impl Task {
             .filter(|p| !list.revoked.contains(p))
             .copied()
             .collect();
+        self.swarm.behaviour_mut().set_members(&dial);
         dial.extend(list.joining);
         self.dialer.set_dialable(dial);
         self.trust = list;
     }
 
-    /// Applies a new trust list and admits or drops connected peers accordingly.
+    /// Applies a new trust list. A connected peer that is no longer a member is dropped; one
+    /// that became a member is reconnected (its connection carries only the join protocol):
+    /// at once when we dialed it (the dialer redials), after [`LATE_MEMBER_GRACE_MS`] when
+    /// it dialed us.
     async fn trust_changed(&mut self, list: TrustList) -> bool {
         self.apply_trust(list);
+        let now = Instant::now();
         let peers: Vec<PeerId> = self.peers.keys().copied().collect();
         for peer in peers {
             let member = self.trust.is_member(&peer);
             let Some(p) = self.peers.get_mut(&peer) else {
                 continue;
             };
-            if member && !p.admitted {
-                p.admitted = true;
-                tracing::info!("peer {peer} is now a member");
-                let event = Event::Connected {
-                    peer,
-                    address: p.address.clone(),
-                    dialer: p.dialer,
-                    late: true,
-                };
-                if !self.emit(event).await {
-                    return false;
-                }
+            if member && !p.admitted && p.close_gated_at.is_none() {
+                let we_dialed = p.gated.iter().any(|(_, dialer)| *dialer);
+                let grace_ms = if we_dialed { 0 } else { LATE_MEMBER_GRACE_MS };
+                tracing::info!("peer {peer} is now a member; reconnecting to it");
+                p.close_gated_at = Some(now + Duration::from_millis(grace_ms));
             } else if !member && p.admitted {
                 p.admitted = false;
                 let _ = self.swarm.disconnect_peer_id(peer);
@@ -433,21 +446,29 @@ impl Task {
                 }
             }
         }
+        self.close_due();
         true
     }
 
-    /// Disconnects peers that are not members once they have had their time.
-    fn let_strangers_go(&mut self) {
+    /// Closes gated connections that are due: strangers' after [`PENDING_CONNECTION_MAX_SECS`],
+    /// new members' after their grace.
+    fn close_due(&mut self) {
+        let now = Instant::now();
         let limit = Duration::from_secs(PENDING_CONNECTION_MAX_SECS);
-        let overdue: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| !p.admitted && p.since.elapsed() >= limit)
-            .map(|(id, _)| *id)
-            .collect();
-        for peer in overdue {
-            tracing::info!("closing the connection of {peer}: not a member of this site");
-            let _ = self.swarm.disconnect_peer_id(peer);
+        let mut due = Vec::new();
+        for (peer, p) in &mut self.peers {
+            let member_due = p.close_gated_at.is_some_and(|at| at <= now);
+            let stranger_due = !p.admitted && p.since.elapsed() >= limit;
+            if member_due || stranger_due {
+                if stranger_due && !member_due {
+                    tracing::info!("closing the connection of {peer}: not a member of this site");
+                }
+                p.close_gated_at = None;
+                due.extend(p.gated.iter().map(|(c, _)| *c));
+            }
+        }
+        for connection in due {
+            self.swarm.close_connection(connection);
         }
     }
 
@@ -485,21 +506,25 @@ impl Task {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 endpoint,
-                num_established,
                 connection_id,
                 ..
             } => {
                 self.dialer.connected(peer_id, connection_id, &endpoint);
-                if num_established.get() == 1 {
-                    return self.connected(peer_id, &endpoint).await;
-                }
+                return self.connected(peer_id, connection_id, &endpoint).await;
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                num_established,
                 cause,
+                connection_id,
                 ..
             } => {
+                if let Some(p) = self.peers.get_mut(&peer_id) {
+                    p.gated.retain(|(c, _)| *c != connection_id);
+                }
+                if num_established > 0 {
+                    return true;
+                }
                 self.dialer.disconnected(peer_id);
                 let why = cause.map_or("closed".to_owned(), |c| c.to_string());
                 let was = self.peers.remove(&peer_id);
@@ -534,42 +559,61 @@ impl Task {
         true
     }
 
-    /// A peer's first connection: a member is admitted; anyone else may only ask to join.
-    async fn connected(&mut self, peer: PeerId, endpoint: &ConnectedPoint) -> bool {
+    /// A new connection. A member's carries every protocol and admits it (the node hears of
+    /// it once); anyone else's carries only the join protocol.
+    async fn connected(
+        &mut self,
+        peer: PeerId,
+        connection: ConnectionId,
+        endpoint: &ConnectedPoint,
+    ) -> bool {
         let address = endpoint.get_remote_address().clone();
         let member = self.trust.is_member(&peer);
-        let strangers = self.peers.values().filter(|p| !p.admitted).count();
-        if !member && strangers >= MAX_PENDING_CONNECTIONS {
-            tracing::warn!(
-                "closing the connection of {peer} at {address}: not a member, and {strangers} peers that are not members are connected already"
-            );
-            let _ = self.swarm.disconnect_peer_id(peer);
-            return true;
+        if !member && !self.peers.contains_key(&peer) {
+            let strangers = self.peers.values().filter(|p| !p.admitted).count();
+            if strangers >= MAX_PENDING_CONNECTIONS {
+                tracing::warn!(
+                    "closing the connection of {peer} at {address}: not a member, and {strangers} peers that are not members are connected already"
+                );
+                self.swarm.close_connection(connection);
+                return true;
+            }
         }
-        self.peers.insert(
-            peer,
-            Connected {
-                address: address.clone(),
-                dialer: endpoint.is_dialer(),
-                since: Instant::now(),
-                admitted: member,
-                bucket: Bucket::new(Instant::now()),
-                join_requests: 0,
-                refusal_logged: false,
-            },
-        );
+        let p = self.peers.entry(peer).or_insert_with(|| Connected {
+            address: address.clone(),
+            since: Instant::now(),
+            admitted: false,
+            gated: Vec::new(),
+            close_gated_at: None,
+            bucket: Bucket::new(Instant::now()),
+            join_requests: 0,
+            refusal_logged: false,
+        });
         if !member {
+            p.gated.push((connection, endpoint.is_dialer()));
+            if p.gated.len() > 1 {
+                return true;
+            }
             tracing::info!(
                 "peer {peer} at {address} has the site key but is not a member of this site; it may only ask to join ('shiftmesh peers' lists it as pending)"
             );
             return self.emit(Event::Pending { peer, address }).await;
         }
+        if p.admitted {
+            return true;
+        }
+        p.admitted = true;
+        p.address = address.clone();
+        // Connections from before it was a member are of no more use.
+        if !p.gated.is_empty() {
+            p.close_gated_at = Some(Instant::now());
+            self.close_due();
+        }
         tracing::info!("peer connected: {peer} at {address}");
         let event = Event::Connected {
             peer,
-            address: address.clone(),
+            address,
             dialer: endpoint.is_dialer(),
-            late: false,
         };
         if !self.emit(event).await {
             return false;
@@ -712,6 +756,7 @@ impl Task {
             .swarm
             .behaviour_mut()
             .announce
+            .inner()
             .send_response(channel, AnnouncementAck::default());
         if let Err(e) = request.heads() {
             tracing::info!("ignored a malformed announcement from {peer}: {e}");

@@ -291,7 +291,6 @@ async fn serve(options: NodeOptions, executor: impl Executor) -> Result<(), Node
         addresses: BTreeMap::new(),
         pending: PendingPeers::default(),
         joining: JoinState::Idle,
-        just_joined: None,
         executor,
     };
     let result = node.run(control_rx).await;
@@ -503,8 +502,6 @@ struct Node<E> {
     /// Peers with the site key that are not members.
     pending: PendingPeers,
     joining: JoinState,
-    /// The peer whose join this node accepted last: it starts the first session itself.
-    just_joined: Option<PeerId>,
     executor: E,
 }
 
@@ -565,16 +562,10 @@ impl<E: Executor> Node<E> {
                 peer,
                 address,
                 dialer,
-                late,
             } => {
                 self.addresses.insert(peer, address.to_string());
                 self.pending.forget(&peer);
                 let saved = self.saved_states(&peer);
-                // The side that dialed starts the first session. A peer that became a member
-                // while connected is synced at once from both sides (the other side's first
-                // attempt was refused), except a machine that just joined through us: it
-                // starts, so a fresh machine is not sent the schedule twice.
-                let initiate = dialer || (late && self.just_joined != Some(peer));
                 self.emit(events::peer(
                     "peer-connected",
                     &peer.to_string(),
@@ -584,7 +575,9 @@ impl<E: Executor> Node<E> {
                     Input::Connected {
                         peer,
                         saved,
-                        initiate,
+                        // The side that dialed starts the first session, so a fresh machine is
+                        // not sent the schedule twice.
+                        initiate: dialer,
                     },
                     None,
                 );
@@ -950,7 +943,6 @@ impl<E: Executor> Node<E> {
             "{peer} ('{name}') joined the site with an invite made by {}",
             record.created_by
         );
-        self.just_joined = Some(peer);
         // Validates, tells followers, updates the trust list (before the answer goes out, on
         // the same queue) and announces.
         self.after_local_change(&before);
