@@ -50,7 +50,13 @@ pub fn forward(cli: &Cli) -> Option<u8> {
         return None;
     }
     let data_dir = context::data_dir(cli).ok()?;
-    let client = Client::connect(&data_dir)?;
+    let client = match Client::connect(&data_dir) {
+        Ok(client) => client?,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Some(1);
+        }
+    };
     let request = CommandRequest {
         args: std::env::args().skip(1).collect(),
         user: context::user(cli),
@@ -78,7 +84,7 @@ pub fn forward(cli: &Cli) -> Option<u8> {
 /// `shiftmesh events`: prints the running node's events until interrupted.
 pub fn follow_events(cli: &Cli) -> anyhow::Result<()> {
     let data_dir = context::data_dir(cli)?;
-    let client = Client::connect(&data_dir).ok_or_else(|| {
+    let client = Client::connect(&data_dir)?.ok_or_else(|| {
         anyhow!(
             "no node is running on {}; start one with 'shiftmesh node'",
             data_dir.display()

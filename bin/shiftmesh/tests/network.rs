@@ -4,67 +4,10 @@
 
 mod common;
 
-use common::{wait_until, Node, Running};
+use common::{
+    conflicts, converged, founder, founder_with_env, join, staff_count, wait_until, Node,
+};
 use serde_json::Value;
-
-/// The founder with a small schedule, and its running node.
-fn founder() -> (Node, Running) {
-    founder_with_env(&[])
-}
-
-fn founder_with_env(env: &[(&str, &str)]) -> (Node, Running) {
-    let a = Node::new("alice", "node-a");
-    for (id, name) in [
-        ("sarah", "Sarah Lee"),
-        ("sam", "Sam Park"),
-        ("tom", "Tom Reed"),
-    ] {
-        a.ok(&["staff", "add", id, "--name", name, "--skill", "guide"]);
-    }
-    for (id, start, end) in [
-        ("mon-am-exhibits", "09:00", "13:00"),
-        ("mon-am-education", "09:00", "12:00"),
-        ("mon-pm", "14:00", "18:00"),
-    ] {
-        a.ok(&[
-            "shift",
-            "add",
-            id,
-            "--date",
-            "2026-11-23",
-            "--start",
-            start,
-            "--end",
-            end,
-            "--capacity",
-            "2",
-            "--min-staff",
-            "0",
-        ]);
-    }
-    let running = a.start_with_env(&[], env);
-    (a, running)
-}
-
-/// A new machine joined to the founder's site, its node running and dialing the founder.
-fn join(user: &'static str, name: &str, a: &Node) -> (Node, Running) {
-    let node = Node::joining(user, name, a);
-    let running = node.start(&["--peer", &a.address()]);
-    (node, running)
-}
-
-fn converged(nodes: &[&Node]) -> bool {
-    let first = nodes[0].heads();
-    !first.is_null() && nodes[1..].iter().all(|n| n.heads() == first)
-}
-
-fn conflicts(node: &Node) -> Vec<Value> {
-    node.json(&["conflicts"]).as_array().unwrap().clone()
-}
-
-fn staff_count(node: &Node) -> usize {
-    node.json(&["staff", "list"]).as_array().map_or(0, Vec::len)
-}
 
 #[test]
 fn three_nodes_converge_on_heads_schedule_and_conflicts() {

@@ -51,6 +51,8 @@ pub enum ControlError {
     Io(PathBuf, std::io::Error),
     #[error("the node on {0} sent an answer that cannot be read ({1})")]
     Malformed(PathBuf, String),
+    #[error("permission denied on {0}: only the user who owns the data directory may use its node; run the command as that user")]
+    NotOwner(PathBuf),
 }
 
 /// A connection to the node running on a data directory.
@@ -62,11 +64,15 @@ pub struct Client {
 impl Client {
     /// Connects to the node running on `data_dir`, or None when none runs there (no socket,
     /// or a stale one left by a node that was killed).
-    pub fn connect(data_dir: &Path) -> Option<Client> {
+    pub fn connect(data_dir: &Path) -> Result<Option<Client>, ControlError> {
         let path = socket_path(data_dir);
-        UnixStream::connect(&path)
-            .ok()
-            .map(|stream| Client { path, stream })
+        match UnixStream::connect(&path) {
+            Ok(stream) => Ok(Some(Client { path, stream })),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                Err(ControlError::NotOwner(path))
+            }
+            Err(_) => Ok(None),
+        }
     }
 
     fn send(&mut self, request: &ControlRequest) -> Result<(), ControlError> {

@@ -132,6 +132,15 @@ impl Store {
 
     /// Opens the store in `dir` (taking sled's lock) and reads the identity.
     pub fn open(dir: &Path) -> Result<Opened, StoreError> {
+        // A directory owned by someone else (0700) reads as "not initialised" unless told apart.
+        if let Err(source) = std::fs::read_dir(dir) {
+            if source.kind() == std::io::ErrorKind::PermissionDenied {
+                return Err(StoreError::Io {
+                    path: dir.to_owned(),
+                    source,
+                });
+            }
+        }
         if !Store::is_initialised(dir) {
             return Err(StoreError::NotInitialised {
                 dir: dir.to_owned(),

@@ -146,6 +146,20 @@ impl Running {
         self.child.wait().unwrap();
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The node's resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -158,11 +172,16 @@ impl Node {
             .as_str()
             .unwrap()
             .to_owned();
+        Node::with_invite(user, node_name, &invite)
+    }
+
+    /// A new machine initialised to join with `invite` (`init --join`).
+    pub fn with_invite(user: &'static str, node_name: &str, invite: &str) -> Node {
         let node = Node {
             dir: tempfile::tempdir().unwrap(),
             user,
         };
-        node.ok(&["init", "--join", &invite, "--node-name", node_name]);
+        node.ok(&["init", "--join", invite, "--node-name", node_name]);
         node
     }
 
@@ -219,4 +238,65 @@ impl Node {
     pub fn heads(&self) -> Value {
         self.status()["heads"].clone()
     }
+}
+
+// A small site on loopback, for the tests that run several nodes.
+
+/// The founder with a small schedule, and its running node.
+pub fn founder() -> (Node, Running) {
+    founder_with_env(&[])
+}
+
+pub fn founder_with_env(env: &[(&str, &str)]) -> (Node, Running) {
+    let a = Node::new("alice", "node-a");
+    for (id, name) in [
+        ("sarah", "Sarah Lee"),
+        ("sam", "Sam Park"),
+        ("tom", "Tom Reed"),
+    ] {
+        a.ok(&["staff", "add", id, "--name", name, "--skill", "guide"]);
+    }
+    for (id, start, end) in [
+        ("mon-am-exhibits", "09:00", "13:00"),
+        ("mon-am-education", "09:00", "12:00"),
+        ("mon-pm", "14:00", "18:00"),
+    ] {
+        a.ok(&[
+            "shift",
+            "add",
+            id,
+            "--date",
+            "2026-11-23",
+            "--start",
+            start,
+            "--end",
+            end,
+            "--capacity",
+            "2",
+            "--min-staff",
+            "0",
+        ]);
+    }
+    let running = a.start_with_env(&[], env);
+    (a, running)
+}
+
+/// A new machine joined to the founder's site, its node running and dialing the founder.
+pub fn join(user: &'static str, name: &str, a: &Node) -> (Node, Running) {
+    let node = Node::joining(user, name, a);
+    let running = node.start(&["--peer", &a.address()]);
+    (node, running)
+}
+
+pub fn converged(nodes: &[&Node]) -> bool {
+    let first = nodes[0].heads();
+    !first.is_null() && nodes[1..].iter().all(|n| n.heads() == first)
+}
+
+pub fn conflicts(node: &Node) -> Vec<Value> {
+    node.json(&["conflicts"]).as_array().unwrap().clone()
+}
+
+pub fn staff_count(node: &Node) -> usize {
+    node.json(&["staff", "list"]).as_array().map_or(0, Vec::len)
 }
