@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Everything CI checks, in the order a failure is cheapest to see: formatting, lints, every test,
-# then the README quick start run line by line against the freshly built binary.
+# Everything CI checks, in the order a failure is cheapest to see: formatting, lints, every test
+# (among them the hostile-input corpus replay, crates/shiftmesh-fuzz/tests/corpus.rs, and the
+# security scenarios, bin/shiftmesh/tests/trust.rs), then the README quick start run line by line
+# against the freshly built binary, the demo and the mDNS check. The long fuzz runs have their
+# own script: scripts/fuzz.sh SECONDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

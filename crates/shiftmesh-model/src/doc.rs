@@ -74,6 +74,21 @@ pub fn genesis() -> AutoCommit {
     doc
 }
 
+/// Loads a document from bytes that came from outside (a file, a peer). Automerge has panicked
+/// on some malformed input; such a panic is caught and reported as a refusal.
+pub fn load_untrusted(bytes: &[u8]) -> Result<AutoCommit> {
+    let loaded = std::panic::catch_unwind(|| AutoCommit::load(bytes));
+    match loaded {
+        Ok(Ok(doc)) => Ok(doc),
+        Ok(Err(e)) => Err(ModelError::NotASchedule(format!(
+            "it is not an Automerge document ({e})"
+        ))),
+        Err(_) => Err(ModelError::NotASchedule(
+            "it is damaged (Automerge could not read it)".into(),
+        )),
+    }
+}
+
 /// The hash of the genesis change, the same on every node.
 pub fn genesis_hash() -> ChangeHash {
     static HASH: OnceLock<ChangeHash> = OnceLock::new();
@@ -739,10 +754,7 @@ impl Schedule {
     /// Merges every change of another copy of the schedule (a backup's bytes) that this one
     /// lacks.
     pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<Merged> {
-        let other = AutoCommit::load(bytes).map_err(|e| {
-            ModelError::NotASchedule(format!("it is not an Automerge document ({e})"))
-        })?;
-        let mut other = Schedule::from_doc(other)?.doc;
+        let mut other = Schedule::from_doc(load_untrusted(bytes)?)?.doc;
         let new = self.doc.get_changes_added(&mut other);
         let before = self.doc.get_heads();
         self.doc.apply_changes(new)?;

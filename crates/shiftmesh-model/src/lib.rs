@@ -13,7 +13,9 @@ pub mod index;
 mod members;
 pub mod time;
 
-pub use doc::{genesis_hash, Batch, ConcurrentValue, Edit, Merged, Op, Schedule, View, Written};
+pub use doc::{
+    genesis_hash, load_untrusted, Batch, ConcurrentValue, Edit, Merged, Op, Schedule, View, Written,
+};
 
 /// The concurrent values of conflicted entities: (collection, key) → field → values.
 pub type Concurrent = std::collections::BTreeMap<
