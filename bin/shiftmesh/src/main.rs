@@ -9,6 +9,9 @@ use shiftmesh::cli::{Cli, Command};
 use shiftmesh::{commands, context, node, outcome, usage_line};
 
 fn main() -> ExitCode {
+    // Automerge panics on some malformed input; those calls are guarded and refuse the input,
+    // so their panics are not news to the user.
+    shiftmesh_model::guard::quiet_guarded_panics();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_failure(e),

@@ -14,6 +14,12 @@ use shiftmesh_sync::{
     SyncRequest, SyncResponse,
 };
 
+/// Run once before fuzzing: a panic that shiftmesh catches and turns into a refusal (Automerge
+/// on malformed input) is not a crash; every other panic still is.
+pub fn init() {
+    shiftmesh_model::guard::quiet_guarded_panics();
+}
+
 /// A target: bytes in, a clean refusal or acceptance out.
 pub type Target = fn(&[u8]) -> Result<(), String>;
 

@@ -77,13 +77,12 @@ pub fn genesis() -> AutoCommit {
 /// Loads a document from bytes that came from outside (a file, a peer). Automerge has panicked
 /// on some malformed input; such a panic is caught and reported as a refusal.
 pub fn load_untrusted(bytes: &[u8]) -> Result<AutoCommit> {
-    let loaded = std::panic::catch_unwind(|| AutoCommit::load(bytes));
-    match loaded {
-        Ok(Ok(doc)) => Ok(doc),
-        Ok(Err(e)) => Err(ModelError::NotASchedule(format!(
+    match crate::guard::guard_panics(|| AutoCommit::load(bytes)) {
+        Some(Ok(doc)) => Ok(doc),
+        Some(Err(e)) => Err(ModelError::NotASchedule(format!(
             "it is not an Automerge document ({e})"
         ))),
-        Err(_) => Err(ModelError::NotASchedule(
+        None => Err(ModelError::NotASchedule(
             "it is damaged (Automerge could not read it)".into(),
         )),
     }

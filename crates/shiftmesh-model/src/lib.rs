@@ -7,6 +7,7 @@
 pub mod doc;
 pub mod entity;
 mod error;
+pub mod guard;
 pub mod history;
 mod id;
 pub mod index;

@@ -8,10 +8,10 @@
 //! message or a dropped connection never leaves a state that believes something is in flight.
 
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use automerge::sync::{self, SyncDoc};
 use automerge::ChangeHash;
+use shiftmesh_model::guard::guard_panics;
 use shiftmesh_model::{Merged, Schedule};
 
 use crate::wire::{SyncRequest, SyncResponse};
@@ -280,24 +280,24 @@ impl Peer {
 }
 
 /// Applies a sync message to the schedule and refreshes its view; None when it brought
-/// nothing new. Automerge runs under `catch_unwind`: a panic on a peer's input must not take
-/// the node down (the caller reloads the document from the store).
+/// nothing new. Automerge runs guarded: a panic on a peer's input must not take the node down
+/// (the caller reloads the document from the store).
 fn receive_into(
     schedule: &mut Schedule,
     state: &mut sync::State,
     message: sync::Message,
 ) -> Result<Option<Merged>, SessionError> {
     let before = schedule.heads();
-    let received = catch_unwind(AssertUnwindSafe(|| {
+    let received = guard_panics(|| {
         schedule
             .doc_mut()
             .sync()
             .receive_sync_message(state, message)
-    }));
+    });
     match received {
-        Err(_) => return Err(SessionError::Panicked),
-        Ok(Err(e)) => return Err(SessionError::Refused(e.to_string())),
-        Ok(Ok(())) => {}
+        None => return Err(SessionError::Panicked),
+        Some(Err(e)) => return Err(SessionError::Refused(e.to_string())),
+        Some(Ok(())) => {}
     }
     if schedule.heads() == before {
         return Ok(None);
@@ -316,14 +316,14 @@ fn receive_into_fresh(
 ) -> Result<Option<Merged>, SessionError> {
     let mut trial_state = state.clone();
     let trial_message = message.clone();
-    let received = catch_unwind(AssertUnwindSafe(|| {
+    let received = guard_panics(|| {
         let mut empty = automerge::AutoCommit::new();
         let applied = empty
             .sync()
             .receive_sync_message(&mut trial_state, trial_message);
         applied.map(|()| empty)
-    }));
-    if let Ok(Ok(loaded)) = received {
+    });
+    if let Some(Ok(loaded)) = received {
         if let Ok(merged) = schedule.replace_fresh(loaded) {
             *state = trial_state;
             return Ok(Some(merged));
@@ -339,6 +339,18 @@ fn lacking(schedule: &mut Schedule, heads: &[ChangeHash]) -> usize {
         return 0;
     }
     schedule.doc_mut().get_missing_deps(heads).len()
+}
+
+/// Our next sync message for a peer, encoded; None when there is nothing to say. What the
+/// peer told us (its heads, its bloom filter of what it has) feeds this, so Automerge runs
+/// guarded here too (a malformed bloom filter once divided by zero in it).
+fn generate(
+    schedule: &mut Schedule,
+    state: &mut sync::State,
+) -> Result<Option<Vec<u8>>, SessionError> {
+    guard_panics(|| schedule.doc_mut().sync().generate_sync_message(state))
+        .map(|message| message.map(sync::Message::encode))
+        .ok_or(SessionError::Panicked)
 }
 
 /// Resets a state to what survives persistence: the heads both sides share.
@@ -554,12 +566,8 @@ impl<P: Ord + Clone> Engine<P> {
         reset(&mut p.outbound);
         // A reset state always has something to say (at least our heads); nothing to send
         // means nothing to do.
-        let generated = schedule
-            .doc_mut()
-            .sync()
-            .generate_sync_message(&mut p.outbound);
-        if let Some(message) = generated {
-            let message = message.encode();
+        // A state just reset holds nothing a peer said, so this cannot fail on peer input.
+        if let Ok(Some(message)) = generate(schedule, &mut p.outbound) {
             let mut session = Session::new(now);
             session.rounds = 1;
             session.bytes_sent = message.len();
@@ -691,11 +699,17 @@ impl<P: Ord + Clone> Engine<P> {
             }
             Ok(new_changes) => {
                 let p = self.peers.get_mut(peer).expect("the peer was found above");
-                let reply = schedule
-                    .doc_mut()
-                    .sync()
-                    .generate_sync_message(&mut p.inbound)
-                    .map(sync::Message::encode);
+                let reply = match generate(schedule, &mut p.inbound) {
+                    Ok(reply) => reply,
+                    Err(error) => {
+                        self.fail(peer, Role::Inbound, error, out);
+                        out.push(Output::Respond {
+                            peer: peer.clone(),
+                            response: SyncResponse { message: None },
+                        });
+                        return;
+                    }
+                };
                 let session = p.inbound_session.as_mut().expect("a session was set above");
                 session.new_changes += new_changes;
                 session.bytes_sent += reply.as_ref().map_or(0, Vec::len);
@@ -754,11 +768,13 @@ impl<P: Ord + Clone> Engine<P> {
         }
         let max = self.limits.max_rounds_per_session;
         let p = self.peers.get_mut(peer).expect("the peer was found above");
-        let next = schedule
-            .doc_mut()
-            .sync()
-            .generate_sync_message(&mut p.outbound)
-            .map(sync::Message::encode);
+        let next = match generate(schedule, &mut p.outbound) {
+            Ok(next) => next,
+            Err(error) => {
+                self.fail(peer, Role::Outbound, error, out);
+                return;
+            }
+        };
         match next {
             None => self.complete(peer, Role::Outbound, now, out),
             Some(message) => {

@@ -1,5 +1,8 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = shiftmesh_fuzz::index_snapshot(data);
-});
+libfuzzer_sys::fuzz_target!(
+    init: shiftmesh_fuzz::init(),
+    |data: &[u8]| {
+        let _ = shiftmesh_fuzz::index_snapshot(data);
+    }
+);
