@@ -77,6 +77,7 @@ pub fn genesis() -> AutoCommit {
 /// Loads a document from bytes that came from outside (a file, a peer). Automerge has panicked
 /// on some malformed input; such a panic is caught and reported as a refusal.
 pub fn load_untrusted(bytes: &[u8]) -> Result<AutoCommit> {
+    crate::guard::check_chunks(bytes).map_err(ModelError::NotASchedule)?;
     match crate::guard::guard_panics(|| AutoCommit::load(bytes)) {
         Some(Ok(doc)) => Ok(doc),
         Some(Err(e)) => Err(ModelError::NotASchedule(format!(

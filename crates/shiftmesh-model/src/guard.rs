@@ -11,6 +11,50 @@ thread_local! {
     static GUARDED: Cell<u32> = const { Cell::new(0) };
 }
 
+/// The magic bytes that open every Automerge chunk.
+const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+/// The chunk types shiftmesh writes and reads: a document, a change, a compressed change.
+/// Automerge 0.12 also reads "bundle" chunks (type 3), and a 212-byte bundle found by fuzzing
+/// makes its loader allocate gigabytes; shiftmesh never writes one, so none is accepted.
+const ACCEPTED_CHUNK_TYPES: [u8; 3] = [0, 1, 2];
+
+/// Walks the chunks of bytes meant for `AutoCommit::load` and refuses any chunk type
+/// shiftmesh does not write, before Automerge parses anything.
+pub fn check_chunks(bytes: &[u8]) -> Result<(), String> {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        if rest.len() < 9 || rest[..4] != CHUNK_MAGIC {
+            return Err("it is not made of Automerge chunks".into());
+        }
+        let kind = rest[8];
+        if !ACCEPTED_CHUNK_TYPES.contains(&kind) {
+            return Err(format!(
+                "it holds an Automerge chunk of type {kind}, which shiftmesh does not read"
+            ));
+        }
+        let (length, used) = read_uleb(&rest[9..]).ok_or("a chunk's length is unreadable")?;
+        let end = 9usize
+            .checked_add(used)
+            .and_then(|n| n.checked_add(usize::try_from(length).ok()?))
+            .filter(|end| *end <= rest.len())
+            .ok_or("a chunk is longer than the bytes that hold it")?;
+        rest = &rest[end..];
+    }
+    Ok(())
+}
+
+/// An unsigned LEB128 number and the bytes it took; None if it runs off the end or past 64 bits.
+fn read_uleb(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value: u64 = 0;
+    for (i, byte) in bytes.iter().enumerate().take(10) {
+        value |= u64::from(byte & 0x7f).checked_shl(7 * i as u32)?;
+        if byte & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
 /// Runs `f`, turning a panic into None.
 pub fn guard_panics<T>(f: impl FnOnce() -> T) -> Option<T> {
     GUARDED.with(|g| g.set(g.get() + 1));
@@ -39,6 +83,18 @@ pub fn quiet_guarded_panics() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_chunk_types_shiftmesh_writes_pass() {
+        let mut doc = automerge::AutoCommit::new();
+        assert_eq!(check_chunks(&doc.save()), Ok(()));
+        let mut bundle = doc.save();
+        bundle[8] = 3;
+        assert!(check_chunks(&bundle).unwrap_err().contains("type 3"));
+        assert!(check_chunks(b"garbage").is_err());
+        let saved = doc.save();
+        assert!(check_chunks(&saved[..saved.len() - 1]).is_err());
+    }
 
     #[test]
     fn a_guarded_panic_becomes_none_and_the_guard_is_left() {

@@ -452,12 +452,18 @@ fn status_of(
     }
 }
 
+/// How long after a join request went unanswered (a timeout, a dropped connection) it is
+/// sent again.
+pub const JOIN_RETRY_MS: i64 = 5_000;
+
 /// Where this machine's own join stands, while it runs.
 #[derive(Debug, PartialEq, Eq)]
 enum JoinState {
     Idle,
     /// A join request is on its way to the inviter.
     Asking,
+    /// The last request went unanswered; ask the inviter again at this time (ms).
+    RetryAt(i64, PeerId),
 }
 
 /// Engine inputs slower than this are logged at debug level.
@@ -531,7 +537,10 @@ impl<E: Executor> Node<E> {
                         self.after_local_change(&before);
                     }
                 }
-                _ = tick.tick() => self.input(Input::Tick, None),
+                _ = tick.tick() => {
+                    self.retry_join();
+                    self.input(Input::Tick, None)
+                }
                 _ = interrupt.recv() => break,
                 _ = terminate.recv() => break,
             }
@@ -862,6 +871,16 @@ impl<E: Executor> Node<E> {
         self.net.send(Command::Join { peer, request });
     }
 
+    /// Asks the inviter again once an unanswered request's retry time has come.
+    fn retry_join(&mut self) {
+        if let JoinState::RetryAt(at, peer) = self.joining {
+            if crate::session::now_ms() >= at {
+                self.joining = JoinState::Idle;
+                self.ask_to_join(peer);
+            }
+        }
+    }
+
     fn join_answered(&mut self, peer: PeerId, answer: Result<JoinResponse, String>) {
         self.joining = JoinState::Idle;
         let Some(mut ticket) = membership::join_ticket(&self.session) else {
@@ -884,8 +903,10 @@ impl<E: Executor> Node<E> {
             }
             Err(reason) => {
                 tracing::warn!(
-                    "could not ask {peer} to let this machine join ({reason}); asking again on the next connection"
+                    "could not ask {peer} to let this machine join ({reason}); asking again in {} s",
+                    JOIN_RETRY_MS / 1000
                 );
+                self.joining = JoinState::RetryAt(crate::session::now_ms() + JOIN_RETRY_MS, peer);
                 return;
             }
         }
