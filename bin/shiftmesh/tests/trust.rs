@@ -329,8 +329,6 @@ fn joining_is_recorded_and_a_revoked_member_is_cut_off_everywhere() {
 
 #[test]
 fn a_flood_from_one_process_leaves_members_syncing_with_bounded_memory() {
-    use std::io::Write as _;
-
     let (a, ra) = founder();
     let (b, _rb) = join("bob", "node-b", &a);
     wait_until("b has the schedule", || staff_count(&b) == 3);
@@ -438,7 +436,6 @@ fn a_flood_from_one_process_leaves_members_syncing_with_bounded_memory() {
     );
     assert!(oversized_refused > 0);
     assert!(!ra.log_text().contains("panicked"));
-    let _ = std::io::stderr().flush();
 }
 
 /// Another local user cannot use the node's control channel (nor open the store). Needs root
