@@ -217,7 +217,6 @@ pub fn network(
         run_ok(cli(bin, &dir).args(["init", "--join", &invite, "--node-name", name]))?;
         Ok(dir)
     };
-    let target = founder.heads();
 
     // Catch-up of a fresh node, against raw in-process sync of the same document.
     let (tx, rx) = mpsc::channel();
@@ -230,7 +229,11 @@ pub fn network(
         let dir = join(&format!("fresh-{run}"))?;
         let started = Instant::now();
         let node = Node::start(bin, &dir, std::slice::from_ref(&address))?;
-        wait("the fresh node catches up", || node.heads() == target)?;
+        // The founder's heads include the change that made the fresh node a member.
+        wait("the fresh node catches up", || {
+            let heads = node.heads();
+            !heads.is_null() && heads == founder.heads()
+        })?;
         catch_up.push(started.elapsed());
         let peer = node.status()?["peer_id"]
             .as_str()
@@ -260,6 +263,7 @@ pub fn network(
         others.push(Node::start(bin, &dir, std::slice::from_ref(&address))?);
     }
     wait("five nodes converge", || {
+        let target = founder.heads();
         others.iter().all(|n| n.heads() == target)
     })?;
     let idle_rss = founder.rss_mib();

@@ -274,6 +274,8 @@ struct Connected {
     gated: Vec<(ConnectionId, bool)>,
     /// When to close the gated connections of a peer that has since become a member.
     close_gated_at: Option<Instant>,
+    /// Its gated connections were closed because it became a member: redial it at once.
+    reconnect: bool,
     bucket: Bucket,
     join_requests: u32,
     /// Refusals are logged once per connection, so a flood does not flood the log.
@@ -463,6 +465,7 @@ impl Task {
                 if stranger_due && !member_due {
                     tracing::info!("closing the connection of {peer}: not a member of this site");
                 }
+                p.reconnect = member_due;
                 p.close_gated_at = None;
                 due.extend(p.gated.iter().map(|(c, _)| *c));
             }
@@ -528,6 +531,10 @@ impl Task {
                 self.dialer.disconnected(peer_id);
                 let why = cause.map_or("closed".to_owned(), |c| c.to_string());
                 let was = self.peers.remove(&peer_id);
+                if was.as_ref().is_some_and(|p| p.reconnect) {
+                    // A new member: its next connection carries every protocol.
+                    self.dialer.dial_due(&mut self.swarm);
+                }
                 if was.as_ref().is_some_and(|p| p.admitted) {
                     tracing::info!("peer disconnected: {peer_id} ({why})");
                     return self.emit(Event::Disconnected { peer: peer_id }).await;
@@ -585,6 +592,7 @@ impl Task {
             admitted: false,
             gated: Vec::new(),
             close_gated_at: None,
+            reconnect: false,
             bucket: Bucket::new(Instant::now()),
             join_requests: 0,
             refusal_logged: false,
