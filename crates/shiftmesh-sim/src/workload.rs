@@ -1,0 +1,169 @@
+//! The random workload: real operations on a small schedule where they collide often (five
+//! people, six shifts on two days), including concurrent edits of the same field and
+//! acknowledgements of warnings.
+
+use jiff::civil::{Date, DateTime, Time};
+use rand::rngs::StdRng;
+use rand::Rng;
+use shiftmesh_model::time::LocalSpan;
+use shiftmesh_model::{
+    Acknowledgement, Assignment, AssignmentKey, Availability, AvailabilityKind, Collection, Edit,
+    Id, Schedule, Shift, SiteZone, Staff, Written,
+};
+
+use crate::Replica;
+
+const STAFF: [&str; 5] = ["ana", "bo", "cy", "dee", "eli"];
+const SHIFTS: [&str; 6] = ["s0", "s1", "s2", "s3", "s4", "s5"];
+
+fn id(text: &str) -> Id {
+    Id::parse(text).expect("the workload's ids are valid")
+}
+
+fn day(n: usize) -> Date {
+    Date::new(2026, 11, 23 + (n % 2) as i8).expect("a valid date")
+}
+
+fn hour(h: i64) -> Time {
+    Time::new(h as i8, 0, 0, 0).expect("a valid hour")
+}
+
+/// The schedule every replica starts from: the site, two people and two shifts.
+pub fn founding_schedule() -> Schedule {
+    let mut schedule = Schedule::new();
+    let edit = Edit {
+        author: "founder@sim".into(),
+        now_ms: 1,
+    };
+    let zone = SiteZone::parse("Europe/Berlin").expect("a known zone");
+    schedule
+        .set_site(&edit, "Sim", &zone)
+        .expect("a fresh schedule takes its site");
+    for p in &STAFF[..2] {
+        schedule
+            .add(&edit, &Staff::new(id(p), p.to_string()), format!("add {p}"))
+            .expect("new staff");
+    }
+    for (i, s) in SHIFTS[..2].iter().enumerate() {
+        schedule
+            .add(&edit, &shift(s, i, 9, 4, 2), format!("add {s}"))
+            .expect("new shift");
+    }
+    schedule
+}
+
+fn shift(key: &str, d: usize, start: i64, len: i64, capacity: u32) -> Shift {
+    Shift {
+        id: id(key),
+        department: None,
+        date: day(d),
+        start: hour(start),
+        end: hour((start + len).min(23)),
+        capacity,
+        min_staff: 1,
+        skills: Default::default(),
+        label: String::new(),
+    }
+}
+
+/// One random operation on the replica; None when the model refused it (an id that exists,
+/// a person who does not), which is part of the workload too.
+pub fn random_edit(rng: &mut StdRng, replica: &mut Replica, now: u64) -> Option<Written> {
+    let schedule = &mut replica.schedule;
+    let edit = Edit {
+        author: format!("user{}@sim", rng.gen_range(0..3)),
+        now_ms: now as i64,
+    };
+    let p = STAFF[rng.gen_range(0..STAFF.len())];
+    let s = SHIFTS[rng.gen_range(0..SHIFTS.len())];
+    let result = match rng.gen_range(0..11) {
+        0 => schedule.add(&edit, &Staff::new(id(p), p.to_string()), format!("add {p}")),
+        1 => {
+            let d = rng.gen_range(0..2);
+            let start = rng.gen_range(6..18);
+            let len = rng.gen_range(2..8);
+            schedule.add(&edit, &shift(s, d, start, len, 2), format!("add {s}"))
+        }
+        2..=4 => {
+            let assignment = Assignment {
+                shift: id(s),
+                staff: id(p),
+                role: String::new(),
+                note: String::new(),
+                created_at_ms: now as i64,
+                created_by: edit.author.clone(),
+                window: None,
+            };
+            schedule.assign(&edit, &assignment)
+        }
+        5 => {
+            let key = AssignmentKey::new(id(s), id(p)).to_string();
+            schedule.remove(
+                &edit,
+                Collection::Assignments,
+                &key,
+                &[],
+                format!("unassign {key}"),
+            )
+        }
+        6 => {
+            // The same field on several replicas at once: capacity.
+            let mut existing = schedule.index().shifts.get(&id(s))?.clone();
+            existing.capacity = rng.gen_range(1..4);
+            schedule.update(&edit, &existing, &["capacity"], format!("capacity {s}"))
+        }
+        7 => {
+            let mut existing = schedule.index().staff.get(&id(p))?.clone();
+            existing.name = format!("{p} {}", rng.gen_range(0..100));
+            schedule.update(&edit, &existing, &["name"], format!("rename {p}"))
+        }
+        8 => {
+            let d = rng.gen_range(0..2);
+            let from = DateTime::from_parts(day(d), hour(rng.gen_range(0..12)));
+            let to = DateTime::from_parts(day(d), hour(rng.gen_range(12..23)));
+            let span = LocalSpan::new(from, to).ok()?;
+            let kind = AvailabilityKind::ALL[rng.gen_range(0..AvailabilityKind::ALL.len())];
+            let entry = Availability {
+                id: Availability::derive_id(&id(p), &span, kind),
+                staff: id(p),
+                span,
+                kind,
+                reason: String::new(),
+            };
+            schedule.add(&edit, &entry, format!("availability of {p}"))
+        }
+        9 => {
+            let collection = if rng.gen_bool(0.5) {
+                Collection::Staff
+            } else {
+                Collection::Shifts
+            };
+            let key = if collection == Collection::Staff {
+                p
+            } else {
+                s
+            };
+            schedule.remove(&edit, collection, key, &[], format!("remove {key}"))
+        }
+        _ => {
+            // Acknowledge a warning, as a user would after reading it.
+            let warnings: Vec<_> = replica
+                .validator
+                .conflicts()
+                .into_iter()
+                .filter(|c| c.severity == shiftmesh_rules::Severity::Warning)
+                .collect();
+            let warning = warnings.get(rng.gen_range(0..warnings.len().max(1)))?;
+            let ack = Acknowledgement {
+                conflict: warning.id.clone(),
+                fingerprint: warning.fingerprint.clone(),
+                by: edit.author.clone(),
+                at_ms: now as i64,
+                note: String::new(),
+            };
+            let schedule = &mut replica.schedule;
+            schedule.add(&edit, &ack, format!("ack {}", warning.id))
+        }
+    };
+    result.ok().filter(|w| w.change.is_some())
+}
