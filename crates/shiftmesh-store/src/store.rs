@@ -16,6 +16,20 @@ use crate::{write_file_atomically, StoreError};
 pub const LOG_FOLD_ENTRIES: usize = 1000;
 /// ...or this many bytes.
 pub const LOG_FOLD_BYTES: usize = 8 * 1024 * 1024;
+/// The environment variable that lowers [`LOG_FOLD_ENTRIES`], so the crash loop can kill a
+/// node while it folds without writing a thousand changes first.
+pub const LOG_FOLD_ENTRIES_ENV: &str = "SHIFTMESH_LOG_FOLD_ENTRIES";
+
+fn fold_entries() -> usize {
+    static ENTRIES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *ENTRIES.get_or_init(|| {
+        std::env::var(LOG_FOLD_ENTRIES_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(LOG_FOLD_ENTRIES)
+    })
+}
 /// Changes carrying at least this many operations are written as a new snapshot directly.
 pub const FOLD_AT_OPS: u64 = 100_000;
 /// The file beside the store holding a copy of the schedule outside sled: the last snapshot plus
@@ -257,7 +271,7 @@ impl Store {
         }
         let chunk = doc.save_after(&self.persisted_heads);
         let len = chunk.len();
-        if self.log_entries + 1 >= LOG_FOLD_ENTRIES || self.log_bytes + len >= LOG_FOLD_BYTES {
+        if self.log_entries + 1 >= fold_entries() || self.log_bytes + len >= LOG_FOLD_BYTES {
             self.write_snapshot(doc)?;
             return Ok(len);
         }
