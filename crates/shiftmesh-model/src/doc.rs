@@ -210,7 +210,13 @@ impl Schedule {
     /// Wraps a loaded document with an index already built for exactly its heads (read back
     /// from an index snapshot), or builds the index when none is given.
     pub fn from_doc_and_index(doc: AutoCommit, index: Option<Index>) -> Result<Schedule> {
-        if !doc.get_missing_deps(&[genesis_hash()]).is_empty() {
+        // The genesis is missing exactly when it is among the missing hashes (which also
+        // name the missing dependencies of changes Automerge holds back until their deps
+        // arrive: a document may hold such changes and still be a schedule).
+        if doc
+            .get_missing_deps(&[genesis_hash()])
+            .contains(&genesis_hash())
+        {
             return Err(ModelError::NotASchedule(
                 "it lacks the shiftmesh genesis change".into(),
             ));

@@ -143,12 +143,15 @@ impl Replica {
     }
 
     /// Loses everything not persisted and starts again from the store.
-    fn restart(&mut self) {
-        let doc = AutoCommit::load(&self.durable).expect("the store holds a document");
-        self.schedule = Schedule::from_doc(doc).expect("the store holds a schedule");
+    fn restart(&mut self) -> Result<(), String> {
+        let doc =
+            AutoCommit::load(&self.durable).map_err(|e| format!("the store does not load: {e}"))?;
+        self.schedule =
+            Schedule::from_doc(doc).map_err(|e| format!("the store is not a schedule: {e}"))?;
         self.engine = Engine::new(Limits::default());
         self.validator = validate_all(&mut self.schedule);
         self.up = true;
+        Ok(())
     }
 
     fn validate(&mut self, dirty: &Dirty) {
@@ -250,7 +253,10 @@ impl Sim {
                 },
                 Output::ReloadDocument => {
                     let replica = &mut self.replicas[at];
-                    replica.restart();
+                    if let Err(e) = replica.restart() {
+                        return Err(self.fail(format!("replica {at} reloading: {e}")));
+                    }
+                    let replica = &mut self.replicas[at];
                     let outputs = replica.engine.reset_all(&mut replica.schedule, self.now);
                     self.carry_out(at, outputs)?;
                 }
@@ -271,7 +277,9 @@ impl Sim {
         }
         self.report.messages_sent += 1;
         let mut copies = 1;
-        let mut delay = 1;
+        // Without faults a message arrives at once: a LAN round trip is far shorter than the
+        // time between two people's edits.
+        let mut delay = 0;
         if let Some(f) = &self.faults {
             if self.rng.gen_range(0..1000) < f.drop_per_mille {
                 self.report.messages_dropped += 1;
@@ -379,7 +387,9 @@ impl Sim {
     }
 
     fn restart(&mut self, at: usize) -> Result<(), Failure> {
-        self.replicas[at].restart();
+        if let Err(e) = self.replicas[at].restart() {
+            return Err(self.fail(format!("replica {at} restarting: {e}")));
+        }
         for peer in 0..self.replicas.len() {
             self.connect(at, peer)?;
         }

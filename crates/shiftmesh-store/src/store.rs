@@ -242,8 +242,11 @@ impl Store {
         if let Some(recorded) = self.meta.get(HEADS_KEY)? {
             let recorded = decode_heads(&recorded)
                 .ok_or_else(|| self.corrupt("its recorded heads are unreadable"))?;
-            // A presence check only: get_change_by_hash would rebuild each change's bytes.
-            if let Some(missing) = doc.get_missing_deps(&recorded).first() {
+            // A presence check only: get_change_by_hash would rebuild each change's bytes. The
+            // missing hashes also name the deps of changes Automerge holds back until those
+            // arrive; only the recorded heads themselves count here.
+            let missing = doc.get_missing_deps(&recorded);
+            if let Some(missing) = missing.iter().find(|h| recorded.contains(h)) {
                 return Err(self.corrupt(format!("change {missing} recorded as saved is missing")));
             }
         }
