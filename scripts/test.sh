@@ -34,6 +34,9 @@ echo "demo: ok"
 step "mDNS discovery between two network namespaces"
 scripts/mdns-check.sh target/debug/shiftmesh
 
+step "network lab: three nodes in network namespaces, a partition healed, packet loss"
+scripts/netlab.sh 3 1 target/debug/shiftmesh
+
 echo
 echo "all checks passed"
 echo "tests: $totals"
