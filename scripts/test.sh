@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Everything CI checks, in the order a failure is cheapest to see: formatting, lints, every test
-# (among them the hostile-input corpus replay, crates/shiftmesh-fuzz/tests/corpus.rs, the
-# security scenarios, bin/shiftmesh/tests/trust.rs, 600 simulation seeds,
-# crates/shiftmesh-sim, and 20 cycles of the crash loop, bin/shiftmesh/tests/crash_loop.rs), then the README quick start run line by line
-# against the freshly built binary, the demo and the mDNS check. The long fuzz runs have their
-# own script: scripts/fuzz.sh SECONDS.
+# (among them the hostile-input corpus replay, crates/shiftmesh-fuzz/tests/corpus.rs; the
+# security scenarios, bin/shiftmesh/tests/trust.rs; 600 simulation seeds, crates/shiftmesh-sim;
+# 20 cycles of the crash loop, bin/shiftmesh/tests/crash_loop.rs), then the README quick start
+# run line by line against the freshly built binary, the demo, the mDNS check and a short
+# network lab. The long runs have their own scripts: scripts/fuzz.sh SECONDS,
+# scripts/soak.sh SEEDS, scripts/crash-loop.sh N, scripts/netlab.sh NODES ROUNDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
