@@ -15,7 +15,8 @@ mod members;
 pub mod time;
 
 pub use doc::{
-    genesis_hash, load_untrusted, Batch, ConcurrentValue, Edit, Merged, Op, Schedule, View, Written,
+    absent, genesis_hash, load_untrusted, Batch, ConcurrentValue, Edit, Merged, Op, Schedule, View,
+    Written,
 };
 
 /// The concurrent values of conflicted entities: (collection, key) → field → values.

@@ -527,10 +527,7 @@ impl Sim {
         let first_conflicts = self.replicas[0].full_pass();
         for at in 0..self.replicas.len() {
             let replica = &mut self.replicas[at];
-            let missing = replica
-                .schedule
-                .doc_mut()
-                .get_missing_deps(&all_acknowledged);
+            let missing = shiftmesh_model::absent(replica.schedule.doc(), &all_acknowledged);
             if !missing.is_empty() {
                 return Err(self.fail(format!(
                     "replica {at} lacks {} acknowledged change(s)",

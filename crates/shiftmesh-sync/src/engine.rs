@@ -338,7 +338,7 @@ fn lacking(schedule: &mut Schedule, heads: &[ChangeHash]) -> usize {
     if heads.is_empty() {
         return 0;
     }
-    schedule.doc_mut().get_missing_deps(heads).len()
+    shiftmesh_model::absent(schedule.doc(), heads).len()
 }
 
 /// Our next sync message for a peer, encoded; None when there is nothing to say. What the
