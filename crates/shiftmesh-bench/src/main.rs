@@ -1,46 +1,54 @@
-//! `shiftmesh-bench [--profile small|large|year] [--runs N] [--edits N] [--network-only]`:
-//! import, store open and validation, then catch-up, acknowledgement and propagation on five
-//! local nodes (`network.rs`), each measured beside the same work done with raw Automerge in
-//! the same run where there is one, as ratios.
+//! `shiftmesh-bench [--profile small|large|year] [--quick] [--runs N] [--seed N] [--edits N]
+//! [--samod PATH]`: every figure of the product's "Numbers to reach" on a generated schedule,
+//! each beside the same work done with raw Automerge in the same run, as ratios; how catch-up
+//! and propagation grow with the schedule and the number of nodes, as a table and a plot; and
+//! the catch-up done with samod where its binary is given. Prints the results and writes them
+//! into `docs/BENCHMARKS.md` (a quick run into `target/bench/`).
 //!
-//! shiftmesh's figures are the real binary end to end (`shiftmesh import` as a process) and the
-//! store's open path in a fresh child process; the raw figures are Automerge alone on the same
-//! entities with the same field layout. Each figure is the median of `--runs` runs.
+//! shiftmesh's figures are the real binary end to end: `shiftmesh` processes driven through the
+//! CLI, nodes on 127.0.0.1. The raw figures are Automerge alone, in this process, on the same
+//! document.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use automerge::transaction::Transactable;
-use automerge::{hydrate, AutoCommit, ROOT};
-use shiftmesh_model::doc::to_hydrate;
-use shiftmesh_model::{Entity, Index, Schedule};
-use shiftmesh_store::{Store, LAST_GOOD_FILE};
+use shiftmesh_testdata::{Profile, LARGE, SMALL, YEAR};
 
+mod cluster;
+mod local;
 mod network;
+mod plot;
+mod raw;
+mod report;
 
-const USAGE: &str = "usage: shiftmesh-bench [--profile small|large|year] [--runs N] [--seed N] [--edits N] [--network-only]";
+use report::{median, ms, Report, Row, Target};
 
-fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // Child modes: one measurement in a fresh process, printed as "millis peak_rss_kib".
-    match args.first().map(String::as_str) {
-        Some("--child-open") => return child(|| open_store(Path::new(&args[1]))),
-        Some("--child-raw-load") => return child(|| raw_load(Path::new(&args[1]))),
-        Some("--child-validate") => {
-            let (full, incremental, conflicts) = validation(Path::new(&args[1]), 20)?;
-            println!("full {full:?} incremental {incremental:?} conflicts {conflicts}");
-            return Ok(());
-        }
-        _ => {}
-    }
-    let mut profile = shiftmesh_testdata::YEAR;
-    let mut runs = 3usize;
-    let mut seed = 0u64;
-    let mut edits = 200usize;
-    let mut network_only = false;
+const USAGE: &str = "usage: scripts/bench.sh [--profile small|large|year] [--quick] [--runs N] [--seed N] [--edits N] [--samod PATH]";
+/// Site sizes of the scaling table; the largest also carries the concurrent-edits figure.
+const SITE_SIZES: [usize; 4] = [2, 5, 10, 20];
+/// The product's concurrent-edits figure: this many edits spread over the largest site.
+const CONCURRENT_EDITS: usize = 1000;
+const PLOT_FILE: &str = "benchmarks-scaling.png";
+
+/// What the command line asked for.
+struct Options {
+    profile: Profile,
+    quick: bool,
+    runs: usize,
+    seed: u64,
+    edits: usize,
+    samod: Option<PathBuf>,
+}
+
+fn parse(args: &[String]) -> anyhow::Result<Options> {
+    let mut profile = None;
+    let mut quick = false;
+    let mut runs = None;
+    let mut seed = 0;
+    let mut edits = None;
+    let mut samod = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = || {
@@ -50,182 +58,223 @@ fn main() -> anyhow::Result<()> {
         match arg.as_str() {
             "--profile" => {
                 let name = value()?;
-                profile = shiftmesh_testdata::Profile::by_name(name)
-                    .with_context(|| format!("unknown profile {name}; {USAGE}"))?
+                profile = Some(
+                    Profile::by_name(name)
+                        .with_context(|| format!("unknown profile {name}; {USAGE}"))?,
+                );
             }
-            "--runs" => runs = value()?.parse().context(USAGE)?,
+            "--quick" => quick = true,
+            "--runs" => runs = Some(value()?.parse().context(USAGE)?),
             "--seed" => seed = value()?.parse().context(USAGE)?,
-            "--edits" => edits = value()?.parse().context(USAGE)?,
-            "--network-only" => network_only = true,
+            "--edits" => edits = Some(value()?.parse().context(USAGE)?),
+            "--samod" => samod = Some(PathBuf::from(value()?)),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             other => bail!("unknown argument {other}; {USAGE}"),
         }
     }
-    let runs = runs.max(1);
+    // A quick run is the whole table on the small schedule with fewer edits.
+    Ok(Options {
+        profile: profile.unwrap_or(if quick { SMALL } else { YEAR }),
+        quick,
+        runs: runs.unwrap_or(3).max(1),
+        seed,
+        edits: edits.unwrap_or(if quick { 100 } else { 200 }).max(1),
+        samod,
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Child modes: one measurement in a fresh process.
+    match args.first().map(String::as_str) {
+        Some("--child-open") => return local::child(|| local::open_store(Path::new(&args[1]))),
+        Some("--child-raw-load") => return local::child(|| local::raw_load(Path::new(&args[1]))),
+        _ => {}
+    }
+    let options = parse(&args)?;
     let work = std::env::temp_dir().join(format!("shiftmesh-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    let result = bench(&work, profile, seed, runs, edits, network_only);
-    let _ = std::fs::remove_dir_all(&work);
+    let result = bench(&work, &args, &options);
+    match &result {
+        Ok(()) => {
+            let _ = std::fs::remove_dir_all(&work);
+        }
+        // The nodes' data directories and logs stay for a post-mortem.
+        Err(_) => eprintln!(
+            "the run's data directories and node logs are kept in {}",
+            work.display()
+        ),
+    }
     result
 }
 
-fn bench(
-    work: &Path,
-    profile: shiftmesh_testdata::Profile,
-    seed: u64,
-    runs: usize,
-    edits: usize,
-    network_only: bool,
-) -> anyhow::Result<()> {
-    let shiftmesh = sibling("shiftmesh")?;
-    let roster = shiftmesh_testdata::generate(profile, seed);
-    let csv = roster.write_csv(&work.join("csv"))?;
-    println!(
-        "profile {} seed {seed}: {} staff, {} shifts, {} assignments, {} availability entries; {runs} run(s) each, medians",
-        profile.name,
-        roster.staff.len(),
-        roster.shifts.len(),
-        roster.assignments.len(),
-        roster.availability.len()
-    );
-    println!("machine: {} cores, {} MiB memory", cores(), memory_mib());
-    let staff_ids: Vec<String> = roster.staff.iter().map(|s| s.id.to_string()).collect();
-    if !network_only {
-        local(work, &shiftmesh, &csv, runs)?;
-    }
-    network::network(work, &shiftmesh, &csv, &staff_ids, runs, edits)
-}
-
-/// Import, store open, memory and validation, each beside raw Automerge.
-fn local(work: &Path, shiftmesh: &Path, csv: &[PathBuf], runs: usize) -> anyhow::Result<()> {
-    // shiftmesh: the real binary, end to end, into a fresh data directory each run.
-    let mut ours = Vec::new();
-    let mut data = PathBuf::new();
-    for run in 0..runs {
-        data = work.join(format!("data-{run}"));
-        run_ok(Command::new(shiftmesh).arg("--data-dir").arg(&data).args([
-            "init",
-            "--time-zone",
-            "Europe/Berlin",
-        ]))?;
-        let started = Instant::now();
-        run_ok(
-            Command::new(shiftmesh)
-                .arg("--data-dir")
-                .arg(&data)
-                .args(["import", "--format", "csv"])
-                .args(csv),
-        )?;
-        ours.push(started.elapsed());
-    }
-
-    // Raw Automerge: the same entities, the same fields, one batch_create_object per collection
-    // into a new document, then save(). This is the floor the stack allows.
-    let index = read_index(&data)?;
-    let collections = raw_collections(&index);
-    let mut raw = Vec::new();
-    let mut raw_bytes = Vec::new();
-    for _ in 0..runs {
-        let started = Instant::now();
-        let mut doc = AutoCommit::new();
-        for (name, value) in &collections {
-            doc.batch_create_object(ROOT, *name, value, false)?;
+fn bench(work: &Path, args: &[String], options: &Options) -> anyhow::Result<()> {
+    let begun = Instant::now();
+    let bin = sibling("shiftmesh")?;
+    let profile = options.profile;
+    // The smaller profiles ride along, for the scaling table.
+    let profiles: Vec<Profile> = if options.quick {
+        vec![profile]
+    } else {
+        [SMALL, LARGE, YEAR]
+            .into_iter()
+            .filter(|p| p.staff <= profile.staff)
+            .collect()
+    };
+    let mut parameters = Vec::new();
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    let mut scaling = Vec::new();
+    let mut document = Vec::new();
+    for p in &profiles {
+        let headline = p.name == profile.name;
+        let roster = shiftmesh_testdata::generate(*p, options.seed);
+        let csv = roster.write_csv(&work.join(format!("csv-{}", p.name)))?;
+        let staff: Vec<String> = roster.staff.iter().map(|s| s.id.clone()).collect();
+        let shifts: Vec<String> = roster.shifts.iter().map(|s| s.id.clone()).collect();
+        parameters.push(format!(
+            "{} (seed {}): {} staff, {} shifts, {} assignments, {} availability entries.",
+            p.name.to_uppercase(),
+            options.seed,
+            roster.staff.len(),
+            roster.shifts.len(),
+            roster.assignments.len(),
+            roster.availability.len()
+        ));
+        if headline {
+            eprintln!("== {}: import, cold start, validation", p.name);
+            let measured = local::measure(work, &bin, &csv, options.runs)?;
+            rows.extend(measured.rows);
+            notes.extend(measured.notes);
         }
-        doc.commit();
-        raw_bytes = doc.save();
-        raw.push(started.elapsed());
-    }
-
-    // Open: the store's open path (identity, sled, document, index from its snapshot) against
-    // Automerge::load of the same document bytes, each in a fresh process.
-    let snapshot = data.join(LAST_GOOD_FILE);
-    let mut open = Vec::new();
-    let mut load = Vec::new();
-    for _ in 0..runs {
-        open.push(measure_child(&[
-            "--child-open",
-            &data.display().to_string(),
-        ])?);
-        load.push(measure_child(&[
-            "--child-raw-load",
-            &snapshot.display().to_string(),
-        ])?);
-    }
-    let open_time = median(open.iter().map(|m| m.0).collect());
-    let load_time = median(load.iter().map(|m| m.0).collect());
-    let open_doc = median(open.iter().map(|m| m.2).collect());
-    let open_rss = open.iter().map(|m| m.1).max().unwrap_or(0);
-    let load_rss = load.iter().map(|m| m.1).max().unwrap_or(0);
-
-    let import_time = median(ours);
-    let raw_time = median(raw);
-    println!();
-    println!("| figure | shiftmesh | raw Automerge | ratio | target | met |");
-    println!("|---|---|---|---|---|---|");
-    row(
-        "CSV import (process, parse, write, save, index)",
-        import_time,
-        raw_time,
-        1.5,
-    );
-    row(
-        "store open (sled, document, index)",
-        open_time,
-        load_time,
-        1.3,
-    );
-    println!(
-        "| resident memory after open | {} MiB | {} MiB | {:.2} | ≤ 256 MiB | {} |",
-        open_rss / 1024,
-        load_rss / 1024,
-        open_rss as f64 / load_rss.max(1) as f64,
-        if open_rss / 1024 <= 256 { "yes" } else { "no" }
-    );
-    let (full, incremental, conflicts) = validation(&data, runs.max(5))?;
-    println!(
-        "| full validation pass ({conflicts} conflicts) | {:.1} ms | — | — | ≤ 50 ms | {} |",
-        full.as_secs_f64() * 1e3,
-        if full <= Duration::from_millis(50) {
-            "yes"
-        } else {
-            "no"
+        eprintln!("== {}: sites of {:?} nodes", p.name, SITE_SIZES);
+        let settings = network::Settings {
+            bin: &bin,
+            csv: &csv,
+            staff: &staff,
+            shifts: &shifts,
+            runs: options.runs,
+            edits: options.edits,
+            sizes: &SITE_SIZES,
+            concurrent_edits: if headline { CONCURRENT_EDITS } else { 0 },
+        };
+        let site = network::site(work, p.name, &settings, headline)?;
+        scaling.extend(site.points);
+        if let Some(h) = site.headline {
+            rows.extend(h.rows);
+            notes.extend(h.notes);
+            document = site.document;
         }
-    );
-    println!(
-        "| incremental validation after one edit | {:.3} ms | — | — | ≤ 1 ms | {} |",
-        incremental.as_secs_f64() * 1e3,
-        if incremental <= Duration::from_millis(1) {
-            "yes"
-        } else {
-            "no"
+    }
+    notes.push(match &options.samod {
+        Some(samod) => samod_row(work, samod, &document, options.runs, &mut rows)?,
+        None => "samod was not measured in this run: a quick run does not build it (scripts/bench.sh builds it for a full run).".into(),
+    });
+
+    parameters.push(format!(
+        "Each process-level figure is the median of {} runs; {} edits one at a time on the founder at each site size ({} not counted as warm-up); sites of {:?} nodes on 127.0.0.1 with --no-mdns, each member joined with its own invite; {CONCURRENT_EDITS} concurrent edits on the largest site{}.",
+        options.runs,
+        options.edits,
+        3,
+        SITE_SIZES,
+        if options.quick { "" } else { " of the chosen profile" },
+    ));
+    parameters.push(format!(
+        "Release build of commit {}; the whole run took {:.1} min.",
+        git_commit(),
+        begun.elapsed().as_secs_f64() / 60.0
+    ));
+    let out_dir = if options.quick {
+        PathBuf::from("target/bench")
+    } else {
+        PathBuf::from("docs")
+    };
+    std::fs::create_dir_all(&out_dir)?;
+    let plot = match plot::draw(&out_dir.join(PLOT_FILE), &scaling) {
+        Ok(()) => Some(PLOT_FILE.to_owned()),
+        Err(e) => {
+            notes.push(format!("No plot in this run: {e:#}."));
+            None
         }
-    );
-    println!();
-    println!(
-        "store open: {:.0} ms loading the document, {:.0} ms for sled, identity and the index",
-        open_doc.as_secs_f64() * 1e3,
-        (open_time.saturating_sub(open_doc)).as_secs_f64() * 1e3
-    );
-    println!(
-        "document: {} bytes compressed (shiftmesh), {} bytes (raw, one batch per collection)",
-        std::fs::metadata(&snapshot)?.len(),
-        raw_bytes.len()
+    };
+    let report = Report {
+        date: jiff::Timestamp::now()
+            .strftime("%Y-%m-%d %H:%M UTC")
+            .to_string(),
+        command: format!("scripts/bench.sh {}", args.join(" "))
+            .trim()
+            .to_owned(),
+        machine: machine(),
+        parameters,
+        rows,
+        scaling,
+        notes,
+        plot,
+    };
+    println!("{}", report.markdown());
+    let doc = out_dir.join("BENCHMARKS.md");
+    report.write_into(&doc)?;
+    eprintln!(
+        "results written into {} (plot {}) in {:.1} min",
+        doc.display(),
+        out_dir.join(PLOT_FILE).display(),
+        begun.elapsed().as_secs_f64() / 60.0
     );
     Ok(())
 }
 
-fn row(name: &str, ours: Duration, raw: Duration, target: f64) {
-    let ratio = ours.as_secs_f64() / raw.as_secs_f64().max(1e-9);
-    println!(
-        "| {name} | {:.0} ms | {:.0} ms | {ratio:.2} | ≤ {target} × | {} |",
-        ours.as_secs_f64() * 1e3,
-        raw.as_secs_f64() * 1e3,
-        if ratio <= target { "yes" } else { "no" }
-    );
-}
-
-fn median(mut values: Vec<Duration>) -> Duration {
-    values.sort();
-    values[values.len() / 2]
+/// The catch-up done by samod (`crates/shiftmesh-bench/samod`), beside raw in-process sync.
+fn samod_row(
+    work: &Path,
+    samod: &Path,
+    document: &[u8],
+    runs: usize,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<String> {
+    eprintln!("== samod: catch-up");
+    let file = work.join("samod.automerge");
+    std::fs::write(&file, document)?;
+    let out = Command::new(samod)
+        .arg(&file)
+        .arg(runs.to_string())
+        .output()
+        .with_context(|| format!("running {}", samod.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} failed: {}",
+            samod.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut times = Vec::new();
+    let mut bytes = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut parts = line.split_whitespace();
+        if let (Some(t), Some(b)) = (parts.next(), parts.next()) {
+            times.push(Duration::from_micros(t.parse()?));
+            bytes.push(b.parse::<u64>()?);
+        }
+    }
+    let raw: Vec<Duration> = (0..runs)
+        .map(|_| raw::catch_up(document).map(|(t, _)| t))
+        .collect::<anyhow::Result<_>>()?;
+    bytes.sort();
+    let time = median(&times);
+    rows.push(Row::timed(
+        "samod 0.16 (Rust automerge-repo): empty repo to identical heads over loopback TCP, in one process, vs in-process sync",
+        time,
+        Some(median(&raw)),
+        Target::None,
+    ));
+    Ok(format!(
+        "samod catch-up: {} median over {runs} runs, {} bytes on the wire (document {} B); it starts no process and opens no store, so compare it with the raw sync rather than with a node's process-start-to-heads time.",
+        ms(time),
+        bytes.get(bytes.len() / 2).copied().unwrap_or(0),
+        document.len()
+    ))
 }
 
 /// Another binary of this build (`target/release/NAME` beside this one).
@@ -240,7 +289,7 @@ fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn run_ok(command: &mut Command) -> anyhow::Result<()> {
+pub fn run_ok(command: &mut Command) -> anyhow::Result<()> {
     let out = command.output()?;
     if !out.status.success() {
         bail!(
@@ -251,139 +300,8 @@ fn run_ok(command: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_index(data: &Path) -> anyhow::Result<Index> {
-    let mut opened = Store::open(data)?;
-    let doc = opened.store.load_document()?;
-    Ok(Schedule::from_doc(doc)?.index().clone())
-}
-
-fn collection<'a, E: Entity + 'a>(entities: impl Iterator<Item = &'a E>) -> hydrate::Value {
-    let map: HashMap<String, hydrate::Value> = entities.map(|e| (e.key(), to_hydrate(e))).collect();
-    hydrate::Value::Map(hydrate::Map::from(map))
-}
-
-fn raw_collections(index: &Index) -> Vec<(&'static str, hydrate::Value)> {
-    vec![
-        ("departments", collection(index.departments.values())),
-        ("staff", collection(index.staff.values())),
-        ("shifts", collection(index.shifts.values())),
-        ("assignments", collection(index.assignments.values())),
-        ("availability", collection(index.availability.values())),
-    ]
-}
-
-/// The full validation pass, and the incremental pass after one edit (moving a shift, which
-/// re-checks it and everyone assigned to it), each the median of `runs`.
-fn validation(data: &Path, runs: usize) -> anyhow::Result<(Duration, Duration, usize)> {
-    use shiftmesh_rules::{Input, Validator};
-    let mut opened = Store::open(data)?;
-    let doc = opened.store.load_document()?;
-    let mut schedule = Schedule::from_doc(doc)?;
-    let concurrent = schedule.all_concurrent_values()?;
-    let mut full = Vec::new();
-    let mut validator = Validator::default();
-    for _ in 0..runs {
-        // The previous pass is dropped before the clock starts.
-        drop(std::mem::take(&mut validator));
-        let started = Instant::now();
-        validator = Validator::new(&Input::new(schedule.index(), schedule.zone(), &concurrent));
-        full.push(started.elapsed());
-    }
-    let conflicts = validator.conflicts().len();
-    let shifts: Vec<shiftmesh_model::Shift> = schedule
-        .index()
-        .shifts
-        .values()
-        .filter(|s| {
-            schedule
-                .index()
-                .assignments_of_shift(&s.id)
-                .next()
-                .is_some()
-        })
-        .step_by(97)
-        .take(runs)
-        .cloned()
-        .collect();
-    let mut incremental = Vec::new();
-    for (i, shift) in shifts.into_iter().enumerate() {
-        let edit = shiftmesh_model::Edit {
-            author: "bench@bench".into(),
-            now_ms: 1_800_000_000_000 + i as i64,
-        };
-        let moved = shiftmesh_model::Shift {
-            label: format!("moved {i}"),
-            capacity: shift.capacity + 1,
-            ..shift
-        };
-        let written = schedule.update(&edit, &moved, &["capacity", "label"], "bench".into())?;
-        let started = Instant::now();
-        validator.update(
-            &Input::new(schedule.index(), schedule.zone(), &concurrent),
-            &written.dirty,
-        );
-        incremental.push(started.elapsed());
-    }
-    Ok((median(full), median(incremental), conflicts))
-}
-
-/// Opens the store as a writing command does; returns the time spent loading the document.
-fn open_store(data: &Path) -> anyhow::Result<Duration> {
-    let mut opened = Store::open(data)?;
-    let started = Instant::now();
-    let doc = opened.store.load_document()?;
-    let load = started.elapsed();
-    let index = opened
-        .store
-        .read_index_snapshot()?
-        .and_then(|(bytes, _)| Index::from_snapshot(&bytes));
-    let schedule = Schedule::from_doc_and_index(doc, index)?;
-    std::hint::black_box(schedule);
-    Ok(load)
-}
-
-fn raw_load(file: &Path) -> anyhow::Result<Duration> {
-    let bytes = std::fs::read(file)?;
-    let started = Instant::now();
-    let doc = AutoCommit::load(&bytes)?;
-    let load = started.elapsed();
-    std::hint::black_box(doc);
-    Ok(load)
-}
-
-/// Runs `work` and prints its wall time and the part of it spent loading the document, in
-/// microseconds, and this process's peak RSS in KiB.
-fn child(work: impl FnOnce() -> anyhow::Result<Duration>) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let load = work()?;
-    println!(
-        "{} {} {}",
-        started.elapsed().as_micros(),
-        peak_rss_kib(),
-        load.as_micros()
-    );
-    Ok(())
-}
-
-/// A child's figures: wall time, peak RSS in KiB, time spent loading the document.
-fn measure_child(args: &[&str]) -> anyhow::Result<(Duration, u64, Duration)> {
-    let out = Command::new(std::env::current_exe()?).args(args).output()?;
-    if !out.status.success() {
-        bail!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut parts = text.split_whitespace();
-    let micros: u64 = parts.next().context("no time")?.parse()?;
-    let rss: u64 = parts.next().context("no rss")?.parse()?;
-    let load: u64 = parts.next().context("no load time")?.parse()?;
-    Ok((
-        Duration::from_micros(micros),
-        rss,
-        Duration::from_micros(load),
-    ))
-}
-
-fn proc_field(file: &str, field: &str) -> u64 {
+/// A `Field: value kB` line of a `/proc` file, 0 when absent.
+pub fn proc_field(file: &str, field: &str) -> u64 {
     std::fs::read_to_string(file)
         .ok()
         .and_then(|text| {
@@ -395,14 +313,30 @@ fn proc_field(file: &str, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn peak_rss_kib() -> u64 {
-    proc_field("/proc/self/status", "VmHWM:")
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let memory_gib = proc_field("/proc/meminfo", "MemTotal:") as f64 / 1024.0 / 1024.0;
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|k| k.trim().to_owned())
+        .unwrap_or_default();
+    format!("{cores} cores ({cpu}), {memory_gib:.0} GiB memory, Linux {kernel}")
 }
 
-fn memory_mib() -> u64 {
-    proc_field("/proc/meminfo", "MemTotal:") / 1024
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+fn git_commit() -> String {
+    Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
 }

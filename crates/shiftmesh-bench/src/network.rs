@@ -1,287 +1,300 @@
-//! Network figures: real `shiftmesh node` processes on 127.0.0.1, driven through the CLI, beside
-//! raw Automerge syncing the same document in one process.
+//! Network figures on one site of real nodes (see `cluster.rs`), beside raw Automerge syncing
+//! the same document in one process (`raw.rs`):
 //!
-//! - catch-up: a fresh node joins and starts; the time until its heads equal the founder's
-//!   (process start, sled, transfer, apply, index), and the bytes its sessions moved;
+//! - catch-up: a fresh node joins a site of N nodes and starts; the time until its heads equal
+//!   the founder's, and (with the founder alone) the bytes its sessions moved;
 //! - CLI edit to durable acknowledgement through a running node: the whole CLI process;
-//! - propagation: an edit made on one of five nodes, until each other node has applied and
-//!   validated it (its event stream reports the entity), measured from the edit's start.
+//! - propagation: an edit on the founder until each other node has applied and validated it
+//!   (its event stream reports the entity), from the edit's start;
+//! - concurrent edits: every node editing at once, until all hold identical heads and
+//!   identical conflict lists.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use automerge::sync::{self, SyncDoc};
-use automerge::AutoCommit;
+use anyhow::bail;
 use serde_json::Value;
 
-use crate::{median, run_ok};
+use crate::cluster::{cli, Cluster, Event, Node};
+use crate::raw;
+use crate::report::{median, millis, ms, percentile, ratio, Row, ScalePoint, Target};
 
-/// How long any wait in this benchmark may take before it is reported as a failure.
-const WAIT_LIMIT: Duration = Duration::from_secs(600);
-const POLL: Duration = Duration::from_millis(5);
+/// The product's targets for these figures.
+const CATCH_UP_TARGET_RATIO: f64 = 1.3;
+const CATCH_UP_BYTES_TARGET_RATIO: f64 = 1.1;
+const ACK_P50_TARGET_MS: f64 = 10.0;
+const PROPAGATION_P50_TARGET_MS: f64 = 10.0;
+const PROPAGATION_P99_TARGET_MS: f64 = 50.0;
+const CONVERGENCE_TARGET_MS: f64 = 5000.0;
+/// The site size at which the headline propagation and acknowledgement figures are taken.
+pub const HEADLINE_NODES: usize = 5;
+/// How long one edit may take to reach every node before the run fails.
+const PROPAGATION_LIMIT: Duration = Duration::from_secs(30);
+/// The first edits of each measurement warm the followers' subscriptions and are not counted.
+const WARM_UP_EDITS: usize = 3;
+/// After a catch-up, the founder's event stream is read until it is quiet this long, to count
+/// every session's bytes.
+const QUIET_AFTER_CATCH_UP: Duration = Duration::from_millis(500);
 
-struct Node {
-    dir: PathBuf,
-    child: Option<Child>,
+/// What one run of a site measures.
+pub struct Settings<'a> {
+    pub bin: &'a Path,
+    pub csv: &'a [PathBuf],
+    pub staff: &'a [String],
+    pub shifts: &'a [String],
+    /// Catch-up samples at each site size.
+    pub runs: usize,
+    /// Edits on the founder at each site size.
+    pub edits: usize,
+    /// Site sizes, ascending.
+    pub sizes: &'a [usize],
+    /// The edits every node makes at once on the largest site; 0 skips that figure.
+    pub concurrent_edits: usize,
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// The headline figures: rows for the table and sentences under it.
+pub struct Headline {
+    pub rows: Vec<Row>,
+    pub notes: Vec<String>,
 }
 
-fn cli(bin: &Path, dir: &Path) -> Command {
-    let mut c = Command::new(bin);
-    c.arg("--data-dir")
-        .arg(dir)
-        .env_remove("SHIFTMESH_DATA_DIR");
-    c
+/// What one site measured.
+pub struct Site {
+    pub points: Vec<ScalePoint>,
+    pub headline: Option<Headline>,
+    /// The founder's document after the import, as a backup holds it.
+    pub document: Vec<u8>,
 }
 
-fn json(bin: &Path, dir: &Path, args: &[&str]) -> anyhow::Result<Value> {
-    let out = cli(bin, dir).arg("--json").args(args).output()?;
-    if !out.status.success() {
-        bail!("{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
-
-fn wait(what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
-    let deadline = Instant::now() + WAIT_LIMIT;
-    while !done() {
-        if Instant::now() > deadline {
-            bail!("gave up waiting until {what}");
-        }
-        std::thread::sleep(POLL);
-    }
-    Ok(())
-}
-
-impl Node {
-    fn start(bin: &Path, dir: &Path, peers: &[String]) -> anyhow::Result<Node> {
-        let mut command = cli(bin, dir);
-        command
-            .args(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for p in peers {
-            command.args(["--peer", p]);
-        }
-        let node = Node {
-            dir: dir.to_owned(),
-            child: Some(command.spawn()?),
+/// Grows one site through `settings.sizes`, measuring catch-up and propagation at each size;
+/// with `headline`, also the figures of the results table.
+pub fn site(
+    work: &Path,
+    profile: &'static str,
+    settings: &Settings,
+    headline: bool,
+) -> anyhow::Result<Site> {
+    let mut cluster = Cluster::found(settings.bin, &work.join(profile), settings.csv)?;
+    let mut points = Vec::new();
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    // Counted only with the founder alone, whose sessions are then all the fresh node's.
+    let mut bytes = Vec::new();
+    for &size in settings.sizes {
+        cluster.grow_to(size - 1)?;
+        let mut point = ScalePoint {
+            profile,
+            nodes: size,
+            catch_up: Vec::new(),
+            raw_catch_up: Vec::new(),
+            propagation: Vec::new(),
         };
-        wait("a node answers", || {
-            node.status().is_ok_and(|s| s["running"] == true)
-        })?;
-        Ok(node)
-    }
-
-    fn status(&self) -> anyhow::Result<Value> {
-        let bin = std::env::current_exe()?.with_file_name("shiftmesh");
-        json(&bin, &self.dir, &["status"])
-    }
-
-    fn heads(&self) -> Value {
-        self.status()
-            .map(|s| s["heads"].clone())
-            .unwrap_or(Value::Null)
-    }
-
-    fn rss_mib(&self) -> u64 {
-        let pid = self.child.as_ref().map_or(0, Child::id);
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|v| v.parse::<u64>().ok())
-            })
-            .unwrap_or(0)
-            / 1024
-    }
-}
-
-/// Follows a node's event stream in a thread; lines arrive with the instant they were read.
-fn follow(
-    bin: &Path,
-    dir: &Path,
-    tag: usize,
-    tx: mpsc::Sender<(usize, Instant, Value)>,
-) -> anyhow::Result<Child> {
-    let mut child = cli(bin, dir)
-        .arg("events")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().context("events stdout")?;
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str(&line) {
-                if tx.send((tag, Instant::now(), v)).is_err() {
-                    break;
-                }
+        let mut raw_bytes = 0;
+        for _ in 0..settings.runs {
+            // With the founder alone, its sessions are all the fresh node's sessions.
+            let founder_events = (size == 2).then(mpsc::channel::<Event>);
+            let follower = match &founder_events {
+                Some((tx, _)) => Some(cluster.founder.follow(0, tx.clone())?),
+                None => None,
+            };
+            let (node, time) = cluster.catch_up()?;
+            let peer = node.peer_id()?;
+            Cluster::discard(node);
+            point.catch_up.push(time);
+            if let Some((_, rx)) = founder_events {
+                bytes.push(session_bytes(&rx, &peer));
             }
+            drop(follower);
+            let (raw_time, moved) = raw::catch_up(&cluster.document)?;
+            point.raw_catch_up.push(raw_time);
+            raw_bytes = moved;
         }
-    });
-    Ok(child)
+        cluster.grow_to(size)?;
+        let edits = propagation(&cluster, settings.bin, settings.staff, settings.edits)?;
+        point.propagation = edits.propagation.clone();
+        eprintln!(
+            "  {profile}, {size} nodes: catch-up {} (raw {}), propagation p50 {} p99 {}",
+            ms(median(&point.catch_up)),
+            ms(median(&point.raw_catch_up)),
+            ms(percentile(&point.propagation, 0.5)),
+            ms(percentile(&point.propagation, 0.99)),
+        );
+        if headline && size == 2 {
+            rows.push(Row::timed(
+                "fresh node catch-up (process start to identical heads) vs in-process sync",
+                median(&point.catch_up),
+                Some(median(&point.raw_catch_up)),
+                Target::Ratio(CATCH_UP_TARGET_RATIO),
+            ));
+            notes.push(format!(
+                "Catch-up bytes per run with the founder alone: {bytes:?}."
+            ));
+            let ours = percentile_u64(&bytes);
+            let document = cluster.document.len();
+            rows.push(Row {
+                figure: "fresh node catch-up, bytes of sync messages vs the compressed document"
+                    .into(),
+                ours: format!("{ours} B"),
+                raw: format!("{document} B (in-process sync moved {raw_bytes} B)"),
+                ratio: Some(ours as f64 / document.max(1) as f64),
+                target: Target::Ratio(CATCH_UP_BYTES_TARGET_RATIO),
+                value: ours as f64,
+            });
+        }
+        if headline && size == HEADLINE_NODES {
+            let raw_ack = raw::acknowledge(
+                &cluster.document,
+                settings.staff,
+                settings.edits,
+                &work.join("raw-ack.log"),
+            )?;
+            rows.push(spread_row(
+                "CLI edit to durable acknowledgement through a running node (whole CLI process) vs edit + commit + append + fsync, p50 / p99",
+                &edits.ack,
+                &raw_ack,
+                Target::Millis(ACK_P50_TARGET_MS),
+            ));
+            let raw_propagation =
+                raw::propagate(&cluster.document, settings.staff, size, settings.edits)?;
+            rows.push(spread_row(
+                &format!("edit on 1 of {size} nodes applied and validated on every other, p50 / p99 ({} samples) vs in-process sync to {} copies", point.propagation.len(), size - 1),
+                &point.propagation,
+                &raw_propagation,
+                Target::Millis(PROPAGATION_P50_TARGET_MS),
+            ));
+            let p99 = percentile(&point.propagation, 0.99);
+            rows.push(Row {
+                figure: "the same, p99 / max".into(),
+                ours: format!("{} / {}", ms(p99), ms(percentile(&point.propagation, 1.0))),
+                raw: format!(
+                    "{} / {}",
+                    ms(percentile(&raw_propagation, 0.99)),
+                    ms(percentile(&raw_propagation, 1.0))
+                ),
+                ratio: Some(ratio(p99, percentile(&raw_propagation, 0.99))),
+                target: Target::Millis(PROPAGATION_P99_TARGET_MS),
+                value: millis(p99),
+            });
+            notes.push(format!(
+                "From the acknowledgement to the last node (network, apply, persist, validate): p50 {}, p99 {}.",
+                ms(percentile(&edits.after_ack, 0.5)),
+                ms(percentile(&edits.after_ack, 0.99))
+            ));
+        }
+        points.push(point);
+    }
+    if headline && settings.concurrent_edits > 0 {
+        let nodes = cluster.size();
+        let idle_kib = cluster.founder.memory_kib("VmRSS:");
+        let result = concurrent(&cluster, settings)?;
+        let loaded_kib = cluster.founder.memory_kib("VmHWM:");
+        let raw_time = raw::converge(
+            &cluster.document,
+            settings.staff,
+            nodes,
+            settings.concurrent_edits,
+        )?;
+        rows.push(Row::timed(
+            format!(
+                "{nodes} nodes, {} concurrent edits: from the last acknowledgement to identical heads and conflict lists on all, vs in-process sync of {nodes} copies",
+                settings.concurrent_edits
+            ),
+            result.after_last_ack,
+            Some(raw_time),
+            Target::Millis(CONVERGENCE_TARGET_MS),
+        ));
+        rows.push(Row {
+            figure: format!("resident memory of the founder's node: idle with {nodes} nodes / peak under those edits"),
+            ours: format!("{} MiB / {} MiB", idle_kib / 1024, loaded_kib / 1024),
+            raw: "—".into(),
+            ratio: None,
+            target: Target::None,
+            value: (loaded_kib / 1024) as f64,
+        });
+        notes.push(format!(
+            "Concurrent edits: {} CLI edits on {nodes} nodes at once ({} refused by the schedule's own checks and not counted as edits), made over {}; all nodes identical {} after the first edit began, with {} conflicts each.",
+            settings.concurrent_edits,
+            result.refused,
+            ms(result.editing),
+            ms(result.span),
+            result.conflicts
+        ));
+    }
+    Ok(Site {
+        points,
+        headline: headline.then_some(Headline { rows, notes }),
+        document: std::mem::take(&mut cluster.document),
+    })
 }
 
-fn percentile(values: &[Duration], p: f64) -> Duration {
+/// A row of a p50 / p99 figure beside its raw floor, judged by the p50.
+fn spread_row(figure: &str, ours: &[Duration], raw: &[Duration], target: Target) -> Row {
+    let p50 = percentile(ours, 0.5);
+    Row {
+        figure: figure.into(),
+        ours: format!("{} / {}", ms(p50), ms(percentile(ours, 0.99))),
+        raw: format!(
+            "{} / {}",
+            ms(percentile(raw, 0.5)),
+            ms(percentile(raw, 0.99))
+        ),
+        ratio: Some(ratio(p50, percentile(raw, 0.5))),
+        target,
+        value: millis(p50),
+    }
+}
+
+fn percentile_u64(values: &[u64]) -> u64 {
     let mut v = values.to_vec();
     v.sort();
-    v[((v.len() - 1) as f64 * p).round() as usize]
+    v.get(v.len() / 2).copied().unwrap_or(0)
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
-
-/// Raw Automerge: the document into an empty one with the sync protocol, in one process.
-fn raw_sync(bytes: &[u8]) -> anyhow::Result<(Duration, usize)> {
-    let mut full = AutoCommit::load(bytes)?;
-    let mut empty = AutoCommit::new();
-    let (mut s_full, mut s_empty) = (sync::State::new(), sync::State::new());
-    let started = Instant::now();
-    let mut moved = 0;
-    loop {
-        let mut progressed = false;
-        if let Some(m) = empty.sync().generate_sync_message(&mut s_empty) {
-            let wire = m.encode();
-            moved += wire.len();
-            full.sync()
-                .receive_sync_message(&mut s_full, sync::Message::decode(&wire)?)?;
-            progressed = true;
-        }
-        if let Some(m) = full.sync().generate_sync_message(&mut s_full) {
-            let wire = m.encode();
-            moved += wire.len();
-            empty
-                .sync()
-                .receive_sync_message(&mut s_empty, sync::Message::decode(&wire)?)?;
-            progressed = true;
-        }
-        if !progressed {
-            break;
+/// The bytes of every session the founder reported with `peer`, read until its stream is quiet.
+fn session_bytes(rx: &mpsc::Receiver<Event>, peer: &str) -> u64 {
+    let mut bytes = 0;
+    while let Ok((_, _, event)) = rx.recv_timeout(QUIET_AFTER_CATCH_UP) {
+        if event["type"] == "sync-completed" && event["peer_id"] == peer {
+            bytes += event["bytes_sent"].as_u64().unwrap_or(0)
+                + event["bytes_received"].as_u64().unwrap_or(0);
         }
     }
-    Ok((started.elapsed(), moved))
+    bytes
 }
 
-pub fn network(
-    work: &Path,
+struct Propagation {
+    /// Each edit's time to each other node, from the start of the editing CLI process.
+    propagation: Vec<Duration>,
+    /// Each edit's CLI process time.
+    ack: Vec<Duration>,
+    /// Each edit's time to each other node after its acknowledgement.
+    after_ack: Vec<Duration>,
+}
+
+/// Edits on the founder, one at a time, each until every other node reports it.
+fn propagation(
+    cluster: &Cluster,
     bin: &Path,
-    csv: &[PathBuf],
-    staff_ids: &[String],
-    runs: usize,
+    staff: &[String],
     edits: usize,
-) -> anyhow::Result<()> {
-    let founder_dir = work.join("net-a");
-    run_ok(cli(bin, &founder_dir).args([
-        "init",
-        "--name",
-        "Bench",
-        "--time-zone",
-        "Europe/Berlin",
-    ]))?;
-    run_ok(
-        cli(bin, &founder_dir)
-            .args(["import", "--format", "csv"])
-            .args(csv),
-    )?;
-    let backup = work.join("net-a.automerge");
-    run_ok(cli(bin, &founder_dir).arg("backup").arg(&backup))?;
-    let doc_bytes = std::fs::read(&backup)?;
-    let founder = Node::start(bin, &founder_dir, &[])?;
-    let address = founder.status()?["listen"][0]
-        .as_str()
-        .context("listen address")?
-        .to_owned();
-    // Each machine joins with its own invite: a join secret is good once.
-    let join = |name: &str| -> anyhow::Result<PathBuf> {
-        let invite = json(bin, &founder_dir, &["invite"])?["invite"]
-            .as_str()
-            .context("invite")?
-            .to_owned();
-        let dir = work.join(name);
-        run_ok(cli(bin, &dir).args(["init", "--join", &invite, "--node-name", name]))?;
-        Ok(dir)
+) -> anyhow::Result<Propagation> {
+    let (tx, rx) = mpsc::channel();
+    let followers = cluster
+        .members
+        .iter()
+        .enumerate()
+        .map(|(i, n)| n.follow(i, tx.clone()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut result = Propagation {
+        propagation: Vec::new(),
+        ack: Vec::new(),
+        after_ack: Vec::new(),
     };
-
-    // Catch-up of a fresh node, against raw in-process sync of the same document.
-    let (tx, rx) = mpsc::channel();
-    let mut founder_events = follow(bin, &founder_dir, 0, tx)?;
-    let mut catch_up = Vec::new();
-    let mut catch_up_bytes = Vec::new();
-    let mut raw = Vec::new();
-    let mut raw_bytes = 0;
-    for run in 0..runs {
-        let dir = join(&format!("fresh-{run}"))?;
+    for i in 0..edits + WARM_UP_EDITS {
+        let id = &staff[i % staff.len()];
         let started = Instant::now();
-        let node = Node::start(bin, &dir, std::slice::from_ref(&address))?;
-        // The founder's heads include the change that made the fresh node a member.
-        wait("the fresh node catches up", || {
-            let heads = node.heads();
-            !heads.is_null() && heads == founder.heads()
-        })?;
-        catch_up.push(started.elapsed());
-        let peer = node.status()?["peer_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        drop(node);
-        // The founder reports each session it took part in with the fresh node.
-        let mut bytes = 0;
-        while let Ok((_, _, event)) = rx.recv_timeout(Duration::from_millis(500)) {
-            if event["type"] == "sync-completed" && event["peer_id"] == peer.as_str() {
-                bytes += event["bytes_sent"].as_u64().unwrap_or(0)
-                    + event["bytes_received"].as_u64().unwrap_or(0);
-            }
-        }
-        catch_up_bytes.push(bytes);
-        let (time, moved) = raw_sync(&doc_bytes)?;
-        raw.push(time);
-        raw_bytes = moved;
-    }
-    let _ = founder_events.kill();
-    let _ = founder_events.wait();
-
-    // Five nodes: the founder and four that joined.
-    let mut others = Vec::new();
-    for i in 0..4 {
-        let dir = join(&format!("peer-{i}"))?;
-        others.push(Node::start(bin, &dir, std::slice::from_ref(&address))?);
-    }
-    wait("five nodes converge", || {
-        let target = founder.heads();
-        others.iter().all(|n| n.heads() == target)
-    })?;
-    let idle_rss = founder.rss_mib();
-    let (tx, rx) = mpsc::channel();
-    let mut followers = Vec::new();
-    for (i, n) in others.iter().enumerate() {
-        followers.push(follow(bin, &n.dir, i, tx.clone())?);
-    }
-    let mut ack = Vec::new();
-    let mut propagation = Vec::new();
-    let mut after_ack = Vec::new();
-    let mut worst = Duration::ZERO;
-    // The first edits warm the followers' subscriptions and are not counted.
-    let warm_up = 3;
-    for i in 0..edits + warm_up {
-        let id = &staff_ids[i % staff_ids.len()];
-        let started = Instant::now();
-        run_ok(cli(bin, &founder_dir).args([
+        crate::run_ok(cli(bin, &cluster.founder_dir).args([
             "staff",
             "update",
             id,
@@ -289,89 +302,111 @@ pub fn network(
             &format!("Edit {i}"),
         ]))?;
         let acked = started.elapsed();
-        let mut seen = vec![None; others.len()];
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = vec![None; followers.len()];
+        let deadline = Instant::now() + PROPAGATION_LIMIT;
         while seen.iter().any(Option::is_none) {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok((node, at, event)) = rx.recv_timeout(left) else {
-                bail!("edit {i} did not reach every node within 30 s");
+                bail!(
+                    "edit {i} did not reach every node within {} s",
+                    PROPAGATION_LIMIT.as_secs()
+                );
             };
             if event["type"] == "entity-updated" && event["id"] == id.as_str() {
                 seen[node].get_or_insert(at.duration_since(started));
             }
         }
-        if i >= warm_up {
-            ack.push(acked);
+        if i >= WARM_UP_EDITS {
+            result.ack.push(acked);
             for s in seen.into_iter().flatten() {
-                worst = worst.max(s);
-                propagation.push(s);
-                after_ack.push(s.saturating_sub(acked));
+                result.propagation.push(s);
+                result.after_ack.push(s.saturating_sub(acked));
             }
         }
     }
-    let busy_rss = founder.rss_mib();
-    for mut f in followers {
-        let _ = f.kill();
-        let _ = f.wait();
-    }
+    Ok(result)
+}
 
-    let catch_up_time = median(catch_up);
-    let raw_time = median(raw);
-    let bytes = {
-        let mut b = catch_up_bytes.clone();
-        b.sort();
-        b[b.len() / 2]
-    };
-    println!();
-    println!("network ({runs} catch-up runs, {edits} edits on 1 of 5 nodes, loopback):");
-    println!("| figure | shiftmesh | raw Automerge | ratio | target | met |");
-    println!("|---|---|---|---|---|---|");
-    let ratio = catch_up_time.as_secs_f64() / raw_time.as_secs_f64();
-    println!(
-        "| fresh node catch-up, time (process start to identical heads) | {} | {} (in-process sync) | {ratio:.2} | ≤ 1.3 × | {} |",
-        ms(catch_up_time),
-        ms(raw_time),
-        if ratio <= 1.3 { "yes" } else { "no" }
-    );
-    let byte_ratio = bytes as f64 / doc_bytes.len() as f64;
-    println!(
-        "| fresh node catch-up, bytes of sync messages | {bytes} B | {raw_bytes} B (in-process sync); document {} B | {byte_ratio:.2} of the document | ≤ 1.1 × | {} |",
-        doc_bytes.len(),
-        if byte_ratio <= 1.1 { "yes" } else { "no" }
-    );
-    let p50 = percentile(&ack, 0.5);
-    println!(
-        "| CLI edit to durable acknowledgement through a running node (whole CLI process), p50 / p99 | {} / {} | — | — | p50 ≤ 10 ms | {} |",
-        ms(p50),
-        ms(percentile(&ack, 0.99)),
-        if p50 <= Duration::from_millis(10) { "yes" } else { "no" }
-    );
-    let (p50, p99) = (
-        percentile(&propagation, 0.5),
-        percentile(&propagation, 0.99),
-    );
-    println!(
-        "| edit on 1 of 5 nodes applied and validated on each other, from the edit's start, p50 / p99 / max | {} / {} / {} | — | — | ≤ 10 ms / ≤ 50 ms | {} |",
-        ms(p50),
-        ms(p99),
-        ms(worst),
-        if p50 <= Duration::from_millis(10) && p99 <= Duration::from_millis(50) {
-            "yes"
-        } else {
-            "no"
+struct Concurrent {
+    /// From the first edit's start until every node agreed.
+    span: Duration,
+    /// From the last acknowledgement until every node agreed.
+    after_last_ack: Duration,
+    /// From the first edit's start to the last acknowledgement.
+    editing: Duration,
+    /// Edits the CLI refused (an assignment the schedule already holds, say).
+    refused: usize,
+    conflicts: usize,
+}
+
+/// Every node edits at once through its own CLI (assignments, which make conflicts, and
+/// renames), then the site is watched until all nodes hold identical heads and conflict lists.
+fn concurrent(cluster: &Cluster, settings: &Settings) -> anyhow::Result<Concurrent> {
+    let nodes: Vec<&Node> = cluster.nodes().collect();
+    let count = nodes.len();
+    let started = Instant::now();
+    let outcomes: Vec<(Instant, usize)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .enumerate()
+            .map(|(k, node)| {
+                let dir = node.dir.clone();
+                scope.spawn(move || {
+                    let mut refused = 0;
+                    let mut i = k;
+                    while i < settings.concurrent_edits {
+                        let staff = &settings.staff[(i * 7919 + k) % settings.staff.len()];
+                        let mut command = cli(settings.bin, &dir);
+                        if i % 4 == 3 {
+                            command.args(["staff", "update", staff, "--name"]);
+                            command.arg(format!("Concurrent {i}"));
+                        } else {
+                            let shift = &settings.shifts[(i * 104_729) % settings.shifts.len()];
+                            command.args(["assign", staff, shift]);
+                        }
+                        let ok = command.output().is_ok_and(|o| o.status.success());
+                        refused += usize::from(!ok);
+                        i += count;
+                    }
+                    (Instant::now(), refused)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or((Instant::now(), usize::MAX)))
+            .collect()
+    });
+    if outcomes.iter().any(|(_, r)| *r == usize::MAX) {
+        bail!("an editing thread failed");
+    }
+    let last_ack = outcomes.iter().map(|(at, _)| *at).max().unwrap_or(started);
+    let refused = outcomes.iter().map(|(_, r)| r).sum();
+    let mut agreed = None;
+    crate::cluster::wait("every node holds the same heads and conflicts", || {
+        let statuses: Vec<Value> = nodes.iter().filter_map(|n| n.status().ok()).collect();
+        let same = statuses.len() == count
+            && statuses.iter().all(|s| {
+                s["heads"] == statuses[0]["heads"] && s["conflicts"] == statuses[0]["conflicts"]
+            });
+        if !same {
+            return false;
         }
-    );
-    println!(
-        "| the same, from the acknowledgement (network, apply, persist, validate), p50 / p99 | {} / {} | — | — | — | — |",
-        ms(percentile(&after_ack, 0.5)),
-        ms(percentile(&after_ack, 0.99))
-    );
-    println!(
-        "| resident memory of the founder's node: idle / after the edits | {idle_rss} MiB / {busy_rss} MiB | — | — | — | — |"
-    );
-    println!(
-        "catch-up bytes per run: {catch_up_bytes:?}; propagation samples: {}",
-        propagation.len()
-    );
-    Ok(())
+        let at = Instant::now();
+        // The full lists are compared once the cheap check holds.
+        let lists: Vec<Vec<String>> = nodes.iter().filter_map(|n| n.conflict_ids().ok()).collect();
+        if lists.len() == count && lists.iter().all(|l| *l == lists[0]) {
+            agreed = Some((at, lists[0].len()));
+            return true;
+        }
+        false
+    })?;
+    let (at, conflicts) = agreed.unwrap_or((Instant::now(), 0));
+    Ok(Concurrent {
+        span: at.duration_since(started),
+        after_last_ack: at.saturating_duration_since(last_ack),
+        editing: last_ack.duration_since(started),
+        refused,
+        conflicts,
+    })
 }

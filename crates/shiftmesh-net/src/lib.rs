@@ -280,6 +280,8 @@ struct Connected {
     join_requests: u32,
     /// Refusals are logged once per connection, so a flood does not flood the log.
     refusal_logged: bool,
+    /// Whether dropping its requests over the allowance was logged on this connection.
+    rate_logged: bool,
 }
 
 struct Task {
@@ -496,7 +498,12 @@ impl Task {
         if p.bucket.take(Instant::now()) {
             return true;
         }
-        tracing::debug!("dropped a request from {peer}: more than its allowance per second");
+        if !p.rate_logged {
+            p.rate_logged = true;
+            tracing::warn!(
+                "dropping requests from {peer}: more than {REQUESTS_PER_PEER_PER_SEC} a second (further drops on this connection are not logged; its sessions are retried)"
+            );
+        }
         false
     }
 
@@ -596,6 +603,7 @@ impl Task {
             bucket: Bucket::new(Instant::now()),
             join_requests: 0,
             refusal_logged: false,
+            rate_logged: false,
         });
         if !member {
             p.gated.push((connection, endpoint.is_dialer()));

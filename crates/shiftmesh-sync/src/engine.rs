@@ -35,6 +35,10 @@ pub struct Limits {
     /// How often each connected peer gets a catch-up session even when nothing announced a
     /// change (announcements are best-effort).
     pub catch_up_interval_ms: Millis,
+    /// How soon after a session of ours failed (a dropped request, a timeout, a bad message) it
+    /// is tried again, rather than waiting for the next catch-up: the edits it carried should
+    /// not wait for the interval.
+    pub retry_after_failure_ms: Millis,
 }
 
 impl Default for Limits {
@@ -45,6 +49,7 @@ impl Default for Limits {
             max_sessions_in_flight: 16,
             session_timeout_ms: 120_000,
             catch_up_interval_ms: 45_000,
+            retry_after_failure_ms: 2_000,
         }
     }
 }
@@ -224,6 +229,8 @@ struct Peer {
     inbound_session: Option<Session>,
     /// Another outbound session is wanted once the running one ends (or a slot frees).
     pending: bool,
+    /// Our last session with the peer failed while connected: start another soon.
+    retry: bool,
     last_session_start: Option<Millis>,
     last_sync: Option<Millis>,
     /// The heads it last announced.
@@ -247,6 +254,7 @@ impl Peer {
             outbound_session: None,
             inbound_session: None,
             pending: false,
+            retry: false,
             last_session_start: None,
             last_sync: None,
             announced: Vec::new(),
@@ -469,8 +477,13 @@ impl<P: Ord + Clone> Engine<P> {
                             }
                         }
                     }
-                    let last = p.last_session_start.unwrap_or(0);
-                    if p.connected && now.saturating_sub(last) >= self.limits.catch_up_interval_ms {
+                    let since = now.saturating_sub(p.last_session_start.unwrap_or(0));
+                    let wait = if p.retry {
+                        self.limits.retry_after_failure_ms
+                    } else {
+                        self.limits.catch_up_interval_ms
+                    };
+                    if p.connected && since >= wait {
                         due.push(id.clone());
                     }
                 }
@@ -562,6 +575,7 @@ impl<P: Ord + Clone> Engine<P> {
             return;
         }
         p.pending = false;
+        p.retry = false;
         p.last_session_start = Some(now);
         reset(&mut p.outbound);
         // A reset state always has something to say (at least our heads); nothing to send
@@ -838,6 +852,9 @@ impl<P: Ord + Clone> Engine<P> {
         };
         let had = p.take_session(role);
         reset(p.state(role));
+        if role == Role::Outbound && !matches!(error, SessionError::Disconnected) {
+            p.retry = true;
+        }
         if had.is_some() || !matches!(error, SessionError::Disconnected) {
             out.push(Output::SessionEnded {
                 peer: peer.clone(),

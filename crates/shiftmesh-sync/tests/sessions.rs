@@ -319,6 +319,36 @@ fn a_stuck_session_times_out_and_the_next_catch_up_converges() {
 }
 
 #[test]
+fn a_dropped_request_is_retried_soon_not_at_the_next_catch_up() {
+    let mut mesh = Mesh::new(2);
+    mesh.connect(0, 1);
+    mesh.run();
+    mesh.add_staff(0, "ana", "Ana");
+    // The peer drops our request (over its allowance, say): the transport reports it.
+    mesh.queue.clear();
+    mesh.input(
+        0,
+        Input::RequestFailed {
+            peer: 1,
+            reason: "dropped".into(),
+        },
+    );
+    assert_eq!(mesh.failures(0).len(), 1);
+    let limits = *mesh.replicas[0].engine.limits();
+    assert!(limits.retry_after_failure_ms < limits.catch_up_interval_ms);
+    // Not before the retry delay...
+    mesh.now += limits.retry_after_failure_ms - 1;
+    mesh.input(0, Input::Tick);
+    assert!(mesh.queue.is_empty(), "retried before the delay");
+    // ...and at it, without waiting for the catch-up interval.
+    mesh.now += 1;
+    mesh.input(0, Input::Tick);
+    assert!(!mesh.queue.is_empty(), "no retry after the delay");
+    mesh.run();
+    mesh.assert_converged();
+}
+
+#[test]
 fn garbage_from_one_peer_resets_its_session_and_others_keep_syncing() {
     let mut mesh = Mesh::new(3);
     mesh.connect(0, 1);
