@@ -175,10 +175,9 @@ fn bench(work: &Path, args: &[String], options: &Options) -> anyhow::Result<()> 
     });
 
     parameters.push(format!(
-        "Each process-level figure is the median of {} runs; {} edits one at a time on the founder at each site size ({} not counted as warm-up); sites of {:?} nodes on 127.0.0.1 with --no-mdns, each member joined with its own invite; {CONCURRENT_EDITS} concurrent edits on the largest site{}.",
+        "Each process-level figure is the median of {} runs; {} edits one at a time on the founder at each site size, after untimed edits until every node's event stream reports one; sites of {:?} nodes on 127.0.0.1 with --no-mdns, each member joined with its own invite; {CONCURRENT_EDITS} concurrent edits on the largest site{}.",
         options.runs,
         options.edits,
-        3,
         SITE_SIZES,
         if options.quick { "" } else { " of the chosen profile" },
     ));

@@ -31,8 +31,10 @@ const CONVERGENCE_TARGET_MS: f64 = 5000.0;
 pub const HEADLINE_NODES: usize = 5;
 /// How long one edit may take to reach every node before the run fails.
 const PROPAGATION_LIMIT: Duration = Duration::from_secs(30);
-/// The first edits of each measurement warm the followers' subscriptions and are not counted.
-const WARM_UP_EDITS: usize = 3;
+/// Untimed edits that make sure every follower's subscription is live: how many may be tried,
+/// and how long each may take to reach every follower.
+const WARM_UP_ATTEMPTS: usize = 20;
+const WARM_UP_WAIT: Duration = Duration::from_secs(5);
 /// After a catch-up, the founder's event stream is read until it is quiet this long, to count
 /// every session's bytes.
 const QUIET_AFTER_CATCH_UP: Duration = Duration::from_millis(500);
@@ -286,42 +288,61 @@ fn propagation(
         .enumerate()
         .map(|(i, n)| n.follow(i, tx.clone()))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut result = Propagation {
-        propagation: Vec::new(),
-        ack: Vec::new(),
-        after_ack: Vec::new(),
-    };
-    for i in 0..edits + WARM_UP_EDITS {
-        let id = &staff[i % staff.len()];
+    let mut next = 0;
+    let mut edit = |limit: Duration| -> anyhow::Result<Option<(Duration, Vec<Duration>)>> {
+        next += 1;
+        let id = &staff[next % staff.len()];
         let started = Instant::now();
         crate::run_ok(cli(bin, &cluster.founder_dir).args([
             "staff",
             "update",
             id,
             "--name",
-            &format!("Edit {i}"),
+            &format!("Edit {next}"),
         ]))?;
         let acked = started.elapsed();
         let mut seen = vec![None; followers.len()];
-        let deadline = Instant::now() + PROPAGATION_LIMIT;
+        let deadline = Instant::now() + limit;
         while seen.iter().any(Option::is_none) {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok((node, at, event)) = rx.recv_timeout(left) else {
-                bail!(
-                    "edit {i} did not reach every node within {} s",
-                    PROPAGATION_LIMIT.as_secs()
-                );
+                return Ok(None);
             };
             if event["type"] == "entity-updated" && event["id"] == id.as_str() {
                 seen[node].get_or_insert(at.duration_since(started));
             }
         }
-        if i >= WARM_UP_EDITS {
-            result.ack.push(acked);
-            for s in seen.into_iter().flatten() {
-                result.propagation.push(s);
-                result.after_ack.push(s.saturating_sub(acked));
-            }
+        Ok(Some((acked, seen.into_iter().flatten().collect())))
+    };
+    // A follower subscribes once its node's loop takes the connection, which on a node still
+    // busy with a catch-up can be after an edit was reported: edit until one edit reaches every
+    // follower, so that every subscription is live before anything is timed.
+    let mut live = false;
+    for _ in 0..WARM_UP_ATTEMPTS {
+        if edit(WARM_UP_WAIT)?.is_some() {
+            live = true;
+            break;
+        }
+    }
+    if !live {
+        bail!("no edit reached every node's event stream in {WARM_UP_ATTEMPTS} tries");
+    }
+    let mut result = Propagation {
+        propagation: Vec::new(),
+        ack: Vec::new(),
+        after_ack: Vec::new(),
+    };
+    for i in 0..edits {
+        let Some((acked, seen)) = edit(PROPAGATION_LIMIT)? else {
+            bail!(
+                "edit {i} did not reach every node within {} s",
+                PROPAGATION_LIMIT.as_secs()
+            );
+        };
+        result.ack.push(acked);
+        for s in seen {
+            result.propagation.push(s);
+            result.after_ack.push(s.saturating_sub(acked));
         }
     }
     Ok(result)
