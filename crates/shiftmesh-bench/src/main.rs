@@ -25,7 +25,7 @@ mod report;
 
 use report::{median, ms, Report, Row, Target};
 
-const USAGE: &str = "usage: scripts/bench.sh [--profile small|large|year] [--quick] [--runs N] [--seed N] [--edits N] [--samod PATH]";
+const USAGE: &str = "usage: scripts/bench.sh [--profile small|large|year] [--quick] [--runs N] [--seed N] [--edits N] [--sizes 2,5,10,20] [--samod PATH]";
 /// Site sizes of the scaling table; the largest also carries the concurrent-edits figure.
 const SITE_SIZES: [usize; 4] = [2, 5, 10, 20];
 /// The product's concurrent-edits figure: this many edits spread over the largest site.
@@ -40,6 +40,7 @@ struct Options {
     seed: u64,
     edits: usize,
     samod: Option<PathBuf>,
+    sizes: Vec<usize>,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
@@ -49,6 +50,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
     let mut seed = 0;
     let mut edits = None;
     let mut samod = None;
+    let mut sizes = SITE_SIZES.to_vec();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = || {
@@ -68,6 +70,16 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
             "--seed" => seed = value()?.parse().context(USAGE)?,
             "--edits" => edits = Some(value()?.parse().context(USAGE)?),
             "--samod" => samod = Some(PathBuf::from(value()?)),
+            "--sizes" => {
+                sizes = value()?
+                    .split(',')
+                    .map(|n| n.trim().parse::<usize>().ok().filter(|n| *n >= 2))
+                    .collect::<Option<Vec<_>>>()
+                    .with_context(|| {
+                        format!("--sizes takes node counts of 2 or more, like 2,5,10,20; {USAGE}")
+                    })?;
+                sizes.sort();
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -83,6 +95,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
         seed,
         edits: edits.unwrap_or(if quick { 100 } else { 200 }).max(1),
         samod,
+        sizes,
     })
 }
 
@@ -150,7 +163,7 @@ fn bench(work: &Path, args: &[String], options: &Options) -> anyhow::Result<()> 
             rows.extend(measured.rows);
             notes.extend(measured.notes);
         }
-        eprintln!("== {}: sites of {:?} nodes", p.name, SITE_SIZES);
+        eprintln!("== {}: sites of {:?} nodes", p.name, options.sizes);
         let settings = network::Settings {
             bin: &bin,
             csv: &csv,
@@ -158,14 +171,14 @@ fn bench(work: &Path, args: &[String], options: &Options) -> anyhow::Result<()> 
             shifts: &shifts,
             runs: options.runs,
             edits: options.edits,
-            sizes: &SITE_SIZES,
+            sizes: &options.sizes,
             concurrent_edits: if headline { CONCURRENT_EDITS } else { 0 },
         };
         let site = network::site(work, p.name, &settings, headline)?;
         scaling.extend(site.points);
-        if let Some(h) = site.headline {
-            rows.extend(h.rows);
-            notes.extend(h.notes);
+        rows.extend(site.headline.rows);
+        notes.extend(site.headline.notes);
+        if headline {
             document = site.document;
         }
     }
@@ -178,7 +191,7 @@ fn bench(work: &Path, args: &[String], options: &Options) -> anyhow::Result<()> 
         "Each process-level figure is the median of {} runs; {} edits one at a time on the founder at each site size, after untimed edits until every node's event stream reports one; sites of {:?} nodes on 127.0.0.1 with --no-mdns, each member joined with its own invite; {CONCURRENT_EDITS} concurrent edits on the largest site{}.",
         options.runs,
         options.edits,
-        SITE_SIZES,
+        options.sizes,
         if options.quick { "" } else { " of the chosen profile" },
     ));
     parameters.push(format!(

@@ -64,7 +64,8 @@ pub struct Headline {
 /// What one site measured.
 pub struct Site {
     pub points: Vec<ScalePoint>,
-    pub headline: Option<Headline>,
+    /// The table's rows (only for the headline profile) and notes.
+    pub headline: Headline,
     /// The founder's document after the import, as a backup holds it.
     pub document: Vec<u8>,
 }
@@ -113,7 +114,17 @@ pub fn site(
             raw_bytes = moved;
         }
         cluster.grow_to(size)?;
-        let edits = propagation(&cluster, settings.bin, settings.staff, settings.edits)?;
+        let edits = match propagation(&cluster, settings.bin, settings.staff, settings.edits) {
+            Ok(edits) => edits,
+            Err(e) => {
+                // Reported with the results rather than losing the run: a stall is a finding.
+                eprintln!("  {profile}, {size} nodes: {e:#}");
+                notes.push(format!(
+                    "**{profile}, {size} nodes: propagation failed: {e:#}**; this profile's larger sites were not measured."
+                ));
+                break;
+            }
+        };
         point.propagation = edits.propagation.clone();
         eprintln!(
             "  {profile}, {size} nodes: catch-up {} (raw {}), propagation p50 {} p99 {}",
@@ -225,7 +236,7 @@ pub fn site(
     }
     Ok(Site {
         points,
-        headline: headline.then_some(Headline { rows, notes }),
+        headline: Headline { rows, notes },
         document: std::mem::take(&mut cluster.document),
     })
 }
@@ -378,12 +389,12 @@ fn concurrent(cluster: &Cluster, settings: &Settings) -> anyhow::Result<Concurre
                     while i < settings.concurrent_edits {
                         let staff = &settings.staff[(i * 7919 + k) % settings.staff.len()];
                         let mut command = cli(settings.bin, &dir);
-                        if i % 4 == 3 {
-                            command.args(["staff", "update", staff, "--name"]);
-                            command.arg(format!("Concurrent {i}"));
-                        } else {
+                        if i % 4 == 0 {
                             let shift = &settings.shifts[(i * 104_729) % settings.shifts.len()];
                             command.args(["assign", staff, shift]);
+                        } else {
+                            command.args(["staff", "update", staff, "--name"]);
+                            command.arg(format!("Concurrent {i}"));
                         }
                         let ok = command.output().is_ok_and(|o| o.status.success());
                         refused += usize::from(!ok);
