@@ -273,7 +273,6 @@ fn samod_row(
     let raw: Vec<Duration> = (0..runs)
         .map(|_| raw::catch_up(document).map(|(t, _)| t))
         .collect::<anyhow::Result<_>>()?;
-    bytes.sort();
     let time = median(&times);
     rows.push(Row::timed(
         "samod 0.16 (Rust automerge-repo): empty repo to identical heads over loopback TCP, in one process, vs in-process sync",
@@ -284,7 +283,7 @@ fn samod_row(
     Ok(format!(
         "samod catch-up: {} median over {runs} runs, {} bytes on the wire (document {} B); it starts no process and opens no store, so compare it with the raw sync rather than with a node's process-start-to-heads time.",
         ms(time),
-        bytes.get(bytes.len() / 2).copied().unwrap_or(0),
+        median(&bytes),
         document.len()
     ))
 }

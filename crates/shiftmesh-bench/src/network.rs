@@ -143,7 +143,7 @@ pub fn site(
             notes.push(format!(
                 "Catch-up bytes per run with the founder alone: {bytes:?}."
             ));
-            let ours = percentile_u64(&bytes);
+            let ours = median(&bytes);
             let document = cluster.document.len();
             rows.push(Row {
                 figure: "fresh node catch-up, bytes of sync messages vs the compressed document"
@@ -256,12 +256,6 @@ fn spread_row(figure: &str, ours: &[Duration], raw: &[Duration], target: Target)
         target,
         value: millis(p50),
     }
-}
-
-fn percentile_u64(values: &[u64]) -> u64 {
-    let mut v = values.to_vec();
-    v.sort();
-    v.get(v.len() / 2).copied().unwrap_or(0)
 }
 
 /// The bytes of every session the founder reported with `peer`, read until its stream is quiet.

@@ -141,7 +141,7 @@ pub fn ratio(ours: Duration, raw: Duration) -> f64 {
 }
 
 /// The value at fraction `p` of the sorted samples (nearest rank).
-pub fn percentile(values: &[Duration], p: f64) -> Duration {
+pub fn percentile<T: Ord + Copy + Default>(values: &[T], p: f64) -> T {
     let mut v = values.to_vec();
     v.sort();
     v.get(((v.len().saturating_sub(1)) as f64 * p).round() as usize)
@@ -149,7 +149,7 @@ pub fn percentile(values: &[Duration], p: f64) -> Duration {
         .unwrap_or_default()
 }
 
-pub fn median(values: &[Duration]) -> Duration {
+pub fn median<T: Ord + Copy + Default>(values: &[T]) -> T {
     percentile(values, 0.5)
 }
 
