@@ -35,7 +35,7 @@ pub fn run(command: Command, ctx: &mut Context) -> anyhow::Result<()> {
         Command::Staff(cmd) => staff(ctx, cmd),
         Command::Shift(cmd) => shift(ctx, cmd),
         Command::Assign(args) => {
-            let s = ctx.db.open()?;
+            let (s, mut checked) = conflicts::Checked::open(&mut ctx.db)?;
             let assignment = Assignment {
                 shift: args.shift,
                 staff: args.staff,
@@ -45,7 +45,6 @@ pub fn run(command: Command, ctx: &mut Context) -> anyhow::Result<()> {
                 created_by: s.edit().author,
                 window: None,
             };
-            let mut checked = conflicts::Checked::new(&mut s.schedule)?;
             let written = s.schedule.assign(&s.edit(), &assignment)?;
             let caused = checked.after(&mut s.schedule, &written.dirty)?;
             let key = assignment.key().to_string();
@@ -350,9 +349,17 @@ fn write_update<E: Entity + serde::Serialize>(
         return Err(UsageError(format!("{noun} update needs at least one field to change")).into());
     }
     let message = format!("update {noun} {} ({})", entity.key(), set.join(", "));
-    s.schedule.update(&s.edit(), entity, set, message.clone())?;
+    let written = s.schedule.update(&s.edit(), entity, set, message.clone())?;
     s.persist()?;
-    output::either(json, entity, || message)
+    // Writing the values a field already holds makes no change (and nothing to sync): say so,
+    // rather than report an update no other machine will ever see.
+    output::either(json, entity, || match written.change {
+        Some(_) => message,
+        None => format!(
+            "{noun} {} already has these values; nothing changed",
+            entity.key()
+        ),
+    })
 }
 
 fn remove_with_assignments(

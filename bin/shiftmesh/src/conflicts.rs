@@ -1,17 +1,17 @@
 //! The conflict commands: list, show, resolve, acknowledge, and what an assignment would cause.
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use anyhow::{bail, Context as _};
 use serde_json::json;
 use shiftmesh_model::{Concurrent, Dirty, Schedule, View};
+use shiftmesh_node::Session;
 use shiftmesh_rules::{
     open_and_acknowledged, plan, substitutes, Conflict, Input, Request, Severity, Validator,
 };
 
 use crate::cli::{AckArgs, ConflictFilter, ResolveArgs};
-use crate::context::{Context, Reader};
+use crate::context::{Context, Db, Reader};
 use crate::output;
 
 /// The open conflicts and the acknowledged warnings of a view.
@@ -25,19 +25,45 @@ fn split(validator: &Validator, view: &View) -> (Vec<Conflict>, Vec<Conflict>) {
     open_and_acknowledged(validator.conflicts(), &view.index().acks)
 }
 
-/// The validation of a schedule a command is about to change: the full pass once, then after
-/// the change only what it touched is re-checked (the incremental pass).
+/// The open conflicts and acknowledged warnings of the schedule as it stands: inside a running
+/// node, the node's own validation (kept current after every change); else a full pass.
+fn current(db: &mut Db) -> anyhow::Result<(Vec<Conflict>, Vec<Conflict>)> {
+    if let Db::Live {
+        session,
+        validation,
+        ..
+    } = db
+    {
+        return Ok(split(validation, session.schedule.view()));
+    }
+    of_reader(&mut db.read()?)
+}
+
+/// The validation of a schedule a command is about to change: as it stands (the running
+/// node's, or one full pass), then after the change only what it touched is re-checked (the
+/// incremental pass).
 pub struct Checked {
     validator: Validator,
 }
 
 impl Checked {
-    pub fn new(schedule: &mut Schedule) -> anyhow::Result<Checked> {
+    /// The session to change, with its validation as it stands.
+    pub fn open<'s>(db: &'s mut Db) -> anyhow::Result<(&'s mut Session, Checked)> {
+        if let Db::Live {
+            session,
+            validation,
+            ..
+        } = db
+        {
+            let validator = (*validation).clone();
+            return Ok((session, Checked { validator }));
+        }
+        let session = db.open()?;
+        let schedule = &mut session.schedule;
         let concurrent = schedule.all_concurrent_values()?;
         let input = Input::new(schedule.index(), schedule.zone(), &concurrent);
-        Ok(Checked {
-            validator: Validator::new(&input),
-        })
+        let validator = Validator::new(&input);
+        Ok((session, Checked { validator }))
     }
 
     /// The open conflicts and acknowledged warnings as of the last check.
@@ -52,16 +78,11 @@ impl Checked {
         schedule: &mut Schedule,
         dirty: &Dirty,
     ) -> anyhow::Result<Vec<Conflict>> {
-        let before: BTreeSet<String> = self.now(schedule).0.into_iter().map(|c| c.id).collect();
+        let before = self.validator.open_ids(&schedule.index().acks);
         let concurrent = schedule.all_concurrent_values()?;
         let input = Input::new(schedule.index(), schedule.zone(), &concurrent);
         self.validator.update(&input, dirty);
-        Ok(self
-            .now(schedule)
-            .0
-            .into_iter()
-            .filter(|c| !before.contains(&c.id))
-            .collect())
+        Ok(self.validator.open_except(&schedule.index().acks, &before))
     }
 }
 
@@ -115,8 +136,7 @@ pub fn describe(conflicts: &[Conflict]) -> String {
 }
 
 pub fn list(ctx: &mut Context, filter: ConflictFilter) -> anyhow::Result<()> {
-    let mut reader = ctx.db.read()?;
-    let (open, acknowledged) = of_reader(&mut reader)?;
+    let (open, acknowledged) = current(&mut ctx.db)?;
     let shown: Vec<Conflict> = open
         .into_iter()
         .filter(|c| filter.kind.is_none_or(|k| c.kind == k))
@@ -155,10 +175,10 @@ fn find(
 }
 
 pub fn show(ctx: &mut Context, id: &str) -> anyhow::Result<()> {
+    let (open, acknowledged) = current(&mut ctx.db)?;
+    let (conflict, is_acknowledged) = find(id, open, acknowledged)?;
     let mut reader = ctx.db.read()?;
     let concurrent = reader.all_concurrent_values()?;
-    let (open, acknowledged) = evaluate(reader.view(), &concurrent);
-    let (conflict, is_acknowledged) = find(id, open, acknowledged)?;
     let input = Input::new(reader.view().index(), reader.view().zone(), &concurrent);
     let candidates = if conflict.offers(shiftmesh_rules::OptionId::FindSubstitute) {
         Some(substitutes(&conflict, &input)?)
@@ -240,8 +260,7 @@ pub fn show(ctx: &mut Context, id: &str) -> anyhow::Result<()> {
 
 /// Resolves (or acknowledges) a conflict as one change, persisted before it is reported.
 fn apply(ctx: &mut Context, id: &str, request: Request) -> anyhow::Result<()> {
-    let s = ctx.db.open()?;
-    let mut checked = Checked::new(&mut s.schedule)?;
+    let (s, mut checked) = Checked::open(&mut ctx.db)?;
     let (open, acknowledged) = checked.now(&s.schedule);
     let (conflict, _) = find(id, open, acknowledged)?;
     let edit = s.edit();

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use shiftmesh_model::{Collection, Concurrent, ConcurrentValue, Schedule, View};
 use shiftmesh_node::session::{fresh_index, write_index_snapshot};
 use shiftmesh_node::{Session, Status};
+use shiftmesh_rules::Validator;
 use shiftmesh_store::{Identity, Opened, Store};
 
 use crate::cli::Cli;
@@ -29,6 +30,8 @@ pub enum Db<'a> {
     /// The command runs inside the node, on the session it holds.
     Live {
         session: &'a mut Session,
+        /// The node's validation of that session's schedule, current as of this command.
+        validation: &'a Validator,
         /// The running node's status, computed when asked for.
         status: &'a mut dyn FnMut(&mut Session) -> Status,
     },
@@ -70,12 +73,17 @@ impl<'a> Context<'a> {
     pub fn live(
         json: bool,
         session: &'a mut Session,
+        validation: &'a Validator,
         status: &'a mut dyn FnMut(&mut Session) -> Status,
     ) -> Context<'a> {
         Context {
             data_dir: session.store.dir().to_owned(),
             json,
-            db: Db::Live { session, status },
+            db: Db::Live {
+                session,
+                validation,
+                status,
+            },
         }
     }
 }
@@ -140,7 +148,9 @@ impl Db<'_> {
     /// The running node's status, or None when this process opened the store itself.
     pub fn node_status(&mut self) -> Option<Status> {
         match self {
-            Db::Live { session, status } => Some(status(session)),
+            Db::Live {
+                session, status, ..
+            } => Some(status(session)),
             Db::Offline { .. } => None,
         }
     }

@@ -6,6 +6,7 @@ use std::io::Write;
 use anyhow::{anyhow, Context as _};
 use shiftmesh_node::control::{Client, CommandReply, CommandRequest};
 use shiftmesh_node::{Executor, NodeOptions, Session, Status};
+use shiftmesh_rules::Validator;
 use shiftmesh_store::Store;
 
 use crate::cli::{Cli, Command, InitArgs};
@@ -112,6 +113,7 @@ impl Executor for CliExecutor {
     fn execute(
         &mut self,
         session: &mut Session,
+        validation: &Validator,
         status: &mut dyn FnMut(&mut Session) -> Status,
         request: CommandRequest,
     ) -> CommandReply {
@@ -137,7 +139,7 @@ impl Executor for CliExecutor {
         let json = cli.json;
         let (stdout, result) = output::capture(|| {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut ctx = Context::live(json, session, status);
+                let mut ctx = Context::live(json, session, validation, status);
                 commands::run(cli.command, &mut ctx)
             }))
         });

@@ -101,6 +101,14 @@ fn staff_shift_and_department_commands_round_trip() {
         serde_json::json!(["guide"]),
         "untouched fields stay"
     );
+    let changes = node.json(&["status"])["changes"].clone();
+    let same = node.ok(&["staff", "update", "sam", "--name", "Samuel Park"]);
+    assert!(same.contains("nothing changed"), "{same}");
+    assert_eq!(
+        node.json(&["status"])["changes"],
+        changes,
+        "writing the values a field holds makes no change"
+    );
 
     node.ok(&[
         "shift",

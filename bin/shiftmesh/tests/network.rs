@@ -251,10 +251,23 @@ fn commands_through_a_running_node_behave_as_without_one() {
     a.ok(&["assign", "sarah", "mon-am-exhibits"]);
     let after_assign = a.heads();
     assert_ne!(after_assign, heads);
-    let check = a.run(&["assign", "sarah", "mon-am-education", "--check"]);
+    let check = a.run(&["--json", "assign", "sarah", "mon-am-education", "--check"]);
     assert_eq!(check.status.code(), Some(1), "{check:?}");
     assert_eq!(a.heads(), after_assign, "--check wrote something");
+    // What it would cause comes from the node's own validation, brought up to date.
+    let caused: Value = serde_json::from_slice(&check.stdout).unwrap();
+    assert_eq!(caused["conflicts"][0]["kind"], "double-booking", "{caused}");
     assert!(!conflicts(&a).iter().any(|c| c["kind"] == "double-booking"));
+    // An assignment that does go through lists what it causes, and the node's conflict list
+    // (and `conflicts show`) has it at once.
+    a.ok(&["assign", "tom", "mon-am-exhibits"]);
+    let done = a.json(&["assign", "tom", "mon-am-education"]);
+    assert_eq!(done["conflicts"][0]["kind"], "double-booking", "{done}");
+    let listed = conflicts(&a);
+    for c in done["conflicts"].as_array().unwrap() {
+        assert!(listed.contains(c), "{c} is listed");
+        a.ok(&["conflicts", "show", c["id"].as_str().unwrap()]);
+    }
     // Mistakes exit 2 and failures exit 1, each with one line.
     assert!(a.fails(1, &["staff", "show", "nobody"]).contains("nobody"));
     assert!(a
@@ -264,8 +277,9 @@ fn commands_through_a_running_node_behave_as_without_one() {
     let backup = a.path("through-node.automerge");
     a.ok(&["backup", &backup]);
     assert!(std::path::Path::new(&backup).exists());
+    let through_node = a.heads();
     ra.stop();
     assert!(a.fails(1, &["events"]).contains("no node is running"));
     // Once stopped, the same commands work on the store directly.
-    assert_eq!(a.heads(), after_assign);
+    assert_eq!(a.heads(), through_node);
 }

@@ -10,6 +10,7 @@
 //!   identical conflict lists.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,10 @@ const PROPAGATION_LIMIT: Duration = Duration::from_secs(30);
 /// and how long each may take to reach every follower.
 const WARM_UP_ATTEMPTS: usize = 20;
 const WARM_UP_WAIT: Duration = Duration::from_secs(5);
+/// Numbers every propagation edit of the run. A rename to the name a staff member already has
+/// changes nothing (Automerge skips the write, so no change and no event follows): each edit
+/// must write a name never written before, across every site size and profile.
+static EDIT_SERIAL: AtomicUsize = AtomicUsize::new(0);
 /// After a catch-up, the founder's event stream is read until it is quiet this long, to count
 /// every session's bytes.
 const QUIET_AFTER_CATCH_UP: Duration = Duration::from_millis(500);
@@ -293,9 +298,8 @@ fn propagation(
         .enumerate()
         .map(|(i, n)| n.follow(i, tx.clone()))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut next = 0;
-    let mut edit = |limit: Duration| -> anyhow::Result<Option<(Duration, Vec<Duration>)>> {
-        next += 1;
+    let edit = |limit: Duration| -> anyhow::Result<Option<(Duration, Vec<Duration>)>> {
+        let next = EDIT_SERIAL.fetch_add(1, Ordering::Relaxed) + 1;
         let id = &staff[next % staff.len()];
         let started = Instant::now();
         crate::run_ok(cli(bin, &cluster.founder_dir).args([

@@ -643,12 +643,20 @@ impl Task {
 
     /// Logs a failed connection, saying when the cause may be a different site key: pnet has
     /// no way to say so itself, so a wrong key shows only as a failed handshake or a timeout.
+    /// Nobody answering at the address (its node stopped, its machine off) is no sign of a
+    /// key: the dialer tries again with back-off, and `peers` shows the peer as offline, so
+    /// that is logged only at debug level.
     fn connection_failed(&self, what: &str, error: &str) {
         let error = error.replace('\n', " ");
+        let unreachable = ["Connection refused", "unreachable", "No route to host"]
+            .iter()
+            .any(|s| error.contains(s));
         let handshake = ["andshake", "imeout", "end of file", "reset", "negotiat"]
             .iter()
             .any(|s| error.contains(s));
-        if handshake {
+        if unreachable {
+            tracing::debug!("nothing answers when {what} (its node may be stopped): {error}");
+        } else if handshake {
             tracing::warn!(
                 "handshake failed with {what}: {error}; the site key may differ (ours has fingerprint {}; compare with 'shiftmesh status' on the other machine)",
                 self.fingerprint

@@ -51,12 +51,15 @@ pub struct NodeOptions {
 }
 
 /// Runs CLI commands inside the node, against the session it holds. The CLI provides it, so
-/// a command behaves the same through the node as when it opens the store itself. `status`
-/// computes the node's status on demand, for the commands that show it.
+/// a command behaves the same through the node as when it opens the store itself.
+/// `validation` is the node's validation of exactly that schedule (kept current after every
+/// change), so a command need not run the full pass again; `status` computes the node's status
+/// on demand, for the commands that show it.
 pub trait Executor: Send + 'static {
     fn execute(
         &mut self,
         session: &mut Session,
+        validation: &Validator,
         status: &mut dyn FnMut(&mut Session) -> Status,
         request: CommandRequest,
     ) -> CommandReply;
@@ -818,7 +821,7 @@ impl<E: Executor> Node<E> {
         let mut status = |session: &mut Session| {
             status_of(engine, validator, net, listen, addresses, pending, session)
         };
-        let reply = executor.execute(session, &mut status, request);
+        let reply = executor.execute(session, &*validator, &mut status, request);
         tracing::debug!("command ran in {:?}", started.elapsed());
         let after = self.session.schedule.heads();
         if after == before {

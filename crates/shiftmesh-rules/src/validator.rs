@@ -230,11 +230,39 @@ impl Validator {
 
     /// How many conflicts are open (not acknowledged warnings), without copying any.
     pub fn open_count(&self, acks: &BTreeMap<String, Acknowledgement>) -> usize {
+        self.open(acks).count()
+    }
+
+    /// The ids of the conflicts still open, to tell afterwards what a change brought (see
+    /// [`Validator::open_except`]) without copying every conflict.
+    pub fn open_ids(&self, acks: &BTreeMap<String, Acknowledgement>) -> HashSet<String> {
+        self.open(acks).map(|c| c.id.clone()).collect()
+    }
+
+    /// The open conflicts whose ids are not in `known`, sorted: what a change brought, an
+    /// acknowledged warning whose data changed (so it is open again) included.
+    pub fn open_except(
+        &self,
+        acks: &BTreeMap<String, Acknowledgement>,
+        known: &HashSet<String>,
+    ) -> Vec<Conflict> {
+        let mut brought: Vec<Conflict> = self
+            .open(acks)
+            .filter(|c| !known.contains(&c.id))
+            .cloned()
+            .collect();
+        sort(&mut brought);
+        brought
+    }
+
+    fn open<'v>(
+        &'v self,
+        acks: &'v BTreeMap<String, Acknowledgement>,
+    ) -> impl Iterator<Item = &'v Conflict> + 'v {
         self.by_scope
             .values()
             .flatten()
             .filter(|c| !is_acknowledged(c, acks))
-            .count()
     }
 
     /// Every conflict, sorted (errors first, then by kind and id).
