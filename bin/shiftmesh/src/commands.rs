@@ -35,7 +35,7 @@ pub fn run(command: Command, ctx: &mut Context) -> anyhow::Result<()> {
         Command::Staff(cmd) => staff(ctx, cmd),
         Command::Shift(cmd) => shift(ctx, cmd),
         Command::Assign(args) => {
-            let (s, mut checked) = conflicts::Checked::open(&mut ctx.db)?;
+            let (s, checked) = conflicts::Checked::open(&mut ctx.db)?;
             let assignment = Assignment {
                 shift: args.shift,
                 staff: args.staff,
@@ -46,7 +46,7 @@ pub fn run(command: Command, ctx: &mut Context) -> anyhow::Result<()> {
                 window: None,
             };
             let written = s.schedule.assign(&s.edit(), &assignment)?;
-            let caused = checked.after(&mut s.schedule, &written.dirty)?;
+            let caused = checked.caused(&mut s.schedule, &written.dirty)?;
             let key = assignment.key().to_string();
             if !args.check {
                 s.persist()?;

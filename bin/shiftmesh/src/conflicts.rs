@@ -1,5 +1,6 @@
 //! The conflict commands: list, show, resolve, acknowledge, and what an assignment would cause.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use anyhow::{bail, Context as _};
@@ -39,30 +40,30 @@ fn current(db: &mut Db) -> anyhow::Result<(Vec<Conflict>, Vec<Conflict>)> {
     of_reader(&mut db.read()?)
 }
 
-/// The validation of a schedule a command is about to change: as it stands (the running
-/// node's, or one full pass), then after the change only what it touched is re-checked (the
-/// incremental pass).
-pub struct Checked {
-    validator: Validator,
+/// The validation of a schedule a command is about to change, as it stands: the running
+/// node's, borrowed (the node brings its own up to date once the change is made), or one full
+/// pass. After the change only what it touched is re-checked (the incremental pass).
+pub struct Checked<'v> {
+    validator: Cow<'v, Validator>,
 }
 
-impl Checked {
+impl Checked<'_> {
     /// The session to change, with its validation as it stands.
-    pub fn open<'s>(db: &'s mut Db) -> anyhow::Result<(&'s mut Session, Checked)> {
+    pub fn open<'s>(db: &'s mut Db) -> anyhow::Result<(&'s mut Session, Checked<'s>)> {
         if let Db::Live {
             session,
             validation,
             ..
         } = db
         {
-            let validator = (*validation).clone();
+            let validator = Cow::Borrowed(*validation);
             return Ok((session, Checked { validator }));
         }
         let session = db.open()?;
         let schedule = &mut session.schedule;
         let concurrent = schedule.all_concurrent_values()?;
         let input = Input::new(schedule.index(), schedule.zone(), &concurrent);
-        let validator = Validator::new(&input);
+        let validator = Cow::Owned(Validator::new(&input));
         Ok((session, Checked { validator }))
     }
 
@@ -71,18 +72,23 @@ impl Checked {
         split(&self.validator, schedule.view())
     }
 
-    /// Brings the validation up to date after a change that touched `dirty`, and returns the
-    /// open conflicts that were not open before.
-    pub fn after(
-        &mut self,
-        schedule: &mut Schedule,
-        dirty: &Dirty,
-    ) -> anyhow::Result<Vec<Conflict>> {
-        let before = self.validator.open_ids(&schedule.index().acks);
+    /// The open conflicts a change that touched `dirty` brought, without updating the
+    /// validation (so a borrowed one is not copied).
+    pub fn caused(&self, schedule: &mut Schedule, dirty: &Dirty) -> anyhow::Result<Vec<Conflict>> {
         let concurrent = schedule.all_concurrent_values()?;
         let input = Input::new(schedule.index(), schedule.zone(), &concurrent);
-        self.validator.update(&input, dirty);
-        Ok(self.validator.open_except(&schedule.index().acks, &before))
+        Ok(self
+            .validator
+            .brought_by(&input, dirty, &schedule.index().acks))
+    }
+
+    /// Brings the validation up to date after a change that touched `dirty` (copying a
+    /// borrowed one first), for a command that lists every conflict afterwards.
+    pub fn update(&mut self, schedule: &mut Schedule, dirty: &Dirty) -> anyhow::Result<()> {
+        let concurrent = schedule.all_concurrent_values()?;
+        let input = Input::new(schedule.index(), schedule.zone(), &concurrent);
+        self.validator.to_mut().update(&input, dirty);
+        Ok(())
     }
 }
 
@@ -274,7 +280,7 @@ fn apply(ctx: &mut Context, id: &str, request: Request) -> anyhow::Result<()> {
         .apply(&edit, planned.message.clone(), &planned.ops)
         .with_context(|| format!("{} could not be applied", planned.message))?;
     s.persist()?;
-    checked.after(&mut s.schedule, &written.dirty)?;
+    checked.update(&mut s.schedule, &written.dirty)?;
     let (after, _) = checked.now(&s.schedule);
     let remaining = after.iter().any(|c| c.id == conflict.id);
     output::either(

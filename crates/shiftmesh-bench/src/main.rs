@@ -142,6 +142,9 @@ fn bench(work: &Path, args: &[String], options: &Options) -> anyhow::Result<()> 
     let mut notes = Vec::new();
     let mut scaling = Vec::new();
     let mut document = Vec::new();
+    // One concurrent-edits row per profile, after the others: how convergence grows with the
+    // schedule is part of the answer.
+    let mut convergence = Vec::new();
     for p in &profiles {
         let headline = p.name == profile.name;
         let roster = shiftmesh_testdata::generate(*p, options.seed);
@@ -172,27 +175,28 @@ fn bench(work: &Path, args: &[String], options: &Options) -> anyhow::Result<()> 
             runs: options.runs,
             edits: options.edits,
             sizes: &options.sizes,
-            concurrent_edits: if headline { CONCURRENT_EDITS } else { 0 },
+            concurrent_edits: CONCURRENT_EDITS,
         };
         let site = network::site(work, p.name, &settings, headline)?;
         scaling.extend(site.points);
         rows.extend(site.headline.rows);
         notes.extend(site.headline.notes);
+        convergence.extend(site.convergence);
         if headline {
             document = site.document;
         }
     }
+    rows.extend(convergence);
     notes.push(match &options.samod {
         Some(samod) => samod_row(work, samod, &document, options.runs, &mut rows)?,
         None => "samod was not measured in this run: a quick run does not build it (scripts/bench.sh builds it for a full run).".into(),
     });
 
     parameters.push(format!(
-        "Each process-level figure is the median of {} runs; {} edits one at a time on the founder at each site size, after untimed edits until every node's event stream reports one; sites of {:?} nodes on 127.0.0.1 with --no-mdns, each member joined with its own invite; {CONCURRENT_EDITS} concurrent edits on the largest site{}.",
+        "Each process-level figure is the median of {} runs; {} edits one at a time on the founder at each site size, after untimed edits until every node's event stream reports one; sites of {:?} nodes on 127.0.0.1 with --no-mdns, each member joined with its own invite; {CONCURRENT_EDITS} concurrent edits on each profile's largest site.",
         options.runs,
         options.edits,
         options.sizes,
-        if options.quick { "" } else { " of the chosen profile" },
     ));
     parameters.push(format!(
         "Release build of commit {}; the whole run took {:.1} min.",

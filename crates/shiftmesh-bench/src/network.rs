@@ -56,7 +56,7 @@ pub struct Settings<'a> {
     pub edits: usize,
     /// Site sizes, ascending.
     pub sizes: &'a [usize],
-    /// The edits every node makes at once on the largest site; 0 skips that figure.
+    /// The edits the nodes make at once on the largest site; 0 skips that figure.
     pub concurrent_edits: usize,
 }
 
@@ -71,6 +71,8 @@ pub struct Site {
     pub points: Vec<ScalePoint>,
     /// The table's rows (only for the headline profile) and notes.
     pub headline: Headline,
+    /// The concurrent-edits figure on the largest site (every profile, when asked for).
+    pub convergence: Option<Row>,
     /// The founder's document after the import, as a backup holds it.
     pub document: Vec<u8>,
 }
@@ -202,7 +204,8 @@ pub fn site(
         }
         points.push(point);
     }
-    if headline && settings.concurrent_edits > 0 {
+    let mut convergence = None;
+    if settings.concurrent_edits > 0 {
         let nodes = cluster.size();
         let idle_kib = cluster.founder.memory_kib("VmRSS:");
         let result = concurrent(&cluster, settings)?;
@@ -213,25 +216,35 @@ pub fn site(
             nodes,
             settings.concurrent_edits,
         )?;
-        rows.push(Row::timed(
+        eprintln!(
+            "  {profile}, {nodes} nodes, {} concurrent edits: identical {} after the last acknowledgement (raw {})",
+            settings.concurrent_edits,
+            ms(result.after_last_ack),
+            ms(raw_time)
+        );
+        convergence = Some(Row::timed(
             format!(
-                "{nodes} nodes, {} concurrent edits: from the last acknowledgement to identical heads and conflict lists on all, vs in-process sync of {nodes} copies",
+                "{}, {nodes} nodes, {} concurrent edits: from the last acknowledgement to identical heads and conflict lists on all, vs in-process sync of {nodes} copies",
+                profile.to_uppercase(),
                 settings.concurrent_edits
             ),
             result.after_last_ack,
             Some(raw_time),
             Target::Millis(CONVERGENCE_TARGET_MS),
         ));
-        rows.push(Row {
-            figure: format!("resident memory of the founder's node: idle with {nodes} nodes / peak under those edits"),
-            ours: format!("{} MiB / {} MiB", idle_kib / 1024, loaded_kib / 1024),
-            raw: "—".into(),
-            ratio: None,
-            target: Target::None,
-            value: (loaded_kib / 1024) as f64,
-        });
+        if headline {
+            rows.push(Row {
+                figure: format!("resident memory of the founder's node: idle with {nodes} nodes / peak under {} concurrent edits", settings.concurrent_edits),
+                ours: format!("{} MiB / {} MiB", idle_kib / 1024, loaded_kib / 1024),
+                raw: "—".into(),
+                ratio: None,
+                target: Target::None,
+                value: (loaded_kib / 1024) as f64,
+            });
+        }
         notes.push(format!(
-            "Concurrent edits: {} CLI edits on {nodes} nodes at once ({} refused by the schedule's own checks and not counted as edits), made over {}; all nodes identical {} after the first edit began, with {} conflicts each.",
+            "Concurrent edits on {}: {} CLI edits on {nodes} nodes at once ({} refused by the schedule's own checks and not counted as edits), made over {}; all nodes identical {} after the first edit began, with {} conflicts each.",
+            profile.to_uppercase(),
             settings.concurrent_edits,
             result.refused,
             ms(result.editing),
@@ -242,6 +255,7 @@ pub fn site(
     Ok(Site {
         points,
         headline: Headline { rows, notes },
+        convergence,
         document: std::mem::take(&mut cluster.document),
     })
 }

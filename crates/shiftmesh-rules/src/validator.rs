@@ -113,6 +113,40 @@ impl Validator {
         Delta::between(before, after)
     }
 
+    /// The open conflicts that re-checking what `dirty` touched would bring, sorted (an
+    /// acknowledged warning whose data changed, so that it is open again, included), without
+    /// changing this validation: for a command that runs against a validation kept elsewhere
+    /// (a running node's, which the node brings up to date itself once the change is made).
+    pub fn brought_by(
+        &self,
+        input: &Input<'_>,
+        dirty: &Dirty,
+        acks: &BTreeMap<String, Acknowledgement>,
+    ) -> Vec<Conflict> {
+        let (before, after) = if zones(input) != self.zones || dirty.len() > FULL_PASS_ABOVE_DIRTY {
+            (self.conflicts(), Validator::new(input).conflicts())
+        } else {
+            let mut before = Vec::new();
+            let mut after = Vec::new();
+            for scope in self.scopes_touched(input, dirty) {
+                before.extend(self.by_scope.get(&scope).into_iter().flatten().cloned());
+                after.extend(check(&scope, input));
+            }
+            (before, after)
+        };
+        let was_open: HashSet<String> = before
+            .into_iter()
+            .filter(|c| !is_acknowledged(c, acks))
+            .map(|c| c.id)
+            .collect();
+        let mut brought: Vec<Conflict> = after
+            .into_iter()
+            .filter(|c| !is_acknowledged(c, acks) && !was_open.contains(&c.id))
+            .collect();
+        sort(&mut brought);
+        brought
+    }
+
     /// Checks a scope again; returns the conflicts it had before.
     fn recheck(&mut self, scope: Scope, input: &Input<'_>) -> Vec<Conflict> {
         let old = self.by_scope.remove(&scope).unwrap_or_default();
@@ -230,39 +264,11 @@ impl Validator {
 
     /// How many conflicts are open (not acknowledged warnings), without copying any.
     pub fn open_count(&self, acks: &BTreeMap<String, Acknowledgement>) -> usize {
-        self.open(acks).count()
-    }
-
-    /// The ids of the conflicts still open, to tell afterwards what a change brought (see
-    /// [`Validator::open_except`]) without copying every conflict.
-    pub fn open_ids(&self, acks: &BTreeMap<String, Acknowledgement>) -> HashSet<String> {
-        self.open(acks).map(|c| c.id.clone()).collect()
-    }
-
-    /// The open conflicts whose ids are not in `known`, sorted: what a change brought, an
-    /// acknowledged warning whose data changed (so it is open again) included.
-    pub fn open_except(
-        &self,
-        acks: &BTreeMap<String, Acknowledgement>,
-        known: &HashSet<String>,
-    ) -> Vec<Conflict> {
-        let mut brought: Vec<Conflict> = self
-            .open(acks)
-            .filter(|c| !known.contains(&c.id))
-            .cloned()
-            .collect();
-        sort(&mut brought);
-        brought
-    }
-
-    fn open<'v>(
-        &'v self,
-        acks: &'v BTreeMap<String, Acknowledgement>,
-    ) -> impl Iterator<Item = &'v Conflict> + 'v {
         self.by_scope
             .values()
             .flatten()
             .filter(|c| !is_acknowledged(c, acks))
+            .count()
     }
 
     /// Every conflict, sorted (errors first, then by kind and id).

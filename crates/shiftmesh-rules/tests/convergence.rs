@@ -11,7 +11,7 @@ use common::{id, World};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use shiftmesh_model::{AvailabilityKind, Collection, Dirty, Edit, Schedule, Shift, Written};
-use shiftmesh_rules::{full_pass, Input, Validator};
+use shiftmesh_rules::{full_pass, open_and_acknowledged, Input, Validator};
 
 const STAFF: [&str; 4] = ["ann", "bob", "cy", "dee"];
 const SHIFTS: [&str; 5] = ["s0", "s1", "s2", "s3", "s4"];
@@ -92,6 +92,8 @@ impl Replica {
             &concurrent,
         );
         let before = self.validator.conflicts();
+        let acks = &self.world.schedule.index().acks;
+        let brought = self.validator.brought_by(&input, dirty, acks);
         let delta = self.validator.update(&input, dirty);
         let incremental = self.validator.conflicts();
         let full = full_pass(&input);
@@ -100,6 +102,14 @@ impl Replica {
             "incremental != full after touching {dirty:?}:\n{}",
             difference(&incremental, &full)
         );
+        // What a command is told its change brought: the open conflicts that were not open.
+        let (open_before, _) = open_and_acknowledged(before.clone(), acks);
+        let (open_now, _) = open_and_acknowledged(full.clone(), acks);
+        let expected: Vec<_> = open_now
+            .into_iter()
+            .filter(|c| !open_before.iter().any(|b| b.id == c.id))
+            .collect();
+        assert_eq!(brought, expected, "brought by touching {dirty:?}");
         // What the node reports as appeared and resolved is exactly the difference.
         let ids = |list: &[shiftmesh_rules::Conflict]| {
             list.iter().map(|c| c.id.clone()).collect::<Vec<_>>()
