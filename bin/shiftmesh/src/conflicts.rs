@@ -26,20 +26,6 @@ fn split(validator: &Validator, view: &View) -> (Vec<Conflict>, Vec<Conflict>) {
     open_and_acknowledged(validator.conflicts(), &view.index().acks)
 }
 
-/// The open conflicts and acknowledged warnings of the schedule as it stands: inside a running
-/// node, the node's own validation (kept current after every change); else a full pass.
-fn current(db: &mut Db) -> anyhow::Result<(Vec<Conflict>, Vec<Conflict>)> {
-    if let Db::Live {
-        session,
-        validation,
-        ..
-    } = db
-    {
-        return Ok(split(validation, session.schedule.view()));
-    }
-    of_reader(&mut db.read()?)
-}
-
 /// The validation of a schedule a command is about to change, as it stands: the running
 /// node's, borrowed (the node brings its own up to date once the change is made), or one full
 /// pass. After the change only what it touched is re-checked (the incremental pass).
@@ -94,7 +80,17 @@ impl Checked<'_> {
 
 fn of_reader(reader: &mut Reader) -> anyhow::Result<(Vec<Conflict>, Vec<Conflict>)> {
     let concurrent = reader.all_concurrent_values()?;
-    Ok(evaluate(reader.view(), &concurrent))
+    Ok(evaluated(reader, &concurrent))
+}
+
+/// The open conflicts and acknowledged warnings as the schedule stands: the running node's
+/// validation when the command runs inside it (kept current after every change), else a full
+/// pass.
+fn evaluated(reader: &Reader, concurrent: &Concurrent) -> (Vec<Conflict>, Vec<Conflict>) {
+    match reader.validation() {
+        Some(validation) => split(validation, reader.view()),
+        None => evaluate(reader.view(), concurrent),
+    }
 }
 
 /// How many conflicts are open (for `status`).
@@ -142,7 +138,8 @@ pub fn describe(conflicts: &[Conflict]) -> String {
 }
 
 pub fn list(ctx: &mut Context, filter: ConflictFilter) -> anyhow::Result<()> {
-    let (open, acknowledged) = current(&mut ctx.db)?;
+    let mut reader = ctx.db.read()?;
+    let (open, acknowledged) = of_reader(&mut reader)?;
     let shown: Vec<Conflict> = open
         .into_iter()
         .filter(|c| filter.kind.is_none_or(|k| c.kind == k))
@@ -181,10 +178,10 @@ fn find(
 }
 
 pub fn show(ctx: &mut Context, id: &str) -> anyhow::Result<()> {
-    let (open, acknowledged) = current(&mut ctx.db)?;
-    let (conflict, is_acknowledged) = find(id, open, acknowledged)?;
     let mut reader = ctx.db.read()?;
     let concurrent = reader.all_concurrent_values()?;
+    let (open, acknowledged) = evaluated(&reader, &concurrent);
+    let (conflict, is_acknowledged) = find(id, open, acknowledged)?;
     let input = Input::new(reader.view().index(), reader.view().zone(), &concurrent);
     let candidates = if conflict.offers(shiftmesh_rules::OptionId::FindSubstitute) {
         Some(substitutes(&conflict, &input)?)

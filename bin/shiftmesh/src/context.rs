@@ -42,8 +42,8 @@ pub enum Reader<'a> {
     /// From the index snapshot, when one matches the store, so the document is loaded only
     /// when a read needs it.
     Snapshot(Box<Snapshot>),
-    /// The running node's (or this command's) open session.
-    Open(&'a mut Session),
+    /// The running node's (with its validation of it) or this command's open session.
+    Open(&'a mut Session, Option<&'a Validator>),
 }
 
 pub struct Snapshot {
@@ -126,11 +126,15 @@ impl Db<'_> {
     /// The schedule for reading.
     pub fn read(&mut self) -> anyhow::Result<Reader<'_>> {
         match self {
-            Db::Live { session, .. } => Ok(Reader::Open(session)),
+            Db::Live {
+                session,
+                validation,
+                ..
+            } => Ok(Reader::Open(session, Some(*validation))),
             Db::Offline {
                 session: Some(session),
                 ..
-            } => Ok(Reader::Open(session)),
+            } => Ok(Reader::Open(session, None)),
             Db::Offline { data_dir, .. } => {
                 Ok(Reader::Snapshot(Box::new(Snapshot::open(data_dir)?)))
             }
@@ -197,24 +201,32 @@ impl Snapshot {
 }
 
 impl Reader<'_> {
+    /// The running node's validation of the schedule, current as of this command.
+    pub fn validation(&self) -> Option<&Validator> {
+        match self {
+            Reader::Open(_, validation) => *validation,
+            Reader::Snapshot(_) => None,
+        }
+    }
+
     pub fn view(&self) -> &View {
         match self {
             Reader::Snapshot(s) => &s.view,
-            Reader::Open(s) => s.schedule.view(),
+            Reader::Open(s, _) => s.schedule.view(),
         }
     }
 
     pub fn identity(&self) -> &Identity {
         match self {
             Reader::Snapshot(s) => &s.identity,
-            Reader::Open(s) => &s.identity,
+            Reader::Open(s, _) => &s.identity,
         }
     }
 
     pub fn store(&self) -> &Store {
         match self {
             Reader::Snapshot(s) => &s.store,
-            Reader::Open(s) => &s.store,
+            Reader::Open(s, _) => &s.store,
         }
     }
 
@@ -222,14 +234,14 @@ impl Reader<'_> {
     pub fn changes(&self) -> usize {
         match self {
             Reader::Snapshot(s) => s.changes,
-            Reader::Open(s) => s.schedule.change_count(),
+            Reader::Open(s, _) => s.schedule.change_count(),
         }
     }
 
     pub fn heads(&mut self) -> Vec<String> {
         let heads = match self {
             Reader::Snapshot(s) => s.store.heads().to_vec(),
-            Reader::Open(s) => s.schedule.heads(),
+            Reader::Open(s, _) => s.schedule.heads(),
         };
         heads.iter().map(|h| h.to_string()).collect()
     }
@@ -242,7 +254,7 @@ impl Reader<'_> {
         }
         match self {
             Reader::Snapshot(s) => Ok(s.schedule()?.all_concurrent_values()?),
-            Reader::Open(s) => Ok(s.schedule.all_concurrent_values()?),
+            Reader::Open(s, _) => Ok(s.schedule.all_concurrent_values()?),
         }
     }
 
@@ -263,7 +275,7 @@ impl Reader<'_> {
         }
         match self {
             Reader::Snapshot(s) => Ok(s.schedule()?.concurrent_values(collection, key)?),
-            Reader::Open(s) => Ok(s.schedule.concurrent_values(collection, key)?),
+            Reader::Open(s, _) => Ok(s.schedule.concurrent_values(collection, key)?),
         }
     }
 }
