@@ -25,7 +25,7 @@ use automerge::{
 };
 
 use crate::entity::{Assignment, Collection, Entity, FieldValue, Fields, REMOVED_FIELD};
-use crate::index::{Dirty, Index, IndexBuilder, Site, Stored};
+use crate::index::{Dirty, Index, IndexBuilder, Site, Stored, TouchedFields};
 use crate::time::SiteZone;
 use crate::{AssignmentKey, Id, ModelError, Result};
 
@@ -199,6 +199,15 @@ pub struct Written {
     pub dirty: Dirty,
 }
 
+/// Where an object sits in the schedule.
+#[derive(Clone, Debug)]
+enum Owner {
+    /// A collection's map.
+    Collection(Collection),
+    /// An entity's map, or an object inside it (with the entity's field that holds it).
+    Entity(Collection, String, Option<String>),
+}
+
 /// What a merge reports back.
 #[derive(Clone, Debug, Default)]
 pub struct Merged {
@@ -206,6 +215,8 @@ pub struct Merged {
     pub new_changes: usize,
     /// The entities those changes touched.
     pub dirty: Dirty,
+    /// Of those, the ones touched only in named fields, with the fields.
+    pub fields: TouchedFields,
 }
 
 impl Schedule {
@@ -760,6 +771,7 @@ impl Schedule {
         Ok(Merged {
             new_changes,
             dirty: self.index().all_keys(),
+            fields: TouchedFields::new(),
         })
     }
 
@@ -796,20 +808,24 @@ impl Schedule {
             .iter()
             .map(|m| (m.max_op + 1).saturating_sub(m.start_op))
             .sum();
-        let dirty = if ops > MERGE_OPS_REBUILD as u64 {
+        let (dirty, fields) = if ops > MERGE_OPS_REBUILD as u64 {
             if refresh {
                 self.rebuild_index();
             }
-            self.index().all_keys()
+            (self.index().all_keys(), TouchedFields::new())
         } else {
             let new = self.doc.get_changes(before);
-            let dirty = self.dirty_of_changes(&new);
+            let (dirty, fields) = self.touched_by(&new);
             if refresh {
                 self.refresh(&dirty);
             }
-            dirty
+            (dirty, fields)
         };
-        Merged { new_changes, dirty }
+        Merged {
+            new_changes,
+            dirty,
+            fields,
+        }
     }
 
     /// Whether the collection held the key (removed or not) at the given heads.
@@ -822,9 +838,11 @@ impl Schedule {
     /// The entities that changes touched, found from their operations. (A diff of the visible
     /// state would miss a concurrent value that arrives without changing what a field shows,
     /// and that still changes the field's conflicts.)
-    fn dirty_of_changes(&self, changes: &[automerge::Change]) -> Dirty {
+    fn touched_by(&self, changes: &[automerge::Change]) -> (Dirty, TouchedFields) {
         let mut dirty = Dirty::new();
-        let mut owners: HashMap<String, Option<(Collection, Option<String>)>> = HashMap::new();
+        let mut fields = TouchedFields::new();
+        let mut whole = Dirty::new();
+        let mut owners: HashMap<String, Option<Owner>> = HashMap::new();
         for change in changes {
             for op in change.decode().operations {
                 let automerge::legacy::Key::Map(key) = &op.key else {
@@ -835,26 +853,44 @@ impl Schedule {
                     .entry(obj)
                     .or_insert_with_key(|obj| self.owner_of(obj))
                     .clone();
-                match owner {
-                    // An operation on a collection map names the entity in its key.
-                    Some((collection, None)) => dirty.insert((collection, key.to_string())),
-                    Some((collection, Some(entity))) => dirty.insert((collection, entity)),
+                let (entry, field) = match owner {
+                    // An operation on a collection map names the entity in its key, and makes,
+                    // deletes or replaces it as a whole.
+                    Some(Owner::Collection(collection)) => ((collection, key.to_string()), None),
+                    // On the entity's map, the key is the field; deeper, the field holds it.
+                    Some(Owner::Entity(collection, entity, None)) => {
+                        ((collection, entity), Some(key.to_string()))
+                    }
+                    Some(Owner::Entity(collection, entity, Some(field))) => {
+                        ((collection, entity), Some(field))
+                    }
                     // The root (site settings, re-read on every refresh) or something foreign.
-                    None => false,
+                    None => continue,
                 };
+                match field {
+                    Some(field) => {
+                        fields.entry(entry.clone()).or_default().insert(field);
+                    }
+                    None => {
+                        whole.insert(entry.clone());
+                    }
+                }
+                dirty.insert(entry);
             }
         }
-        dirty
+        fields.retain(|entry, _| !whole.contains(entry));
+        (dirty, fields)
     }
 
-    /// The collection an object belongs to, and the entity when it is (inside) one.
-    fn owner_of(&self, obj: &str) -> Option<(Collection, Option<String>)> {
+    /// The collection an object belongs to, and the entity (and the entity's field holding
+    /// it) when it is (inside) one.
+    fn owner_of(&self, obj: &str) -> Option<Owner> {
         let id = self.doc.import_obj(obj).ok()?;
         if id == ROOT {
             return None;
         }
         // From the object's own place up to the root: the last step names the collection, the
-        // one before it the entity.
+        // one before it the entity, the one before that the entity's field.
         let path: Vec<(ObjId, Prop)> = self
             .doc
             .parents(&id)
@@ -865,12 +901,18 @@ impl Schedule {
             Some((_, Prop::Map(name))) => Collection::from_key(name)?,
             _ => return None,
         };
+        let map_key = |i: usize| match &path[i].1 {
+            Prop::Map(key) => Some(key.to_string()),
+            Prop::Seq(_) => None,
+        };
         match path.len() {
-            1 => Some((collection, None)),
-            n => match &path[n - 2].1 {
-                Prop::Map(entity) => Some((collection, Some(entity.to_string()))),
-                Prop::Seq(_) => None,
-            },
+            1 => Some(Owner::Collection(collection)),
+            2 => Some(Owner::Entity(collection, map_key(0)?, None)),
+            n => Some(Owner::Entity(
+                collection,
+                map_key(n - 2)?,
+                Some(map_key(n - 3)?),
+            )),
         }
     }
 }

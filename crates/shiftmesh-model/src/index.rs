@@ -22,6 +22,11 @@ pub struct Site {
 /// Entities a change touched, by collection and key.
 pub type Dirty = BTreeSet<(Collection, String)>;
 
+/// For the touched entities whose changes only wrote named fields of theirs (not the entity as
+/// a whole: made, deleted or replaced), which fields — the entity map's own keys. An entity
+/// touched as a whole is not listed: every field of it counts as touched.
+pub type TouchedFields = BTreeMap<(Collection, String), BTreeSet<String>>;
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Index {
     pub site: Site,

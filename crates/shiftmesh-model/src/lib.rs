@@ -30,5 +30,5 @@ pub use entity::{
 };
 pub use error::{InputError, ModelError, Result};
 pub use id::{AssignmentKey, Id, ID_MAX_BYTES};
-pub use index::{Dirty, Index, Site};
+pub use index::{Dirty, Index, Site, TouchedFields};
 pub use time::{Interval, LocalSpan, ShiftTime, SiteZone};

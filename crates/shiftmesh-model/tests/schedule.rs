@@ -355,3 +355,35 @@ fn membership_syncs_revocation_sticks_and_the_index_round_trips() {
         .unwrap();
     assert!(b.index().is_trusted(peer_b));
 }
+
+#[test]
+fn a_merge_reports_the_fields_it_wrote_and_entities_made_whole() {
+    let mut a = Schedule::new();
+    a.add(&edit("alice@a", 1), &staff("ann"), "add ann".into())
+        .unwrap();
+    let mut b = fork(&mut a);
+    let before = b.heads();
+    let renamed = Staff {
+        name: "Ann Other".into(),
+        ..staff("ann")
+    };
+    a.update(&edit("alice@a", 2), &renamed, &["name"], "rename".into())
+        .unwrap();
+    a.add(&edit("alice@a", 3), &staff("bob"), "add bob".into())
+        .unwrap();
+    let merged = b.merge_bytes(&a.doc_mut().save()).unwrap();
+    assert_eq!(b.heads(), a.heads());
+    let ann = (Collection::Staff, "ann".to_owned());
+    let bob = (Collection::Staff, "bob".to_owned());
+    assert!(merged.dirty.contains(&ann) && merged.dirty.contains(&bob));
+    assert_eq!(
+        merged.fields.get(&ann),
+        Some(&BTreeSet::from(["name".to_owned()])),
+        "a rename wrote one field"
+    );
+    assert!(
+        !merged.fields.contains_key(&bob),
+        "a new entity is touched as a whole"
+    );
+    assert_eq!(b.touched_since(&before).fields, merged.fields);
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use automerge::ChangeHash;
 use serde::Serialize;
-use shiftmesh_model::{Collection, Dirty, Edit, Index};
+use shiftmesh_model::{Collection, Edit, Index, Merged};
 use shiftmesh_net::{Command, Event, Multiaddr, Net, NetConfig, NetError, PeerId};
 use shiftmesh_rules::{Input as RulesInput, Validator};
 use shiftmesh_store::{Identity, Store};
@@ -682,7 +682,7 @@ impl<E: Executor> Node<E> {
                         tracing::error!("could not persist changes from {peer}: {e}");
                     }
                     let persisted = started.elapsed();
-                    self.changed(&before, &merged.dirty, &peer.to_string());
+                    self.changed(&before, &merged, &peer.to_string());
                     tracing::debug!(
                         "{} changes from {peer} ({} entities): persisted in {persisted:?}, validated in {:?}",
                         merged.new_changes,
@@ -756,7 +756,8 @@ impl<E: Executor> Node<E> {
     }
 
     /// After changes (local or from a peer): validate what they touched and tell followers.
-    fn changed(&mut self, before: &[ChangeHash], dirty: &Dirty, origin: &str) {
+    fn changed(&mut self, before: &[ChangeHash], merged: &Merged, origin: &str) {
+        let dirty = &merged.dirty;
         let concurrent = self
             .session
             .schedule
@@ -764,7 +765,7 @@ impl<E: Executor> Node<E> {
             .unwrap_or_default();
         let schedule = &self.session.schedule;
         let input = RulesInput::new(schedule.index(), schedule.zone(), &concurrent);
-        let delta = self.validator.update(&input, dirty);
+        let delta = self.validator.update_touched(&input, dirty, &merged.fields);
         if dirty.iter().any(|(c, _)| *c == Collection::Members) {
             self.net
                 .send(Command::Trust(membership::trust_list(&self.session)));
@@ -844,7 +845,7 @@ impl<E: Executor> Node<E> {
     fn after_local_change(&mut self, before: &[ChangeHash]) {
         let started = std::time::Instant::now();
         let merged = self.session.schedule.touched_since(before);
-        self.changed(before, &merged.dirty, "local");
+        self.changed(before, &merged, "local");
         self.input(Input::LocalChange, None);
         tracing::debug!("local change validated and sent in {:?}", started.elapsed());
     }

@@ -4,7 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use shiftmesh_model::{Acknowledgement, AssignmentKey, Collection, Dirty, Id, Index};
+use shiftmesh_model::{
+    Acknowledgement, AssignmentKey, Collection, Dirty, Id, Index, TouchedFields,
+};
 
 use crate::check::{check, sort, sweep, week_of, weeks_of_staff, Input, Scope, Week};
 use crate::conflict::{Conflict, Severity};
@@ -97,6 +99,18 @@ impl Validator {
 
     /// Re-checks what `dirty` touched, and says which conflicts appeared and which went away.
     pub fn update(&mut self, input: &Input<'_>, dirty: &Dirty) -> Delta {
+        self.update_touched(input, dirty, &TouchedFields::new())
+    }
+
+    /// [`Validator::update`] when it is known which fields the change wrote (`fields`, as a
+    /// merge reports them): an entity touched only in fields no rule reads re-checks only its
+    /// own concurrent values, not every scope that reads the entity.
+    pub fn update_touched(
+        &mut self,
+        input: &Input<'_>,
+        dirty: &Dirty,
+        fields: &TouchedFields,
+    ) -> Delta {
         let mut before = Vec::new();
         let mut after = Vec::new();
         if zones(input) != self.zones || dirty.len() > FULL_PASS_ABOVE_DIRTY {
@@ -104,7 +118,7 @@ impl Validator {
             *self = Validator::new(input);
             after = self.conflicts();
         } else {
-            for scope in self.scopes_touched(input, dirty) {
+            for scope in self.scopes_touched(input, dirty, fields) {
                 before.extend(self.recheck(scope.clone(), input));
                 after.extend(self.by_scope.get(&scope).into_iter().flatten().cloned());
             }
@@ -128,7 +142,7 @@ impl Validator {
         } else {
             let mut before = Vec::new();
             let mut after = Vec::new();
-            for scope in self.scopes_touched(input, dirty) {
+            for scope in self.scopes_touched(input, dirty, &TouchedFields::new()) {
                 before.extend(self.by_scope.get(&scope).into_iter().flatten().cloned());
                 after.extend(check(&scope, input));
             }
@@ -206,7 +220,12 @@ impl Validator {
     }
 
     /// The scopes whose conflicts may have changed when the entities in `dirty` changed.
-    fn scopes_touched(&self, input: &Input<'_>, dirty: &Dirty) -> HashSet<Scope> {
+    fn scopes_touched(
+        &self,
+        input: &Input<'_>,
+        dirty: &Dirty,
+        fields: &TouchedFields,
+    ) -> HashSet<Scope> {
         let index = input.index;
         let mut scopes = HashSet::new();
         // The person-weeks that read a shift (and its neighbours) for one person now.
@@ -217,8 +236,16 @@ impl Validator {
                 }
             }
         };
-        for (collection, key) in dirty {
+        for entry @ (collection, key) in dirty {
             scopes.insert(Scope::Entity(*collection, key.clone()));
+            let unread_only = fields.get(entry).is_some_and(|written| {
+                written
+                    .iter()
+                    .all(|f| UNREAD_FIELDS.contains(&(*collection, f.as_str())))
+            });
+            if unread_only {
+                continue;
+            }
             match collection {
                 Collection::Staff => {
                     let Ok(id) = Id::parse(key) else { continue };
@@ -278,6 +305,18 @@ impl Validator {
         all
     }
 }
+
+/// Fields no rule reads — nor any conflict's text, fingerprint or options — outside the
+/// entity's own concurrent values: a change that wrote only these (a person renamed, a shift
+/// relabelled) re-checks only that entity's scope.
+const UNREAD_FIELDS: &[(Collection, &str)] = &[
+    (Collection::Staff, "name"),
+    (Collection::Staff, "active"),
+    (Collection::Staff, "department"),
+    (Collection::Staff, "employment_start"),
+    (Collection::Staff, "employment_end"),
+    (Collection::Shifts, "label"),
+];
 
 /// How an update changed the conflicts.
 #[derive(Clone, Debug, Default, PartialEq)]

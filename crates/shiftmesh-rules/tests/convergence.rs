@@ -10,7 +10,9 @@ mod common;
 use common::{id, World};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-use shiftmesh_model::{AvailabilityKind, Collection, Dirty, Edit, Schedule, Shift, Written};
+use shiftmesh_model::{
+    AvailabilityKind, Collection, Dirty, Edit, Schedule, Shift, TouchedFields, Written,
+};
 use shiftmesh_rules::{full_pass, open_and_acknowledged, Input, Validator};
 
 const STAFF: [&str; 4] = ["ann", "bob", "cy", "dee"];
@@ -27,6 +29,8 @@ enum Step {
     RemoveStaff(usize, usize),
     Leave(usize, usize, u8),
     Skills(usize, usize, bool),
+    /// Renames a person: a field no rule reads, so only its own concurrent values are checked.
+    Rename(usize, usize, u8),
     /// Narrows an assignment to a window (as split-time does): hours from the shift's start.
     Window(usize, usize, usize, u8, u8),
     Merge(usize, usize),
@@ -43,6 +47,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (r.clone(), 0..STAFF.len()).prop_map(|(r, p)| Step::RemoveStaff(r, p)),
         1 => (r.clone(), 0..STAFF.len(), 0u8..3).prop_map(|(r, p, d)| Step::Leave(r, p, d)),
         1 => (r.clone(), 0..STAFF.len(), any::<bool>()).prop_map(|(r, p, b)| Step::Skills(r, p, b)),
+        2 => (r.clone(), 0..STAFF.len(), 0u8..3).prop_map(|(r, p, n)| Step::Rename(r, p, n)),
         2 => (r.clone(), 0..STAFF.len(), 0..SHIFTS.len(), 0u8..8, 1u8..8)
             .prop_map(|(r, p, s, from, len)| Step::Window(r, p, s, from, len)),
         3 => (r.clone(), r).prop_map(|(a, b)| Step::Merge(a, b)),
@@ -55,14 +60,17 @@ struct Replica {
 }
 
 impl Replica {
-    /// Makes one change on this replica and, if the model accepts it, checks the validator.
+    /// Makes one change on this replica and, if the model accepts it, checks the validator
+    /// with what the change touched as a running node finds it (entities and fields).
     fn write(
         &mut self,
         change: impl FnOnce(&mut Schedule, &Edit) -> shiftmesh_model::Result<Written>,
     ) -> shiftmesh_model::Result<()> {
         let edit = self.world.tick();
-        let written = change(&mut self.world.schedule, &edit)?;
-        self.check(&written.dirty);
+        let before = self.world.schedule.heads();
+        change(&mut self.world.schedule, &edit)?;
+        let touched = self.world.schedule.touched_since(&before);
+        self.check(&touched.dirty, &touched.fields);
         Ok(())
     }
 
@@ -84,7 +92,7 @@ impl Replica {
             .cloned()
     }
 
-    fn check(&mut self, dirty: &Dirty) {
+    fn check(&mut self, dirty: &Dirty, fields: &TouchedFields) {
         let concurrent = self.world.schedule.all_concurrent_values().unwrap();
         let input = Input::new(
             self.world.schedule.index(),
@@ -94,7 +102,7 @@ impl Replica {
         let before = self.validator.conflicts();
         let acks = &self.world.schedule.index().acks;
         let brought = self.validator.brought_by(&input, dirty, acks);
-        let delta = self.validator.update(&input, dirty);
+        let delta = self.validator.update_touched(&input, dirty, fields);
         let incremental = self.validator.conflicts();
         let full = full_pass(&input);
         assert!(
@@ -179,7 +187,7 @@ fn apply(replicas: &mut [Replica], step: &Step) {
         Step::Merge(a, b) if a != b => {
             let bytes = replicas[b].world.schedule.doc_mut().save();
             let merged = replicas[a].world.schedule.merge_bytes(&bytes).unwrap();
-            replicas[a].check(&merged.dirty);
+            replicas[a].check(&merged.dirty, &merged.fields);
         }
         Step::Merge(..) => {}
         // Writes the model may refuse (a pair already assigned, an entity already gone) are
@@ -289,6 +297,17 @@ fn apply(replicas: &mut [Replica], step: &Step) {
             replicas[r]
                 .write(|schedule, e| schedule.apply(e, "w".into(), &[op]))
                 .unwrap();
+        }
+        Step::Rename(r, p, n) => {
+            let Some(staff) = replicas[r].staff(p) else {
+                return;
+            };
+            let renamed = shiftmesh_model::Staff {
+                name: format!("{} {n}", STAFF[p]),
+                ..staff
+            };
+            let _ = replicas[r]
+                .write(|schedule, e| schedule.update(e, &renamed, &["name"], "n".into()));
         }
         Step::Skills(r, p, guide) => {
             let Some(staff) = replicas[r].staff(p) else {
