@@ -38,8 +38,10 @@ const WARM_UP_ATTEMPTS: usize = 20;
 const WARM_UP_WAIT: Duration = Duration::from_secs(5);
 /// Numbers every propagation edit of the run. A rename to the name a staff member already has
 /// changes nothing (Automerge skips the write, so no change and no event follows): each edit
-/// must write a name never written before, across every site size and profile.
+/// must write a value never written before, across every site size and profile.
 static EDIT_SERIAL: AtomicUsize = AtomicUsize::new(0);
+/// The capacities propagation edits give shifts start here, above any generated capacity.
+const PROPAGATION_CAPACITY_BASE: usize = 100;
 /// After a catch-up, the founder's event stream is read until it is quiet this long, to count
 /// every session's bytes.
 const QUIET_AFTER_CATCH_UP: Duration = Duration::from_millis(500);
@@ -121,7 +123,7 @@ pub fn site(
             raw_bytes = moved;
         }
         cluster.grow_to(size)?;
-        let edits = match propagation(&cluster, settings.bin, settings.staff, settings.edits) {
+        let edits = match propagation(&cluster, settings) {
             Ok(edits) => edits,
             Err(e) => {
                 // Reported with the results rather than losing the run: a stall is a finding.
@@ -298,13 +300,27 @@ struct Propagation {
     after_ack: Vec<Duration>,
 }
 
+/// One propagation edit: every other one renames a person (a field no rule reads, so each
+/// receiver re-checks only that person's own values), the others set a shift's capacity (which
+/// re-checks the shift and its assignees' weeks). Returns the command's arguments and the id
+/// whose `entity-updated` event shows the edit arrived.
+fn propagation_edit(serial: usize, staff: &[String], shifts: &[String]) -> (Vec<String>, String) {
+    let half = serial / 2;
+    if serial.is_multiple_of(2) {
+        let id = staff[half % staff.len()].clone();
+        let args = ["staff", "update", &id, "--name", &format!("Edit {serial}")];
+        (args.map(String::from).to_vec(), id)
+    } else {
+        // A capacity this shift has not had in this run (generated ones are below it).
+        let id = shifts[half % shifts.len()].clone();
+        let capacity = PROPAGATION_CAPACITY_BASE + half / shifts.len();
+        let args = ["shift", "update", &id, "--capacity", &capacity.to_string()];
+        (args.map(String::from).to_vec(), id)
+    }
+}
+
 /// Edits on the founder, one at a time, each until every other node reports it.
-fn propagation(
-    cluster: &Cluster,
-    bin: &Path,
-    staff: &[String],
-    edits: usize,
-) -> anyhow::Result<Propagation> {
+fn propagation(cluster: &Cluster, settings: &Settings) -> anyhow::Result<Propagation> {
     let (tx, rx) = mpsc::channel();
     let followers = cluster
         .members
@@ -313,16 +329,10 @@ fn propagation(
         .map(|(i, n)| n.follow(i, tx.clone()))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let edit = |limit: Duration| -> anyhow::Result<Option<(Duration, Vec<Duration>)>> {
-        let next = EDIT_SERIAL.fetch_add(1, Ordering::Relaxed) + 1;
-        let id = &staff[next % staff.len()];
+        let serial = EDIT_SERIAL.fetch_add(1, Ordering::Relaxed);
+        let (args, id) = propagation_edit(serial, settings.staff, settings.shifts);
         let started = Instant::now();
-        crate::run_ok(cli(bin, &cluster.founder_dir).args([
-            "staff",
-            "update",
-            id,
-            "--name",
-            &format!("Edit {next}"),
-        ]))?;
+        crate::run_ok(cli(settings.bin, &cluster.founder_dir).args(&args))?;
         let acked = started.elapsed();
         let mut seen = vec![None; followers.len()];
         let deadline = Instant::now() + limit;
@@ -355,7 +365,7 @@ fn propagation(
         ack: Vec::new(),
         after_ack: Vec::new(),
     };
-    for i in 0..edits {
+    for i in 0..settings.edits {
         let Some((acked, seen)) = edit(PROPAGATION_LIMIT)? else {
             bail!(
                 "edit {i} did not reach every node within {} s",
