@@ -306,8 +306,9 @@ fn staff(ctx: &mut Context, cmd: StaffCommand) -> anyhow::Result<()> {
         }
         StaffCommand::List => {
             let r = ctx.db.read()?;
-            let list: Vec<&Staff> = r.view().index().staff.values().collect();
-            output::either(ctx.json, &list, || views::staff_table(&list))
+            let index = r.view().index();
+            let list: Vec<&Staff> = index.staff.values().collect();
+            output::either(ctx.json, &list, || views::staff_table(index, &list))
         }
         StaffCommand::Show { id } => views::staff_show(ctx, &id),
         StaffCommand::Update { id, fields } => {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 use shiftmesh_model::history::history as read_history;
 use shiftmesh_model::time::format_time;
-use shiftmesh_model::{Collection, Id, Shift, Staff, View};
+use shiftmesh_model::{describe_damage, Collection, Damage, Id, Index, Shift, Staff, View};
 
 use crate::cli::{HistoryArgs, ScheduleArgs};
 use shiftmesh_node::Status;
@@ -57,12 +57,61 @@ pub fn hours(minutes: u32) -> String {
     }
 }
 
-pub fn staff_table(list: &[&Staff]) -> String {
+/// What is damaged in an entity, as a line for its `show`, pointing at the conflicts.
+fn damage_text(index: &Index, collection: Collection, key: &str) -> Option<String> {
+    let damage = index.damaged.get(&(collection, key.to_owned()))?;
+    Some(format!(
+        "  damaged     {} (see 'shiftmesh conflicts --kind unreadable-field')\n",
+        describe_damage(damage)
+    ))
+}
+
+/// An id as lists show it: marked when the document holds a field of it this version cannot
+/// read.
+fn listed_id(index: &Index, collection: Collection, key: &str) -> String {
+    if index.damaged.contains_key(&(collection, key.to_owned())) {
+        format!("{key} (damaged)")
+    } else {
+        key.to_owned()
+    }
+}
+
+/// An entity this version cannot use (a field it cannot do without is damaged), as lists and
+/// exports show it: its id, what is wrong, and its fields as stored.
+#[derive(Serialize)]
+pub struct Unreadable<'a> {
+    pub id: &'a str,
+    pub damaged: &'a [Damage],
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The unusable entities of a collection.
+pub fn unreadable(index: &Index, collection: Collection) -> Vec<Unreadable<'_>> {
+    index
+        .unreadable
+        .iter()
+        .filter(|((c, _), _)| *c == collection)
+        .map(|((_, key), fields)| Unreadable {
+            id: key,
+            damaged: index
+                .damaged
+                .get(&(collection, key.clone()))
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+            fields: fields
+                .iter()
+                .map(|(name, v)| (name.to_owned(), v.to_json()))
+                .collect(),
+        })
+        .collect()
+}
+
+pub fn staff_table(index: &Index, list: &[&Staff]) -> String {
     table(
         &["ID", "NAME", "DEPARTMENT", "SKILLS", "MAX H/WEEK", "ACTIVE"],
         list.iter().map(|s| {
             vec![
-                s.id.to_string(),
+                listed_id(index, Collection::Staff, s.id.as_str()),
                 s.name.clone(),
                 s.department.as_ref().map(Id::to_string).unwrap_or_default(),
                 s.skills.iter().cloned().collect::<Vec<_>>().join(","),
@@ -111,10 +160,12 @@ pub fn staff_show(ctx: &mut Context, id: &Id) -> anyhow::Result<()> {
     let staff = &index.staff[id];
     let assignments: Vec<_> = index.assignments_of_staff(id).collect();
     let availability: Vec<_> = index.availability_of_staff(id).collect();
+    let damaged = index.damaged.get(&(Collection::Staff, id.to_string()));
     let value = json!({"staff": staff, "assignments": assignments, "availability": availability,
-                       "concurrent": conflicts});
+                       "concurrent": conflicts, "damaged": damaged});
     output::either(ctx.json, &value, || {
-        let mut out = staff_table(&[staff]);
+        let mut out = staff_table(index, &[staff]);
+        out.push_str(&damage_text(index, Collection::Staff, id.as_str()).unwrap_or_default());
         out.push_str(&conflict_text);
         let _ = writeln!(out, "\nassignments ({}):", assignments.len());
         for a in &assignments {
@@ -156,25 +207,46 @@ struct ShiftView<'a> {
     overnight: bool,
     assigned: Vec<&'a str>,
     coverage: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    damaged: Option<&'a [Damage]>,
 }
 
 fn shift_view<'a>(view: &'a View, shift: &'a Shift) -> ShiftView<'a> {
-    let assigned: Vec<&str> = view
-        .index()
+    let index = view.index();
+    let assigned: Vec<&str> = index
         .assignments_of_shift(&shift.id)
         .map(|a| a.staff.as_str())
         .collect();
+    // A damaged capacity or minimum is shown as unknown, not as its fallback.
+    let known = |field: &str, value: u32| {
+        if index.is_damaged(Collection::Shifts, shift.id.as_str(), field) {
+            "?".to_owned()
+        } else {
+            value.to_string()
+        }
+    };
     ShiftView {
-        coverage: format!("{}/{}/{}", assigned.len(), shift.min_staff, shift.capacity),
+        coverage: format!(
+            "{}/{}/{}",
+            assigned.len(),
+            known("min_staff", shift.min_staff),
+            known("capacity", shift.capacity)
+        ),
         overnight: shift.time().is_overnight(),
         shift,
         assigned,
+        damaged: index
+            .damaged
+            .get(&(Collection::Shifts, shift.id.to_string()))
+            .map(Vec::as_slice),
     }
 }
 
 fn shift_line(view: &ShiftView<'_>) -> String {
     let shift = view.shift;
-    let mark = if view.assigned.len() < shift.min_staff as usize {
+    let mark = if view.damaged.is_some() {
+        "  ← damaged"
+    } else if view.assigned.len() < shift.min_staff as usize {
         "  ← understaffed"
     } else if view.assigned.len() > shift.capacity as usize {
         "  ← over capacity"
@@ -200,6 +272,26 @@ fn shift_line(view: &ShiftView<'_>) -> String {
 
 pub fn shift_show(ctx: &mut Context, id: &Id) -> anyhow::Result<()> {
     let mut r = ctx.db.read()?;
+    let index = r.view().index();
+    if index.is_unreadable(Collection::Shifts, id.as_str()) {
+        // Shown as stored, with what is wrong, rather than refused.
+        let found = unreadable(index, Collection::Shifts);
+        let entry = found.iter().find(|u| u.id == id.as_str());
+        let assigned: Vec<&str> = index
+            .assignments_of_shift(id)
+            .map(|a| a.staff.as_str())
+            .collect();
+        let value = json!({"shift": entry, "assigned": assigned});
+        return output::either(ctx.json, &value, || {
+            let mut out = format!("shift {id}\n");
+            out.push_str(&damage_text(index, Collection::Shifts, id.as_str()).unwrap_or_default());
+            for (name, v) in entry.map(|e| e.fields.iter()).into_iter().flatten() {
+                let _ = writeln!(out, "  {name:<11} {v}");
+            }
+            let _ = writeln!(out, "  assigned    {}", assigned.join(", "));
+            out
+        });
+    }
     r.view().require(Collection::Shifts, id.as_str())?;
     let (conflicts, conflict_text) = concurrent(&mut r, Collection::Shifts, id.as_str())?;
     let shift = &r.view().index().shifts[id];
@@ -216,6 +308,9 @@ pub fn shift_show(ctx: &mut Context, id: &Id) -> anyhow::Result<()> {
             shift.label,
             view.assigned.join(", ")
         );
+        out.push_str(
+            &damage_text(r.view().index(), Collection::Shifts, id.as_str()).unwrap_or_default(),
+        );
         out.push_str(&conflict_text);
         out
     })
@@ -229,20 +324,28 @@ pub fn shift_list(
 ) -> anyhow::Result<()> {
     let r = ctx.db.read()?;
     let index = r.view().index();
+    let broken = unreadable(index, Collection::Shifts);
     let Some((first, last)) = index.shift_date_range() else {
-        return output::either(ctx.json, &json!([]), || "(no shifts)".into());
+        if broken.is_empty() {
+            return output::either(ctx.json, &json!([]), || "(no shifts)".into());
+        }
+        return output::either(ctx.json, &broken, || broken_rows(&broken));
     };
     let views: Vec<ShiftView<'_>> = index
         .shifts_between(from.unwrap_or(first), to.unwrap_or(last))
         .filter(|sh| department.is_none() || sh.department == department)
         .map(|sh| shift_view(r.view(), sh))
         .collect();
-    output::either(ctx.json, &views, || {
-        table(
+    let mut all = serde_json::to_value(&views)?;
+    if let (Some(list), false) = (all.as_array_mut(), broken.is_empty()) {
+        list.extend(broken.iter().filter_map(|b| serde_json::to_value(b).ok()));
+    }
+    output::either(ctx.json, &all, || {
+        let mut out = table(
             &["ID", "DATE", "TIME", "DEPARTMENT", "COVERAGE", "ASSIGNED"],
             views.iter().map(|v| {
                 vec![
-                    v.shift.id.to_string(),
+                    listed_id(index, Collection::Shifts, v.shift.id.as_str()),
                     v.shift.date.to_string(),
                     format!(
                         "{}–{}{}",
@@ -259,8 +362,25 @@ pub fn shift_list(
                     v.assigned.join(","),
                 ]
             }),
-        )
+        );
+        if !broken.is_empty() {
+            out.push('\n');
+            out.push_str(&broken_rows(&broken));
+        }
+        out
     })
+}
+
+/// Shifts that cannot be placed on a day, one line each with what is wrong.
+fn broken_rows(broken: &[Unreadable<'_>]) -> String {
+    let mut out = format!(
+        "{} shift(s) cannot be read (damaged; see 'shiftmesh conflicts --kind unreadable-field'):\n",
+        broken.len()
+    );
+    for b in broken {
+        let _ = writeln!(out, "  {}  {}", b.id, describe_damage(b.damaged));
+    }
+    out
 }
 
 /// The days a schedule view covers.
@@ -341,6 +461,11 @@ pub fn schedule(ctx: &mut Context, args: ScheduleArgs) -> anyhow::Result<()> {
                 out.push_str(&shift_line(view));
                 out.push('\n');
             }
+        }
+        let broken = unreadable(index, Collection::Shifts);
+        if !broken.is_empty() {
+            out.push('\n');
+            out.push_str(&broken_rows(&broken));
         }
         out
     })
@@ -424,6 +549,9 @@ pub fn status(ctx: &mut Context) -> anyhow::Result<()> {
         "listen": node.listen,
         "heads": heads,
         "changes": changes,
+        "schema": site.schema,
+        "schema_notice": site.newer_notice(),
+        "damaged": index.damaged.len(),
         "conflicts": conflicts,
         "counts": {
             "departments": index.departments.len(), "staff": index.staff.len(),
@@ -447,8 +575,20 @@ pub fn status(ctx: &mut Context) -> anyhow::Result<()> {
                 let _ = write!(others, ", {} {state}", count(state));
             }
         }
+        let mut schema = site.schema.to_string();
+        if let Some(notice) = site.newer_notice() {
+            let _ = write!(schema, " ({notice})");
+        }
+        let mut conflicts = format!("{conflicts} open ('shiftmesh conflicts' lists them)");
+        if !index.damaged.is_empty() {
+            let _ = write!(
+                conflicts,
+                "; {} entities hold fields this version cannot read",
+                index.damaged.len()
+            );
+        }
         format!(
-            "site        {} ({})\nnode        {}  {}\nmembership  {}\nsite key    fingerprint {}\ndata dir    {}\nnode state  {state}\npeers       {connected} connected; {others} ('shiftmesh peers' lists them)\nchanges     {changes}\nheads       {}\nentities    {} departments, {} staff, {} shifts, {} assignments, {} availability entries\nconflicts   {conflicts} open ('shiftmesh conflicts' lists them)",
+            "site        {} ({})\nnode        {}  {}\nmembership  {}\nsite key    fingerprint {}\ndata dir    {}\nnode state  {state}\npeers       {connected} connected; {others} ('shiftmesh peers' lists them)\nschema      {schema}\nchanges     {changes}\nheads       {}\nentities    {} departments, {} staff, {} shifts, {} assignments, {} availability entries\nconflicts   {conflicts}",
             site.name.unwrap_or_default(),
             r.view().zone().name(),
             node.name,

@@ -1,26 +1,26 @@
 //! The schedule document: its layout in Automerge, the genesis every node shares, and every
 //! read and write of entities.
 //!
-//! Layout (maps keyed by id; entities are maps of scalar fields, sets are maps of `true`):
+//! Layout (maps keyed by id; entities are maps of scalar fields; docs/ARCHITECTURE.md has
+//! every field):
 //!
 //! ```text
 //! ROOT
-//!   schema: 1
+//!   schema: 2, schema_step_2        the schema version and the steps' notes (crate::schema)
 //!   site_name, time_zone            scalars written by `init`
-//!   departments/<id>                {name, time_zone, removed?}
-//!   staff/<id>                      {name, department, skills{}, max_minutes_week, …, removed?}
-//!   shifts/<id>                     {department, time "DATE​THH:MM/HH:MM", capacity, min_staff, skills{}, label, removed?}
-//!   assignments/<shift>/<staff>     {shift, staff, role, note, created_at, created_by}
-//!   availability/<id>               {staff, span "FROM/TO", kind, reason}
-//!   acks/<conflict id>              {fingerprint, by, at, note}
+//!   departments/<id>  staff/<id>  shifts/<id>  assignments/<shift>/<staff>
+//!   availability/<id>  acks/<conflict id>  members/<peer id>  accounts/<login>
 //! ```
+//!
+//! The collection maps are read and written by identity (the objects the genesis and the
+//! schema steps created), never by looking up their root key: another Automerge writer may
+//! put a rival value there, which is reported, not followed.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::OnceLock;
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
-    hydrate, ActorId, Author, AutoCommit, ChangeHash, ObjId, ObjType, Prop, ReadDoc, ScalarValue,
+    hydrate, Author, AutoCommit, ChangeHash, ObjId, ObjType, Prop, ReadDoc, ScalarValue,
     ScalarValueRef, Value, ValueRef, ROOT,
 };
 
@@ -28,6 +28,11 @@ use crate::entity::{Assignment, Collection, Entity, FieldValue, Fields, REMOVED_
 use crate::index::{Dirty, Index, IndexBuilder, Site, Stored, TouchedFields};
 use crate::time::SiteZone;
 use crate::{AssignmentKey, Id, ModelError, Result};
+
+/// How many earlier writes of one field `restore-value` follows back before it scans.
+const RESTORE_VALUES_MAX: usize = 1000;
+/// How many changes, newest first, `restore-value` scans for a field that is missing now.
+const RESTORE_SCAN_CHANGES_MAX: usize = 10_000;
 
 /// How often a bulk write reports progress, in entities.
 const PROGRESS_EVERY_ENTITIES: usize = 1000;
@@ -39,14 +44,7 @@ const MERGE_OPS_REBUILD: usize = 50_000;
 /// refreshing them one lookup at a time.
 const REFRESH_REBUILD_ENTITIES: usize = 2000;
 
-/// The version of the document layout.
-pub const SCHEMA_VERSION: i64 = 1;
-
-/// The actor of the genesis change. Every node builds the same genesis change (same actor, seq,
-/// time and operations, hence the same hash), so the collection maps are the same objects
-/// everywhere and two nodes never create rival maps for one collection.
-const GENESIS_ACTOR: &[u8; 16] = b"shiftmesh-genesi";
-const GENESIS_MESSAGE: &str = "shiftmesh genesis";
+pub use crate::schema::{genesis, genesis_hash};
 
 /// Who makes a change and when: recorded on the change (author, time) and on new assignments.
 #[derive(Clone, Debug)]
@@ -55,23 +53,6 @@ pub struct Edit {
     pub author: String,
     /// Milliseconds since the Unix epoch.
     pub now_ms: i64,
-}
-
-/// The document with its genesis change only.
-pub fn genesis() -> AutoCommit {
-    let mut doc = AutoCommit::new().with_actor(ActorId::from(GENESIS_ACTOR.as_slice()));
-    // These writes go into a fresh in-memory document and cannot fail.
-    let _ = doc.put(ROOT, "schema", SCHEMA_VERSION);
-    for collection in Collection::ALL {
-        let _ = doc.put_object(ROOT, collection.key(), ObjType::Map);
-    }
-    doc.commit_with(
-        CommitOptions::default()
-            .with_message(GENESIS_MESSAGE)
-            .with_time(0),
-    );
-    doc.set_actor(ActorId::random());
-    doc
 }
 
 /// Which of `hashes` the document does not hold: a presence check that does not re-encode
@@ -99,15 +80,6 @@ pub fn load_untrusted(bytes: &[u8]) -> Result<AutoCommit> {
             "it is damaged (Automerge could not read it)".into(),
         )),
     }
-}
-
-/// The hash of the genesis change, the same on every node.
-pub fn genesis_hash() -> ChangeHash {
-    static HASH: OnceLock<ChangeHash> = OnceLock::new();
-    *HASH.get_or_init(|| {
-        let mut doc = genesis();
-        doc.get_heads()[0]
-    })
 }
 
 /// What reads need: the index and the site's zone. A view comes from the document (inside a
@@ -159,19 +131,28 @@ impl View {
             }
             Collection::Acks => index.acks.contains_key(key),
             Collection::Members => index.members.contains_key(key),
+            Collection::Accounts => Id::parse(key).is_ok_and(|id| index.accounts.contains_key(&id)),
+            Collection::Site => key.is_empty(),
         }
     }
 
-    /// Fails with NotFound unless a live entity has this key.
+    /// Fails unless a live entity has this key: with NotFound, or, when the document holds it
+    /// in a form this version cannot read, with what is wrong.
     pub fn require(&self, collection: Collection, key: &str) -> Result<()> {
         if self.exists(collection, key) {
-            Ok(())
-        } else {
-            Err(ModelError::NotFound {
+            return Ok(());
+        }
+        if let Some(damage) = self.index.damaged.get(&(collection, key.to_owned())) {
+            return Err(ModelError::Malformed {
                 kind: collection.noun(),
                 id: key.to_owned(),
-            })
+                reason: crate::index::describe_damage(damage),
+            });
         }
+        Err(ModelError::NotFound {
+            kind: collection.noun(),
+            id: key.to_owned(),
+        })
     }
 }
 
@@ -179,8 +160,11 @@ impl View {
 #[derive(Debug)]
 pub struct Schedule {
     doc: AutoCommit,
+    /// Each collection's map, by identity (see the module's documentation).
     collections: BTreeMap<Collection, ObjId>,
     view: View,
+    /// How many schema steps opening the document applied (changes not yet persisted).
+    upgraded: usize,
 }
 
 impl std::ops::Deref for Schedule {
@@ -202,6 +186,8 @@ pub struct Written {
 /// Where an object sits in the schedule.
 #[derive(Clone, Debug)]
 enum Owner {
+    /// The root, or something another writer put there.
+    Root,
     /// A collection's map.
     Collection(Collection),
     /// An entity's map, or an object inside it (with the entity's field that holds it).
@@ -231,38 +217,51 @@ impl Schedule {
     }
 
     /// Wraps a loaded document with an index already built for exactly its heads (read back
-    /// from an index snapshot), or builds the index when none is given.
-    pub fn from_doc_and_index(doc: AutoCommit, index: Option<Index>) -> Result<Schedule> {
+    /// from an index snapshot), or builds the index when none is given. A document of an
+    /// older schema is upgraded in place: the steps it lacks are applied (see
+    /// [`Schedule::upgraded`]).
+    pub fn from_doc_and_index(mut doc: AutoCommit, index: Option<Index>) -> Result<Schedule> {
         if !absent(&doc, &[genesis_hash()]).is_empty() {
             return Err(ModelError::NotASchedule(
                 "it lacks the shiftmesh genesis change".into(),
             ));
         }
+        let upgraded = crate::schema::upgrade(&mut doc)?;
         let mut collections = BTreeMap::new();
         for collection in Collection::ALL {
-            let values = doc.get_all(ROOT, collection.key())?;
-            match values.as_slice() {
-                [(Value::Object(ObjType::Map), id)] => {
-                    collections.insert(collection, id.clone());
-                }
-                _ => {
-                    return Err(ModelError::NotASchedule(format!(
-                        "its '{}' collection is not the one shiftmesh creates",
-                        collection.key()
-                    )))
-                }
+            let lacking = || {
+                ModelError::NotASchedule(format!(
+                    "it lacks shiftmesh's '{}' collection",
+                    collection.key()
+                ))
+            };
+            let id = crate::schema::collection_object(collection).ok_or_else(lacking)?;
+            let obj = doc.import_obj(id).map_err(|_| lacking())?;
+            if !matches!(doc.object_type(&obj), Ok(ObjType::Map)) {
+                return Err(lacking());
             }
+            collections.insert(collection, obj);
         }
         let prebuilt = index.is_some();
         let mut schedule = Schedule {
             doc,
             collections,
             view: View::new(index.unwrap_or_default()),
+            upgraded,
         };
-        if !prebuilt {
+        if prebuilt {
+            // The steps add only empty collections and root settings.
+            schedule.refresh(&Dirty::new());
+        } else {
             schedule.rebuild_index();
         }
         Ok(schedule)
+    }
+
+    /// How many schema steps opening the document applied: new changes that the caller
+    /// persists (and that sync to the site like any other).
+    pub fn upgraded(&self) -> usize {
+        self.upgraded
     }
 
     pub fn doc(&self) -> &AutoCommit {
@@ -290,8 +289,9 @@ impl Schedule {
         self.doc.get_heads()
     }
 
+    /// A collection's map; the site's settings live at the root.
     fn collection(&self, collection: Collection) -> &ObjId {
-        &self.collections[&collection]
+        self.collections.get(&collection).unwrap_or(&ROOT)
     }
 
     /// Rebuilds the whole index from the document.
@@ -301,30 +301,151 @@ impl Schedule {
             let obj = self.collection(collection);
             // One ordered walk over the collection: far cheaper than a lookup per key.
             for item in self.doc.map_range(obj, ..) {
-                let stored = match item.value {
-                    ValueRef::Object(ObjType::Map) => {
-                        stored_of(collection, read_fields(&self.doc, &item.id()))
+                let stored = match &item.value {
+                    ValueRef::Object(ObjType::Map) => stored_of(
+                        collection,
+                        read_fields(&self.doc, &item.id()),
+                        item.conflict,
+                    ),
+                    other => {
+                        Stored::NotAMap(field_value(&self.doc, other, &item.id()), item.conflict)
                     }
-                    _ => Stored::Absent,
                 };
                 index.add(collection, &item.key, stored);
             }
         }
-        self.view = View::new(index.build(self.read_site()));
+        let (site, rivals, site_conflicted) = self.read_root();
+        let mut index = index.build(site);
+        index.rivals = rivals;
+        if site_conflicted {
+            index.conflicted.insert((Collection::Site, String::new()));
+        }
+        let damaged: Vec<(Collection, String)> = index.damaged.keys().cloned().collect();
+        self.view = View::new(index);
+        self.describe_damage(damaged.iter());
     }
 
-    fn read_site(&self) -> Site {
-        let read = |key: &str| match self.doc.get(ROOT, key) {
-            Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
-                ScalarValue::Str(s) => Some(s.to_string()),
+    /// The root: the site's settings (and whether two machines set one concurrently), the
+    /// schema, and the rival values other writers put at the collections' keys.
+    fn read_root(&mut self) -> (Site, BTreeMap<Collection, Vec<crate::index::Rival>>, bool) {
+        let mut conflicted = false;
+        let mut read = |key: &str| {
+            let values = self.doc.get_all(ROOT, key).unwrap_or_default();
+            conflicted |= values.len() > 1;
+            match self.doc.get(ROOT, key) {
+                Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
+                    ScalarValue::Str(s) => Some(s.to_string()),
+                    _ => None,
+                },
+                Ok(Some((Value::Object(ObjType::Text), id))) => self.doc.text(&id).ok(),
                 _ => None,
-            },
-            _ => None,
+            }
         };
-        Site {
-            name: read("site_name"),
-            time_zone: read("time_zone"),
+        let name = read("site_name");
+        let time_zone = read("time_zone");
+        let schema = crate::schema::version_of(&self.doc);
+        let newer = crate::schema::newer_steps(&self.doc, schema);
+        let mut rivals = BTreeMap::new();
+        for collection in Collection::ALL {
+            let ours = self.collection(collection).clone();
+            let values = self.doc.get_all(ROOT, collection.key()).unwrap_or_default();
+            let others: Vec<(Value<'static>, ObjId)> = values
+                .into_iter()
+                .filter(|(_, id)| *id != ours)
+                .map(|(value, id)| (value.to_owned(), id))
+                .collect();
+            if others.is_empty() {
+                continue;
+            }
+            let mut list = Vec::new();
+            for (value, id) in others {
+                let (what, mut keys, object) = match value {
+                    Value::Object(ObjType::Map) => {
+                        let keys: Vec<String> = self.doc.keys(&id).map(|k| k.to_string()).collect();
+                        (
+                            format!("a map of {} entries", keys.len()),
+                            keys,
+                            Some(id.to_string()),
+                        )
+                    }
+                    Value::Object(kind) => {
+                        (describe_object(kind), Vec::new(), Some(id.to_string()))
+                    }
+                    Value::Scalar(v) => (scalar_description(v.as_ref()), Vec::new(), None),
+                };
+                let entries = keys.len();
+                keys.truncate(crate::index::RIVAL_KEYS_MAX);
+                list.push(crate::index::Rival {
+                    what,
+                    keys,
+                    entries,
+                    author: self.author_of_op(&id),
+                    object,
+                });
+            }
+            rivals.insert(collection, list);
         }
+        let site = Site {
+            name,
+            time_zone,
+            schema,
+            newer,
+        };
+        (site, rivals, conflicted)
+    }
+
+    /// Who made the change holding an operation, `user@node` (empty when unknown).
+    fn author_of_op(&mut self, op: &ObjId) -> String {
+        self.doc
+            .hash_for_opid(op)
+            .and_then(|h| self.author_of_change(&h))
+            .unwrap_or_default()
+    }
+
+    fn author_of_change(&mut self, hash: &ChangeHash) -> Option<String> {
+        let meta = self.doc.get_change_meta_by_hash(hash)?;
+        meta.author
+            .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
+    }
+
+    /// Fills in, for the damaged entities among `keys`, who wrote each damaged value, and the
+    /// stored fields of those that cannot be used: what only the document can tell.
+    fn describe_damage<'k>(&mut self, keys: impl Iterator<Item = &'k (Collection, String)>) {
+        let mut index = std::mem::take(&mut self.view.index);
+        for entry @ (collection, key) in keys {
+            let Some(damage) = index.damaged.get_mut(entry) else {
+                continue;
+            };
+            let coll = self.collection(*collection).clone();
+            // Whether the key holds a map, and the object (or value) it holds.
+            let slot: Option<(bool, ObjId)> = self
+                .doc
+                .get(&coll, key.as_str())
+                .ok()
+                .flatten()
+                .map(|(v, id)| (matches!(v, Value::Object(ObjType::Map)), id));
+            for d in damage.iter_mut() {
+                // The op that wrote the damaged value; for a missing field, the entity itself.
+                let op = slot.as_ref().map(|(_, entity)| {
+                    if d.field.is_empty() {
+                        return entity.clone();
+                    }
+                    match self.doc.get(entity, d.field.as_str()) {
+                        Ok(Some((_, id))) => id,
+                        _ => entity.clone(),
+                    }
+                });
+                if let Some(op) = op {
+                    d.author = self.author_of_op(&op);
+                }
+            }
+            if let Some(fields) = index.unreadable.get_mut(entry) {
+                if let Some((true, obj)) = &slot {
+                    *fields = read_fields(&self.doc, obj).0;
+                }
+            }
+        }
+        self.view.index = index;
     }
 
     /// Refreshes the index for the entities in `dirty` (and the site settings).
@@ -335,21 +456,48 @@ impl Schedule {
         }
         let mut index = std::mem::take(&mut self.view.index);
         for (collection, key) in dirty {
-            index.set(*collection, key, self.stored(*collection, key));
+            if *collection != Collection::Site {
+                index.set(*collection, key, self.stored(*collection, key));
+            }
         }
-        index.site = self.read_site();
+        self.view.index = index;
+        let (site, rivals, site_conflicted) = self.read_root();
+        let mut index = std::mem::take(&mut self.view.index);
+        index.site = site;
+        index.rivals = rivals;
+        let root = (Collection::Site, String::new());
+        if site_conflicted {
+            index.conflicted.insert(root);
+        } else {
+            index.conflicted.remove(&root);
+        }
         self.view = View::new(index);
+        self.describe_damage(dirty.iter());
     }
 
     /// What the document holds for one key.
     fn stored(&self, collection: Collection, key: &str) -> Stored {
-        match self.entity_object(collection, key) {
-            None => Stored::Absent,
-            Some(obj) => stored_of(collection, read_fields(&self.doc, &obj)),
+        let coll = self.collection(collection);
+        let conflicted = self
+            .doc
+            .get_all(coll, key)
+            .map(|all| all.len() > 1)
+            .unwrap_or(false);
+        match self.doc.get(coll, key) {
+            Ok(Some((Value::Object(ObjType::Map), obj))) => {
+                stored_of(collection, read_fields(&self.doc, &obj), conflicted)
+            }
+            Ok(Some((value, id))) => {
+                Stored::NotAMap(value_field(&self.doc, &value, &id), conflicted)
+            }
+            _ => Stored::Absent,
         }
     }
 
     fn entity_object(&self, collection: Collection, key: &str) -> Option<ObjId> {
+        if collection == Collection::Site {
+            return None;
+        }
         match self.doc.get(self.collection(collection), key) {
             Ok(Some((Value::Object(ObjType::Map), id))) => Some(id),
             _ => None,
@@ -357,27 +505,38 @@ impl Schedule {
     }
 
     /// Every value the document holds for each field of an entity that has more than one
-    /// (concurrent writes Automerge keeps side by side), with the change that wrote each.
+    /// (concurrent writes Automerge keeps side by side), with the change that wrote each. When
+    /// the entity itself was created on several machines at once, the field "" lists each
+    /// version (its fields as a JSON object). For the site, its settings at the root.
     pub fn concurrent_values(
         &mut self,
         collection: Collection,
         key: &str,
     ) -> Result<BTreeMap<String, Vec<ConcurrentValue>>> {
         let mut found: Vec<(String, Vec<RawValue>)> = Vec::new();
-        let entity = self.values_at(self.collection(collection), key)?;
-        if entity.len() > 1 {
-            found.push((String::new(), entity));
-        }
-        if let Some(obj) = self.entity_object(collection, key) {
-            let conflicted: Vec<String> = self
-                .doc
-                .map_range(&obj, ..)
-                .filter(|item| item.conflict)
-                .map(|item| item.key.to_string())
-                .collect();
-            for field in conflicted {
-                let values = self.values_at(&obj, &field)?;
-                found.push((field, values));
+        if collection == Collection::Site {
+            for field in SITE_FIELDS {
+                let values = self.values_at(&ROOT, field)?;
+                if values.len() > 1 {
+                    found.push((field.to_owned(), values));
+                }
+            }
+        } else {
+            let entity = self.values_at(self.collection(collection), key)?;
+            if entity.len() > 1 {
+                found.push((String::new(), entity));
+            }
+            if let Some(obj) = self.entity_object(collection, key) {
+                let conflicted: Vec<String> = self
+                    .doc
+                    .map_range(&obj, ..)
+                    .filter(|item| item.conflict)
+                    .map(|item| item.key.to_string())
+                    .collect();
+                for field in conflicted {
+                    let values = self.values_at(&obj, &field)?;
+                    found.push((field, values));
+                }
             }
         }
         Ok(found
@@ -386,18 +545,30 @@ impl Schedule {
             .collect())
     }
 
-    /// Every value a map key holds, with the change that wrote each.
+    /// Every value a map key holds, with the change that wrote each (an entity as the JSON
+    /// object of its fields, with the object itself).
     fn values_at(&self, obj: &ObjId, key: &str) -> Result<Vec<RawValue>> {
         Ok(self
             .doc
             .get_all(obj, key)?
             .into_iter()
             .map(|(value, id)| {
-                let value = match value {
-                    Value::Scalar(s) => scalar_to_json(s.as_ref()),
-                    Value::Object(_) => serde_json::Value::from("(an object)"),
+                let (value, object) = match value {
+                    Value::Object(ObjType::Map) => {
+                        let fields = read_fields(&self.doc, &id).0;
+                        let json: serde_json::Map<String, serde_json::Value> = fields
+                            .iter()
+                            .map(|(name, v)| (name.to_owned(), v.to_json()))
+                            .collect();
+                        (serde_json::Value::Object(json), Some(id.to_string()))
+                    }
+                    other => (value_field(&self.doc, &other, &id).to_json(), None),
                 };
-                (value, self.doc.hash_for_opid(&id))
+                RawValue {
+                    value,
+                    change: self.doc.hash_for_opid(&id),
+                    object,
+                }
             })
             .collect())
     }
@@ -405,19 +576,14 @@ impl Schedule {
     fn with_authors(&mut self, values: Vec<RawValue>) -> Vec<ConcurrentValue> {
         values
             .into_iter()
-            .map(|(value, change)| {
-                let author = change
-                    .and_then(|h| self.doc.get_change_meta_by_hash(&h))
-                    .and_then(|meta| {
-                        meta.author
-                            .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
-                    })
-                    .unwrap_or_default();
-                ConcurrentValue {
-                    value,
-                    change,
-                    author,
-                }
+            .map(|raw| ConcurrentValue {
+                author: raw
+                    .change
+                    .and_then(|h| self.author_of_change(&h))
+                    .unwrap_or_default(),
+                value: raw.value,
+                change: raw.change,
+                object: raw.object,
             })
             .collect()
     }
@@ -481,6 +647,21 @@ impl Schedule {
                 dirty.insert((*collection, key.clone()));
             }
             Op::SetField {
+                collection: Collection::Site,
+                field,
+                value,
+                ..
+            } => {
+                if !SITE_FIELDS.contains(&field.as_str()) {
+                    return Err(ModelError::Refused(format!(
+                        "'{field}' is not a site setting ({})",
+                        SITE_FIELDS.join(", ")
+                    )));
+                }
+                put_field(&mut self.doc, &ROOT, field, value)?;
+                dirty.insert((Collection::Site, String::new()));
+            }
+            Op::SetField {
                 collection,
                 key,
                 field,
@@ -491,6 +672,64 @@ impl Schedule {
                     .ok_or_else(|| missing(*collection, key))?;
                 put_field(&mut self.doc, &obj, field, value)?;
                 dirty.insert((*collection, key.clone()));
+            }
+            Op::RestoreField {
+                collection,
+                key,
+                field,
+            } => {
+                self.restore_field(*collection, key, field)?;
+                dirty.insert((*collection, key.clone()));
+            }
+            Op::KeepVersion {
+                collection,
+                key,
+                object,
+            } => {
+                let coll = self.collection(*collection).clone();
+                let versions = self.doc.get_all(&coll, key.as_str())?;
+                let chosen = versions
+                    .into_iter()
+                    .map(|(_, id)| id)
+                    .find(|id| id.to_string() == *object)
+                    .ok_or_else(|| {
+                        ModelError::Refused(format!(
+                            "{} '{key}' no longer has that version; list the conflicts again",
+                            collection.noun()
+                        ))
+                    })?;
+                let value = self.doc.hydrate(&chosen, None)?;
+                self.doc
+                    .batch_create_object(&coll, key.as_str(), &value, false)?;
+                dirty.insert((*collection, key.clone()));
+            }
+            Op::Adopt { collection } => {
+                let coll = self.collection(*collection).clone();
+                let rivals: Vec<ObjId> = self
+                    .doc
+                    .get_all(ROOT, collection.key())?
+                    .into_iter()
+                    .filter(|(v, id)| matches!(v, Value::Object(ObjType::Map)) && *id != coll)
+                    .map(|(_, id)| id)
+                    .collect();
+                for rival in rivals {
+                    let entries: Vec<(String, ObjId)> = self
+                        .doc
+                        .map_range(&rival, ..)
+                        .filter(|item| matches!(item.value, ValueRef::Object(ObjType::Map)))
+                        .map(|item| (item.key.to_string(), item.id()))
+                        .collect();
+                    for (key, entity) in entries {
+                        if self.doc.get(&coll, key.as_str())?.is_some() {
+                            continue;
+                        }
+                        let value = self.doc.hydrate(&entity, None)?;
+                        self.doc
+                            .batch_create_object(&coll, key.as_str(), &value, false)?;
+                        dirty.insert((*collection, key));
+                    }
+                }
+                dirty.insert((Collection::Site, String::new()));
             }
             Op::Restore { collection, key } => {
                 let obj = self
@@ -513,6 +752,104 @@ impl Schedule {
             }
         }
         Ok(())
+    }
+
+    /// `restore-value`: writes a field back to the newest earlier value this version can read.
+    /// It first follows the field's own writes back (each write's predecessor at the heads it
+    /// was made on), then, for a field that is missing now, scans the history newest first.
+    fn restore_field(&mut self, collection: Collection, key: &str, field: &str) -> Result<()> {
+        let coll = self.collection(collection).clone();
+        let nothing = || {
+            ModelError::Refused(format!(
+                "the history of {} '{key}' holds no earlier {} this version can read; set one with the option 'edit'",
+                collection.noun(),
+                if field.is_empty() { "version of it" } else { field }
+            ))
+        };
+        if field.is_empty() {
+            // The whole entity: the newest map its key held that reads.
+            let found = self.scan_history(|doc, heads| match doc.get_at(&coll, key, heads) {
+                Ok(Some((Value::Object(ObjType::Map), id))) => {
+                    let fields = read_fields_at(doc, &id, heads);
+                    crate::index::read_damage(collection, key, fields)
+                        .iter()
+                        .all(|d| !d.field.is_empty())
+                        .then(|| doc.hydrate(&id, Some(heads)).ok())
+                        .flatten()
+                }
+                _ => None,
+            });
+            let value = found.ok_or_else(nothing)?;
+            self.doc.batch_create_object(&coll, key, &value, false)?;
+            return Ok(());
+        }
+        let obj = self
+            .entity_object(collection, key)
+            .ok_or_else(|| ModelError::NotFound {
+                kind: collection.noun(),
+                id: key.to_owned(),
+            })?;
+        let current = read_fields(&self.doc, &obj).0;
+        let readable = |candidate: &FieldValue| {
+            let mut fields = current.clone();
+            fields.insert(field, candidate.clone());
+            !crate::index::read_damage(collection, key, fields)
+                .iter()
+                .any(|d| d.field == field)
+        };
+        let mut pending: Vec<ObjId> = self
+            .doc
+            .get_all(&obj, field)?
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        while let Some(op) = pending.pop() {
+            if seen.len() >= RESTORE_VALUES_MAX {
+                break;
+            }
+            let Some(hash) = self.doc.hash_for_opid(&op) else {
+                continue;
+            };
+            if !seen.insert(hash) {
+                continue;
+            }
+            let deps = match self.doc.get_change_meta_by_hash(&hash) {
+                Some(meta) => meta.deps.to_vec(),
+                None => continue,
+            };
+            for (value, id) in self.doc.get_all_at(&obj, field, &deps)? {
+                let value = value_field(&self.doc, &value, &id);
+                if readable(&value) {
+                    put_field(&mut self.doc, &obj, field, &value)?;
+                    return Ok(());
+                }
+                pending.push(id);
+            }
+        }
+        let found = self.scan_history(|doc, heads| match doc.get_at(&obj, field, heads) {
+            Ok(Some((value, id))) => Some(value_field(doc, &value, &id)).filter(&readable),
+            _ => None,
+        });
+        let value = found.ok_or_else(nothing)?;
+        put_field(&mut self.doc, &obj, field, &value)
+    }
+
+    /// The first value `probe` finds at the heads of each change, newest first (at most
+    /// [`RESTORE_SCAN_CHANGES_MAX`] changes).
+    fn scan_history<T>(
+        &mut self,
+        probe: impl Fn(&AutoCommit, &[ChangeHash]) -> Option<T>,
+    ) -> Option<T> {
+        let hashes: Vec<ChangeHash> = self
+            .doc
+            .get_changes_meta(&[])
+            .iter()
+            .rev()
+            .take(RESTORE_SCAN_CHANGES_MAX)
+            .map(|m| m.hash)
+            .collect();
+        hashes.into_iter().find_map(|h| probe(&self.doc, &[h]))
     }
 
     /// Brings back a softly removed staff member, shift or department.
@@ -556,7 +893,15 @@ impl Schedule {
         // Setting the author closes any open transaction, so it must come before the body.
         self.doc
             .set_author(Some(Author::from(edit.author.as_bytes().to_vec())));
-        match body(self, &mut dirty) {
+        let result = body(self, &mut dirty).and_then(|value| {
+            // A newer schema may have changed what a collection means: its note says which
+            // ones this version must leave alone.
+            match dirty.iter().find_map(|(c, _)| self.view.site().locked(*c)) {
+                Some(reason) => Err(ModelError::NewerSchema(reason)),
+                None => Ok(value),
+            }
+        });
+        match result {
             Ok(value) => {
                 let change = self.doc.commit_with(
                     CommitOptions::default()
@@ -755,10 +1100,13 @@ impl Schedule {
         Ok(written)
     }
 
-    /// Whether the schedule holds nothing but the genesis change (a machine that has just
-    /// joined a site and not yet synced).
+    /// Whether the schedule holds nothing but the genesis and the schema steps (a machine
+    /// that has just joined a site and not yet synced).
     pub fn is_fresh(&mut self) -> bool {
-        self.doc.get_heads() == [genesis_hash()]
+        self.doc
+            .get_heads()
+            .iter()
+            .all(crate::schema::is_schema_change)
     }
 
     /// Replaces a fresh schedule with a whole document received from a peer, if it is a
@@ -837,7 +1185,8 @@ impl Schedule {
 
     /// The entities that changes touched, found from their operations. (A diff of the visible
     /// state would miss a concurrent value that arrives without changing what a field shows,
-    /// and that still changes the field's conflicts.)
+    /// and that still changes the field's conflicts.) An operation on the root, or inside
+    /// something another writer put there, touches the site ([`Collection::Site`]).
     fn touched_by(&self, changes: &[automerge::Change]) -> (Dirty, TouchedFields) {
         let mut dirty = Dirty::new();
         let mut fields = TouchedFields::new();
@@ -845,8 +1194,9 @@ impl Schedule {
         let mut owners: HashMap<String, Option<Owner>> = HashMap::new();
         for change in changes {
             for op in change.decode().operations {
-                let automerge::legacy::Key::Map(key) = &op.key else {
-                    continue;
+                let map_key = match &op.key {
+                    automerge::legacy::Key::Map(key) => Some(key.to_string()),
+                    automerge::legacy::Key::Seq(_) => None,
                 };
                 let obj = op.obj.to_string();
                 let owner = owners
@@ -854,17 +1204,21 @@ impl Schedule {
                     .or_insert_with_key(|obj| self.owner_of(obj))
                     .clone();
                 let (entry, field) = match owner {
+                    Some(Owner::Root) => ((Collection::Site, String::new()), None),
                     // An operation on a collection map names the entity in its key, and makes,
                     // deletes or replaces it as a whole.
-                    Some(Owner::Collection(collection)) => ((collection, key.to_string()), None),
+                    Some(Owner::Collection(collection)) => match map_key {
+                        Some(key) => ((collection, key), None),
+                        None => continue,
+                    },
                     // On the entity's map, the key is the field; deeper, the field holds it.
-                    Some(Owner::Entity(collection, entity, None)) => {
-                        ((collection, entity), Some(key.to_string()))
-                    }
+                    Some(Owner::Entity(collection, entity, None)) => match map_key {
+                        Some(key) => ((collection, entity), Some(key)),
+                        None => continue,
+                    },
                     Some(Owner::Entity(collection, entity, Some(field))) => {
                         ((collection, entity), Some(field))
                     }
-                    // The root (site settings, re-read on every refresh) or something foreign.
                     None => continue,
                 };
                 match field {
@@ -882,24 +1236,33 @@ impl Schedule {
         (dirty, fields)
     }
 
-    /// The collection an object belongs to, and the entity (and the entity's field holding
-    /// it) when it is (inside) one.
+    /// Where an object sits: the root (or inside another writer's value at the root), one of
+    /// the collection maps (found by identity, whatever its root key shows), or an entity of
+    /// one (with the entity's field that holds it, when it is deeper).
     fn owner_of(&self, obj: &str) -> Option<Owner> {
         let id = self.doc.import_obj(obj).ok()?;
         if id == ROOT {
-            return None;
+            return Some(Owner::Root);
         }
-        // From the object's own place up to the root: the last step names the collection, the
-        // one before it the entity, the one before that the entity's field.
+        // From the object's own place up to the root.
         let path: Vec<(ObjId, Prop)> = self
             .doc
             .parents(&id)
             .ok()?
             .map(|p| (p.obj, p.prop))
             .collect();
-        let collection = match path.last() {
-            Some((_, Prop::Map(name))) => Collection::from_key(name)?,
-            _ => return None,
+        let top = match path.len() {
+            0 => return None,
+            1 => id.clone(),
+            n => path[n - 2].0.clone(),
+        };
+        let Some(collection) = self
+            .collections
+            .iter()
+            .find(|(_, o)| **o == top)
+            .map(|(c, _)| *c)
+        else {
+            return Some(Owner::Root);
         };
         let map_key = |i: usize| match &path[i].1 {
             Prop::Map(key) => Some(key.to_string()),
@@ -942,6 +1305,23 @@ pub enum Op {
     Restore { collection: Collection, key: String },
     /// Records (or renews) an acknowledgement.
     Acknowledge(crate::entity::Acknowledgement),
+    /// Writes a field back to the newest value its history holds that this version can read
+    /// (`field` empty: the whole entity, when its key holds something other than its fields).
+    RestoreField {
+        collection: Collection,
+        key: String,
+        field: String,
+    },
+    /// Keeps one version (`object`, as `counter@actor`) of an entity created on several
+    /// machines at once: it becomes the only one, with every field it holds.
+    KeepVersion {
+        collection: Collection,
+        key: String,
+        object: String,
+    },
+    /// Copies into a collection every entity that a rival value at its root key (another
+    /// writer's map) holds and the collection lacks.
+    Adopt { collection: Collection },
 }
 
 /// New entities for [`Schedule::add_many`].
@@ -969,7 +1349,14 @@ impl Batch {
 }
 
 /// A value a key holds and the change that wrote it, before the author is looked up.
-type RawValue = (serde_json::Value, Option<ChangeHash>);
+struct RawValue {
+    value: serde_json::Value,
+    change: Option<ChangeHash>,
+    object: Option<String>,
+}
+
+/// The site's settings at the root of the document.
+pub const SITE_FIELDS: [&str; 2] = ["site_name", "time_zone"];
 
 /// One of several values a field holds after concurrent writes.
 #[derive(Clone, Debug, PartialEq)]
@@ -977,39 +1364,117 @@ pub struct ConcurrentValue {
     pub value: serde_json::Value,
     /// The change that wrote it (its author and time are in the change's metadata).
     pub change: Option<ChangeHash>,
+    /// For one version of an entity created on several machines at once: its object, as
+    /// `counter@actor`.
+    pub object: Option<String>,
     /// Who wrote it, `user@node` (empty when the change records no author).
     pub author: String,
 }
 
-fn stored_of(collection: Collection, (fields, conflicted): (Fields, bool)) -> Stored {
+/// What an entity's stored fields mean; `entity_conflicted`: its key holds several objects
+/// (it was created on two machines at once).
+fn stored_of(
+    collection: Collection,
+    (fields, conflicted): (Fields, bool),
+    entity_conflicted: bool,
+) -> Stored {
     if collection.removes_softly()
         && matches!(fields.get(REMOVED_FIELD), Some(FieldValue::Bool(true)))
     {
         Stored::Removed
     } else {
-        Stored::Present(fields, conflicted)
+        Stored::Present(fields, conflicted || entity_conflicted)
     }
 }
 
 /// The winning value of each field of an entity, and whether any field has concurrent values.
+/// Text objects (which other Automerge writers, JavaScript's among them, make of strings) read
+/// as the text they hold; nothing is skipped, so what cannot be read can be reported.
 fn read_fields(doc: &AutoCommit, obj: &ObjId) -> (Fields, bool) {
     let mut fields = Fields::new();
     let mut conflicted = false;
     for item in doc.map_range(obj, ..) {
         conflicted |= item.conflict;
-        let value = match &item.value {
-            ValueRef::Scalar(s) => match s {
-                ScalarValueRef::Str(s) => FieldValue::Str(s.to_string()),
-                ScalarValueRef::Int(i) | ScalarValueRef::Timestamp(i) => FieldValue::Int(*i),
-                ScalarValueRef::Uint(u) => FieldValue::Int(i64::try_from(*u).unwrap_or(i64::MAX)),
-                ScalarValueRef::Boolean(b) => FieldValue::Bool(*b),
-                _ => continue,
-            },
-            ValueRef::Object(_) => continue,
-        };
+        let value = field_value(doc, &item.value, &item.id());
         fields.insert(item.key.to_string(), value);
     }
     (fields, conflicted)
+}
+
+/// [`read_fields`] as the document was at `heads`.
+fn read_fields_at(doc: &AutoCommit, obj: &ObjId, heads: &[ChangeHash]) -> Fields {
+    let mut fields = Fields::new();
+    for item in doc.map_range_at(obj, .., heads) {
+        let value = field_value(doc, &item.value, &item.id());
+        fields.insert(item.key.to_string(), value);
+    }
+    fields
+}
+
+/// A value as a field reads it (see [`read_fields`]).
+fn field_value(doc: &AutoCommit, value: &ValueRef<'_>, id: &ObjId) -> FieldValue {
+    match value {
+        ValueRef::Scalar(s) => match s {
+            ScalarValueRef::Str(s) => FieldValue::Str(s.to_string()),
+            ScalarValueRef::Int(i) | ScalarValueRef::Timestamp(i) | ScalarValueRef::Counter(i) => {
+                FieldValue::Int(*i)
+            }
+            ScalarValueRef::Uint(u) => match i64::try_from(*u) {
+                Ok(i) => FieldValue::Int(i),
+                Err(_) => FieldValue::Foreign(format!("the number {u}")),
+            },
+            ScalarValueRef::F64(f) => FieldValue::Float(*f),
+            ScalarValueRef::Boolean(b) => FieldValue::Bool(*b),
+            ScalarValueRef::Null => FieldValue::Foreign("null".into()),
+            ScalarValueRef::Bytes(b) => FieldValue::Foreign(format!("{} bytes", b.len())),
+            ScalarValueRef::Unknown { type_code, .. } => {
+                FieldValue::Foreign(format!("a value of unknown type {type_code}"))
+            }
+        },
+        ValueRef::Object(ObjType::Text) => match doc.text(id) {
+            Ok(text) => FieldValue::Str(text),
+            Err(_) => FieldValue::Foreign("text".into()),
+        },
+        ValueRef::Object(kind) => FieldValue::Foreign(describe_object(*kind)),
+    }
+}
+
+/// [`field_value`] for a value read with `get`.
+fn value_field(doc: &AutoCommit, value: &Value<'_>, id: &ObjId) -> FieldValue {
+    match value {
+        Value::Object(kind) => field_value(doc, &ValueRef::Object(*kind), id),
+        Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Str(t) => FieldValue::Str(t.to_string()),
+            ScalarValue::Int(i) | ScalarValue::Timestamp(i) => FieldValue::Int(*i),
+            ScalarValue::Counter(c) => FieldValue::Int(i64::from(c)),
+            ScalarValue::Uint(u) => match i64::try_from(*u) {
+                Ok(i) => FieldValue::Int(i),
+                Err(_) => FieldValue::Foreign(format!("the number {u}")),
+            },
+            ScalarValue::F64(f) => FieldValue::Float(*f),
+            ScalarValue::Boolean(b) => FieldValue::Bool(*b),
+            ScalarValue::Null => FieldValue::Foreign("null".into()),
+            ScalarValue::Bytes(b) => FieldValue::Foreign(format!("{} bytes", b.len())),
+            ScalarValue::Unknown { type_code, .. } => {
+                FieldValue::Foreign(format!("a value of unknown type {type_code}"))
+            }
+        },
+    }
+}
+
+fn describe_object(kind: ObjType) -> String {
+    match kind {
+        ObjType::Map | ObjType::Table => "a map".into(),
+        ObjType::List => "a list".into(),
+        ObjType::Text => "text".into(),
+    }
+}
+
+fn scalar_description(value: &ScalarValue) -> String {
+    match value {
+        ScalarValue::Str(s) => format!("the text {:?}", s.as_str()),
+        other => format!("the value {other}"),
+    }
 }
 
 fn put_field(doc: &mut AutoCommit, obj: &ObjId, name: &str, value: &FieldValue) -> Result<()> {
@@ -1023,6 +1488,13 @@ fn put_field(doc: &mut AutoCommit, obj: &ObjId, name: &str, value: &FieldValue) 
         FieldValue::Str(s) => doc.put(obj, name, s.as_str())?,
         FieldValue::Int(i) => doc.put(obj, name, *i)?,
         FieldValue::Bool(b) => doc.put(obj, name, *b)?,
+        FieldValue::Float(f) => doc.put(obj, name, *f)?,
+        // A value of a shape shiftmesh never writes is only ever read and reported.
+        FieldValue::Foreign(what) => {
+            return Err(ModelError::Refused(format!(
+                "{name} cannot be set to {what}"
+            )))
+        }
     }
     Ok(())
 }
@@ -1046,6 +1518,9 @@ pub fn to_hydrate<E: Entity>(entity: &E) -> hydrate::Value {
             FieldValue::Str(s) => hydrate::Value::from(ScalarValue::Str(s.into())),
             FieldValue::Int(i) => hydrate::Value::from(i),
             FieldValue::Bool(b) => hydrate::Value::from(ScalarValue::Boolean(b)),
+            // Entities built by shiftmesh hold neither.
+            FieldValue::Float(f) => hydrate::Value::from(ScalarValue::F64(f)),
+            FieldValue::Foreign(_) => continue,
         };
         map.insert(name.to_owned(), v);
     }

@@ -19,7 +19,9 @@ pub const CAPACITY_MAX: u32 = 1000;
 /// The most hours a week one staff member may be contracted for.
 pub const MAX_HOURS_WEEK_LIMIT: u32 = 168;
 
-/// The top-level maps of the document, one per entity kind.
+/// The top-level maps of the document, one per entity kind, and the site's own settings (the
+/// root's scalars, which are not a collection but are read, conflicted and written like an
+/// entity's fields).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Collection {
     Departments,
@@ -29,10 +31,16 @@ pub enum Collection {
     Availability,
     Acks,
     Members,
+    /// Sign-in accounts (schema 2).
+    Accounts,
+    /// The site's settings at the document root (name, time zone); its only key is "".
+    Site,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 7] = [
+    /// The collections this version keeps in the document, each a map created by the genesis
+    /// or a schema step (see [`crate::schema`]).
+    pub const ALL: [Collection; 8] = [
         Collection::Departments,
         Collection::Staff,
         Collection::Shifts,
@@ -40,6 +48,7 @@ impl Collection {
         Collection::Availability,
         Collection::Acks,
         Collection::Members,
+        Collection::Accounts,
     ];
 
     /// The key of this collection's map under the document root.
@@ -52,6 +61,8 @@ impl Collection {
             Collection::Availability => "availability",
             Collection::Acks => "acks",
             Collection::Members => "members",
+            Collection::Accounts => "accounts",
+            Collection::Site => "site",
         }
     }
 
@@ -69,6 +80,8 @@ impl Collection {
             Collection::Availability => "availability",
             Collection::Acks => "acknowledgement",
             Collection::Members => "member",
+            Collection::Accounts => "account",
+            Collection::Site => "site setting",
         }
     }
 
@@ -89,14 +102,21 @@ impl fmt::Display for Collection {
     }
 }
 
-/// One field's value as the document holds it. Every field is one scalar register, so a
-/// concurrent write to it is kept as a conflict that `concurrent-edit` shows (sets of skills
-/// included: they are written as one sorted, `;`-separated value).
+/// One field's value as the document holds it. Every field shiftmesh writes is one scalar
+/// register, so a concurrent write to it is kept as a conflict that `concurrent-edit` shows
+/// (sets of skills included: they are written as one sorted, `;`-separated value). Other
+/// Automerge writers may leave other shapes: a text object reads as the text it holds; a
+/// floating-point number and anything else shiftmesh never writes are kept as they are, so
+/// what cannot be read can be reported with the value it holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum FieldValue {
     Str(String),
     Int(i64),
     Bool(bool),
+    /// A floating-point number (another writer's; shiftmesh writes whole numbers as integers).
+    Float(f64),
+    /// A value of a shape no field of shiftmesh holds, described ("a list", "null", "bytes").
+    Foreign(String),
 }
 
 impl FieldValue {
@@ -105,12 +125,240 @@ impl FieldValue {
             FieldValue::Str(s) => serde_json::Value::from(s.as_str()),
             FieldValue::Int(i) => serde_json::Value::from(*i),
             FieldValue::Bool(b) => serde_json::Value::from(*b),
+            FieldValue::Float(f) => serde_json::Value::from(*f),
+            FieldValue::Foreign(what) => serde_json::Value::from(format!("({what})")),
         }
     }
 
     /// Whether the field is left out of the document (empty text reads back as empty).
     pub fn is_empty_text(&self) -> bool {
         matches!(self, FieldValue::Str(s) if s.is_empty())
+    }
+
+    /// The value as a whole number, when it is one (an integral float included: a JavaScript
+    /// writer may store `3` as `3.0`).
+    fn as_whole(&self) -> Option<i64> {
+        match self {
+            FieldValue::Int(i) => Some(*i),
+            FieldValue::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(*f as i64),
+            _ => None,
+        }
+    }
+
+    /// The value as a person would read it in a message.
+    pub fn describe(&self) -> String {
+        match self {
+            FieldValue::Str(s) => format!("{s:?}"),
+            FieldValue::Int(i) => i.to_string(),
+            FieldValue::Bool(b) => b.to_string(),
+            FieldValue::Float(f) => format!("{f:?}"),
+            FieldValue::Foreign(what) => what.clone(),
+        }
+    }
+}
+
+/// A field of an entity that the document holds in a form this version cannot read: missing,
+/// of the wrong type, or out of range. The entity stays visible (marked damaged) and the
+/// `unreadable-field` conflict reports it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Damage {
+    /// The field's name; empty when the entity itself is not a map of fields or its key is
+    /// not a valid id.
+    pub field: String,
+    /// What the field holds (None: nothing).
+    pub stored: Option<FieldValue>,
+    /// What is wrong with it, in words ("is not a whole number between 1 and 1000").
+    pub problem: String,
+    /// Who wrote the value, `user@node` (empty when unknown, such as for a missing field).
+    pub author: String,
+}
+
+impl Damage {
+    pub fn stored_text(&self) -> String {
+        self.stored
+            .as_ref()
+            .map_or_else(|| "nothing".to_owned(), FieldValue::describe)
+    }
+}
+
+/// An entity read from its fields: the entity (with a fallback for each field it can do
+/// without) unless a field it cannot do without is damaged, and every damaged field.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Read<E> {
+    pub entity: Option<E>,
+    pub damage: Vec<Damage>,
+}
+
+/// Reads an entity's fields one by one, noting each that is damaged.
+pub(crate) struct FieldReader {
+    fields: Fields,
+    damage: Vec<Damage>,
+}
+
+impl FieldReader {
+    pub(crate) fn new(fields: Fields) -> FieldReader {
+        FieldReader {
+            fields,
+            damage: Vec::new(),
+        }
+    }
+
+    fn damaged(&mut self, field: &str, stored: Option<FieldValue>, problem: impl Into<String>) {
+        self.damage.push(Damage {
+            field: field.to_owned(),
+            stored,
+            problem: problem.into(),
+            author: String::new(),
+        });
+    }
+
+    /// Optional text: absent reads as empty.
+    fn text(&mut self, name: &str) -> String {
+        match self.fields.take(name) {
+            None => String::new(),
+            Some(FieldValue::Str(s)) => s,
+            Some(other) => {
+                self.damaged(name, Some(other), "is not text");
+                String::new()
+            }
+        }
+    }
+
+    /// Text that must not be empty; damaged, it reads as `fallback`.
+    fn name(&mut self, name: &str, fallback: &str) -> String {
+        match self.fields.take(name) {
+            Some(FieldValue::Str(s)) if !s.trim().is_empty() => s,
+            Some(FieldValue::Str(s)) => {
+                self.damaged(name, Some(FieldValue::Str(s)), "is empty");
+                fallback.to_owned()
+            }
+            None => {
+                self.damaged(name, None, "is missing");
+                fallback.to_owned()
+            }
+            Some(other) => {
+                self.damaged(name, Some(other), "is not text");
+                fallback.to_owned()
+            }
+        }
+    }
+
+    /// A required value parsed from text; None (and damaged) when it is not there or does not
+    /// parse.
+    fn parsed<T>(
+        &mut self,
+        name: &str,
+        parse: impl Fn(&str) -> Result<T, InputError>,
+    ) -> Option<T> {
+        match self.fields.take(name) {
+            Some(FieldValue::Str(s)) => match parse(&s) {
+                Ok(value) => Some(value),
+                Err(e) => {
+                    self.damaged(name, Some(FieldValue::Str(s)), e.message);
+                    None
+                }
+            },
+            None => {
+                self.damaged(name, None, "is missing");
+                None
+            }
+            Some(other) => {
+                self.damaged(name, Some(other), "is not text");
+                None
+            }
+        }
+    }
+
+    /// An optional value parsed from non-empty text; damaged, it reads as None.
+    fn optional<T>(
+        &mut self,
+        name: &str,
+        parse: impl Fn(&str) -> Result<T, InputError>,
+    ) -> Option<T> {
+        match self.fields.get(name) {
+            None => None,
+            Some(FieldValue::Str(s)) if s.is_empty() => None,
+            _ => self.parsed(name, parse),
+        }
+    }
+
+    /// A whole number in `range`; damaged (or, when `required`, missing), it reads as None.
+    fn whole(
+        &mut self,
+        name: &str,
+        range: std::ops::RangeInclusive<i64>,
+        required: bool,
+    ) -> Option<i64> {
+        match self.fields.take(name) {
+            None if required => {
+                self.damaged(name, None, "is missing");
+                None
+            }
+            None => None,
+            Some(value) => match value.as_whole() {
+                Some(n) if range.contains(&n) => Some(n),
+                _ => {
+                    let problem = format!(
+                        "is not a whole number between {} and {}",
+                        range.start(),
+                        range.end()
+                    );
+                    self.damaged(name, Some(value), problem);
+                    None
+                }
+            },
+        }
+    }
+
+    /// A true/false flag, read as `if_absent` when absent and as `if_damaged` when it holds
+    /// anything else (the safe reading: revoked, disabled).
+    fn flag(&mut self, name: &str, if_absent: bool, if_damaged: bool) -> bool {
+        match self.fields.take(name) {
+            None => if_absent,
+            Some(FieldValue::Bool(b)) => b,
+            Some(other) => {
+                self.damaged(name, Some(other), "is not true or false");
+                if_damaged
+            }
+        }
+    }
+
+    /// A `;`-separated set of ids; damaged, it reads as empty.
+    fn set(&mut self, name: &str) -> BTreeSet<String> {
+        let text = self.text(name);
+        let set: BTreeSet<String> = text
+            .split(';')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if let Some(bad) = set.iter().find(|s| Id::parse(s).is_err()) {
+            let problem = format!("holds '{bad}', which is not an id");
+            self.damaged(name, Some(FieldValue::Str(text)), problem);
+            return BTreeSet::new();
+        }
+        set
+    }
+
+    fn finish<E>(self, entity: Option<E>) -> Read<E> {
+        Read {
+            entity,
+            damage: self.damage,
+        }
+    }
+}
+
+/// The key of an entity as an id; a key that is not one makes the entity unreadable.
+fn key_id(key: &str, reader: &mut FieldReader) -> Option<Id> {
+    match Id::parse(key) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            reader.damaged(
+                "",
+                None,
+                format!("its key is not a valid id: {}", e.message),
+            );
+            None
+        }
     }
 }
 
@@ -171,72 +419,10 @@ pub trait Entity: Sized + Clone + PartialEq {
     const COLLECTION: Collection;
     fn key(&self) -> String;
     fn to_fields(&self) -> Vec<(&'static str, FieldValue)>;
-    /// Builds the entity from its fields, taking their values.
-    fn from_fields(key: &str, fields: Fields) -> Result<Self, InputError>;
-}
-
-fn get_str<'a>(fields: &'a Fields, name: &str) -> Result<&'a str, InputError> {
-    match fields.get(name) {
-        Some(FieldValue::Str(s)) => Ok(s),
-        Some(other) => Err(InputError::new(format!(
-            "field {name} holds {other:?}, not text"
-        ))),
-        None => Err(InputError::new(format!("field {name} is missing"))),
-    }
-}
-
-fn str_or_empty<'a>(fields: &'a Fields, name: &str) -> &'a str {
-    match fields.get(name) {
-        Some(FieldValue::Str(s)) => s,
-        _ => "",
-    }
-}
-
-fn take_str(fields: &mut Fields, name: &str) -> Result<String, InputError> {
-    match fields.take(name) {
-        Some(FieldValue::Str(s)) => Ok(s),
-        Some(other) => Err(InputError::new(format!(
-            "field {name} holds {other:?}, not text"
-        ))),
-        None => Err(InputError::new(format!("field {name} is missing"))),
-    }
-}
-
-fn take_str_or_empty(fields: &mut Fields, name: &str) -> String {
-    match fields.take(name) {
-        Some(FieldValue::Str(s)) => s,
-        _ => String::new(),
-    }
-}
-
-fn get_int(fields: &Fields, name: &str) -> Result<i64, InputError> {
-    match fields.get(name) {
-        Some(FieldValue::Int(i)) => Ok(*i),
-        Some(other) => Err(InputError::new(format!(
-            "field {name} holds {other:?}, not a number"
-        ))),
-        None => Err(InputError::new(format!("field {name} is missing"))),
-    }
-}
-
-fn get_set(fields: &Fields, name: &str) -> BTreeSet<String> {
-    str_or_empty(fields, name)
-        .split(';')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-fn get_optional_id(fields: &Fields, name: &str) -> Result<Option<Id>, InputError> {
-    match fields.get(name) {
-        Some(FieldValue::Str(s)) if !s.is_empty() => Ok(Some(Id::parse(s)?)),
-        _ => Ok(None),
-    }
-}
-
-fn get_u32(fields: &Fields, name: &str) -> Result<u32, InputError> {
-    u32::try_from(get_int(fields, name)?)
-        .map_err(|_| InputError::new(format!("field {name} is out of range")))
+    /// Reads the entity from its fields as the document holds them: every field that is
+    /// missing, of the wrong type or out of range is reported, and the entity is built with a
+    /// fallback for each field it can do without.
+    fn read(key: &str, fields: Fields) -> Read<Self>;
 }
 
 fn optional_id_field(id: &Option<Id>) -> FieldValue {
@@ -308,13 +494,20 @@ impl Entity for Department {
             ),
         ]
     }
-    fn from_fields(key: &str, mut fields: Fields) -> Result<Self, InputError> {
-        let time_zone = take_str_or_empty(&mut fields, "time_zone");
-        Ok(Department {
-            id: Id::parse(key)?,
-            name: take_str(&mut fields, "name")?,
-            time_zone: (!time_zone.is_empty()).then_some(time_zone),
-        })
+    fn read(key: &str, fields: Fields) -> Read<Self> {
+        let mut r = FieldReader::new(fields);
+        let id = key_id(key, &mut r);
+        let name = r.name("name", key);
+        // A zone this build does not know is damaged: the department then uses the site's.
+        let time_zone = r.optional("time_zone", |z| {
+            crate::time::SiteZone::parse(z).map(|_| z.to_owned())
+        });
+        let entity = id.map(|id| Department {
+            id,
+            name,
+            time_zone,
+        });
+        r.finish(entity)
     }
 }
 
@@ -371,13 +564,6 @@ fn date_field(date: &Option<Date>) -> FieldValue {
     FieldValue::Str(date.map(|d| d.to_string()).unwrap_or_default())
 }
 
-fn get_optional_date(fields: &Fields, name: &str) -> Result<Option<Date>, InputError> {
-    match fields.get(name) {
-        Some(FieldValue::Str(s)) if !s.is_empty() => Ok(Some(parse_date(s)?)),
-        _ => Ok(None),
-    }
-}
-
 impl Entity for Staff {
     const COLLECTION: Collection = Collection::Staff;
     fn key(&self) -> String {
@@ -397,18 +583,27 @@ impl Entity for Staff {
             ("active", FieldValue::Bool(self.active)),
         ]
     }
-    fn from_fields(key: &str, mut fields: Fields) -> Result<Self, InputError> {
-        let max = get_int(&fields, "max_minutes_week").unwrap_or(-1);
-        Ok(Staff {
-            id: Id::parse(key)?,
-            name: take_str(&mut fields, "name")?,
-            department: get_optional_id(&fields, "department")?,
-            skills: get_set(&fields, "skills"),
-            max_minutes_week: u32::try_from(max).ok(),
-            employment_start: get_optional_date(&fields, "employment_start")?,
-            employment_end: get_optional_date(&fields, "employment_end")?,
-            active: !matches!(fields.get("active"), Some(FieldValue::Bool(false))),
-        })
+    fn read(key: &str, fields: Fields) -> Read<Self> {
+        let mut r = FieldReader::new(fields);
+        let id = key_id(key, &mut r);
+        // -1 stands for "no limit".
+        let max = r.whole(
+            "max_minutes_week",
+            -1..=i64::from(MAX_HOURS_WEEK_LIMIT) * 60,
+            false,
+        );
+        let staff = Staff {
+            id: id.clone().unwrap_or_else(|| Id(Arc::from(""))),
+            // A person without a readable name is shown by id rather than hidden.
+            name: r.name("name", key),
+            department: r.optional("department", Id::parse),
+            skills: r.set("skills"),
+            max_minutes_week: max.and_then(|m| u32::try_from(m).ok()),
+            employment_start: r.optional("employment_start", parse_date),
+            employment_end: r.optional("employment_end", parse_date),
+            active: r.flag("active", true, true),
+        };
+        r.finish(id.map(|_| staff))
     }
 }
 
@@ -469,19 +664,33 @@ impl Entity for Shift {
             ("label", FieldValue::Str(self.label.clone())),
         ]
     }
-    fn from_fields(key: &str, mut fields: Fields) -> Result<Self, InputError> {
-        let time = ShiftTime::decode(get_str(&fields, "time")?)?;
-        Ok(Shift {
-            id: Id::parse(key)?,
-            department: get_optional_id(&fields, "department")?,
-            date: time.date,
-            start: time.start,
-            end: time.end,
-            capacity: get_u32(&fields, "capacity")?,
-            min_staff: get_u32(&fields, "min_staff")?,
-            skills: get_set(&fields, "skills"),
-            label: take_str_or_empty(&mut fields, "label"),
-        })
+    fn read(key: &str, fields: Fields) -> Read<Self> {
+        let mut r = FieldReader::new(fields);
+        let id = key_id(key, &mut r);
+        // Without its time a shift cannot be placed on a day: it is unreadable (listed, and
+        // reported, but not in views or checks). The other fields fall back, and the checks
+        // that read a damaged one skip it.
+        let time = r.parsed("time", ShiftTime::decode);
+        let capacity = r.whole("capacity", 1..=i64::from(CAPACITY_MAX), true);
+        let min_staff = r.whole("min_staff", 0..=i64::from(CAPACITY_MAX), true);
+        let department = r.optional("department", Id::parse);
+        let skills = r.set("skills");
+        let label = r.text("label");
+        let entity = match (id, time) {
+            (Some(id), Some(time)) => Some(Shift {
+                id,
+                department,
+                date: time.date,
+                start: time.start,
+                end: time.end,
+                capacity: capacity.map_or(CAPACITY_MAX, |c| c as u32),
+                min_staff: min_staff.map_or(0, |m| m as u32),
+                skills,
+                label,
+            }),
+            _ => None,
+        };
+        r.finish(entity)
     }
 }
 
@@ -524,21 +733,37 @@ impl Entity for Assignment {
             ),
         ]
     }
-    fn from_fields(key: &str, mut fields: Fields) -> Result<Self, InputError> {
-        let parsed = AssignmentKey::parse(key)?;
-        let window = match take_str_or_empty(&mut fields, "window") {
-            w if w.is_empty() => None,
-            w => Some(LocalSpan::decode(&w)?),
+    fn read(key: &str, fields: Fields) -> Read<Self> {
+        let mut r = FieldReader::new(fields);
+        let parsed = match AssignmentKey::parse(key) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                r.damaged(
+                    "",
+                    None,
+                    format!("its key is not SHIFT/STAFF: {}", e.message),
+                );
+                None
+            }
         };
-        Ok(Assignment {
-            shift: parsed.shift,
-            staff: parsed.staff,
-            role: take_str_or_empty(&mut fields, "role"),
-            note: take_str_or_empty(&mut fields, "note"),
-            created_at_ms: get_int(&fields, "created_at").unwrap_or(0),
-            created_by: take_str_or_empty(&mut fields, "created_by"),
+        // A damaged window reads as the whole shift.
+        let window = r.optional("window", LocalSpan::decode);
+        let role = r.text("role");
+        let note = r.text("note");
+        let created_at_ms = r
+            .whole("created_at", i64::MIN..=i64::MAX, false)
+            .unwrap_or(0);
+        let created_by = r.text("created_by");
+        let entity = parsed.map(|k| Assignment {
+            shift: k.shift,
+            staff: k.staff,
+            role,
+            note,
+            created_at_ms,
+            created_by,
             window,
-        })
+        });
+        r.finish(entity)
     }
 }
 
@@ -623,14 +848,25 @@ impl Entity for Availability {
             ("reason", FieldValue::Str(self.reason.clone())),
         ]
     }
-    fn from_fields(key: &str, mut fields: Fields) -> Result<Self, InputError> {
-        Ok(Availability {
-            id: Id::parse(key)?,
-            staff: Id::parse(get_str(&fields, "staff")?)?,
-            span: LocalSpan::decode(get_str(&fields, "span")?)?,
-            kind: AvailabilityKind::parse(get_str(&fields, "kind")?)?,
-            reason: take_str_or_empty(&mut fields, "reason"),
-        })
+    fn read(key: &str, fields: Fields) -> Read<Self> {
+        let mut r = FieldReader::new(fields);
+        let id = key_id(key, &mut r);
+        // Whose, when and what kind: an entry cannot be used without any of them.
+        let staff = r.parsed("staff", Id::parse);
+        let span = r.parsed("span", LocalSpan::decode);
+        let kind = r.parsed("kind", AvailabilityKind::parse);
+        let reason = r.text("reason");
+        let entity = match (id, staff, span, kind) {
+            (Some(id), Some(staff), Some(span), Some(kind)) => Some(Availability {
+                id,
+                staff,
+                span,
+                kind,
+                reason,
+            }),
+            _ => None,
+        };
+        r.finish(entity)
     }
 }
 
@@ -658,14 +894,22 @@ impl Entity for Acknowledgement {
             ("note", FieldValue::Str(self.note.clone())),
         ]
     }
-    fn from_fields(key: &str, mut fields: Fields) -> Result<Self, InputError> {
-        Ok(Acknowledgement {
+    fn read(key: &str, fields: Fields) -> Read<Self> {
+        let mut r = FieldReader::new(fields);
+        // An acknowledgement covers the data whose fingerprint it records: without one it
+        // covers nothing.
+        let fingerprint = r.parsed("fingerprint", |f| Ok(f.to_owned()));
+        let by = r.text("by");
+        let at_ms = r.whole("at", i64::MIN..=i64::MAX, false).unwrap_or(0);
+        let note = r.text("note");
+        let entity = fingerprint.map(|fingerprint| Acknowledgement {
             conflict: key.to_owned(),
-            fingerprint: take_str(&mut fields, "fingerprint")?,
-            by: take_str_or_empty(&mut fields, "by"),
-            at_ms: get_int(&fields, "at").unwrap_or(0),
-            note: take_str_or_empty(&mut fields, "note"),
-        })
+            fingerprint,
+            by,
+            at_ms,
+            note,
+        });
+        r.finish(entity)
     }
 }
 
@@ -729,18 +973,137 @@ impl Entity for Member {
             ("revoked_at", FieldValue::Int(self.revoked_at_ms)),
         ]
     }
-    fn from_fields(key: &str, mut fields: Fields) -> Result<Self, InputError> {
-        check_peer_key(key)?;
-        Ok(Member {
+    fn read(key: &str, fields: Fields) -> Read<Self> {
+        let mut r = FieldReader::new(fields);
+        let valid_key = match check_peer_key(key) {
+            Ok(()) => true,
+            Err(e) => {
+                r.damaged("", None, e.message);
+                false
+            }
+        };
+        let name = r.text("name");
+        let added_by = r.text("added_by");
+        let added_at_ms = r.whole("added_at", i64::MIN..=i64::MAX, false).unwrap_or(0);
+        // Anything but an explicit false counts as revoked: a member is trusted only when the
+        // document plainly says so.
+        let revoked = r.flag("revoked", true, true);
+        let revoked_by = r.text("revoked_by");
+        let revoked_at_ms = r
+            .whole("revoked_at", i64::MIN..=i64::MAX, false)
+            .unwrap_or(0);
+        let entity = valid_key.then(|| Member {
             peer: key.to_owned(),
-            name: take_str_or_empty(&mut fields, "name"),
-            added_by: take_str_or_empty(&mut fields, "added_by"),
-            added_at_ms: get_int(&fields, "added_at").unwrap_or(0),
-            // Anything but an explicit false counts as revoked: a member is trusted only when
-            // the document plainly says so.
-            revoked: !matches!(fields.get("revoked"), Some(FieldValue::Bool(false))),
-            revoked_by: take_str_or_empty(&mut fields, "revoked_by"),
-            revoked_at_ms: get_int(&fields, "revoked_at").unwrap_or(0),
-        })
+            name,
+            added_by,
+            added_at_ms,
+            revoked,
+            revoked_by,
+            revoked_at_ms,
+        });
+        r.finish(entity)
+    }
+}
+
+/// What an account may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Every schedule operation.
+    Manager,
+    /// Reads the schedule; changes only their own availability and leave.
+    Staff,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Manager => "manager",
+            Role::Staff => "staff",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Role, InputError> {
+        match text {
+            "manager" => Ok(Role::Manager),
+            "staff" => Ok(Role::Staff),
+            other => Err(InputError::new(format!(
+                "'{other}' is not a role (manager, staff)"
+            ))),
+        }
+    }
+}
+
+/// A person's sign-in account (schema 2), kept in the document so that it syncs, shows in
+/// the history, and lets its owner sign in on any machine of the site.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Account {
+    pub login: Id,
+    /// The name shown for the account.
+    pub name: String,
+    pub role: Role,
+    /// The staff member this account belongs to, whose availability and leave it may change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staff: Option<Id>,
+    /// An argon2id hash in PHC form; empty when the account has no password yet.
+    #[serde(skip)]
+    pub password_hash: String,
+    pub disabled: bool,
+    /// Who created it, `user@node`.
+    pub created_by: String,
+    pub created_at_ms: i64,
+}
+
+impl Account {
+    pub fn check(&self) -> Result<(), InputError> {
+        check_name("an account's name", &self.name)?;
+        check_text("a password hash", &self.password_hash)
+    }
+}
+
+impl Entity for Account {
+    const COLLECTION: Collection = Collection::Accounts;
+    fn key(&self) -> String {
+        self.login.to_string()
+    }
+    fn to_fields(&self) -> Vec<(&'static str, FieldValue)> {
+        vec![
+            ("name", FieldValue::Str(self.name.clone())),
+            ("role", FieldValue::Str(self.role.as_str().to_owned())),
+            ("staff", optional_id_field(&self.staff)),
+            ("password", FieldValue::Str(self.password_hash.clone())),
+            ("disabled", FieldValue::Bool(self.disabled)),
+            ("created_by", FieldValue::Str(self.created_by.clone())),
+            ("created_at", FieldValue::Int(self.created_at_ms)),
+        ]
+    }
+    fn read(key: &str, fields: Fields) -> Read<Self> {
+        let mut r = FieldReader::new(fields);
+        let login = key_id(key, &mut r);
+        let name = r.name("name", key);
+        // Without a readable role nobody can say what the account may do: it is unusable.
+        let role = r.parsed("role", Role::parse);
+        let staff = r.optional("staff", Id::parse);
+        let password_hash = r.text("password");
+        // A damaged flag reads as disabled: an account signs in only when plainly allowed to.
+        let disabled = r.flag("disabled", false, true);
+        let created_by = r.text("created_by");
+        let created_at_ms = r
+            .whole("created_at", i64::MIN..=i64::MAX, false)
+            .unwrap_or(0);
+        let entity = match (login, role) {
+            (Some(login), Some(role)) => Some(Account {
+                login,
+                name,
+                role,
+                staff,
+                password_hash,
+                disabled,
+                created_by,
+                created_at_ms,
+            }),
+            _ => None,
+        };
+        r.finish(entity)
     }
 }

@@ -35,6 +35,10 @@ pub enum ModelError {
         id: String,
         reason: String,
     },
+    /// The document's schema is newer than this version, and its note says this version
+    /// must not make this change.
+    #[error("{0}")]
+    NewerSchema(String),
     #[error("not a shiftmesh schedule: {0}")]
     NotASchedule(String),
     #[error("automerge: {0}")]

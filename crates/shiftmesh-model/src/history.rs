@@ -3,7 +3,8 @@
 use automerge::{AutoCommit, ChangeHash, PatchAction, Prop, ReadDoc, Value};
 use serde::Serialize;
 
-use crate::doc::{genesis_hash, scalar_to_json};
+use crate::doc::scalar_to_json;
+use crate::schema::is_schema_change;
 
 /// The most field differences listed for one change; the rest are counted.
 pub const HISTORY_FIELDS_MAX_PER_CHANGE: usize = 50;
@@ -39,12 +40,11 @@ pub fn split_author(author: &str) -> (&str, &str) {
 /// The newest `limit` changes (in causal order, newest first), or those that touched `entity`
 /// (an entity id, or an assignment's shift or staff).
 pub fn history(doc: &mut AutoCommit, limit: usize, entity: Option<&str>) -> Vec<HistoryEntry> {
-    let genesis = genesis_hash();
     let metas: Vec<_> = doc
         .get_changes_meta(&[])
         .into_iter()
         .map(|m| m.into_owned())
-        .filter(|m| m.hash != genesis)
+        .filter(|m| !is_schema_change(&m.hash))
         .collect();
     let mut out = Vec::new();
     for meta in metas.into_iter().rev() {

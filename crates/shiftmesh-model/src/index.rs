@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use jiff::civil::Date;
 
 use crate::entity::{
-    Acknowledgement, Assignment, Availability, Collection, Department, Entity, Fields, Member,
-    Shift, Staff,
+    Account, Acknowledgement, Assignment, Availability, Collection, Damage, Department, Entity,
+    Fields, Member, Read, Shift, Staff,
 };
+use crate::schema::StepNote;
 use crate::{AssignmentKey, Id};
 
 /// Site-wide settings kept in the document so that every node uses the same.
@@ -17,7 +18,77 @@ use crate::{AssignmentKey, Id};
 pub struct Site {
     pub name: Option<String>,
     pub time_zone: Option<String>,
+    /// The schema version the document records.
+    pub schema: i64,
+    /// The steps of a schema newer than this version understands, as the document notes them:
+    /// what they bring and which collections this version must not write.
+    pub newer: Vec<StepNote>,
 }
+
+impl Site {
+    /// Whether this version must not write a collection, and if so, what to tell the user.
+    pub fn locked(&self, collection: Collection) -> Option<String> {
+        let step = self
+            .newer
+            .iter()
+            .find(|n| n.locks.iter().any(|l| l == collection.key()))?;
+        Some(format!(
+            "this site uses schema {}; this shiftmesh understands {}: upgrade it to edit {}",
+            self.schema,
+            crate::schema::SCHEMA_VERSION,
+            if step.about.is_empty() {
+                collection.key()
+            } else {
+                &step.about
+            }
+        ))
+    }
+
+    /// What this version cannot show of a newer schema, in one sentence (None when the
+    /// document's schema is not newer).
+    pub fn newer_notice(&self) -> Option<String> {
+        if self.newer.is_empty() {
+            return None;
+        }
+        let abouts: Vec<&str> = self
+            .newer
+            .iter()
+            .map(|n| n.about.as_str())
+            .filter(|a| !a.is_empty())
+            .collect();
+        Some(format!(
+            "this site uses schema {}; this shiftmesh understands {}: upgrade it to see and edit {}",
+            self.schema,
+            crate::schema::SCHEMA_VERSION,
+            if abouts.is_empty() {
+                "everything".to_owned()
+            } else {
+                abouts.join(", ")
+            }
+        ))
+    }
+}
+
+/// A value another writer put at the root key of one of shiftmesh's collections. shiftmesh
+/// keeps reading and writing its own map (by identity), so nothing vanishes for it; but other
+/// Automerge readers see the rival instead.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Rival {
+    /// What it is: "a map of 2 entries", "text", "a list".
+    pub what: String,
+    /// The keys it holds when it is a map (the first [`RIVAL_KEYS_MAX`]).
+    pub keys: Vec<String>,
+    /// How many keys it holds in all.
+    pub entries: usize,
+    /// Who wrote it, `user@node`.
+    pub author: String,
+    /// The object, as `counter@actor`, when it is one.
+    #[serde(skip)]
+    pub object: Option<String>,
+}
+
+/// The most keys of a rival map listed.
+pub const RIVAL_KEYS_MAX: usize = 50;
 
 /// Entities a change touched, by collection and key.
 pub type Dirty = BTreeSet<(Collection, String)>;
@@ -39,12 +110,20 @@ pub struct Index {
     pub acks: BTreeMap<String, Acknowledgement>,
     /// The site's machines, by peer id (revoked ones included).
     pub members: BTreeMap<String, Member>,
+    /// Sign-in accounts, by login.
+    pub accounts: BTreeMap<Id, Account>,
     /// Entities marked removed (they stay in the document so references to them can be seen).
     pub removed: BTreeSet<(Collection, String)>,
     /// Entities with at least one field holding concurrent values (see `concurrent-edit`).
     pub conflicted: BTreeSet<(Collection, String)>,
-    /// Entities the document holds in a form this version cannot read, with the reason.
-    pub unreadable: BTreeMap<(Collection, String), String>,
+    /// Every entity with a field the document holds in a form this version cannot read, with
+    /// what is wrong with each (the `unreadable-field` conflicts).
+    pub damaged: BTreeMap<(Collection, String), Vec<Damage>>,
+    /// Of those, the entities that cannot be used at all (a field they cannot do without is
+    /// damaged), with their fields as stored: listed and reported, but in no view or check.
+    pub unreadable: BTreeMap<(Collection, String), Fields>,
+    /// Values other writers put at the root keys of shiftmesh's collections.
+    pub rivals: BTreeMap<Collection, Vec<Rival>>,
     shifts_by_day: BTreeMap<Date, BTreeSet<Id>>,
     shifts_by_staff: BTreeMap<Id, BTreeSet<Id>>,
     /// Each person's live shifts by the shift's (local start) date, so the checks of one week
@@ -62,21 +141,27 @@ enum Parsed {
     Availability(Availability),
     Ack(Acknowledgement),
     Member(Member),
+    Account(Account),
 }
 
 impl Parsed {
-    fn of(collection: Collection, key: &str, fields: Fields) -> Result<Parsed, crate::InputError> {
-        Ok(match collection {
-            Collection::Departments => Parsed::Department(Department::from_fields(key, fields)?),
-            Collection::Staff => Parsed::Staff(Staff::from_fields(key, fields)?),
-            Collection::Shifts => Parsed::Shift(Shift::from_fields(key, fields)?),
-            Collection::Assignments => Parsed::Assignment(Assignment::from_fields(key, fields)?),
-            Collection::Availability => {
-                Parsed::Availability(Availability::from_fields(key, fields)?)
-            }
-            Collection::Acks => Parsed::Ack(Acknowledgement::from_fields(key, fields)?),
-            Collection::Members => Parsed::Member(Member::from_fields(key, fields)?),
-        })
+    /// The entity (None when it cannot be used) and its damaged fields.
+    fn of(collection: Collection, key: &str, fields: Fields) -> (Option<Parsed>, Vec<Damage>) {
+        fn wrap<E>(read: Read<E>, f: fn(E) -> Parsed) -> (Option<Parsed>, Vec<Damage>) {
+            (read.entity.map(f), read.damage)
+        }
+        match collection {
+            Collection::Departments => wrap(Department::read(key, fields), Parsed::Department),
+            Collection::Staff => wrap(Staff::read(key, fields), Parsed::Staff),
+            Collection::Shifts => wrap(Shift::read(key, fields), Parsed::Shift),
+            Collection::Assignments => wrap(Assignment::read(key, fields), Parsed::Assignment),
+            Collection::Availability => wrap(Availability::read(key, fields), Parsed::Availability),
+            Collection::Acks => wrap(Acknowledgement::read(key, fields), Parsed::Ack),
+            Collection::Members => wrap(Member::read(key, fields), Parsed::Member),
+            Collection::Accounts => wrap(Account::read(key, fields), Parsed::Account),
+            // The site's settings are not kept as an entity.
+            Collection::Site => (None, Vec::new()),
+        }
     }
 }
 
@@ -86,11 +171,90 @@ trait Sink {
     fn removed(&mut self, collection: Collection, key: &str);
     fn conflicted(&mut self, collection: Collection, key: &str);
     fn entity(&mut self, entity: Parsed);
-    fn unreadable(&mut self, collection: Collection, key: &str, reason: String);
+    fn damaged(&mut self, collection: Collection, key: &str, damage: Vec<Damage>, usable: bool);
+}
+
+/// The damaged fields of an entity's fields, as its reader finds them.
+pub(crate) fn read_damage(collection: Collection, key: &str, fields: Fields) -> Vec<Damage> {
+    Parsed::of(collection, key, fields).1
+}
+
+/// Fields holding whole numbers, and fields holding true or false; every other field holds
+/// text. (How `resolve … edit --value` reads what the user typed.)
+const WHOLE_NUMBER_FIELDS: &[&str] = &[
+    "capacity",
+    "min_staff",
+    "max_minutes_week",
+    "created_at",
+    "at",
+    "added_at",
+    "revoked_at",
+];
+const FLAG_FIELDS: &[&str] = &["active", "revoked", "disabled", "removed"];
+
+/// Reads text typed for one field of an entity as the type the field holds, and checks it by
+/// reading the entity with it (`fields`: the entity's fields as they are now).
+pub fn parse_field(
+    collection: Collection,
+    key: &str,
+    mut fields: Fields,
+    field: &str,
+    text: &str,
+) -> Result<crate::FieldValue, crate::InputError> {
+    use crate::FieldValue;
+    let value = if WHOLE_NUMBER_FIELDS.contains(&field) {
+        FieldValue::Int(text.trim().parse().map_err(|_| {
+            crate::InputError::new(format!("{field} takes a whole number, not '{text}'"))
+        })?)
+    } else if FLAG_FIELDS.contains(&field) {
+        match text.trim() {
+            "true" | "yes" => FieldValue::Bool(true),
+            "false" | "no" => FieldValue::Bool(false),
+            _ => {
+                return Err(crate::InputError::new(format!(
+                    "{field} takes true or false, not '{text}'"
+                )))
+            }
+        }
+    } else {
+        FieldValue::Str(text.to_owned())
+    };
+    fields.insert(field, value.clone());
+    match read_damage(collection, key, fields)
+        .into_iter()
+        .find(|d| d.field == field)
+    {
+        Some(d) => Err(crate::InputError::new(format!(
+            "{field} cannot be {}: it {}",
+            value.describe(),
+            d.problem
+        ))),
+        None => Ok(value),
+    }
+}
+
+/// What is wrong with an entity, in one line: "capacity holds 1.5, which is not a whole
+/// number between 1 and 1000; time is missing".
+pub fn describe_damage(damage: &[Damage]) -> String {
+    damage
+        .iter()
+        .map(|d| {
+            let what = if d.field.is_empty() {
+                "it".to_owned()
+            } else {
+                d.field.clone()
+            };
+            match &d.stored {
+                Some(value) => format!("{what} holds {} and {}", value.describe(), d.problem),
+                None => format!("{what} {}", d.problem),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// What one stored entry means: nothing, a removed entity, or an entity (perhaps holding
-/// concurrent values) that parses or is unreadable.
+/// concurrent values, perhaps with damaged fields) that can be used or cannot.
 fn route(sink: &mut impl Sink, collection: Collection, key: &str, stored: Stored) {
     match stored {
         Stored::Absent => {}
@@ -99,10 +263,25 @@ fn route(sink: &mut impl Sink, collection: Collection, key: &str, stored: Stored
             if conflicted {
                 sink.conflicted(collection, key);
             }
-            match Parsed::of(collection, key, fields) {
-                Ok(entity) => sink.entity(entity),
-                Err(e) => sink.unreadable(collection, key, e.message),
+            let (entity, damage) = Parsed::of(collection, key, fields);
+            if !damage.is_empty() || entity.is_none() {
+                sink.damaged(collection, key, damage, entity.is_some());
             }
+            if let Some(entity) = entity {
+                sink.entity(entity);
+            }
+        }
+        Stored::NotAMap(what, conflicted) => {
+            if conflicted {
+                sink.conflicted(collection, key);
+            }
+            let damage = Damage {
+                field: String::new(),
+                stored: Some(what),
+                problem: "is not a map of fields".into(),
+                author: String::new(),
+            };
+            sink.damaged(collection, key, vec![damage], false);
         }
     }
 }
@@ -125,10 +304,18 @@ impl Sink for Index {
             Parsed::Member(e) => {
                 self.members.insert(e.peer.clone(), e);
             }
+            Parsed::Account(e) => {
+                self.accounts.insert(e.login.clone(), e);
+            }
         }
     }
-    fn unreadable(&mut self, collection: Collection, key: &str, reason: String) {
-        self.unreadable.insert((collection, key.to_owned()), reason);
+    fn damaged(&mut self, collection: Collection, key: &str, damage: Vec<Damage>, usable: bool) {
+        let entry = (collection, key.to_owned());
+        if !usable {
+            // Its stored fields are filled in by the schedule, which has the document.
+            self.unreadable.insert(entry.clone(), Fields::new());
+        }
+        self.damaged.insert(entry, damage);
     }
 }
 
@@ -148,10 +335,15 @@ impl Sink for IndexBuilder {
             Parsed::Availability(e) => self.availability.push(e),
             Parsed::Ack(e) => self.acks.push(e),
             Parsed::Member(e) => self.members.push(e),
+            Parsed::Account(e) => self.accounts.push(e),
         }
     }
-    fn unreadable(&mut self, collection: Collection, key: &str, reason: String) {
-        self.unreadable.push(((collection, key.to_owned()), reason));
+    fn damaged(&mut self, collection: Collection, key: &str, damage: Vec<Damage>, usable: bool) {
+        let entry = (collection, key.to_owned());
+        if !usable {
+            self.unreadable.push((entry.clone(), Fields::new()));
+        }
+        self.damaged.push((entry, damage));
     }
 }
 
@@ -166,9 +358,11 @@ pub struct IndexBuilder {
     availability: Vec<Availability>,
     acks: Vec<Acknowledgement>,
     members: Vec<Member>,
+    accounts: Vec<Account>,
     removed: Vec<(Collection, String)>,
     conflicted: Vec<(Collection, String)>,
-    unreadable: Vec<((Collection, String), String)>,
+    damaged: Vec<((Collection, String), Vec<Damage>)>,
+    unreadable: Vec<((Collection, String), Fields)>,
 }
 
 impl IndexBuilder {
@@ -247,9 +441,16 @@ impl IndexBuilder {
                 .into_iter()
                 .map(|e| (e.peer.clone(), e))
                 .collect(),
+            accounts: self
+                .accounts
+                .into_iter()
+                .map(|e| (e.login.clone(), e))
+                .collect(),
             removed: self.removed.into_iter().collect(),
             conflicted: self.conflicted.into_iter().collect(),
+            damaged: self.damaged.into_iter().collect(),
             unreadable: self.unreadable.into_iter().collect(),
+            rivals: BTreeMap::new(),
             shifts_by_day: sets(by_day),
             shifts_by_staff: sets(by_staff),
             staff_days: sets(staff_days),
@@ -258,12 +459,16 @@ impl IndexBuilder {
     }
 }
 
-/// What the document holds for one key of a collection.
+/// What the document holds for one key of a collection. The flag says whether the entity
+/// holds concurrent values: in a field, or at its key (created on two machines at once). A
+/// removed entity's concurrent values are not reported (nothing shows them).
 pub enum Stored {
     Absent,
     Removed,
-    /// The winning value of each field, and whether any field holds concurrent values.
+    /// The winning value of each field.
     Present(Fields, bool),
+    /// Something other than a map of fields (another writer's).
+    NotAMap(crate::FieldValue, bool),
 }
 
 impl Index {
@@ -333,6 +538,7 @@ impl Index {
     fn forget(&mut self, collection: Collection, key: &str) {
         let entry = (collection, key.to_owned());
         self.removed.remove(&entry);
+        self.damaged.remove(&entry);
         self.unreadable.remove(&entry);
         self.conflicted.remove(&entry);
         match collection {
@@ -386,7 +592,50 @@ impl Index {
             Collection::Members => {
                 self.members.remove(key);
             }
+            Collection::Accounts => {
+                if let Ok(id) = Id::parse(key) {
+                    self.accounts.remove(&id);
+                }
+            }
+            Collection::Site => {}
         }
+    }
+
+    /// An entity's fields as the document holds them: those of a usable entity as it writes
+    /// them, those of an unusable one as stored.
+    pub fn stored_fields(&self, collection: Collection, key: &str) -> Option<Fields> {
+        fn of<E: Entity>(entity: Option<&E>) -> Option<Fields> {
+            Some(entity?.to_fields().into_iter().collect())
+        }
+        if let Some(raw) = self.unreadable.get(&(collection, key.to_owned())) {
+            return Some(raw.clone());
+        }
+        let id = || Id::parse(key).ok();
+        match collection {
+            Collection::Departments => of(id().and_then(|i| self.departments.get(&i))),
+            Collection::Staff => of(id().and_then(|i| self.staff.get(&i))),
+            Collection::Shifts => of(id().and_then(|i| self.shifts.get(&i))),
+            Collection::Assignments => of(AssignmentKey::parse(key)
+                .ok()
+                .and_then(|k| self.assignments.get(&k))),
+            Collection::Availability => of(id().and_then(|i| self.availability.get(&i))),
+            Collection::Acks => of(self.acks.get(key)),
+            Collection::Members => of(self.members.get(key)),
+            Collection::Accounts => of(id().and_then(|i| self.accounts.get(&i))),
+            Collection::Site => None,
+        }
+    }
+
+    /// Whether a field of an entity is damaged (the checks that read it skip it).
+    pub fn is_damaged(&self, collection: Collection, key: &str, field: &str) -> bool {
+        self.damaged
+            .get(&(collection, key.to_owned()))
+            .is_some_and(|d| d.iter().any(|d| d.field == field))
+    }
+
+    /// Whether an entity exists but cannot be used (a field it cannot do without is damaged).
+    pub fn is_unreadable(&self, collection: Collection, key: &str) -> bool {
+        self.unreadable.contains_key(&(collection, key.to_owned()))
     }
 
     /// The key of every entity the index knows of (live, removed or unreadable).
@@ -423,8 +672,14 @@ impl Index {
                 .keys()
                 .map(|k| (Collection::Members, k.clone())),
         );
+        keys.extend(
+            self.accounts
+                .keys()
+                .map(|k| (Collection::Accounts, k.to_string())),
+        );
         keys.extend(self.removed.iter().cloned());
-        keys.extend(self.unreadable.keys().cloned());
+        keys.extend(self.damaged.keys().cloned());
+        keys.insert((Collection::Site, String::new()));
         keys
     }
 
@@ -535,7 +790,7 @@ struct Row {
 }
 
 /// The version of the snapshot layout; a snapshot of another version is ignored and rebuilt.
-const INDEX_SNAPSHOT_VERSION: u32 = 3;
+const INDEX_SNAPSHOT_VERSION: u32 = 4;
 
 fn encode_collection<'a, E: Entity + 'a>(
     index: &Index,
@@ -581,7 +836,12 @@ impl Index {
     /// Encodes the index so it can be read back without the document. Returns None when some
     /// entity is unreadable (such an index is rebuilt from the document instead).
     pub fn to_snapshot(&self) -> Option<Vec<u8>> {
-        if !self.unreadable.is_empty() {
+        // What only the document can tell (who wrote a damaged value, a rival's contents, the
+        // site's concurrent settings) is not kept in a snapshot: such an index is rebuilt.
+        if !self.damaged.is_empty()
+            || !self.rivals.is_empty()
+            || self.conflicted.contains(&(Collection::Site, String::new()))
+        {
             return None;
         }
         let head = SnapshotHead {
@@ -597,6 +857,7 @@ impl Index {
         encode_collection(self, self.availability.values(), &mut out)?;
         encode_collection(self, self.acks.values(), &mut out)?;
         encode_collection(self, self.members.values(), &mut out)?;
+        encode_collection(self, self.accounts.values(), &mut out)?;
         Some(out)
     }
 

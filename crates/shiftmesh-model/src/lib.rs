@@ -12,11 +12,12 @@ pub mod history;
 mod id;
 pub mod index;
 mod members;
+pub mod schema;
 pub mod time;
 
 pub use doc::{
     absent, genesis_hash, load_untrusted, Batch, ConcurrentValue, Edit, Merged, Op, Schedule, View,
-    Written,
+    Written, SITE_FIELDS,
 };
 
 /// The concurrent values of conflicted entities: (collection, key) → field → values.
@@ -25,10 +26,11 @@ pub type Concurrent = std::collections::BTreeMap<
     std::collections::BTreeMap<String, Vec<ConcurrentValue>>,
 >;
 pub use entity::{
-    Acknowledgement, Assignment, Availability, AvailabilityKind, Collection, Department, Entity,
-    FieldValue, Member, Shift, Staff,
+    Account, Acknowledgement, Assignment, Availability, AvailabilityKind, Collection, Damage,
+    Department, Entity, FieldValue, Member, Read, Role, Shift, Staff,
 };
 pub use error::{InputError, ModelError, Result};
 pub use id::{AssignmentKey, Id, ID_MAX_BYTES};
-pub use index::{Dirty, Index, Site, TouchedFields};
+pub use index::{describe_damage, parse_field, Dirty, Index, Rival, Site, TouchedFields};
+pub use schema::{StepNote, SCHEMA_VERSION};
 pub use time::{Interval, LocalSpan, ShiftTime, SiteZone};

@@ -121,7 +121,7 @@ impl<'a> Input<'a> {
 }
 
 /// What a conflict belongs to.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scope {
     StaffWeek(Id, Week),
     Shift(Id),
@@ -149,11 +149,22 @@ pub fn for_each_scope(input: &Input<'_>, mut f: impl FnMut(Scope)) {
         .cloned()
         .map(Scope::Assignment)
         .for_each(&mut f);
-    input
+    entity_scopes(input).into_iter().for_each(f);
+}
+
+/// The entities whose own conflicts (concurrent values, damaged fields, and for the site the
+/// rival collections) must be checked, each once.
+fn entity_scopes(input: &Input<'_>) -> BTreeSet<Scope> {
+    let mut scopes: BTreeSet<Scope> = input
         .concurrent
         .keys()
+        .chain(input.index.damaged.keys())
         .map(|(c, k)| Scope::Entity(*c, k.clone()))
-        .for_each(&mut f);
+        .collect();
+    if !input.index.rivals.is_empty() {
+        scopes.insert(Scope::Entity(Collection::Site, String::new()));
+    }
+    scopes
 }
 
 /// The conflicts of one scope.
@@ -281,10 +292,13 @@ pub fn sweep(input: &Input<'_>, mut emit: impl FnMut(Scope, Vec<Conflict>)) {
             emit(Scope::StaffWeek(id.clone(), week), conflicts);
         }
     }
-    for (collection, key) in input.concurrent.keys() {
+    for scope in entity_scopes(input) {
+        let Scope::Entity(collection, key) = &scope else {
+            continue;
+        };
         let found = check_entity(*collection, key, input);
         if !found.is_empty() {
-            emit(Scope::Entity(*collection, key.clone()), found);
+            emit(scope, found);
         }
     }
 }
@@ -372,7 +386,7 @@ fn check_staff_held(
     double_bookings(staff, &held, input, &mut out);
     rest(staff, &held, input, &mut out);
     unavailable(staff, &held, &blocks, input, &mut out);
-    missing_skills(staff, &held, &mut out);
+    missing_skills(staff, &held, input, &mut out);
     max_hours(staff, &held, &mut out);
     out
 }
@@ -617,8 +631,21 @@ fn unavailable(
     }
 }
 
-fn missing_skills(staff: &Staff, held: &[Held<'_>], out: &mut Vec<(Week, Conflict)>) {
+fn missing_skills(
+    staff: &Staff,
+    held: &[Held<'_>],
+    input: &Input<'_>,
+    out: &mut Vec<(Week, Conflict)>,
+) {
+    // Skills that cannot be read say nothing about who lacks what.
+    let index = input.index;
+    if index.is_damaged(Collection::Staff, staff.id.as_str(), "skills") {
+        return;
+    }
     for h in held {
+        if index.is_damaged(Collection::Shifts, h.shift.id.as_str(), "skills") {
+            continue;
+        }
         // A filter, not BTreeSet::difference: most shifts require one skill or none, and the
         // difference iterator's set-up costs more than the check itself.
         let missing: Vec<&String> = h
@@ -776,6 +803,17 @@ fn check_shift_with(
     if count > shift.capacity || count < shift.min_staff {
         shift_staffing(shift, &assigned, input, &mut out);
     }
+    // A damaged capacity or minimum reads as a fallback that no check may act on.
+    let damaged = |field: &str| {
+        input
+            .index
+            .is_damaged(Collection::Shifts, shift.id.as_str(), field)
+    };
+    out.retain(|c| match c.kind {
+        Kind::CapacityExceeded => !damaged("capacity"),
+        Kind::Understaffed => !damaged("min_staff"),
+        _ => true,
+    });
     if let Some(reason) = invalid_time(shift, placed, input) {
         out.push(Conflict {
             id: conflict_id(Kind::InvalidShiftTime, &[id.as_str()]),
@@ -924,10 +962,15 @@ fn check_assignment_with(
     staff_live: bool,
     input: &Input<'_>,
 ) -> Vec<Conflict> {
+    let key = &assignment.key();
+    // A shift or person the document holds in a form this version cannot read is still there:
+    // its `unreadable-field` conflict says so, and its assignments are not dangling.
+    let index = input.index;
+    let shift_live = shift_live || index.is_unreadable(Collection::Shifts, key.shift.as_str());
+    let staff_live = staff_live || index.is_unreadable(Collection::Staff, key.staff.as_str());
     if shift_live && staff_live {
         return Vec::new();
     }
-    let key = &assignment.key();
     let (shift_gone, staff_gone) = (!shift_live, !staff_live);
     let mut missing = Vec::new();
     if shift_gone {
@@ -991,123 +1034,423 @@ fn shown_value(
             .find(|(name, _)| *name == field)
             .map(|(_, v)| v.to_json())
     }
+    let id = || Id::parse(key).ok();
     match collection {
-        Collection::Departments => of(
-            Id::parse(key)
-                .ok()
-                .and_then(|id| index.departments.get(&id)),
-            field,
-        ),
-        Collection::Staff => of(
-            Id::parse(key).ok().and_then(|id| index.staff.get(&id)),
-            field,
-        ),
-        Collection::Shifts => of(
-            Id::parse(key).ok().and_then(|id| index.shifts.get(&id)),
-            field,
-        ),
+        Collection::Departments => of(id().and_then(|id| index.departments.get(&id)), field),
+        Collection::Staff => of(id().and_then(|id| index.staff.get(&id)), field),
+        Collection::Shifts => of(id().and_then(|id| index.shifts.get(&id)), field),
         Collection::Assignments => of(
             AssignmentKey::parse(key)
                 .ok()
                 .and_then(|k| index.assignments.get(&k)),
             field,
         ),
-        Collection::Availability => of(
-            Id::parse(key)
-                .ok()
-                .and_then(|id| index.availability.get(&id)),
-            field,
-        ),
+        Collection::Availability => of(id().and_then(|id| index.availability.get(&id)), field),
         Collection::Acks => of(index.acks.get(key), field),
         Collection::Members => of(index.members.get(key), field),
+        Collection::Accounts => of(id().and_then(|id| index.accounts.get(&id)), field),
+        Collection::Site => match field {
+            "site_name" => index.site.name.clone().map(serde_json::Value::from),
+            "time_zone" => index.site.time_zone.clone().map(serde_json::Value::from),
+            _ => None,
+        },
     }
 }
 
+/// How a conflict names an entity: `collection/key`, or `site` for the site's settings.
+pub fn entity_ref(collection: Collection, key: &str) -> String {
+    match collection {
+        Collection::Site => "site".to_owned(),
+        _ => format!("{}/{key}", collection.key()),
+    }
+}
+
+/// An entity as a message names it: "shift mon-night", "the site".
+fn entity_words(collection: Collection, key: &str) -> String {
+    match collection {
+        Collection::Site => "the site".to_owned(),
+        _ => format!("{} {key}", collection.noun()),
+    }
+}
+
+/// The people and shifts a conflict about an entity names, for badges and lookups.
+fn named_by(collection: Collection, key: &str) -> (Vec<Id>, Vec<Id>, Vec<String>) {
+    match collection {
+        Collection::Staff => (Id::parse(key).into_iter().collect(), Vec::new(), Vec::new()),
+        Collection::Shifts => (Vec::new(), Id::parse(key).into_iter().collect(), Vec::new()),
+        Collection::Assignments => match AssignmentKey::parse(key) {
+            Ok(k) => (vec![k.staff], vec![k.shift], vec![key.to_owned()]),
+            Err(_) => (Vec::new(), Vec::new(), vec![key.to_owned()]),
+        },
+        _ => (Vec::new(), Vec::new(), Vec::new()),
+    }
+}
+
+/// The conflicts of an entity's own data: its damaged fields, its concurrent values, a
+/// creation on several machines at once; for the site, also the rival collections.
 fn check_entity(collection: Collection, key: &str, input: &Input<'_>) -> Vec<Conflict> {
-    let Some(fields) = input.concurrent.get(&(collection, key.to_owned())) else {
-        return Vec::new();
-    };
     let mut out = Vec::new();
-    for (field, values) in fields {
-        // Concurrent creations of a whole entity are not a field conflict (two nodes assigning
-        // the same pair converge to one assignment by design).
-        if field.is_empty() {
-            continue;
+    if collection == Collection::Site {
+        rival_collections(input, &mut out);
+    }
+    if let Some(damage) = input.index.damaged.get(&(collection, key.to_owned())) {
+        for d in damage {
+            out.push(unreadable_field(collection, key, d, input));
         }
-        let distinct: BTreeSet<String> = values.iter().map(|v| v.value.to_string()).collect();
-        if distinct.len() < 2 {
-            continue;
-        }
-        let mut written: Vec<WrittenValue> = values
-            .iter()
-            .map(|v| WrittenValue {
-                value: v.value.clone(),
-                author: v.author.clone(),
-            })
-            .collect();
-        written.sort_by(|a, b| {
-            (a.value.to_string(), &a.author).cmp(&(b.value.to_string(), &b.author))
-        });
-        let shown = shown_value(collection, key, field, input.index);
-        let listed: Vec<String> = written
-            .iter()
-            .map(|w| {
-                format!(
-                    "{} ({})",
-                    w.value,
-                    if w.author.is_empty() {
-                        "unknown"
-                    } else {
-                        &w.author
-                    }
-                )
-            })
-            .collect();
-        let (staff, shifts) = match collection {
-            Collection::Staff => (Id::parse(key).into_iter().collect(), Vec::new()),
-            Collection::Shifts => (Vec::new(), Id::parse(key).into_iter().collect()),
-            _ => (Vec::new(), Vec::new()),
-        };
-        out.push(Conflict {
-            id: conflict_id(Kind::ConcurrentEdit, &[collection.key(), key, field]),
-            kind: Kind::ConcurrentEdit,
-            severity: Kind::ConcurrentEdit.severity(),
-            message: format!(
-                "{} {key}: {field} was set concurrently to {}; it shows {} until one is picked",
-                collection.noun(),
-                listed.join(" and "),
-                shown
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| "one of them".into())
-            ),
-            staff,
-            shifts,
-            assignments: if collection == Collection::Assignments {
-                vec![key.to_owned()]
+    }
+    if let Some(fields) = input.concurrent.get(&(collection, key.to_owned())) {
+        for (field, values) in fields {
+            let found = if field.is_empty() {
+                concurrent_create(collection, key, values)
             } else {
-                Vec::new()
-            },
-            options: vec![ResolutionOption::new(
-                OptionId::PickValue,
-                format!(
-                    "keep one value (--value {})",
-                    written
-                        .iter()
-                        .map(|w| w.value.to_string())
-                        .collect::<Vec<_>>()
-                        .join(" | ")
-                ),
-            )],
-            entity: Some(format!("{}/{key}", collection.key())),
-            field: Some(field.clone()),
-            fingerprint: written
-                .iter()
-                .fold(Fingerprint::new(), |f, w| {
-                    f.add(w.value.to_string()).add(&w.author)
-                })
-                .finish(),
-            values: written,
-        });
+                concurrent_edit(collection, key, field, values, input)
+            };
+            out.extend(found);
+        }
     }
     out
+}
+
+fn written_values(values: &[shiftmesh_model::ConcurrentValue]) -> Vec<WrittenValue> {
+    let mut written: Vec<WrittenValue> = values
+        .iter()
+        .map(|v| WrittenValue {
+            value: v.value.clone(),
+            author: v.author.clone(),
+            object: v.object.clone(),
+        })
+        .collect();
+    written.sort_by(|a, b| {
+        (a.value.to_string(), &a.author, &a.object).cmp(&(
+            b.value.to_string(),
+            &b.author,
+            &b.object,
+        ))
+    });
+    written
+}
+
+fn listed(written: &[WrittenValue]) -> Vec<String> {
+    written
+        .iter()
+        .map(|w| {
+            format!(
+                "{} ({})",
+                w.value,
+                if w.author.is_empty() {
+                    "unknown"
+                } else {
+                    &w.author
+                }
+            )
+        })
+        .collect()
+}
+
+fn concurrent_edit(
+    collection: Collection,
+    key: &str,
+    field: &str,
+    values: &[shiftmesh_model::ConcurrentValue],
+    input: &Input<'_>,
+) -> Option<Conflict> {
+    let distinct: BTreeSet<String> = values.iter().map(|v| v.value.to_string()).collect();
+    if distinct.len() < 2 {
+        return None;
+    }
+    let written = written_values(values);
+    let shown = shown_value(collection, key, field, input.index);
+    let (staff, shifts, assignments) = named_by(collection, key);
+    Some(Conflict {
+        id: conflict_id(Kind::ConcurrentEdit, &[collection.key(), key, field]),
+        kind: Kind::ConcurrentEdit,
+        severity: Kind::ConcurrentEdit.severity(),
+        message: format!(
+            "{}: {field} was set concurrently to {}; it shows {} until one is picked",
+            entity_words(collection, key),
+            listed(&written).join(" and "),
+            shown
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "one of them".into())
+        ),
+        staff,
+        shifts,
+        assignments,
+        options: vec![ResolutionOption::new(
+            OptionId::PickValue,
+            format!(
+                "keep one value (--value {})",
+                written
+                    .iter()
+                    .map(|w| w.value.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ),
+        )],
+        entity: Some(entity_ref(collection, key)),
+        field: Some(field.to_owned()),
+        fingerprint: written
+            .iter()
+            .fold(Fingerprint::new(), |f, w| {
+                f.add(w.value.to_string()).add(&w.author)
+            })
+            .finish(),
+        values: written,
+    })
+}
+
+/// Fields that say who made an entity and when, not what it is: two machines making the same
+/// entity differ in these, and that is no conflict (two nodes assigning the same pair converge
+/// to one assignment by design).
+const BOOKKEEPING_FIELDS: &[&str] = &[
+    "created_at",
+    "created_by",
+    "by",
+    "at",
+    "added_by",
+    "added_at",
+];
+
+/// `concurrent-create`: an id created on several machines at once, with different fields.
+/// Automerge shows one version and hides the others' fields.
+fn concurrent_create(
+    collection: Collection,
+    key: &str,
+    values: &[shiftmesh_model::ConcurrentValue],
+) -> Option<Conflict> {
+    let content = |v: &serde_json::Value| -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(map) => serde_json::Value::Object(
+                map.iter()
+                    .filter(|(k, _)| !BOOKKEEPING_FIELDS.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    };
+    let distinct: BTreeSet<String> = values
+        .iter()
+        .map(|v| content(&v.value).to_string())
+        .collect();
+    if distinct.len() < 2 {
+        return None;
+    }
+    let written = written_values(values);
+    // The fields whose values differ between the versions, each with every version's value.
+    let mut differing: BTreeSet<String> = BTreeSet::new();
+    for w in &written {
+        if let serde_json::Value::Object(map) = content(&w.value) {
+            differing.extend(map.keys().cloned());
+        }
+    }
+    differing.retain(|field| {
+        let seen: BTreeSet<String> = written
+            .iter()
+            .map(|w| {
+                w.value
+                    .get(field)
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
+            })
+            .collect();
+        seen.len() > 1
+    });
+    let (staff, shifts, assignments) = named_by(collection, key);
+    let authors: Vec<String> = written
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            format!(
+                "{} by {}",
+                i + 1,
+                if w.author.is_empty() {
+                    "unknown"
+                } else {
+                    &w.author
+                }
+            )
+        })
+        .collect();
+    Some(Conflict {
+        id: conflict_id(Kind::ConcurrentCreate, &[collection.key(), key]),
+        kind: Kind::ConcurrentCreate,
+        severity: Kind::ConcurrentCreate.severity(),
+        message: format!(
+            "{} was created on {} machines at once ({}); they differ in {}, and only one version shows until one is kept",
+            entity_words(collection, key),
+            written.len(),
+            authors.join(", "),
+            differing.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+        staff,
+        shifts,
+        assignments,
+        options: vec![ResolutionOption::new(
+            OptionId::KeepVersion,
+            format!(
+                "keep one version with all its fields (--value {})",
+                (1..=written.len())
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ),
+        )],
+        entity: Some(entity_ref(collection, key)),
+        field: None,
+        fingerprint: written
+            .iter()
+            .fold(Fingerprint::new(), |f, w| {
+                f.add(content(&w.value).to_string()).add(&w.author)
+            })
+            .finish(),
+        values: written,
+    })
+}
+
+/// `unreadable-field`: a field another writer left in a form this version cannot read.
+fn unreadable_field(
+    collection: Collection,
+    key: &str,
+    damage: &shiftmesh_model::Damage,
+    input: &Input<'_>,
+) -> Conflict {
+    let usable = !input.index.is_unreadable(collection, key);
+    let field = if damage.field.is_empty() {
+        "it".to_owned()
+    } else {
+        damage.field.clone()
+    };
+    let consequence = if usable {
+        format!("{field} is left out of every check until it is fixed")
+    } else if collection == Collection::Shifts || collection == Collection::Staff {
+        "it is listed but left out of views and checks until it is fixed; its assignments are kept"
+            .to_owned()
+    } else {
+        "it is listed but left out of views and checks until it is fixed".to_owned()
+    };
+    let holds = match &damage.stored {
+        Some(value) => format!("{field} holds {} and {}", value.describe(), damage.problem),
+        None => format!("{field} {}", damage.problem),
+    };
+    let by = if damage.author.is_empty() {
+        String::new()
+    } else {
+        format!(" (written by {})", damage.author)
+    };
+    let mut options = vec![ResolutionOption::new(
+        OptionId::RestoreValue,
+        if damage.field.is_empty() {
+            "bring back the newest readable version from its history".to_owned()
+        } else {
+            format!("set {field} back to the newest readable value in its history")
+        },
+    )];
+    if !damage.field.is_empty() {
+        options.push(ResolutionOption::new(
+            OptionId::Edit,
+            format!("set {field} to a new value (--value …)"),
+        ));
+    }
+    let (staff, shifts, assignments) = named_by(collection, key);
+    Conflict {
+        id: conflict_id(
+            Kind::UnreadableField,
+            &[collection.key(), key, &damage.field],
+        ),
+        kind: Kind::UnreadableField,
+        severity: Kind::UnreadableField.severity(),
+        message: format!(
+            "{}: {holds}{by}; {consequence}",
+            entity_words(collection, key)
+        ),
+        staff,
+        shifts,
+        assignments,
+        options,
+        entity: Some(entity_ref(collection, key)),
+        field: Some(damage.field.clone()),
+        values: vec![WrittenValue {
+            value: damage
+                .stored
+                .as_ref()
+                .map_or(serde_json::Value::Null, |v| v.to_json()),
+            author: damage.author.clone(),
+            object: None,
+        }],
+        fingerprint: Fingerprint::new()
+            .add(damage.stored_text())
+            .add(&damage.problem)
+            .add(&damage.author)
+            .finish(),
+    }
+}
+
+/// `rival-collection`: for each collection whose root key another writer filled with a value
+/// of its own.
+fn rival_collections(input: &Input<'_>, out: &mut Vec<Conflict>) {
+    for (collection, rivals) in &input.index.rivals {
+        let name = collection.key();
+        let described: Vec<String> = rivals
+            .iter()
+            .map(|r| {
+                let by = if r.author.is_empty() {
+                    "another writer".to_owned()
+                } else {
+                    r.author.clone()
+                };
+                let holding = if r.keys.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " holding {}{}",
+                        r.keys.join(", "),
+                        if r.entries > r.keys.len() {
+                            ", …"
+                        } else {
+                            ""
+                        }
+                    )
+                };
+                format!("{}{holding} (written by {by})", r.what)
+            })
+            .collect();
+        let entries: usize = rivals.iter().map(|r| r.entries).sum();
+        let mut options = Vec::new();
+        if entries > 0 {
+            options.push(ResolutionOption::new(
+                OptionId::Adopt,
+                format!("copy the entries it holds that {name} lacks into {name}, and accept it"),
+            ));
+        }
+        options.push(ResolutionOption::new(
+            OptionId::Acknowledge,
+            format!("leave it; shiftmesh keeps using its own {name}"),
+        ));
+        out.push(Conflict {
+            id: conflict_id(Kind::RivalCollection, &[name]),
+            kind: Kind::RivalCollection,
+            severity: Kind::RivalCollection.severity(),
+            message: format!(
+                "the document's '{name}' key also holds {}; shiftmesh keeps reading and writing its own {name}, but other Automerge programs may see the other value instead",
+                described.join(" and ")
+            ),
+            staff: Vec::new(),
+            shifts: Vec::new(),
+            assignments: Vec::new(),
+            options,
+            entity: Some(entity_ref(Collection::Site, "")),
+            field: Some(name.to_owned()),
+            values: Vec::new(),
+            fingerprint: rivals
+                .iter()
+                .fold(Fingerprint::new(), |f, r| {
+                    f.add(&r.what)
+                        .add(r.keys.join(";"))
+                        .add(r.entries.to_string())
+                        .add(&r.author)
+                })
+                .finish(),
+        });
+    }
 }

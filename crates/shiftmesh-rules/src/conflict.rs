@@ -16,7 +16,13 @@ pub enum Kind {
     StaffUnavailable,
     DanglingReference,
     InvalidShiftTime,
+    /// A field holds a value of the wrong type, out of range, or is missing (another writer's).
+    UnreadableField,
     ConcurrentEdit,
+    /// One id was created on several machines at once with different fields.
+    ConcurrentCreate,
+    /// Another writer put its own value at the root key of one of shiftmesh's collections.
+    RivalCollection,
     MissingSkill,
     Understaffed,
     InsufficientRest,
@@ -24,13 +30,16 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 13] = [
         Kind::DoubleBooking,
         Kind::CapacityExceeded,
         Kind::StaffUnavailable,
         Kind::DanglingReference,
         Kind::InvalidShiftTime,
+        Kind::UnreadableField,
         Kind::ConcurrentEdit,
+        Kind::ConcurrentCreate,
+        Kind::RivalCollection,
         Kind::MissingSkill,
         Kind::Understaffed,
         Kind::InsufficientRest,
@@ -44,7 +53,10 @@ impl Kind {
             Kind::StaffUnavailable => "staff-unavailable",
             Kind::DanglingReference => "dangling-reference",
             Kind::InvalidShiftTime => "invalid-shift-time",
+            Kind::UnreadableField => "unreadable-field",
             Kind::ConcurrentEdit => "concurrent-edit",
+            Kind::ConcurrentCreate => "concurrent-create",
+            Kind::RivalCollection => "rival-collection",
             Kind::MissingSkill => "missing-skill",
             Kind::Understaffed => "understaffed",
             Kind::InsufficientRest => "insufficient-rest",
@@ -62,8 +74,11 @@ impl Kind {
             | Kind::CapacityExceeded
             | Kind::StaffUnavailable
             | Kind::DanglingReference
-            | Kind::InvalidShiftTime => Severity::Error,
+            | Kind::InvalidShiftTime
+            | Kind::UnreadableField => Severity::Error,
             Kind::ConcurrentEdit
+            | Kind::ConcurrentCreate
+            | Kind::RivalCollection
             | Kind::MissingSkill
             | Kind::Understaffed
             | Kind::InsufficientRest
@@ -117,10 +132,14 @@ pub enum OptionId {
     EditShift,
     PickValue,
     Acknowledge,
+    RestoreValue,
+    Edit,
+    KeepVersion,
+    Adopt,
 }
 
 impl OptionId {
-    pub const ALL: [OptionId; 12] = [
+    pub const ALL: [OptionId; 16] = [
         OptionId::KeepFirst,
         OptionId::KeepSecond,
         OptionId::SplitTime,
@@ -133,6 +152,10 @@ impl OptionId {
         OptionId::EditShift,
         OptionId::PickValue,
         OptionId::Acknowledge,
+        OptionId::RestoreValue,
+        OptionId::Edit,
+        OptionId::KeepVersion,
+        OptionId::Adopt,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -149,6 +172,10 @@ impl OptionId {
             OptionId::EditShift => "edit-shift",
             OptionId::PickValue => "pick-value",
             OptionId::Acknowledge => "acknowledge",
+            OptionId::RestoreValue => "restore-value",
+            OptionId::Edit => "edit",
+            OptionId::KeepVersion => "keep-version",
+            OptionId::Adopt => "adopt",
         }
     }
 
@@ -184,6 +211,9 @@ impl ResolutionOption {
 pub struct WrittenValue {
     pub value: serde_json::Value,
     pub author: String,
+    /// For `concurrent-create`: the version's object, which `keep-version` keeps.
+    #[serde(skip)]
+    pub object: Option<String>,
 }
 
 /// A semantic conflict, derived from the schedule and never stored in it.

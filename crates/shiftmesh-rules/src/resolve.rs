@@ -259,12 +259,7 @@ pub fn plan(
                     )))
                 }
             };
-            let (collection, key) = conflict
-                .entity
-                .as_deref()
-                .and_then(|e| e.split_once('/'))
-                .and_then(|(c, k)| Some((Collection::from_key(c)?, k.to_owned())))
-                .ok_or_else(|| ResolveError::Stale(conflict.id.clone()))?;
+            let (collection, key) = conflict_entity(conflict)?;
             vec![Op::SetField {
                 collection,
                 key,
@@ -321,15 +316,87 @@ pub fn plan(
             }));
             ops
         }
-        OptionId::Acknowledge => vec![Op::Acknowledge(Acknowledgement {
-            conflict: conflict.id.clone(),
-            fingerprint: conflict.fingerprint.clone(),
-            by: edit.author.clone(),
-            at_ms: edit.now_ms,
-            note: request.note.clone().unwrap_or_default(),
-        })],
+        OptionId::Acknowledge => vec![acknowledge(conflict, request, edit)],
+        OptionId::RestoreValue => {
+            let (collection, key) = conflict_entity(conflict)?;
+            vec![Op::RestoreField {
+                collection,
+                key,
+                field: conflict.field.clone().unwrap_or_default(),
+            }]
+        }
+        OptionId::Edit => {
+            let (collection, key) = conflict_entity(conflict)?;
+            let field = conflict.field.clone().unwrap_or_default();
+            let fields = input
+                .index
+                .stored_fields(collection, &key)
+                .ok_or_else(|| ResolveError::Stale(conflict.id.clone()))?;
+            let value = shiftmesh_model::parse_field(collection, &key, fields, &field, &value()?)
+                .map_err(|e| ResolveError::BadValue(e.message))?;
+            vec![Op::SetField {
+                collection,
+                key,
+                field,
+                value,
+            }]
+        }
+        OptionId::KeepVersion => {
+            let (collection, key) = conflict_entity(conflict)?;
+            let text = value()?;
+            let chosen = text
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| conflict.values.get(n.checked_sub(1)?))
+                .or_else(|| conflict.values.iter().find(|v| v.author == text))
+                .and_then(|v| v.object.clone())
+                .ok_or_else(|| {
+                    ResolveError::BadValue(format!(
+                        "'{text}' names none of the versions; give its number (1 to {}) or its author",
+                        conflict.values.len()
+                    ))
+                })?;
+            vec![Op::KeepVersion {
+                collection,
+                key,
+                object: chosen,
+            }]
+        }
+        OptionId::Adopt => {
+            let collection = conflict
+                .field
+                .as_deref()
+                .and_then(Collection::from_key)
+                .ok_or_else(|| ResolveError::Stale(conflict.id.clone()))?;
+            vec![
+                Op::Adopt { collection },
+                acknowledge(conflict, request, edit),
+            ]
+        }
     };
     Ok(Plan { message, ops })
+}
+
+fn acknowledge(conflict: &Conflict, request: &Request, edit: &Edit) -> Op {
+    Op::Acknowledge(Acknowledgement {
+        conflict: conflict.id.clone(),
+        fingerprint: conflict.fingerprint.clone(),
+        by: edit.author.clone(),
+        at_ms: edit.now_ms,
+        note: request.note.clone().unwrap_or_default(),
+    })
+}
+
+/// The entity a conflict about one entity's data names (`collection/key`, or `site`).
+fn conflict_entity(conflict: &Conflict) -> Result<(Collection, String), ResolveError> {
+    match conflict.entity.as_deref() {
+        Some("site") => Ok((Collection::Site, String::new())),
+        Some(entity) => entity
+            .split_once('/')
+            .and_then(|(c, k)| Some((Collection::from_key(c)?, k.to_owned())))
+            .ok_or_else(|| ResolveError::Stale(conflict.id.clone())),
+        None => Err(ResolveError::Stale(conflict.id.clone())),
+    }
 }
 
 /// Whether `text` names `value`: text values by themselves, others as JSON (`3`, `true`).

@@ -282,8 +282,13 @@ impl Validator {
                     }
                 }
                 // Department zones are compared above; acknowledgements filter at the end;
-                // membership is not part of the schedule's rules.
-                Collection::Departments | Collection::Acks | Collection::Members => {}
+                // membership, accounts and the site's settings are not part of the schedule's
+                // rules (their own conflicts are the entity scope above).
+                Collection::Departments
+                | Collection::Acks
+                | Collection::Members
+                | Collection::Accounts
+                | Collection::Site => {}
             }
         }
         scopes
