@@ -349,15 +349,24 @@ impl Schedule {
         for collection in Collection::ALL {
             let ours = self.collection(collection).clone();
             let values = self.doc.get_all(ROOT, collection.key()).unwrap_or_default();
+            let deleted = values.is_empty();
             let others: Vec<(Value<'static>, ObjId)> = values
                 .into_iter()
                 .filter(|(_, id)| *id != ours)
                 .map(|(value, id)| (value.to_owned(), id))
                 .collect();
-            if others.is_empty() {
-                continue;
-            }
             let mut list = Vec::new();
+            if deleted {
+                // Deleting a key leaves no value to ask who did it.
+                list.push(crate::index::Rival {
+                    what: String::new(),
+                    keys: Vec::new(),
+                    entries: 0,
+                    author: String::new(),
+                    object: None,
+                    deleted: true,
+                });
+            }
             for (value, id) in others {
                 let (what, mut keys, object) = match value {
                     Value::Object(ObjType::Map) => {
@@ -381,9 +390,12 @@ impl Schedule {
                     entries,
                     author: self.author_of_op(&id),
                     object,
+                    deleted: false,
                 });
             }
-            rivals.insert(collection, list);
+            if !list.is_empty() {
+                rivals.insert(collection, list);
+            }
         }
         let site = Site {
             name,

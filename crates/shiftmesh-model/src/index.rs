@@ -85,6 +85,8 @@ pub struct Rival {
     /// The object, as `counter@actor`, when it is one.
     #[serde(skip)]
     pub object: Option<String>,
+    /// The key holds nothing: another writer deleted it (`what` is then empty).
+    pub deleted: bool,
 }
 
 /// The most keys of a rival map listed.

@@ -1412,7 +1412,11 @@ fn rival_collections(input: &Input<'_>, out: &mut Vec<Conflict>) {
                         }
                     )
                 };
-                format!("{}{holding} (written by {by})", r.what)
+                if r.deleted {
+                    "was deleted".to_owned()
+                } else {
+                    format!("holds {}{holding} (written by {by})", r.what)
+                }
             })
             .collect();
         let entries: usize = rivals.iter().map(|r| r.entries).sum();
@@ -1432,7 +1436,7 @@ fn rival_collections(input: &Input<'_>, out: &mut Vec<Conflict>) {
             kind: Kind::RivalCollection,
             severity: Kind::RivalCollection.severity(),
             message: format!(
-                "the document's '{name}' key also holds {}; shiftmesh keeps reading and writing its own {name}, but other Automerge programs may see the other value instead",
+                "another writer changed the document's '{name}' key, which {}; shiftmesh keeps reading and writing its own {name}, but other Automerge programs may not see it",
                 described.join(" and ")
             ),
             staff: Vec::new(),

@@ -1,6 +1,10 @@
-//! Random edit sequences on several replicas, merged in random orders: after every step the
-//! incremental pass equals the full pass, and once everything is merged every replica reports
-//! the same conflicts with the same ids.
+//! Random edit sequences on several replicas, merged in random orders, with writes by other
+//! Automerge programs (text objects, values of the wrong type or range, missing fields,
+//! replaced and deleted collections, root values, one id created on several replicas) and
+//! resolutions picked from the open conflicts: after every step the incremental pass equals
+//! the full pass, the kept index and conflicts equal a fresh load of the same document, no
+//! offered option removes a valid assignment, and once everything is merged every replica
+//! reports the same conflicts with the same ids.
 //!
 //! The seed is printed first; rerun a failure with `SHIFTMESH_PROPTEST_SEED=<seed>`, and the
 //! number of cases with `PROPTEST_CASES` (default 256).
@@ -13,7 +17,8 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use shiftmesh_model::{
     AvailabilityKind, Collection, Dirty, Edit, Schedule, Shift, TouchedFields, Written,
 };
-use shiftmesh_rules::{full_pass, open_and_acknowledged, Input, Validator};
+use shiftmesh_rules::{full_pass, open_and_acknowledged, Input, Kind, OptionId, Validator};
+use shiftmesh_testdata::foreign::Foreign;
 
 const STAFF: [&str; 4] = ["ann", "bob", "cy", "dee"];
 const SHIFTS: [&str; 5] = ["s0", "s1", "s2", "s3", "s4"];
@@ -33,6 +38,13 @@ enum Step {
     Rename(usize, usize, u8),
     /// Narrows an assignment to a window (as split-time does): hours from the shift's start.
     Window(usize, usize, usize, u8, u8),
+    /// Adds a person with an id of a small set, so that replicas create the same id at once.
+    AddStaff(usize, u8, u8),
+    /// Another Automerge program writes into the replica's document (merged in, as a backup):
+    /// the write `Foreign::random` draws from the seed.
+    Foreign(usize, u64),
+    /// A user picks an option of one of the open conflicts (by position, modulo their number).
+    Resolve(usize, usize, usize),
     Merge(usize, usize),
 }
 
@@ -50,6 +62,9 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (r.clone(), 0..STAFF.len(), 0u8..3).prop_map(|(r, p, n)| Step::Rename(r, p, n)),
         2 => (r.clone(), 0..STAFF.len(), 0..SHIFTS.len(), 0u8..8, 1u8..8)
             .prop_map(|(r, p, s, from, len)| Step::Window(r, p, s, from, len)),
+        1 => (r.clone(), 0u8..2, 0u8..3).prop_map(|(r, p, n)| Step::AddStaff(r, p, n)),
+        2 => (r.clone(), any::<u64>()).prop_map(|(r, seed)| Step::Foreign(r, seed)),
+        2 => (r.clone(), 0usize..16, 0usize..4).prop_map(|(r, c, o)| Step::Resolve(r, c, o)),
         3 => (r.clone(), r).prop_map(|(a, b)| Step::Merge(a, b)),
     ]
 }
@@ -142,6 +157,42 @@ impl Replica {
             ids(&resolved),
             "resolved after touching {dirty:?}"
         );
+        // A node loading the same document fresh sees the same index and conflicts.
+        let bytes = self.world.schedule.doc_mut().save();
+        let mut fresh = Schedule::from_doc(automerge::AutoCommit::load(&bytes).unwrap()).unwrap();
+        assert_eq!(
+            fresh.index(),
+            self.world.schedule.index(),
+            "the kept index equals a fresh load after touching {dirty:?}"
+        );
+        assert_eq!(
+            common::conflicts(&mut fresh),
+            full,
+            "a fresh load's conflicts"
+        );
+        // No option anywhere removes a valid assignment because of another entity's damage:
+        // an assignment is called dangling only when its shift or person is really gone.
+        let index = self.world.schedule.index();
+        for c in full.iter().filter(|c| c.kind == Kind::DanglingReference) {
+            let key = shiftmesh_model::AssignmentKey::parse(&c.assignments[0]).unwrap();
+            let present = |collection: Collection, key: &str, live: bool| {
+                live || index.is_unreadable(collection, key)
+            };
+            assert!(
+                !present(
+                    Collection::Shifts,
+                    key.shift.as_str(),
+                    index.shifts.contains_key(&key.shift)
+                ) || !present(
+                    Collection::Staff,
+                    key.staff.as_str(),
+                    index.staff.contains_key(&key.staff)
+                ),
+                "{} is called dangling, but its shift and person are there: {}",
+                key,
+                c.message
+            );
+        }
     }
 }
 
@@ -190,6 +241,23 @@ fn apply(replicas: &mut [Replica], step: &Step) {
             replicas[a].check(&merged.dirty, &merged.fields);
         }
         Step::Merge(..) => {}
+        Step::Foreign(r, seed) => {
+            let replica = &mut replicas[r];
+            let mut doc = replica.world.schedule.doc_mut().fork();
+            doc.set_author(Some(automerge::Author::from(b"js@laptop".to_vec())));
+            let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+            Foreign::random(&mut rng, STAFF.len(), SHIFTS.len()).write(&mut doc, &STAFF, &SHIFTS);
+            doc.commit();
+            let bytes = doc.save();
+            let merged = replica.world.schedule.merge_bytes(&bytes).unwrap();
+            replica.check(&merged.dirty, &merged.fields);
+        }
+        Step::AddStaff(r, p, n) => {
+            let person =
+                shiftmesh_model::Staff::new(id(["nia", "ole"][p as usize]), format!("New {n}"));
+            let _ = replicas[r].write(|schedule, e| schedule.add(e, &person, "a".into()));
+        }
+        Step::Resolve(r, c, o) => resolve(&mut replicas[r], c, o),
         // Writes the model may refuse (a pair already assigned, an entity already gone) are
         // part of the workload: a refused write changes nothing and is not checked.
         Step::Assign(r, p, s) => {
@@ -324,6 +392,55 @@ fn apply(replicas: &mut [Replica], step: &Step) {
                 .unwrap();
         }
     }
+}
+
+/// A user resolves the `c`-th open conflict with its `o`-th option (or acknowledges it),
+/// giving a value where the option needs one, as a user reading the conflict would.
+fn resolve(replica: &mut Replica, c: usize, o: usize) {
+    let concurrent = replica.world.schedule.all_concurrent_values().unwrap();
+    let index = replica.world.schedule.index().clone();
+    let zone = replica.world.schedule.zone().clone();
+    let input = Input::new(&index, &zone, &concurrent);
+    let (open, _) = open_and_acknowledged(full_pass(&input), &index.acks);
+    if open.is_empty() {
+        return;
+    }
+    let conflict = &open[c % open.len()];
+    let option = conflict.options[o % conflict.options.len()].id;
+    let value = match option {
+        OptionId::PickValue => conflict.values.first().map(|v| match &v.value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }),
+        OptionId::IncreaseCapacity => Some("9".into()),
+        OptionId::KeepVersion => Some("1".into()),
+        OptionId::EditShift => Some("08:00-12:00".into()),
+        OptionId::Edit => match conflict.field.as_deref() {
+            Some("capacity") => Some("3".into()),
+            Some("min_staff") => Some("1".into()),
+            Some("time") => Some("2026-03-28T08:00/12:00".into()),
+            Some("name") => Some("Named".into()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let staff = match option {
+        OptionId::FindSubstitute => shiftmesh_rules::substitutes(conflict, &input)
+            .ok()
+            .and_then(|(_, candidates)| candidates.first().map(|c| c.staff.clone())),
+        _ => None,
+    };
+    let request = shiftmesh_rules::Request {
+        option: option.as_str().to_owned(),
+        staff,
+        value,
+        note: None,
+    };
+    let edit = replica.world.tick();
+    let Ok(plan) = shiftmesh_rules::plan(conflict, &request, &input, &edit) else {
+        return;
+    };
+    let _ = replica.write(|schedule, e| schedule.apply(e, plan.message.clone(), &plan.ops));
 }
 
 fn run(steps: &[Step]) {

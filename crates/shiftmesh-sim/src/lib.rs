@@ -567,6 +567,25 @@ impl Sim {
                     "replica {at}: its store lags what it holds after quiescence"
                 )));
             }
+            // A node loading the same document fresh reads and reports the same.
+            if reloaded.index() != replica.schedule.index() {
+                return Err(self.fail(format!(
+                    "replica {at}: its kept index differs from a fresh load of its document"
+                )));
+            }
+            let concurrent = reloaded.all_concurrent_values().unwrap_or_default();
+            let fresh = full_pass(&RulesInput::new(
+                reloaded.index(),
+                reloaded.zone(),
+                &concurrent,
+            ));
+            if fresh != full {
+                return Err(self.fail(format!(
+                    "replica {at}: a fresh load reports {} conflicts, the replica {}",
+                    fresh.len(),
+                    full.len()
+                )));
+            }
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The random workload: real operations on a small schedule where they collide often (five
-//! people, six shifts on two days), including concurrent edits of the same field and
-//! acknowledgements of warnings.
+//! people, six shifts on two days), including concurrent edits of the same field,
+//! acknowledgements of warnings, and writes by other Automerge programs merged in (text
+//! objects, wrong types, replaced and deleted collections, root values).
 
 use jiff::civil::{Date, DateTime, Time};
 use rand::rngs::StdRng;
@@ -10,6 +11,8 @@ use shiftmesh_model::{
     Acknowledgement, Assignment, AssignmentKey, Availability, AvailabilityKind, Collection, Edit,
     Id, Schedule, Shift, SiteZone, Staff, Written,
 };
+
+use shiftmesh_testdata::foreign::Foreign;
 
 use crate::Replica;
 
@@ -76,7 +79,19 @@ pub fn random_edit(rng: &mut StdRng, replica: &mut Replica, now: u64) -> Option<
     };
     let p = STAFF[rng.gen_range(0..STAFF.len())];
     let s = SHIFTS[rng.gen_range(0..SHIFTS.len())];
-    let result = match rng.gen_range(0..11) {
+    let result = match rng.gen_range(0..12) {
+        11 => {
+            // Another Automerge program edits a copy (a backup), which is merged back.
+            let mut doc = schedule.doc_mut().fork();
+            doc.set_author(Some(automerge::Author::from(b"js@sim".to_vec())));
+            Foreign::random(rng, STAFF.len(), SHIFTS.len()).write(&mut doc, &STAFF, &SHIFTS);
+            doc.commit();
+            let merged = schedule.merge_bytes(&doc.save());
+            merged.map(|m| Written {
+                change: (m.new_changes > 0).then(|| schedule.heads()[0]),
+                dirty: m.dirty,
+            })
+        }
         0 => schedule.add(&edit, &Staff::new(id(p), p.to_string()), format!("add {p}")),
         1 => {
             let d = rng.gen_range(0..2);

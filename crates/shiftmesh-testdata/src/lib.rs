@@ -4,6 +4,8 @@
 //! nights that end the next day), one required skill per person plus optional ones, about 38
 //! hours per person per week, single-day unavailability and multi-day leave blocks.
 
+pub mod foreign;
+
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
