@@ -28,6 +28,9 @@ totals="$(awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d p
 step "README quick start"
 scripts/quickstart-check.sh target/debug/shiftmesh
 
+step "iCalendar export read by an independent parser (scripts/ics-check.sh)"
+scripts/ics-check.sh target/debug/shiftmesh
+
 step "three nodes on loopback (scripts/demo.sh)"
 scripts/demo.sh target/debug/shiftmesh >/dev/null
 echo "demo: ok"

@@ -4,7 +4,9 @@ use std::collections::BTreeSet;
 
 use anyhow::{bail, Context as _};
 use serde_json::json;
-use shiftmesh_model::entity::{check_name, check_text};
+use shiftmesh_model::entity::{
+    check_multiline_text, check_name, check_text, normalize_line_breaks,
+};
 use shiftmesh_model::{
     Assignment, AssignmentKey, Availability, Collection, Department, Entity, Id, LocalSpan,
     Schedule, Shift, SiteZone, Staff,
@@ -40,7 +42,7 @@ pub fn run(command: Command, ctx: &mut Context) -> anyhow::Result<()> {
                 shift: args.shift,
                 staff: args.staff,
                 role: checked_text("role", args.role)?,
-                note: checked_text("note", args.note)?,
+                note: checked_lines("note", args.note)?,
                 created_at_ms: crate::context::now_ms(),
                 created_by: s.edit().author,
                 window: None,
@@ -121,6 +123,14 @@ pub fn run(command: Command, ctx: &mut Context) -> anyhow::Result<()> {
 fn checked_text(what: &str, text: Option<String>) -> anyhow::Result<String> {
     let text = text.unwrap_or_default();
     check_text(what, &text).map_err(|e| UsageError(e.message))?;
+    Ok(text)
+}
+
+/// Free text that may run over several lines (a note, a reason), by the rule the CSV import
+/// and export share.
+pub(crate) fn checked_lines(what: &str, text: Option<String>) -> anyhow::Result<String> {
+    let text = normalize_line_breaks(&text.unwrap_or_default());
+    check_multiline_text(what, &text).map_err(|e| UsageError(e.message))?;
     Ok(text)
 }
 
@@ -525,7 +535,7 @@ fn availability(ctx: &mut Context, cmd: AvailabilityCommand) -> anyhow::Result<(
                 staff: staff.clone(),
                 span,
                 kind,
-                reason: checked_text("reason", reason)?,
+                reason: checked_lines("reason", reason)?,
             };
             let s = ctx.db.open()?;
             s.schedule.require(Collection::Staff, staff.as_str())?;

@@ -317,7 +317,7 @@ pub fn ack(ctx: &mut Context, args: AckArgs) -> anyhow::Result<()> {
             option: "acknowledge".into(),
             staff: None,
             value: None,
-            note: args.note,
+            note: Some(crate::commands::checked_lines("note", args.note)?),
         },
     )
 }

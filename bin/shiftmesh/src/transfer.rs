@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
-use shiftmesh_model::entity::{check_name, check_text};
+use shiftmesh_model::entity::{
+    check_multiline_text, check_name, check_text, exportable_text, normalize_line_breaks,
+};
 use shiftmesh_model::time::{format_datetime, format_time, parse_date, parse_datetime, parse_time};
 use shiftmesh_model::{
     Assignment, AssignmentKey, Availability, AvailabilityKind, Batch, Collection, Department, Id,
@@ -163,10 +165,63 @@ impl Row<'_> {
             .map_err(|_| self.fail(format!("{column}: '{text}' is not a whole number")))
     }
 
+    /// A cell as written, untrimmed: free text keeps its spaces, so an export reads back
+    /// exactly.
+    fn raw(&self, column: &str) -> &str {
+        self.columns
+            .get(column)
+            .and_then(|i| self.record.get(*i))
+            .unwrap_or("")
+    }
+
+    /// One line of free text (a name, a label).
     fn text(&self, column: &str) -> anyhow::Result<String> {
-        let text = self.get(column).to_owned();
+        let text = self.raw(column).to_owned();
         check_text(column, &text).map_err(|e| self.fail(e))?;
         Ok(text)
+    }
+
+    /// Free text that may run over several lines (a note, a reason): the same rule as the
+    /// command line's, and the one exports write by.
+    fn multiline(&self, column: &str) -> anyhow::Result<String> {
+        let text = normalize_line_breaks(self.raw(column));
+        check_multiline_text(column, &text).map_err(|e| self.fail(e))?;
+        Ok(text)
+    }
+}
+
+/// Line numbers of a file's records, from their byte offsets. (The csv crate's own count is
+/// one short on CRLF files.) Records come in order, so the count carries on from the last.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl Lines<'_> {
+    /// The line on which the record at `offset` starts (1-based); a CR, LF or CRLF ends a
+    /// line. On a CRLF file the csv crate reports a record's offset between the CR and the LF
+    /// that end the line before it, so line breaks at the offset are stepped over first.
+    fn at(&mut self, offset: u64) -> u64 {
+        let mut offset = (offset as usize).min(self.bytes.len());
+        while matches!(self.bytes.get(offset), Some(b'\n' | b'\r')) {
+            offset += 1;
+        }
+        if offset < self.offset {
+            self.offset = 0;
+            self.line = 1;
+        }
+        let mut i = self.offset;
+        while i < offset {
+            match self.bytes[i] {
+                b'\n' => self.line += 1,
+                b'\r' if self.bytes.get(i + 1) != Some(&b'\n') => self.line += 1,
+                _ => {}
+            }
+            i += 1;
+        }
+        self.offset = offset;
+        self.line
     }
 }
 
@@ -219,9 +274,9 @@ fn read_rows(
             meta.len()
         );
     }
-    let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
     let name = path.display().to_string();
-    let kind = read_csv(&name, file, schedule, incoming, now, author)?;
+    let kind = read_csv(&name, &bytes, schedule, incoming, now, author)?;
     kinds.push((path.to_owned(), kind));
     Ok(())
 }
@@ -229,7 +284,7 @@ fn read_rows(
 /// Reads one CSV file's rows into `incoming`; `name` is how errors refer to the file.
 fn read_csv(
     name: &str,
-    input: impl std::io::Read,
+    input: &[u8],
     schedule: &Schedule,
     incoming: &mut Incoming,
     now: i64,
@@ -251,12 +306,17 @@ fn read_csv(
         .enumerate()
         .map(|(i, h)| (h.clone(), i))
         .collect();
+    let mut lines = Lines {
+        bytes: input,
+        offset: 0,
+        line: 1,
+    };
     for record in reader.records() {
         let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
+            let line = e.position().map_or(0, |p| lines.at(p.byte()));
             anyhow::anyhow!("{name}:{line}: {e}")
         })?;
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, |p| lines.at(p.byte()));
         let row = Row {
             origin: format!("{name}:{line}"),
             columns: &columns,
@@ -355,7 +415,7 @@ fn read_row(
                 staff: row.id("staff")?,
                 shift: row.id("shift")?,
                 role: row.text("role")?,
-                note: row.text("note")?,
+                note: row.multiline("note")?,
                 created_at_ms: now,
                 created_by: author.to_owned(),
                 window: None,
@@ -385,7 +445,7 @@ fn read_row(
                 staff,
                 span,
                 kind,
-                reason: row.text("reason")?,
+                reason: row.multiline("reason")?,
             };
             incoming.claim(
                 Collection::Availability,
@@ -582,7 +642,13 @@ pub fn export(ctx: &mut Context, args: ExportArgs) -> anyhow::Result<()> {
             })
         }
         ExportFormat::Ics => {
-            let text = export_ics(schedule, args.staff.as_ref(), args.department.as_ref());
+            let site_id = r.identity().site_key.site_id();
+            let text = export_ics(
+                schedule,
+                &site_id,
+                args.staff.as_ref(),
+                args.department.as_ref(),
+            );
             match &args.out {
                 Some(path) => {
                     write_file_atomically(path, text.as_bytes())?;
@@ -606,11 +672,71 @@ fn export_json(schedule: &View) -> serde_json::Value {
         "assignments": index.assignments.values().collect::<Vec<_>>(),
         "availability": index.availability.values().collect::<Vec<_>>(),
         "acknowledgements": index.acks.values().collect::<Vec<_>>(),
+        // What this version cannot read, as stored, with what is wrong (see unreadable-field).
+        "unreadable": Collection::ALL
+            .into_iter()
+            .flat_map(|c| {
+                crate::views::unreadable(index, c)
+                    .into_iter()
+                    .map(move |u| json!({"collection": c.key(), "entity": u}))
+            })
+            .collect::<Vec<_>>(),
     })
+}
+
+/// What an export could not write as stored: values with characters the import refuses
+/// (written with spaces in their place), and entities this version cannot read (left out).
+#[derive(Default)]
+struct ExportNotes {
+    replaced: usize,
+    left_out: Vec<String>,
+}
+
+impl ExportNotes {
+    fn line(&mut self, text: &str) -> String {
+        self.clean(text, false)
+    }
+
+    fn lines(&mut self, text: &str) -> String {
+        self.clean(text, true)
+    }
+
+    fn clean(&mut self, text: &str, multiline: bool) -> String {
+        let (cleaned, changed) = exportable_text(text, multiline);
+        self.replaced += usize::from(changed);
+        cleaned
+    }
+
+    /// Notes the entities of `collections` that cannot be read, which the export leaves out.
+    fn leave_out(&mut self, index: &shiftmesh_model::Index, collections: &[Collection]) {
+        for (collection, key) in index.unreadable.keys() {
+            if collections.contains(collection) {
+                self.left_out.push(format!("{} {key}", collection.noun()));
+            }
+        }
+    }
+
+    /// Tells the user on stderr, so the exported data itself stays clean.
+    fn report(&self) {
+        if self.replaced > 0 {
+            eprintln!(
+                "note: {} value(s) held characters an import refuses (line breaks in names or labels, control characters); they were written with spaces in their place",
+                self.replaced
+            );
+        }
+        if !self.left_out.is_empty() {
+            eprintln!(
+                "note: left out what this version cannot read: {} (see 'shiftmesh conflicts --kind unreadable-field')",
+                self.left_out.join(", ")
+            );
+        }
+    }
 }
 
 fn export_csv(schedule: &View, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let index = schedule.index();
+    let mut notes = ExportNotes::default();
+    notes.leave_out(index, &Collection::ALL);
     let join = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(";");
     let opt = |id: &Option<Id>| id.as_ref().map(Id::to_string).unwrap_or_default();
     let mut written = Vec::new();
@@ -622,7 +748,7 @@ fn export_csv(schedule: &View, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
                 .map(|d| {
                     vec![
                         d.id.to_string(),
-                        d.name.clone(),
+                        notes.line(&d.name),
                         d.time_zone.clone().unwrap_or_default(),
                     ]
                 })
@@ -633,7 +759,7 @@ fn export_csv(schedule: &View, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
                 .map(|s| {
                     vec![
                         s.id.to_string(),
-                        s.name.clone(),
+                        notes.line(&s.name),
                         opt(&s.department),
                         join(&s.skills),
                         s.max_minutes_week.map(hours).unwrap_or_default(),
@@ -653,7 +779,7 @@ fn export_csv(schedule: &View, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
                         s.capacity.to_string(),
                         s.min_staff.to_string(),
                         join(&s.skills),
-                        s.label.clone(),
+                        notes.line(&s.label),
                     ]
                 })
                 .collect(),
@@ -664,8 +790,8 @@ fn export_csv(schedule: &View, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
                     vec![
                         a.staff.to_string(),
                         a.shift.to_string(),
-                        a.role.clone(),
-                        a.note.clone(),
+                        notes.line(&a.role),
+                        notes.lines(&a.note),
                     ]
                 })
                 .collect(),
@@ -678,7 +804,7 @@ fn export_csv(schedule: &View, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
                         format_datetime(a.span.from),
                         format_datetime(a.span.to),
                         a.kind.as_str().to_owned(),
-                        a.reason.clone(),
+                        notes.lines(&a.reason),
                     ]
                 })
                 .collect(),
@@ -695,15 +821,27 @@ fn export_csv(schedule: &View, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         write_file_atomically(&path, &bytes)?;
         written.push(path);
     }
+    notes.report();
     Ok(written)
 }
 
-/// Escapes text for an iCalendar property value (RFC 5545 §3.3.11).
+/// Escapes text for an iCalendar TEXT value (RFC 5545 §3.3.11): backslash, semicolon and
+/// comma are escaped, a line break (LF, CRLF or CR) becomes `\n`, and the other control
+/// characters, which TEXT does not allow (tab aside), are dropped.
 fn ics_text(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace(';', "\\;")
-        .replace(',', "\\,")
-        .replace('\n', "\\n")
+    let mut out = String::with_capacity(text.len());
+    for ch in normalize_line_breaks(text).chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            ',' => out.push_str("\\,"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push('\t'),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Folds a content line at 75 octets, as RFC 5545 §3.1 requires.
@@ -724,10 +862,56 @@ fn ics_instant(t: jiff::Timestamp) -> String {
     t.strftime("%Y%m%dT%H%M%SZ").to_string()
 }
 
-fn export_ics(schedule: &View, staff: Option<&Id>, department: Option<&Id>) -> String {
+/// A shift's event: its real interval, and a note when its local times do not exist as
+/// written (a DST gap), in which case a start that cannot be placed keeps the shift's planned
+/// length instead of collapsing to nothing.
+fn ics_interval(
+    shift: &Shift,
+    zone: &shiftmesh_model::SiteZone,
+) -> (shiftmesh_model::Interval, Option<String>) {
+    let time = shift.time();
+    let placed = time.placed(zone);
+    if !placed.start_in_gap && !placed.end_in_gap {
+        return (placed.interval, None);
+    }
+    let planned = jiff::Span::new().minutes(
+        time.start_local()
+            .until(time.end_local())
+            .ok()
+            .and_then(|span| span.total(jiff::Unit::Minute).ok())
+            .map_or(0, |m| m as i64),
+    );
+    let mut interval = placed.interval;
+    if interval.end <= interval.start {
+        interval.end = interval.start.checked_add(planned).unwrap_or(interval.end);
+    }
+    let which = match (placed.start_in_gap, placed.end_in_gap) {
+        (true, true) => "Its start and end do",
+        (true, false) => "Its start does",
+        _ => "Its end does",
+    };
+    let local = |t: jiff::Timestamp| format_time(zone.local(t).time());
+    let note = format!(
+        "{which} not exist on {} in {} (the clocks skip an hour): shown from {} to {}. Fix it with shiftmesh conflicts --kind invalid-shift-time.",
+        shift.date,
+        zone.name(),
+        local(interval.start),
+        local(interval.end)
+    );
+    (interval, Some(note))
+}
+
+fn export_ics(
+    schedule: &View,
+    site_id: &str,
+    staff: Option<&Id>,
+    department: Option<&Id>,
+) -> String {
     let index = schedule.index();
     let zone = schedule.zone();
     let stamp = jiff::Timestamp::from_millisecond(now_ms()).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let mut notes = ExportNotes::default();
+    notes.leave_out(index, &[Collection::Shifts]);
     let mut out = String::new();
     for line in [
         "BEGIN:VCALENDAR",
@@ -757,27 +941,25 @@ fn export_ics(schedule: &View, staff: Option<&Id>, department: Option<&Id>) -> S
         if department.is_some() && shift.department.as_ref() != department {
             continue;
         }
-        let assigned: Vec<&str> = index
-            .assignments_of_shift(&shift.id)
-            .map(|a| a.staff.as_str())
-            .collect();
+        let assigned: Vec<&Assignment> = index.assignments_of_shift(&shift.id).collect();
         if let Some(staff) = staff {
-            if !assigned.contains(&staff.as_str()) {
+            if !assigned.iter().any(|a| a.staff == *staff) {
                 continue;
             }
         }
-        let interval = shift.time().interval(zone);
+        let (interval, gap_note) = ics_interval(shift, zone);
         let summary = if shift.label.is_empty() {
             shift.id.to_string()
         } else {
             format!("{} ({})", shift.label, shift.id)
         };
+        // The site in every UID, so that two sites' calendars never collide in one client.
         let uid = match staff {
             Some(s) => format!(
-                "{}@shiftmesh",
+                "{}@{site_id}.shiftmesh",
                 AssignmentKey::new(shift.id.clone(), s.clone())
             ),
-            None => format!("{}@shiftmesh", shift.id),
+            None => format!("{}@{site_id}.shiftmesh", shift.id),
         };
         ics_line(&mut out, "BEGIN:VEVENT");
         ics_line(&mut out, &format!("UID:{}", ics_text(&uid)));
@@ -802,22 +984,64 @@ fn export_ics(schedule: &View, staff: Option<&Id>, department: Option<&Id>) -> S
                 ),
             );
         }
-        let description = format!(
-            "Assigned ({}/{} min, capacity {}): {}",
-            assigned.len(),
-            shift.min_staff,
-            shift.capacity,
-            if assigned.is_empty() {
-                "nobody".to_owned()
-            } else {
-                assigned.join(", ")
-            }
+        ics_line(
+            &mut out,
+            &format!(
+                "DESCRIPTION:{}",
+                ics_text(&ics_description(shift, &assigned, staff, gap_note))
+            ),
         );
-        ics_line(&mut out, &format!("DESCRIPTION:{}", ics_text(&description)));
         ics_line(&mut out, "END:VEVENT");
     }
     ics_line(&mut out, "END:VCALENDAR");
+    notes.report();
     out
+}
+
+/// Who works the shift, with each one's role and note (the exported person's first), its
+/// coverage, and any note about its times.
+fn ics_description(
+    shift: &Shift,
+    assigned: &[&Assignment],
+    staff: Option<&Id>,
+    gap_note: Option<String>,
+) -> String {
+    let person = |a: &Assignment| {
+        let mut text = a.staff.to_string();
+        match (a.role.is_empty(), a.note.is_empty()) {
+            (true, true) => {}
+            (false, true) => text.push_str(&format!(" (role: {})", a.role)),
+            (true, false) => text.push_str(&format!(" (note: {})", a.note)),
+            (false, false) => text.push_str(&format!(" (role: {}; note: {})", a.role, a.note)),
+        }
+        text
+    };
+    let mut lines = Vec::new();
+    if let Some(mine) = staff.and_then(|s| assigned.iter().find(|a| a.staff == *s)) {
+        if !mine.role.is_empty() {
+            lines.push(format!("Role: {}", mine.role));
+        }
+        if !mine.note.is_empty() {
+            lines.push(format!("Note: {}", mine.note));
+        }
+    }
+    lines.push(format!(
+        "Assigned ({}/{} min, capacity {}): {}",
+        assigned.len(),
+        shift.min_staff,
+        shift.capacity,
+        if assigned.is_empty() {
+            "nobody".to_owned()
+        } else {
+            assigned
+                .iter()
+                .map(|a| person(a))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    ));
+    lines.extend(gap_note);
+    lines.join("\n")
 }
 
 pub fn backup(ctx: &mut Context, args: BackupArgs) -> anyhow::Result<()> {

@@ -445,6 +445,53 @@ pub fn check_text(what: &str, text: &str) -> Result<(), InputError> {
     Ok(())
 }
 
+/// Checks free text that may run over several lines (a note, a reason): line breaks and tabs
+/// are allowed, other control characters are not. Give it text whose line breaks were
+/// normalised with [`normalize_line_breaks`].
+pub fn check_multiline_text(what: &str, text: &str) -> Result<(), InputError> {
+    if text.len() > TEXT_MAX_BYTES {
+        return Err(InputError::new(format!(
+            "{what} is {} bytes long; the limit is {TEXT_MAX_BYTES}",
+            text.len()
+        )));
+    }
+    if let Some(bad) = text
+        .chars()
+        .find(|c| c.is_control() && *c != '\n' && *c != '\t')
+    {
+        return Err(InputError::new(format!(
+            "{what} contains the control character {bad:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Line breaks as shiftmesh stores them: CRLF and a lone CR become LF.
+pub fn normalize_line_breaks(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// Text as an export writes it, so that the import reads it back: what the import would refuse
+/// (a control character; in one-line text also a line break or tab, which other Automerge
+/// writers may have stored) becomes a space. Returns whether anything was replaced.
+pub fn exportable_text(text: &str, multiline: bool) -> (String, bool) {
+    let normalized = if multiline {
+        normalize_line_breaks(text)
+    } else {
+        text.to_owned()
+    };
+    let keep = |c: char| !c.is_control() || (multiline && (c == '\n' || c == '\t'));
+    if normalized.chars().all(keep) && normalized == text {
+        return (normalized, false);
+    }
+    let cleaned: String = normalized
+        .chars()
+        .map(|c| if keep(c) { c } else { ' ' })
+        .collect();
+    let changed = cleaned != text;
+    (cleaned, changed)
+}
+
 /// Checks a name: non-empty text.
 pub fn check_name(what: &str, text: &str) -> Result<(), InputError> {
     if text.trim().is_empty() {

@@ -42,6 +42,18 @@ impl SiteKey {
         Some(SiteKey(key))
     }
 
+    /// A public name for the site, derived from its key (so every machine of the site has the
+    /// same one, and nothing about the key can be learnt from it): 16 hex digits, used where
+    /// exported data must not collide with another site's (iCalendar UIDs).
+    pub fn site_id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(b"shiftmesh site id\0")
+            .chain_update(self.0)
+            .finalize();
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     fn to_file_text(&self) -> String {
         format!("{SITE_KEY_HEADER}{}\n", self.to_hex())
     }
