@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use shiftmesh_model::{Collection, Concurrent, ConcurrentValue, Schedule, View};
-use shiftmesh_node::session::{fresh_index, write_index_snapshot};
+use shiftmesh_node::session::{fresh_index, load_schedule, write_index_snapshot};
 use shiftmesh_node::{Session, Status};
 use shiftmesh_rules::Validator;
 use shiftmesh_store::{Identity, Opened, Store};
@@ -174,13 +174,7 @@ impl Snapshot {
                 changes,
             });
         }
-        let doc = store.load_document()?;
-        let mut schedule = Schedule::from_doc(doc).with_context(|| {
-            format!(
-                "the store in {} does not hold a schedule",
-                data_dir.display()
-            )
-        })?;
+        let mut schedule = load_schedule(&mut store)?;
         let changes = write_index_snapshot(&mut store, &mut schedule)?;
         Ok(Snapshot {
             store,

@@ -63,3 +63,105 @@ fn an_upgraded_copy_merges_with_one_that_was_not() {
     assert_eq!(version_of(&old), SCHEMA_VERSION);
     assert_eq!(old.get_heads(), upgraded.heads());
 }
+
+/// A document as a later release would leave it: schema 3, whose note says older nodes must
+/// not write `staff` any more, with a collection and a field this version has never heard of.
+fn from_a_later_release() -> Schedule {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ReadDoc, ROOT};
+    let mut schedule = Schedule::new();
+    let edit = shiftmesh_model::Edit {
+        author: "alice@a".into(),
+        now_ms: 1,
+    };
+    let sam = shiftmesh_model::Staff::new(shiftmesh_model::Id::parse("sam").unwrap(), "Sam".into());
+    schedule.add(&edit, &sam, "add sam".into()).unwrap();
+    let doc = schedule.doc_mut();
+    doc.put(ROOT, "schema", 3).unwrap();
+    doc.put(
+        ROOT,
+        "schema_step_3",
+        r#"{"version":3,"about":"staff rotas","locks":["staff"]}"#,
+    )
+    .unwrap();
+    let templates = doc.put_object(ROOT, "templates", ObjType::Map).unwrap();
+    doc.put(&templates, "weekday", "a template").unwrap();
+    let staff = doc.get(ROOT, "staff").unwrap().unwrap().1;
+    let sam = doc.get(&staff, "sam").unwrap().unwrap().1;
+    doc.put(&sam, "rota", "A").unwrap();
+    doc.commit();
+    let bytes = doc.save();
+    Schedule::from_doc(shiftmesh_model::load_untrusted(&bytes).unwrap()).unwrap()
+}
+
+#[test]
+fn a_newer_schema_is_read_and_what_its_note_forbids_is_refused_with_the_reason() {
+    let mut schedule = from_a_later_release();
+    assert_eq!(
+        schedule.upgraded(),
+        0,
+        "nothing to apply to a newer document"
+    );
+    let site = schedule.site().clone();
+    assert_eq!(site.schema, 3);
+    assert_eq!(
+        site.newer_notice().unwrap(),
+        "this site uses schema 3; this shiftmesh understands 2: upgrade it to see and edit staff rotas"
+    );
+    let edit = shiftmesh_model::Edit {
+        author: "bob@b".into(),
+        now_ms: 2,
+    };
+    let jo = shiftmesh_model::Staff::new(shiftmesh_model::Id::parse("jo").unwrap(), "Jo".into());
+    let before = schedule.heads();
+    let refused = schedule.add(&edit, &jo, "add jo".into()).unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "this site uses schema 3; this shiftmesh understands 2: upgrade it to edit staff rotas"
+    );
+    assert_eq!(schedule.heads(), before, "nothing was written");
+    // What the note does not forbid goes on as before.
+    let shift = shiftmesh_model::Shift {
+        id: shiftmesh_model::Id::parse("mon").unwrap(),
+        department: None,
+        date: shiftmesh_model::time::parse_date("2026-11-23").unwrap(),
+        start: shiftmesh_model::time::parse_time("09:00").unwrap(),
+        end: shiftmesh_model::time::parse_time("13:00").unwrap(),
+        capacity: 2,
+        min_staff: 1,
+        skills: Default::default(),
+        label: String::new(),
+    };
+    schedule.add(&edit, &shift, "add mon".into()).unwrap();
+}
+
+#[test]
+fn what_this_version_does_not_know_survives_its_edits() {
+    use automerge::ReadDoc;
+    let mut schedule = from_a_later_release();
+    // This version's edits touch only the fields they name; here staff are locked, so edit a
+    // shift and the site, and remove and restore nothing of the unknown.
+    let edit = shiftmesh_model::Edit {
+        author: "bob@b".into(),
+        now_ms: 2,
+    };
+    let zone = shiftmesh_model::SiteZone::parse("Europe/Berlin").unwrap();
+    schedule.set_site(&edit, "Museum", &zone).unwrap();
+    let doc = schedule.doc();
+    let templates = doc.get(automerge::ROOT, "templates").unwrap().unwrap().1;
+    assert!(doc.get(&templates, "weekday").unwrap().is_some());
+    let staff = doc.get(automerge::ROOT, "staff").unwrap().unwrap().1;
+    let sam = doc.get(&staff, "sam").unwrap().unwrap().1;
+    assert!(
+        doc.get(&sam, "rota").unwrap().is_some(),
+        "an unknown field is kept"
+    );
+    assert!(
+        schedule.index().damaged.is_empty(),
+        "unknown fields are not damage"
+    );
+    assert!(
+        schedule.index().rivals.is_empty(),
+        "a newer collection is no rival"
+    );
+}

@@ -63,16 +63,29 @@ impl Session {
     }
 }
 
-/// Loads the document and its index (from the index snapshot when it matches).
+/// Loads the document and its index (from the index snapshot when it matches). A document of
+/// an older schema is upgraded in place, and the upgrade is made durable at once, so that it
+/// syncs to the site like any change and the store never needs re-creating.
 pub fn load_schedule(store: &mut Store) -> Result<Schedule, NodeError> {
     // The document first: its load peaks at over twice what it then keeps, and the index
     // is best built after that peak has passed.
     let doc = store.load_document()?;
     let index = fresh_index(store)?.map(|(index, _)| index);
-    Schedule::from_doc_and_index(doc, index).map_err(|e| NodeError::NotASchedule {
-        dir: store.dir().to_owned(),
-        reason: e.to_string(),
-    })
+    let mut schedule =
+        Schedule::from_doc_and_index(doc, index).map_err(|e| NodeError::NotASchedule {
+            dir: store.dir().to_owned(),
+            reason: e.to_string(),
+        })?;
+    if schedule.upgraded() > 0 {
+        store.persist(schedule.doc_mut())?;
+        tracing::info!(
+            "upgraded the schedule in {} to schema {} ({} step(s))",
+            store.dir().display(),
+            schedule.site().schema,
+            schedule.upgraded()
+        );
+    }
+    Ok(schedule)
 }
 
 /// The index snapshot on disk, if it was written for exactly the heads on disk, with the
