@@ -101,6 +101,56 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Add every change of another node's backup that this node lacks (sync by file)
     Merge(MergeArgs),
+    /// Print a one-time link that opens this machine's page signed in as its owner (needs the
+    /// node running)
+    Ui,
+    /// Sign-in accounts for the page: managers edit the schedule, staff see it and manage
+    /// their own availability and leave
+    #[command(subcommand)]
+    Account(AccountCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Add an account; its password is asked for (or read from stdin with --password-stdin)
+    Add {
+        #[arg(value_name = "LOGIN", value_parser = parse_id)]
+        login: Id,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The staff member the account belongs to (a staff account changes their leave)
+        #[arg(long, value_name = "ID", value_parser = parse_id)]
+        staff: Option<Id>,
+        /// The name shown for the account [default: the login]
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from the first line of stdin instead of asking
+        #[arg(long)]
+        password_stdin: bool,
+        /// Create the account without a password (it cannot sign in until 'account passwd')
+        #[arg(long, conflicts_with = "password_stdin")]
+        no_password: bool,
+    },
+    /// List the accounts (never their passwords)
+    List,
+    /// Set an account's password (asked for, or read from stdin with --password-stdin)
+    Passwd {
+        #[arg(value_name = "LOGIN", value_parser = parse_id)]
+        login: Id,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an account: it can no longer sign in on any machine of the site
+    Disable {
+        #[arg(value_name = "LOGIN", value_parser = parse_id)]
+        login: Id,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Manager,
+    Staff,
 }
 
 #[derive(Debug, Args, Default)]
@@ -131,6 +181,13 @@ pub struct NodeArgs {
     /// Do not look for peers on the LAN with mDNS
     #[arg(long)]
     pub no_mdns: bool,
+    /// Where the page and the HTTP API listen [default: 127.0.0.1:4781]; an address other
+    /// machines can reach needs a manager account with a password first
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub ui_listen: Option<std::net::SocketAddr>,
+    /// Serve no page and no HTTP API
+    #[arg(long, conflicts_with = "ui_listen")]
+    pub no_ui: bool,
 }
 
 #[derive(Debug, Args)]
@@ -144,17 +201,10 @@ pub struct InviteArgs {
 /// How long an invite stays valid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Expiry {
-    minutes: i64,
+    pub minutes: i64,
 }
 
-/// The longest an invite may stay valid.
-pub const MAX_INVITE_MINUTES: i64 = 30 * 24 * 60;
-
-impl Expiry {
-    pub fn as_millis(self) -> i64 {
-        self.minutes * 60_000
-    }
-}
+use shiftmesh_app::MAX_INVITE_MINUTES;
 
 fn parse_expiry(text: &str) -> Result<Expiry, String> {
     let bad = || format!("'{text}' is not a duration like 30m, 24h or 7d");
@@ -225,7 +275,7 @@ pub struct StaffFields {
     #[arg(long, conflicts_with = "skills")]
     pub no_skills: bool,
     /// Contracted maximum hours a week (decimals allowed)
-    #[arg(long, value_name = "H", value_parser = parse_hours)]
+    #[arg(long, value_name = "H", value_parser = shiftmesh_app::parse_hours)]
     pub max_hours_week: Option<u32>,
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date_arg)]
     pub employment_start: Option<Date>,
@@ -554,26 +604,6 @@ pub struct MergeArgs {
     pub file: PathBuf,
 }
 
-impl Cli {
-    /// Makes every relative path absolute against `cwd`: a command the node runs reads and
-    /// writes files where the user typed it, not where the node was started.
-    pub fn resolve_paths(&mut self, cwd: &std::path::Path) {
-        let fix = |path: &mut PathBuf| {
-            if path.is_relative() {
-                *path = cwd.join(&*path);
-            }
-        };
-        match &mut self.command {
-            Command::Import(a) => a.files.iter_mut().for_each(fix),
-            Command::Export(a) => a.out.iter_mut().for_each(fix),
-            Command::Backup(a) => fix(&mut a.file),
-            Command::Restore(a) => fix(&mut a.file),
-            Command::Merge(a) => fix(&mut a.file),
-            _ => {}
-        }
-    }
-}
-
 fn parse_id(text: &str) -> Result<Id, String> {
     Id::parse(text).map_err(|e| e.to_string())
 }
@@ -611,16 +641,4 @@ fn parse_datetime_arg(text: &str) -> Result<DateTime, String> {
 
 fn parse_month_arg(text: &str) -> Result<Date, String> {
     parse_month(text).map_err(|e| e.to_string())
-}
-
-/// Hours as a decimal number, returned in whole minutes.
-pub fn parse_hours(text: &str) -> Result<u32, String> {
-    let hours: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{text}' is not a number of hours"))?;
-    if !(0.0..=168.0).contains(&hours) {
-        return Err(format!("{text} hours a week is not between 0 and 168"));
-    }
-    Ok((hours * 60.0).round() as u32)
 }

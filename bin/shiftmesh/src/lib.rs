@@ -1,17 +1,22 @@
-//! The `shiftmesh` command line as a library: the binary (`main.rs`) parses and dispatches;
-//! everything it runs lives here, so the fuzz targets and the node reach the same code.
+//! The `shiftmesh` command line as a library: parse, build a typed request, run it — through
+//! the node running on the data directory when there is one, else against the store — and
+//! print the reply as text or JSON. What shiftmesh does lives in `shiftmesh-app`.
 //! Exit codes: 0 success, 1 the operation failed, 2 usage error. Errors are one line on stderr.
 
 pub mod cli;
-pub mod commands;
-mod conflicts;
-pub mod context;
-pub mod invite;
-pub mod node;
+mod node;
 mod output;
-mod peers;
-pub mod transfer;
-mod views;
+mod render;
+mod request;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use shiftmesh_app::{AppError, Caller, Context, Reply, Request, Setup};
+use shiftmesh_node::control::{Client, ControlReply, ControlRequest, Failure};
+
+use crate::cli::{Cli, Command};
 
 /// An error in what the user typed: reported with exit code 2.
 #[derive(Debug)]
@@ -25,24 +30,218 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// A request the running node refused, with the exit code it gave.
+#[derive(Debug)]
+struct Refused(Failure);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.message)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Node(_) => node::run(cli),
+        Command::Events => node::follow_events(&cli),
+        Command::Ui => node::ui_link(&cli),
+        Command::Init(_) => init(cli),
+        _ => run_request(cli),
+    }
+}
+
+fn init(cli: Cli) -> anyhow::Result<()> {
+    let data_dir = data_dir(&cli)?;
+    let user = user(&cli);
+    let Command::Init(args) = cli.command else {
+        unreachable!("only called for init");
+    };
+    let done = shiftmesh_app::init(
+        &data_dir,
+        Setup {
+            name: args.name,
+            time_zone: args.time_zone,
+            node_name: args.node_name,
+            join: args.join,
+            user,
+        },
+    )?;
+    output::either(cli.json, &done, || {
+        match (&done.joined, &done.inviter) {
+        _ if !done.initialised => format!(
+            "{} is already initialised; nothing changed",
+            data_dir.display()
+        ),
+        (Some(true), Some(inviter)) => format!(
+            "initialised {} to join the site of {inviter}\n  node       {}\n  peer id    {}\nnext: run 'shiftmesh node'; it presents the invite to {inviter} and, once let in, fetches the site's schedule",
+            data_dir.display(),
+            done.name.clone().unwrap_or_default(),
+            done.peer_id.clone().unwrap_or_default(),
+        ),
+        _ => format!(
+            "initialised {}\n  site       {} ({})\n  node       {}\n  peer id    {}",
+            data_dir.display(),
+            done.site.clone().unwrap_or_default(),
+            done.time_zone.clone().unwrap_or_default(),
+            done.name.clone().unwrap_or_default(),
+            done.peer_id.clone().unwrap_or_default(),
+        ),
+    }
+    })
+}
+
+fn run_request(cli: Cli) -> anyhow::Result<()> {
+    let data_dir = data_dir(&cli)?;
+    let caller = Caller::owner(user(&cli));
+    let json = cli.json;
+    let confirmed_restore = match &cli.command {
+        Command::Restore(args) => Some(confirm_restore(&data_dir, &args.file, args.yes)?),
+        _ => None,
+    };
+    let cwd = std::env::current_dir().context("the current directory")?;
+    let request = request::of_command(cli.command, &cwd)?;
+    let reply = match Client::connect(&data_dir)? {
+        Some(client) => {
+            match client.ask(&ControlRequest::Run {
+                caller,
+                request: request.clone(),
+            })? {
+                ControlReply::Done(reply) => *reply,
+                ControlReply::Failed(failure) => return Err(Refused(failure).into()),
+                ControlReply::Link { .. } => {
+                    anyhow::bail!("the node answered with something else than was asked")
+                }
+            }
+        }
+        None => match (&request, confirmed_restore) {
+            (Request::Restore { source }, Some(())) => shiftmesh_app::restore(&data_dir, source)?,
+            _ => offline(data_dir, caller, request.clone())?,
+        },
+    };
+    show(json, &request, &reply)
+}
+
+/// Runs a request against the store, opened by this process.
+fn offline(data_dir: PathBuf, caller: Caller, request: Request) -> anyhow::Result<Reply> {
+    let mut bar = node::Progress::new();
+    let mut report = |what: &str, done: usize, total: usize| bar.set(what, done, total);
+    let mut ctx = Context::offline(data_dir, caller, shiftmesh_node::fingerprint);
+    ctx.progress = Some(&mut report);
+    let reply = shiftmesh_app::execute(&mut ctx, request);
+    drop(ctx);
+    bar.finish();
+    Ok(reply?)
+}
+
+/// Prints a reply; a few replies also decide the exit code.
+fn show(json: bool, request: &Request, reply: &Reply) -> anyhow::Result<()> {
+    match reply {
+        // An export to stdout is the content itself, whatever --json says.
+        Reply::Exported(shiftmesh_app::Exported::Content { json: Some(v), .. }) => output::json(v)?,
+        Reply::Exported(shiftmesh_app::Exported::Content {
+            text: Some(text), ..
+        }) => output::text(text)?,
+        _ if json => output::json(&reply.to_json())?,
+        _ => output::text(&render::text(reply))?,
+    }
+    if let Reply::Exported(
+        shiftmesh_app::Exported::Written { notes, .. }
+        | shiftmesh_app::Exported::Content { notes, .. },
+    ) = reply
+    {
+        for note in notes {
+            eprintln!("note: {note}");
+        }
+    }
+    if let (Request::Assign { check: true, .. }, Reply::Assigned(a)) = (request, reply) {
+        let errors = a
+            .conflicts
+            .iter()
+            .filter(|c| c.severity == shiftmesh_rules::Severity::Error)
+            .count();
+        if errors > 0 {
+            anyhow::bail!("the assignment would cause {errors} error(s); nothing was written");
+        }
+    }
+    Ok(())
+}
+
+/// Restore replaces the whole schedule: asked before, unless `--yes`.
+fn confirm_restore(
+    data_dir: &std::path::Path,
+    file: &std::path::Path,
+    yes: bool,
+) -> anyhow::Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(UsageError(
+            "restore replaces this node's schedule; pass --yes to confirm".into(),
+        )
+        .into());
+    }
+    eprint!(
+        "Replace the schedule in {} with {}? [y/N] ",
+        data_dir.display(),
+        file.display()
+    );
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        anyhow::bail!("restore cancelled; nothing changed");
+    }
+    Ok(())
+}
+
+pub fn data_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
+    match &cli.data_dir {
+        Some(dir) => Ok(dir.clone()),
+        None => default_data_dir(),
+    }
+}
+
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(xdg).join("shiftmesh"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .context("neither XDG_DATA_HOME nor HOME is set; pass --data-dir DIR")?;
+    Ok(PathBuf::from(home).join(".local/share/shiftmesh"))
+}
+
+/// Who is acting: `--as`, else SHIFTMESH_USER (read by clap), else the OS user.
+pub fn user(cli: &Cli) -> String {
+    cli.as_user
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 /// The exit code and the one-line error a command's result comes to.
 pub fn outcome(result: anyhow::Result<()>) -> (u8, Option<String>) {
     match result {
         Ok(()) => (0, None),
         Err(e) if output::is_broken_pipe(&e) => (0, None),
         Err(e) => {
-            let code = if is_usage(&e) { 2 } else { 1 };
+            let code = if let Some(app) = e.downcast_ref::<AppError>() {
+                app.exit_code()
+            } else if let Some(refused) = e.downcast_ref::<Refused>() {
+                refused.0.exit_code
+            } else if e.downcast_ref::<UsageError>().is_some() {
+                2
+            } else {
+                1
+            };
             (code, Some(one_line(&format!("{e:#}"))))
         }
     }
-}
-
-fn is_usage(error: &anyhow::Error) -> bool {
-    error.downcast_ref::<UsageError>().is_some()
-        || matches!(
-            error.downcast_ref::<shiftmesh_model::ModelError>(),
-            Some(shiftmesh_model::ModelError::Input(_))
-        )
 }
 
 /// A clap error as one line.

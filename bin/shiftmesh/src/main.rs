@@ -1,12 +1,12 @@
-//! `shiftmesh`: parse the command line, then run the command — through the node when one
-//! runs on the data directory (it holds the store), else against the store directly.
+//! `shiftmesh`: parse the command line, then run it — through the node when one runs on the
+//! data directory (it holds the store), else against the store directly.
 //! Exit codes: 0 success, 1 the operation failed, 2 usage error. Errors are one line on stderr.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use shiftmesh::cli::{Cli, Command};
-use shiftmesh::{commands, context, node, outcome, usage_line};
+use shiftmesh::cli::Cli;
+use shiftmesh::{outcome, usage_line};
 
 fn main() -> ExitCode {
     // Automerge panics on some malformed input; those calls are guarded and refuse the input,
@@ -16,17 +16,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_failure(e),
     };
-    let result = match cli.command {
-        Command::Node(_) => node::run(cli),
-        Command::Events => node::follow_events(&cli),
-        _ => match node::forward(&cli) {
-            Some(code) => return ExitCode::from(code),
-            None => {
-                context::Context::new(&cli).and_then(|mut ctx| commands::run(cli.command, &mut ctx))
-            }
-        },
-    };
-    let (code, error) = outcome(result);
+    let (code, error) = outcome(shiftmesh::run(cli));
     if let Some(error) = error {
         eprintln!("error: {error}");
     }

@@ -1,28 +1,35 @@
-//! The CLI's side of the node: `shiftmesh node` itself, sending commands to a running node,
-//! following its events, and the executor that runs commands inside it.
+//! The CLI's side of the node: `shiftmesh node` itself, following its events, asking it for the
+//! owner's login link, and the progress bar of long work done without a node.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
-use shiftmesh_node::control::{Client, CommandReply, CommandRequest};
-use shiftmesh_node::{Executor, NodeOptions, Session, Status};
-use shiftmesh_rules::Validator;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use shiftmesh_app::Setup;
+use shiftmesh_node::control::{Client, ControlReply, ControlRequest};
+use shiftmesh_node::NodeOptions;
 use shiftmesh_store::Store;
 
-use crate::cli::{Cli, Command, InitArgs};
-use crate::context::{self, Context};
-use crate::{commands, output};
+use crate::cli::{Cli, Command};
+use crate::{data_dir, output, user};
 
 /// The log filter when RUST_LOG is not set: our own crates at info, libp2p's quiet.
-const DEFAULT_LOG_FILTER: &str = "warn,shiftmesh_net=info,shiftmesh_node=info";
+const DEFAULT_LOG_FILTER: &str = "warn,shiftmesh_net=info,shiftmesh_node=info,shiftmesh_http=info";
 
 /// `shiftmesh node`: initialises the data directory if needed, then runs until stopped.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let data_dir = context::data_dir(&cli)?;
+    let data_dir = data_dir(&cli)?;
     if !Store::is_initialised(&data_dir) {
-        let mut ctx = Context::new(&cli)?;
-        commands::run(Command::Init(InitArgs::default()), &mut ctx)?;
+        shiftmesh_app::init(
+            &data_dir,
+            Setup {
+                user: user(&cli),
+                ..Setup::default()
+            },
+        )?;
     }
+    let owner = user(&cli);
     let Command::Node(args) = cli.command else {
         unreachable!("only called for the node command");
     };
@@ -38,59 +45,29 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         listen: args.listen,
         peers: args.peer,
         mdns: !args.no_mdns,
+        ui: (!args.no_ui).then(|| {
+            args.ui_listen
+                .unwrap_or_else(shiftmesh_node::default_ui_address)
+        }),
+        owner,
     };
-    shiftmesh_node::run(options, CliExecutor)?;
+    shiftmesh_node::run(options)?;
     Ok(())
 }
 
-/// Sends the command to the node running on the data directory, if one runs: prints its
-/// answer and returns the exit code. None when no node runs (or for `init`, which never
-/// needs one).
-pub fn forward(cli: &Cli) -> Option<u8> {
-    if matches!(cli.command, Command::Init(_)) {
-        return None;
-    }
-    let data_dir = context::data_dir(cli).ok()?;
-    let client = match Client::connect(&data_dir) {
-        Ok(client) => client?,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Some(1);
-        }
-    };
-    let request = CommandRequest {
-        args: std::env::args().skip(1).collect(),
-        user: context::user(cli),
-        cwd: std::env::current_dir().unwrap_or_default(),
-    };
-    match client.command(request) {
-        Err(e) => {
-            eprintln!("error: {e}");
-            Some(1)
-        }
-        Ok(reply) => {
-            let mut out = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not an error worth reporting.
-            let _ = out
-                .write_all(reply.stdout.as_bytes())
-                .and_then(|()| out.flush());
-            if let Some(error) = reply.error {
-                eprintln!("error: {error}");
-            }
-            Some(reply.code)
-        }
-    }
-}
-
-/// `shiftmesh events`: prints the running node's events until interrupted.
-pub fn follow_events(cli: &Cli) -> anyhow::Result<()> {
-    let data_dir = context::data_dir(cli)?;
-    let client = Client::connect(&data_dir)?.ok_or_else(|| {
+fn running_node(cli: &Cli) -> anyhow::Result<Client> {
+    let data_dir = data_dir(cli)?;
+    Client::connect(&data_dir)?.ok_or_else(|| {
         anyhow!(
             "no node is running on {}; start one with 'shiftmesh node'",
             data_dir.display()
         )
-    })?;
+    })
+}
+
+/// `shiftmesh events`: prints the running node's events until interrupted.
+pub fn follow_events(cli: &Cli) -> anyhow::Result<()> {
+    let client = running_node(cli)?;
     let mut out = std::io::stdout();
     let followed = client.events(|line| {
         writeln!(out, "{line}")?;
@@ -106,53 +83,60 @@ pub fn follow_events(cli: &Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Runs commands inside the node, exactly as they run outside it.
-pub struct CliExecutor;
+/// `shiftmesh ui`: a one-time link that opens the page signed in as this machine's owner.
+pub fn ui_link(cli: &Cli) -> anyhow::Result<()> {
+    let client = running_node(cli)?;
+    match client.ask(&ControlRequest::LoginLink)? {
+        ControlReply::Link { url, expires } => output::either(
+            cli.json,
+            &serde_json::json!({"url": url, "expires": expires}),
+            || {
+                format!("{url}\n\nOpen it in a browser on this machine; it signs you in once, until {expires}.")
+            },
+        ),
+        ControlReply::Failed(failure) => Err(anyhow!(failure.message)),
+        ControlReply::Done(_) => Err(anyhow!("the node answered with something else than a link")),
+    }
+}
 
-impl Executor for CliExecutor {
-    fn execute(
-        &mut self,
-        session: &mut Session,
-        validation: &Validator,
-        status: &mut dyn FnMut(&mut Session) -> Status,
-        request: CommandRequest,
-    ) -> CommandReply {
-        let args = std::iter::once("shiftmesh".to_owned()).chain(request.args);
-        let mut cli = match <Cli as clap::Parser>::try_parse_from(args) {
-            Ok(cli) => cli,
-            Err(e) => {
-                return CommandReply {
-                    stdout: String::new(),
-                    error: Some(crate::usage_line(&e)),
-                    code: 2,
-                }
-            }
-        };
-        cli.resolve_paths(&request.cwd);
-        if matches!(cli.command, Command::Restore(_)) {
-            return CommandReply {
-                stdout: String::new(),
-                error: Some("restore replaces the whole store, which the running node holds; stop the node (Ctrl-C), run the restore, then start the node again".into()),
-                code: 1,
-            };
+/// A progress bar appears only once work has taken this long.
+const PROGRESS_AFTER: Duration = Duration::from_secs(1);
+
+/// A progress bar on stderr that shows itself only when work takes longer than a second and
+/// stderr is a terminal.
+pub struct Progress {
+    bar: ProgressBar,
+    started: Instant,
+    shown: bool,
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
+        bar.set_style(
+            ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} ({eta} left)")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        Progress {
+            bar,
+            started: Instant::now(),
+            shown: false,
         }
-        let json = cli.json;
-        let (stdout, result) = output::capture(|| {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut ctx = Context::live(json, session, validation, status);
-                commands::run(cli.command, &mut ctx)
-            }))
-        });
-        let result = result.unwrap_or_else(|_| {
-            Err(anyhow!(
-                "the command failed inside the node (an internal error; see the node's log); nothing was saved"
-            ))
-        });
-        let (code, error) = crate::outcome(result);
-        CommandReply {
-            stdout,
-            error,
-            code,
+    }
+
+    pub fn set(&mut self, what: &str, done: usize, total: usize) {
+        if !self.shown && self.started.elapsed() > PROGRESS_AFTER && std::io::stderr().is_terminal()
+        {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+            self.shown = true;
         }
+        self.bar.set_length(total as u64);
+        self.bar.set_message(what.to_owned());
+        self.bar.set_position(done as u64);
+    }
+
+    pub fn finish(self) {
+        self.bar.finish_and_clear();
     }
 }

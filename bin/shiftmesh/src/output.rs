@@ -1,40 +1,10 @@
 //! Writing to stdout: JSON or text, and a closed pipe (`| head`) ends the program quietly.
-//! A command the node runs for a client writes into a buffer instead, sent back whole.
 
-use std::cell::RefCell;
 use std::io::Write;
 
 use serde::Serialize;
 
-thread_local! {
-    /// Where output goes while a command runs inside the node.
-    static CAPTURE: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
-}
-
-/// Runs `body` with its output collected; returns the output and what `body` returned.
-pub fn capture<T>(body: impl FnOnce() -> T) -> (String, T) {
-    CAPTURE.with(|c| *c.borrow_mut() = Some(Vec::new()));
-    let result = body();
-    let bytes = CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default();
-    (String::from_utf8_lossy(&bytes).into_owned(), result)
-}
-
-/// Whether output is being collected for a client (so no progress bar is drawn).
-pub fn capturing() -> bool {
-    CAPTURE.with(|c| c.borrow().is_some())
-}
-
 fn write(bytes: &[u8]) -> std::io::Result<()> {
-    let captured = CAPTURE.with(|c| match c.borrow_mut().as_mut() {
-        Some(buffer) => {
-            buffer.extend_from_slice(bytes);
-            true
-        }
-        None => false,
-    });
-    if captured {
-        return Ok(());
-    }
     let mut out = std::io::stdout().lock();
     out.write_all(bytes)?;
     out.flush()

@@ -133,12 +133,12 @@ pub fn index_snapshot(data: &[u8]) -> Result<(), String> {
 }
 
 pub fn csv_import(data: &[u8]) -> Result<(), String> {
-    shiftmesh::transfer::check_csv(data, &seeded())
+    shiftmesh_app::check_csv(data, &seeded())
         .map(|_| ())
         .map_err(|e| format!("{e:#}"))
 }
 
 pub fn invite(data: &[u8]) -> Result<(), String> {
     let text = std::str::from_utf8(data).map_err(|e| e.to_string())?;
-    shiftmesh::invite::Invite::decode(text).map(|_| ())
+    shiftmesh_app::Invite::decode(text).map(|_| ())
 }

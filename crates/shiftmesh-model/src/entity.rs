@@ -160,7 +160,7 @@ impl FieldValue {
 /// A field of an entity that the document holds in a form this version cannot read: missing,
 /// of the wrong type, or out of range. The entity stays visible (marked damaged) and the
 /// `unreadable-field` conflict reports it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Damage {
     /// The field's name; empty when the entity itself is not a map of fields or its key is
     /// not a valid id.
@@ -518,7 +518,12 @@ fn serialize_time<S: Serializer>(time: &jiff::civil::Time, s: S) -> Result<S::Ok
     s.serialize_str(&format_time(*time))
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+fn deserialize_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<jiff::civil::Time, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::time::parse_time(&text).map_err(serde::de::Error::custom)
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Department {
     pub id: Id,
     pub name: String,
@@ -558,7 +563,7 @@ impl Entity for Department {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Staff {
     pub id: Id,
     pub name: String,
@@ -654,14 +659,20 @@ impl Entity for Staff {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Shift {
     pub id: Id,
     pub department: Option<Id>,
     pub date: Date,
-    #[serde(serialize_with = "serialize_time")]
+    #[serde(
+        serialize_with = "serialize_time",
+        deserialize_with = "deserialize_time"
+    )]
     pub start: jiff::civil::Time,
-    #[serde(serialize_with = "serialize_time")]
+    #[serde(
+        serialize_with = "serialize_time",
+        deserialize_with = "deserialize_time"
+    )]
     pub end: jiff::civil::Time,
     pub capacity: u32,
     pub min_staff: u32,
@@ -741,7 +752,7 @@ impl Entity for Shift {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Assignment {
     pub shift: Id,
     pub staff: Id,
@@ -815,7 +826,7 @@ impl Entity for Assignment {
 }
 
 /// What an availability entry says about a person.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AvailabilityKind {
     Unavailable,
@@ -861,7 +872,7 @@ impl AvailabilityKind {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Availability {
     pub id: Id,
     pub staff: Id,
@@ -919,7 +930,7 @@ impl Entity for Availability {
 
 /// An acknowledgement of a warning. It covers the data whose fingerprint it records and lapses
 /// when that data changes.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Acknowledgement {
     pub conflict: String,
     pub fingerprint: String,
@@ -967,7 +978,7 @@ pub const PEER_ID_MAX_BYTES: usize = 128;
 /// document so every node enforces the same list and `history` shows who changed it; a member
 /// is never deleted, only marked revoked, so a revocation cannot be undone by a concurrent
 /// edit that did not see it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Member {
     pub peer: String,
     pub name: String,
@@ -1083,7 +1094,7 @@ impl Role {
 
 /// A person's sign-in account (schema 2), kept in the document so that it syncs, shows in
 /// the history, and lets its owner sign in on any machine of the site.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Account {
     pub login: Id,
     /// The name shown for the account.
@@ -1092,7 +1103,8 @@ pub struct Account {
     /// The staff member this account belongs to, whose availability and leave it may change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub staff: Option<Id>,
-    /// An argon2id hash in PHC form; empty when the account has no password yet.
+    /// An argon2id hash in PHC form; empty when the account has no password yet. Never
+    /// shown or sent anywhere.
     #[serde(skip)]
     pub password_hash: String,
     pub disabled: bool,

@@ -1,7 +1,7 @@
 //! The audit trail: who changed what, when, on which node, with field-level before and after.
 
 use automerge::{AutoCommit, ChangeHash, PatchAction, Prop, ReadDoc, Value};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::doc::scalar_to_json;
 use crate::schema::is_schema_change;
@@ -9,19 +9,18 @@ use crate::schema::is_schema_change;
 /// The most field differences listed for one change; the rest are counted.
 pub const HISTORY_FIELDS_MAX_PER_CHANGE: usize = 50;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {
     pub path: String,
     pub before: serde_json::Value,
     pub after: serde_json::Value,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub hash: String,
-    /// Seconds since the Unix epoch, as recorded on the change.
-    #[serde(skip)]
-    pub time_s: i64,
+    /// When it was made, as recorded on the change (RFC 3339, UTC, to the second).
+    pub time: String,
     /// The whole author as recorded, `user@node`.
     pub author: String,
     /// The node part of the author.
@@ -70,7 +69,9 @@ pub fn history(doc: &mut AutoCommit, limit: usize, entity: Option<&str>) -> Vec<
             .collect();
         out.push(HistoryEntry {
             hash: meta.hash.to_string(),
-            time_s: meta.timestamp,
+            time: jiff::Timestamp::from_second(meta.timestamp)
+                .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_default(),
             author,
             node,
             message: meta.message.map(|m| m.into_owned()).unwrap_or_default(),

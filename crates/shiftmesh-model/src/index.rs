@@ -72,7 +72,7 @@ impl Site {
 /// A value another writer put at the root key of one of shiftmesh's collections. shiftmesh
 /// keeps reading and writing its own map (by identity), so nothing vanishes for it; but other
 /// Automerge readers see the rival instead.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rival {
     /// What it is: "a map of 2 entries", "text", "a list".
     pub what: String,

@@ -309,6 +309,20 @@ impl serde::Serialize for LocalSpan {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for LocalSpan {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<LocalSpan, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Span {
+            from: String,
+            to: String,
+        }
+        let span = Span::deserialize(d)?;
+        let from = parse_datetime(&span.from).map_err(serde::de::Error::custom)?;
+        let to = parse_datetime(&span.to).map_err(serde::de::Error::custom)?;
+        LocalSpan::new(from, to).map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for LocalSpan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -1,15 +1,17 @@
 //! The local control channel: a Unix socket in the data directory (0700), itself 0600, so only
-//! the directory's owner reaches it. One JSON request per connection, one line; the answer is
-//! one JSON line, or for `events` a line per event until the client hangs up.
+//! the directory's owner reaches it. One JSON request per connection, one line: a typed
+//! application request (never a command line), answered by one JSON line with its typed reply;
+//! or `events`, answered by a line per event until the client hangs up.
 
 use std::io::{BufRead, BufReader, Read as _, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use shiftmesh_app::{AppError, Caller, Reply, Request};
 
 pub const SOCKET_FILE: &str = "node.sock";
-/// The largest request line accepted (a command line is far smaller).
+/// The largest request line accepted (requests name files; they do not carry them).
 pub const MAX_CONTROL_REQUEST_BYTES: usize = 64 * 1024;
 /// The largest answer a client reads (a YEAR export as JSON is about 40 MiB).
 pub const MAX_CONTROL_REPLY_BYTES: usize = 512 * 1024 * 1024;
@@ -17,28 +19,36 @@ pub const MAX_CONTROL_REPLY_BYTES: usize = 512 * 1024 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ControlRequest {
-    /// Run a CLI command in the node, exactly as typed.
-    Command(CommandRequest),
+    /// Run a request in the node, for the data directory's owner acting as `caller`.
+    Run { caller: Caller, request: Request },
+    /// A one-time link that signs the owner in to the page (`shiftmesh ui`).
+    LoginLink,
     /// Follow the node's event stream.
     Events,
 }
 
+/// How a request that failed is told to the client: the one-line message and how to exit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommandRequest {
-    /// The command line after the program name.
-    pub args: Vec<String>,
-    /// Who is acting (already resolved by the client from `--as`, SHIFTMESH_USER or the OS).
-    pub user: String,
-    /// The client's working directory, against which relative paths are read.
-    pub cwd: PathBuf,
+pub struct Failure {
+    pub message: String,
+    pub exit_code: u8,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommandReply {
-    pub stdout: String,
-    /// The one-line error, when the command failed.
-    pub error: Option<String>,
-    pub code: u8,
+impl From<&AppError> for Failure {
+    fn from(e: &AppError) -> Failure {
+        Failure {
+            message: e.to_string(),
+            exit_code: e.exit_code(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ControlReply {
+    Done(Box<Reply>),
+    Failed(Failure),
+    Link { url: String, expires: String },
 }
 
 pub fn socket_path(data_dir: &Path) -> PathBuf {
@@ -83,9 +93,9 @@ impl Client {
             .map_err(|e| ControlError::Io(self.path.clone(), e))
     }
 
-    /// Runs a command in the node and returns its answer.
-    pub fn command(mut self, request: CommandRequest) -> Result<CommandReply, ControlError> {
-        self.send(&ControlRequest::Command(request))?;
+    /// Sends a request and reads the one-line answer.
+    pub fn ask(mut self, request: &ControlRequest) -> Result<ControlReply, ControlError> {
+        self.send(request)?;
         let mut reader = BufReader::new(&self.stream).take(MAX_CONTROL_REPLY_BYTES as u64);
         let mut line = String::new();
         reader

@@ -7,18 +7,24 @@ pub mod control;
 mod events;
 pub mod membership;
 mod node;
-pub mod session;
 
 use std::path::PathBuf;
 
 pub use node::{
-    run, Executor, NodeOptions, PeerStatus, Status, CONTROL_QUEUE_LEN, DEFAULT_LISTEN,
-    EVENT_BUFFER_LEN,
+    default_ui_address, run, ControlMessage, NodeOptions, CONTROL_QUEUE_LEN, DEFAULT_LISTEN,
+    DEFAULT_UI_PORT, EVENT_BUFFER_LEN,
 };
-pub use session::Session;
+pub use shiftmesh_app::{PeerStatus, Session, Status};
+
+/// The site key's fingerprint, as the network shows it (for a front end with no node).
+pub fn fingerprint(site_key: &[u8; 32]) -> String {
+    shiftmesh_net::fingerprint(site_key)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
+    #[error(transparent)]
+    App(#[from] shiftmesh_app::AppError),
     #[error(transparent)]
     Store(#[from] shiftmesh_store::StoreError),
     #[error("the store in {dir} does not hold a schedule ({reason})")]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use shiftmesh_net::{PeerId, TrustList};
 use shiftmesh_store::JoinTicket;
 
-use crate::session::Session;
+use shiftmesh_app::Session;
 
 /// Peers that have the key but are not members, remembered for `peers` (the oldest seen is
 /// forgotten first beyond this).

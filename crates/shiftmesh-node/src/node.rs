@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use automerge::ChangeHash;
 use serde::Serialize;
-use shiftmesh_model::{Collection, Edit, Index, Merged};
+use shiftmesh_model::{Collection, Edit, Merged};
 use shiftmesh_net::{Command, Event, Multiaddr, Net, NetConfig, NetError, PeerId};
 use shiftmesh_rules::{Input as RulesInput, Validator};
-use shiftmesh_store::{Identity, Store};
 use shiftmesh_sync::{
     Announcement, Engine, Input, JoinRequest, JoinResponse, Limits, Outcome, Output, SavedStates,
     SessionError,
@@ -22,12 +21,13 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::control::{
-    socket_path, CommandReply, CommandRequest, ControlRequest, MAX_CONTROL_REQUEST_BYTES,
+    socket_path, ControlReply, ControlRequest, Failure, MAX_CONTROL_REQUEST_BYTES,
 };
 use crate::events;
 use crate::membership::{self, PendingPeers};
-use crate::session::{write_index_snapshot, Session};
 use crate::NodeError;
+use shiftmesh_app::session::{write_index_snapshot, Session};
+use shiftmesh_app::{AppError, Caller, Context, PeerStatus, Reply, Request, Status};
 
 /// Where a node listens when not told: every interface, on a fixed port so invites stay
 /// valid across restarts. When it is taken, an ephemeral port is used instead.
@@ -48,135 +48,32 @@ pub struct NodeOptions {
     pub listen: Vec<String>,
     pub peers: Vec<String>,
     pub mdns: bool,
+    /// Where the page and the HTTP API listen; None: nowhere.
+    pub ui: Option<std::net::SocketAddr>,
+    /// The data directory's owner (the OS user running the node): the author of what the
+    /// owner's login link does.
+    pub owner: String,
 }
 
-/// Runs CLI commands inside the node, against the session it holds. The CLI provides it, so
-/// a command behaves the same through the node as when it opens the store itself.
-/// `validation` is the node's validation of exactly that schedule (kept current after every
-/// change), so a command need not run the full pass again; `status` computes the node's status
-/// on demand, for the commands that show it.
-pub trait Executor: Send + 'static {
-    fn execute(
-        &mut self,
-        session: &mut Session,
-        validation: &Validator,
-        status: &mut dyn FnMut(&mut Session) -> Status,
-        request: CommandRequest,
-    ) -> CommandReply;
+/// Where the page and the HTTP API listen when not told: this machine only.
+pub const DEFAULT_UI_PORT: u16 = 4781;
+
+pub fn default_ui_address() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], DEFAULT_UI_PORT))
 }
 
-/// This node and its peers, for `status` and `peers`.
-#[derive(Clone, Debug, Serialize)]
-pub struct Status {
-    pub running: bool,
-    pub peer_id: String,
-    pub name: String,
-    /// The site key's fingerprint (never the key).
-    pub site_key_fingerprint: String,
-    pub listen: Vec<String>,
-    /// Open conflicts as the node's incremental validation has them (None when no node runs).
-    pub open_conflicts: Option<usize>,
-    /// This machine's standing in the site: "member", "revoked", "joining", "join refused:
-    /// REASON", or "not a member".
-    pub membership: String,
-    pub peers: Vec<PeerStatus>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct PeerStatus {
-    pub peer_id: String,
-    /// The name the site's membership list gives it (or, for a pending peer, the one it gave).
-    pub name: Option<String>,
-    /// "member", "revoked", "pending" (has the site key, not a member: 'peers trust ID' lets
-    /// it in), "inviter" (trusted by this machine's join until the membership list arrives),
-    /// or "unknown" (remembered from an earlier run, not a member).
-    pub state: &'static str,
-    pub connected: bool,
-    pub addresses: Vec<String>,
-    /// When a sync session with it last completed (RFC 3339).
-    pub last_sync: Option<String>,
-    /// Changes of ours it lacks, as far as the heads we last shared tell.
-    pub behind: Option<usize>,
-    /// Heads it announced that we lack.
-    pub ahead: Option<usize>,
-}
-
-impl PeerStatus {
-    fn new(peer_id: String) -> PeerStatus {
-        PeerStatus {
-            peer_id,
-            name: None,
-            state: "unknown",
-            connected: false,
-            addresses: Vec::new(),
-            last_sync: None,
-            behind: None,
-            ahead: None,
-        }
-    }
-}
-
-impl Status {
-    /// The status read from the store and the schedule's index, when no node runs.
-    pub fn offline(identity: &Identity, store: &Store, index: &Index) -> Status {
-        let me = identity.peer_id().to_string();
-        let ticket = store.join_ticket().ok().flatten();
-        let mut peers: BTreeMap<String, PeerStatus> = BTreeMap::new();
-        for (peer_id, record) in store.known_peers().unwrap_or_default() {
-            let entry = peers
-                .entry(peer_id.clone())
-                .or_insert_with(|| PeerStatus::new(peer_id));
-            entry.addresses = record.addresses;
-        }
-        if let Some(t) = ticket.as_ref().filter(|t| t.accepted) {
-            let entry = peers
-                .entry(t.inviter.clone())
-                .or_insert_with(|| PeerStatus::new(t.inviter.clone()));
-            entry.state = "inviter";
-        }
-        for member in index.members.values().filter(|m| m.peer != me) {
-            let entry = peers
-                .entry(member.peer.clone())
-                .or_insert_with(|| PeerStatus::new(member.peer.clone()));
-            entry.name = Some(member.name.clone());
-            entry.state = if member.revoked { "revoked" } else { "member" };
-        }
-        let membership = match index.members.get(&me) {
-            Some(m) if m.revoked => "revoked".to_owned(),
-            Some(_) => "member".to_owned(),
-            None => match ticket {
-                Some(t) if t.refused.is_some() => {
-                    format!("join refused: {}", t.refused.unwrap_or_default())
-                }
-                Some(t) if !t.accepted => "joining".to_owned(),
-                // Accepted, but the membership list has not arrived yet.
-                Some(_) => "member".to_owned(),
-                None => "not a member".to_owned(),
-            },
-        };
-        Status {
-            running: false,
-            peer_id: me,
-            name: identity.config.node_name.clone(),
-            site_key_fingerprint: shiftmesh_net::fingerprint(&identity.site_key.0),
-            listen: Vec::new(),
-            open_conflicts: None,
-            membership,
-            peers: peers.into_values().collect(),
-        }
-    }
-}
-
-type ControlMessage = (CommandRequest, oneshot::Sender<CommandReply>);
+/// A request for the document task, from the control socket or the HTTP API: who asks, what,
+/// and where the answer goes.
+pub type ControlMessage = (Caller, Request, oneshot::Sender<Result<Reply, AppError>>);
 
 /// Runs the node until SIGINT or SIGTERM; then flushes and returns.
-pub fn run(options: NodeOptions, executor: impl Executor) -> Result<(), NodeError> {
+pub fn run(options: NodeOptions) -> Result<(), NodeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(NodeError::Runtime)?;
-    runtime.block_on(serve(options, executor))
+    runtime.block_on(serve(options))
 }
 
 fn parse_addresses(list: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
@@ -254,19 +151,19 @@ const STORE_LOCK_RETRY_MS: u64 = 50;
 async fn open_session(data_dir: &std::path::Path) -> Result<Session, NodeError> {
     let mut waited = 0;
     loop {
-        match Session::open(data_dir, "node".to_owned()) {
-            Err(NodeError::Store(shiftmesh_store::StoreError::Locked { .. }))
+        match Session::open(data_dir) {
+            Err(AppError::Store(shiftmesh_store::StoreError::Locked { .. }))
                 if waited < STORE_LOCK_WAIT_MS =>
             {
                 tokio::time::sleep(Duration::from_millis(STORE_LOCK_RETRY_MS)).await;
                 waited += STORE_LOCK_RETRY_MS;
             }
-            other => return other,
+            other => return Ok(other?),
         }
     }
 }
 
-async fn serve(options: NodeOptions, executor: impl Executor) -> Result<(), NodeError> {
+async fn serve(options: NodeOptions) -> Result<(), NodeError> {
     let mut session = open_session(&options.data_dir).await?;
     session.write_index_on_persist = false;
     let validator = validate_all(&mut session);
@@ -294,7 +191,6 @@ async fn serve(options: NodeOptions, executor: impl Executor) -> Result<(), Node
         addresses: BTreeMap::new(),
         pending: PendingPeers::default(),
         joining: JoinState::Idle,
-        executor,
     };
     let result = node.run(control_rx).await;
     let _ = std::fs::remove_file(&socket);
@@ -351,23 +247,35 @@ async fn serve_client(
     let request: ControlRequest = match serde_json::from_str(&line) {
         Ok(r) => r,
         Err(e) => {
-            let reply = CommandReply {
-                stdout: String::new(),
-                error: Some(format!("the node could not read the request ({e})")),
-                code: 1,
-            };
+            let reply = ControlReply::Failed(Failure {
+                message: format!(
+                    "the node could not read the request ({e}); is the node a different version of shiftmesh? restart it"
+                ),
+                exit_code: 1,
+            });
             return write_line(&mut write, &reply).await;
         }
     };
     match request {
-        ControlRequest::Command(request) => {
+        ControlRequest::Run { caller, request } => {
             let (tx, rx) = oneshot::channel();
-            if control.send((request, tx)).await.is_err() {
+            if control.send((caller, request, tx)).await.is_err() {
                 return Ok(());
             }
-            if let Ok(reply) = rx.await {
+            if let Ok(answer) = rx.await {
+                let reply = match answer {
+                    Ok(reply) => ControlReply::Done(Box::new(reply)),
+                    Err(e) => ControlReply::Failed(Failure::from(&e)),
+                };
                 write_line(&mut write, &reply).await?;
             }
+        }
+        ControlRequest::LoginLink => {
+            let reply = ControlReply::Failed(Failure {
+                message: "this node serves no page".into(),
+                exit_code: 1,
+            });
+            write_line(&mut write, &reply).await?;
         }
         ControlRequest::Events => loop {
             let line = match events.recv().await {
@@ -403,7 +311,12 @@ fn status_of(
     session: &mut Session,
 ) -> Status {
     let reports = engine.report(&mut session.schedule);
-    let offline = Status::offline(&session.identity, &session.store, session.schedule.index());
+    let offline = Status::offline(
+        &session.identity,
+        &session.store,
+        session.schedule.index(),
+        net.fingerprint.clone(),
+    );
     let mut peers: BTreeMap<String, PeerStatus> = offline
         .peers
         .into_iter()
@@ -415,7 +328,7 @@ fn status_of(
             .entry(id.clone())
             .or_insert_with(|| PeerStatus::new(id));
         if entry.state == "unknown" {
-            entry.state = "pending";
+            entry.state = "pending".into();
             entry.name = entry.name.take().or_else(|| p.name.clone());
         }
         if !entry.addresses.contains(&p.address) {
@@ -496,10 +409,10 @@ fn validate_all(session: &mut Session) -> Validator {
 }
 
 fn now_ms() -> u64 {
-    u64::try_from(crate::session::now_ms()).unwrap_or(0)
+    u64::try_from(shiftmesh_app::session::now_ms()).unwrap_or(0)
 }
 
-struct Node<E> {
+struct Node {
     session: Session,
     engine: Engine<PeerId>,
     validator: Validator,
@@ -511,10 +424,9 @@ struct Node<E> {
     /// Peers with the site key that are not members.
     pending: PendingPeers,
     joining: JoinState,
-    executor: E,
 }
 
-impl<E: Executor> Node<E> {
+impl Node {
     async fn run(&mut self, mut control: mpsc::Receiver<ControlMessage>) -> Result<(), NodeError> {
         use tokio::signal::unix::{signal, SignalKind};
         let signal_error = |e| NodeError::Runtime(e);
@@ -531,10 +443,10 @@ impl<E: Executor> Node<E> {
                         return Ok(());
                     }
                 },
-                Some((request, reply)) = control.recv() => {
+                Some((caller, request, reply)) = control.recv() => {
                     // The client has its answer (the change is durable) before the change is
                     // validated and sent on.
-                    let (answer, changed) = self.execute(request);
+                    let (answer, changed) = self.execute(caller, request);
                     let _ = reply.send(answer);
                     if let Some(before) = changed {
                         self.after_local_change(&before);
@@ -613,7 +525,7 @@ impl<E: Executor> Node<E> {
                 }
             }
             Event::Pending { peer, address } => {
-                let now = crate::session::now_ms();
+                let now = shiftmesh_app::session::now_ms();
                 self.pending.seen(peer, address.to_string(), now);
                 self.ask_to_join(peer);
             }
@@ -799,15 +711,19 @@ impl<E: Executor> Node<E> {
         }
     }
 
-    /// Runs a CLI command against the session; returns the answer and, when the command
-    /// changed the schedule, the heads from before (see [`Node::after_local_change`]).
-    /// Afterwards what the node holds in memory is what is on disk: a command that wrote
-    /// without persisting (`assign --check`, or one that failed half-way) has its writes
-    /// dropped by reloading from the store.
-    fn execute(&mut self, request: CommandRequest) -> (CommandReply, Option<Vec<ChangeHash>>) {
+    /// Runs a request against the session; returns the answer and, when the request changed
+    /// the schedule, the heads from before (see [`Node::after_local_change`]). Afterwards what
+    /// the node holds in memory is what is on disk: a request that wrote without persisting
+    /// (`assign --check`, or one that failed half-way) has its writes dropped by reloading from
+    /// the store.
+    fn execute(
+        &mut self,
+        caller: Caller,
+        request: Request,
+    ) -> (Result<Reply, AppError>, Option<Vec<ChangeHash>>) {
         let started = std::time::Instant::now();
         let before = self.session.schedule.heads();
-        self.session.user = request.user.clone();
+        let what = request.describe();
         let Node {
             session,
             engine,
@@ -816,14 +732,22 @@ impl<E: Executor> Node<E> {
             listen,
             addresses,
             pending,
-            executor,
             ..
         } = self;
         let mut status = |session: &mut Session| {
             status_of(engine, validator, net, listen, addresses, pending, session)
         };
-        let reply = executor.execute(session, &*validator, &mut status, request);
-        tracing::debug!("command ran in {:?}", started.elapsed());
+        let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut ctx = Context::live(caller, session, &*validator, &mut status);
+            shiftmesh_app::execute(&mut ctx, request)
+        }))
+        .unwrap_or_else(|_| {
+            tracing::error!("{what} failed inside the node (a bug); nothing of it was kept");
+            Err(AppError::Refused(
+                "the request failed inside the node (an internal error; see the node's log); nothing was saved".into(),
+            ))
+        });
+        tracing::debug!("{what} ran in {:?}", started.elapsed());
         let after = self.session.schedule.heads();
         if after == before {
             return (reply, None);
@@ -853,7 +777,7 @@ impl<E: Executor> Node<E> {
 
 /// Joining a site, on both sides: the new machine asks its inviter once connected; the
 /// inviter checks the one-time secret and adds the new machine to the membership.
-impl<E: Executor> Node<E> {
+impl Node {
     /// Asks `peer` to make us a member, if it is the inviter we are joining through.
     fn ask_to_join(&mut self, peer: PeerId) {
         let Some(ticket) = membership::join_ticket(&self.session) else {
@@ -878,7 +802,7 @@ impl<E: Executor> Node<E> {
     /// Asks the inviter again once an unanswered request's retry time has come.
     fn retry_join(&mut self) {
         if let JoinState::RetryAt(at, peer) = self.joining {
-            if crate::session::now_ms() >= at {
+            if shiftmesh_app::session::now_ms() >= at {
                 self.joining = JoinState::Idle;
                 self.ask_to_join(peer);
             }
@@ -910,7 +834,8 @@ impl<E: Executor> Node<E> {
                     "could not ask {peer} to let this machine join ({reason}); asking again in {} s",
                     JOIN_RETRY_MS / 1000
                 );
-                self.joining = JoinState::RetryAt(crate::session::now_ms() + JOIN_RETRY_MS, peer);
+                self.joining =
+                    JoinState::RetryAt(shiftmesh_app::session::now_ms() + JOIN_RETRY_MS, peer);
                 return;
             }
         }
@@ -938,7 +863,7 @@ impl<E: Executor> Node<E> {
         if index.is_revoked(&id) {
             return refuse("this machine was revoked from the site".into());
         }
-        let now = crate::session::now_ms();
+        let now = shiftmesh_app::session::now_ms();
         let record = match self.session.store.redeem_invite(&request.secret, &id, now) {
             Ok(Ok(record)) => record,
             Ok(Err(refused)) => return refuse(refused.to_string()),

@@ -3,12 +3,12 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use shiftmesh_model::Id;
 
 /// The kinds of semantic conflict (the catalogue of the product brief).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     DoubleBooking,
@@ -94,7 +94,7 @@ impl fmt::Display for Kind {
 }
 
 /// Errors make the schedule wrong and must be resolved; warnings may be acknowledged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
@@ -117,7 +117,7 @@ impl Severity {
 }
 
 /// The resolution options of the catalogue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OptionId {
     KeepFirst,
@@ -191,7 +191,7 @@ impl fmt::Display for OptionId {
 }
 
 /// One way to resolve a conflict, with what it would do in words.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResolutionOption {
     pub id: OptionId,
     pub label: String,
@@ -207,7 +207,7 @@ impl ResolutionOption {
 }
 
 /// One of several values a field holds, and who wrote it (for `concurrent-edit`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WrittenValue {
     pub value: serde_json::Value,
     pub author: String,
@@ -217,7 +217,7 @@ pub struct WrittenValue {
 }
 
 /// A semantic conflict, derived from the schedule and never stored in it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conflict {
     pub id: String,
     pub kind: Kind,
@@ -233,7 +233,7 @@ pub struct Conflict {
     pub entity: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<WrittenValue>,
     /// A hash of the data the conflict is about: an acknowledgement lapses when it changes.
     pub fingerprint: String,

@@ -1,12 +1,12 @@
 //! Finding a substitute: who could take a shift, ranked the same way on every node.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shiftmesh_model::{AssignmentKey, Id, Shift, Staff};
 
 use crate::check::{iso_week, iso_week_of, Input};
 
 /// Someone who could take a shift.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Candidate {
     pub staff: Id,
     pub name: String,

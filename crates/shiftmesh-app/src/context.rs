@@ -1,48 +1,54 @@
-//! What every command needs: the data directory, who is acting, and the schedule — opened
-//! from the store by this process, or lent by the running node the command was sent to.
+//! What every request runs against: the data directory, who is asking, and the schedule —
+//! opened from the store by this process, or lent by the running node the request was sent to.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
-use shiftmesh_model::{Collection, Concurrent, ConcurrentValue, Schedule, View};
-use shiftmesh_node::session::{fresh_index, load_schedule, write_index_snapshot};
-use shiftmesh_node::{Session, Status};
+use shiftmesh_model::{Collection, Concurrent, ConcurrentValue, Edit, Schedule, View};
 use shiftmesh_rules::Validator;
 use shiftmesh_store::{Identity, Opened, Store};
 
-use crate::cli::Cli;
+use crate::caller::Caller;
+use crate::session::{fresh_index, load_schedule, now_ms, write_index_snapshot, Session};
+use crate::status::Status;
+use crate::Result;
+
+/// Told how far a long request (an import) has got: what it is doing, done, total.
+pub type Progress<'p> = &'p mut dyn FnMut(&str, usize, usize);
 
 pub struct Context<'a> {
     pub data_dir: PathBuf,
-    pub json: bool,
+    pub caller: Caller,
     pub db: Db<'a>,
+    /// Where a long request reports progress (the CLI draws a bar); None: nowhere.
+    pub progress: Option<Progress<'a>>,
 }
 
 /// Where the schedule comes from.
 pub enum Db<'a> {
-    /// This process opens the store itself, when a command first needs it.
+    /// This process opens the store itself, when a request first needs it.
     Offline {
         data_dir: PathBuf,
-        user: String,
         session: Option<Box<Session>>,
+        /// The site key's fingerprint, as the network shows it (the front end computes it).
+        fingerprint: fn(&[u8; 32]) -> String,
     },
-    /// The command runs inside the node, on the session it holds.
+    /// The request runs inside the node, on the session it holds.
     Live {
         session: &'a mut Session,
-        /// The node's validation of that session's schedule, current as of this command.
+        /// The node's validation of that session's schedule, current as of this request.
         validation: &'a Validator,
         /// The running node's status, computed when asked for.
         status: &'a mut dyn FnMut(&mut Session) -> Status,
     },
 }
 
-/// The schedule's view for commands that only read.
+/// The schedule's view for requests that only read.
 pub enum Reader<'a> {
     /// From the index snapshot, when one matches the store, so the document is loaded only
     /// when a read needs it.
     Snapshot(Box<Snapshot>),
-    /// The running node's (with its validation of it) or this command's open session.
+    /// The running node's (with its validation of it) or this request's open session.
     Open(&'a mut Session, Option<&'a Validator>),
 }
 
@@ -53,70 +59,72 @@ pub struct Snapshot {
     changes: usize,
 }
 
-impl Context<'static> {
-    pub fn new(cli: &Cli) -> anyhow::Result<Context<'static>> {
-        let data_dir = data_dir(cli)?;
-        Ok(Context {
+impl<'a> Context<'a> {
+    /// A context that opens the store itself (no node runs on the data directory).
+    pub fn offline(
+        data_dir: PathBuf,
+        caller: Caller,
+        fingerprint: fn(&[u8; 32]) -> String,
+    ) -> Context<'a> {
+        Context {
             db: Db::Offline {
                 data_dir: data_dir.clone(),
-                user: user(cli),
                 session: None,
+                fingerprint,
             },
             data_dir,
-            json: cli.json,
-        })
+            caller,
+            progress: None,
+        }
     }
-}
 
-impl<'a> Context<'a> {
-    /// A context for a command the node runs on its own session.
+    /// A context for a request the node runs on its own session.
     pub fn live(
-        json: bool,
+        caller: Caller,
         session: &'a mut Session,
         validation: &'a Validator,
         status: &'a mut dyn FnMut(&mut Session) -> Status,
     ) -> Context<'a> {
         Context {
             data_dir: session.store.dir().to_owned(),
-            json,
+            caller,
             db: Db::Live {
                 session,
                 validation,
                 status,
             },
+            progress: None,
+        }
+    }
+
+    /// Who is acting and when, for a change made now: `name@node`.
+    pub fn edit(&mut self) -> Result<Edit> {
+        let name = self.caller.name.clone();
+        let session = self.db.open()?;
+        Ok(Edit {
+            author: format!("{name}@{}", session.identity.config.node_name),
+            now_ms: now_ms(),
+        })
+    }
+
+    /// Reports progress, if anyone listens.
+    pub fn progress(&mut self, what: &str, done: usize, total: usize) {
+        if let Some(report) = self.progress.as_mut() {
+            report(what, done, total);
         }
     }
 }
 
-pub fn data_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
-    match &cli.data_dir {
-        Some(dir) => Ok(dir.clone()),
-        None => default_data_dir(),
-    }
-}
-
-/// Who is acting: `--as`, else SHIFTMESH_USER (read by clap), else the OS user.
-pub fn user(cli: &Cli) -> String {
-    cli.as_user
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
 impl Db<'_> {
     /// The session, opening the store and loading the schedule on first use.
-    pub fn open(&mut self) -> anyhow::Result<&mut Session> {
+    pub fn open(&mut self) -> Result<&mut Session> {
         match self {
             Db::Live { session, .. } => Ok(session),
             Db::Offline {
-                data_dir,
-                user,
-                session,
+                data_dir, session, ..
             } => {
                 if session.is_none() {
-                    *session = Some(Box::new(Session::open(data_dir, user.clone())?));
+                    *session = Some(Box::new(Session::open(data_dir)?));
                 }
                 Ok(session.as_mut().expect("opened above"))
             }
@@ -124,7 +132,7 @@ impl Db<'_> {
     }
 
     /// The schedule for reading.
-    pub fn read(&mut self) -> anyhow::Result<Reader<'_>> {
+    pub fn read(&mut self) -> Result<Reader<'_>> {
         match self {
             Db::Live {
                 session,
@@ -141,14 +149,6 @@ impl Db<'_> {
         }
     }
 
-    /// Who is acting.
-    pub fn user(&self) -> String {
-        match self {
-            Db::Offline { user, .. } => user.clone(),
-            Db::Live { session, .. } => session.user.clone(),
-        }
-    }
-
     /// The running node's status, or None when this process opened the store itself.
     pub fn node_status(&mut self) -> Option<Status> {
         match self {
@@ -158,10 +158,27 @@ impl Db<'_> {
             Db::Offline { .. } => None,
         }
     }
+
+    /// The running node's validation of its schedule, when the request runs inside a node.
+    pub fn validation(&self) -> Option<&Validator> {
+        match self {
+            Db::Live { validation, .. } => Some(validation),
+            Db::Offline { .. } => None,
+        }
+    }
+
+    /// How the site key's fingerprint is computed when no node runs (a running node's status
+    /// carries its own).
+    pub fn fingerprinter(&self) -> fn(&[u8; 32]) -> String {
+        match self {
+            Db::Live { .. } => |_| String::new(),
+            Db::Offline { fingerprint, .. } => *fingerprint,
+        }
+    }
 }
 
 impl Snapshot {
-    fn open(data_dir: &std::path::Path) -> anyhow::Result<Snapshot> {
+    fn open(data_dir: &std::path::Path) -> Result<Snapshot> {
         let Opened {
             mut store,
             identity,
@@ -185,7 +202,7 @@ impl Snapshot {
     }
 
     /// The schedule itself, loaded for a read that needs more than the index.
-    fn schedule(&mut self) -> anyhow::Result<Schedule> {
+    fn schedule(&mut self) -> Result<Schedule> {
         let doc = self.store.load_document()?;
         Ok(Schedule::from_doc_and_index(
             doc,
@@ -195,7 +212,7 @@ impl Snapshot {
 }
 
 impl Reader<'_> {
-    /// The running node's validation of the schedule, current as of this command.
+    /// The running node's validation of the schedule, current as of this request.
     pub fn validation(&self) -> Option<&Validator> {
         match self {
             Reader::Open(_, validation) => *validation,
@@ -242,7 +259,7 @@ impl Reader<'_> {
 
     /// The concurrent values of every conflicted entity; the document is loaded only if the
     /// index marks some entity as conflicted.
-    pub fn all_concurrent_values(&mut self) -> anyhow::Result<Concurrent> {
+    pub fn all_concurrent_values(&mut self) -> Result<Concurrent> {
         if self.view().index().conflicted.is_empty() {
             return Ok(Concurrent::new());
         }
@@ -258,7 +275,7 @@ impl Reader<'_> {
         &mut self,
         collection: Collection,
         key: &str,
-    ) -> anyhow::Result<BTreeMap<String, Vec<ConcurrentValue>>> {
+    ) -> Result<BTreeMap<String, Vec<ConcurrentValue>>> {
         if !self
             .view()
             .index()
@@ -272,26 +289,37 @@ impl Reader<'_> {
             Reader::Open(s, _) => Ok(s.schedule.concurrent_values(collection, key)?),
         }
     }
-}
 
-pub use shiftmesh_node::session::now_ms;
-
-fn default_data_dir() -> anyhow::Result<PathBuf> {
-    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(xdg).join("shiftmesh"));
+    /// The whole schedule, for a read that needs the document itself (history).
+    pub fn schedule(&mut self) -> Result<ScheduleRef<'_>> {
+        match self {
+            Reader::Snapshot(s) => Ok(ScheduleRef::Owned(Box::new(s.schedule()?))),
+            Reader::Open(s, _) => Ok(ScheduleRef::Borrowed(&mut s.schedule)),
+        }
     }
-    let home = std::env::var_os("HOME")
-        .filter(|v| !v.is_empty())
-        .context("neither XDG_DATA_HOME nor HOME is set; pass --data-dir DIR")?;
-    Ok(PathBuf::from(home).join(".local/share/shiftmesh"))
 }
 
-/// The machine's host name, the default node name.
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "node".to_owned())
+/// A schedule loaded for one read, or the open session's.
+pub enum ScheduleRef<'a> {
+    Owned(Box<Schedule>),
+    Borrowed(&'a mut Schedule),
+}
+
+impl std::ops::Deref for ScheduleRef<'_> {
+    type Target = Schedule;
+    fn deref(&self) -> &Schedule {
+        match self {
+            ScheduleRef::Owned(s) => s,
+            ScheduleRef::Borrowed(s) => s,
+        }
+    }
+}
+
+impl std::ops::DerefMut for ScheduleRef<'_> {
+    fn deref_mut(&mut self) -> &mut Schedule {
+        match self {
+            ScheduleRef::Owned(s) => s,
+            ScheduleRef::Borrowed(s) => s,
+        }
+    }
 }

@@ -3,18 +3,16 @@
 
 use std::path::Path;
 
-use shiftmesh_model::{Edit, Index, Schedule};
+use shiftmesh_model::{Index, Schedule};
 use shiftmesh_store::{Identity, Opened, Store, StoreError};
 
-use crate::NodeError;
+use crate::{AppError, Result};
 
 /// sled's lock is held until this is dropped.
 pub struct Session {
     pub store: Store,
     pub schedule: Schedule,
     pub identity: Identity,
-    /// Who is acting, recorded in each change's author as `user@node`.
-    pub user: String,
     /// Whether [`Session::persist`] also rewrites the index snapshot. A one-off command does,
     /// so the next read skips loading the document; a running node holds the index in memory
     /// and writes the snapshot once, when it stops.
@@ -23,7 +21,7 @@ pub struct Session {
 
 impl Session {
     /// Opens the store and loads the schedule.
-    pub fn open(dir: &Path, user: String) -> Result<Session, NodeError> {
+    pub fn open(dir: &Path) -> Result<Session> {
         let Opened {
             mut store,
             identity,
@@ -33,17 +31,8 @@ impl Session {
             store,
             schedule,
             identity,
-            user,
             write_index_on_persist: true,
         })
-    }
-
-    /// Who is acting and when, for a change made now.
-    pub fn edit(&self) -> Edit {
-        Edit {
-            author: format!("{}@{}", self.user, self.identity.config.node_name),
-            now_ms: now_ms(),
-        }
     }
 
     /// Makes the schedule's new changes durable; an edit is acknowledged only after this.
@@ -57,7 +46,7 @@ impl Session {
 
     /// Loads the schedule again from the store (after Automerge panicked on a peer's input,
     /// the copy in memory cannot be trusted).
-    pub fn reload(&mut self) -> Result<(), NodeError> {
+    pub fn reload(&mut self) -> Result<()> {
         self.schedule = load_schedule(&mut self.store)?;
         Ok(())
     }
@@ -66,16 +55,17 @@ impl Session {
 /// Loads the document and its index (from the index snapshot when it matches). A document of
 /// an older schema is upgraded in place, and the upgrade is made durable at once, so that it
 /// syncs to the site like any change and the store never needs re-creating.
-pub fn load_schedule(store: &mut Store) -> Result<Schedule, NodeError> {
+pub fn load_schedule(store: &mut Store) -> Result<Schedule> {
     // The document first: its load peaks at over twice what it then keeps, and the index
     // is best built after that peak has passed.
     let doc = store.load_document()?;
     let index = fresh_index(store)?.map(|(index, _)| index);
-    let mut schedule =
-        Schedule::from_doc_and_index(doc, index).map_err(|e| NodeError::NotASchedule {
-            dir: store.dir().to_owned(),
-            reason: e.to_string(),
-        })?;
+    let mut schedule = Schedule::from_doc_and_index(doc, index).map_err(|e| {
+        AppError::Refused(format!(
+            "the store in {} does not hold a schedule ({e})",
+            store.dir().display()
+        ))
+    })?;
     if schedule.upgraded() > 0 {
         store.persist(schedule.doc_mut())?;
         tracing::info!(

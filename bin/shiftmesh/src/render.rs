@@ -1,0 +1,727 @@
+//! Replies as text, the way a person reads them at a terminal. (`--json` prints
+//! [`Reply::to_json`] instead.)
+
+use std::fmt::Write as _;
+
+use shiftmesh_app::{
+    hours, Assigned, Changed, ConflictList, ConflictShown, Exported, Imported, PeerList, Reply,
+    ScheduleView, ShiftList, ShiftShown, ShiftView, ShownShift, StaffRow, StaffShown, StatusReport,
+    Unreadable,
+};
+use shiftmesh_model::time::{format_datetime, format_time};
+use shiftmesh_model::{describe_damage, Damage, Id};
+use shiftmesh_rules::{Conflict, Severity};
+
+/// Lays out rows under a header, columns padded to their widest cell.
+pub fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let rows: Vec<Vec<String>> = rows.collect();
+    if rows.is_empty() {
+        return "(none)".to_owned();
+    }
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: Vec<String>| {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                let _ = write!(text, "{cell:<w$}  ", w = *w);
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&mut out, header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(&mut out, row);
+    }
+    out
+}
+
+/// The text of a reply.
+pub fn text(reply: &Reply) -> String {
+    match reply {
+        Reply::Status(s) => status(s),
+        Reply::Peers(p) => peers(p),
+        Reply::Invite(i) => format!(
+            "{}\n\nOn the new machine run:\n  shiftmesh init --join {}\n  shiftmesh node\nIt can be used once, until {}. It holds the site key: pass it only to machines of this site.",
+            i.invite, i.invite, i.expires
+        ),
+        Reply::Changed(c) => changed(c),
+        Reply::Departments(list) => table(
+            &["ID", "NAME", "TIME ZONE"],
+            list.iter().map(|d| {
+                vec![
+                    d.id.to_string(),
+                    d.name.clone(),
+                    d.time_zone.clone().unwrap_or_else(|| "(site)".into()),
+                ]
+            }),
+        ),
+        Reply::StaffList(rows) => staff_table(rows),
+        Reply::StaffShown(s) => staff_shown(s),
+        Reply::Shifts(list) => shift_list(list),
+        Reply::ShiftShown(s) => shift_shown(s),
+        Reply::Assigned(a) => assigned(a),
+        Reply::AvailabilityList(list) => table(
+            &["ID", "STAFF", "FROM", "TO", "KIND", "REASON"],
+            list.iter().map(|a| {
+                vec![
+                    a.id.to_string(),
+                    a.staff.to_string(),
+                    format_datetime(a.span.from),
+                    format_datetime(a.span.to),
+                    a.kind.as_str().to_owned(),
+                    a.reason.clone(),
+                ]
+            }),
+        ),
+        Reply::Schedule(s) => schedule(s),
+        Reply::Conflicts(c) => conflicts(c),
+        Reply::ConflictShown(c) => conflict_shown(c),
+        Reply::Resolved(r) => {
+            let mut text = r.message.clone();
+            if r.still_open {
+                let _ = write!(
+                    text,
+                    "; the conflict is still there, with new data: see 'shiftmesh conflicts show {}'",
+                    r.resolved
+                );
+            }
+            text.push_str(&brought(&r.conflicts));
+            text
+        }
+        Reply::History(entries) => {
+            let mut out = String::new();
+            for e in entries {
+                let _ = writeln!(
+                    out,
+                    "{}  {}  {}  {}",
+                    &e.hash[..12.min(e.hash.len())],
+                    e.time,
+                    e.author,
+                    e.message
+                );
+                for d in &e.diff {
+                    let _ = writeln!(out, "    {}: {} → {}", d.path, d.before, d.after);
+                }
+                if e.diff_omitted > 0 {
+                    let _ = writeln!(out, "    … and {} more field changes", e.diff_omitted);
+                }
+            }
+            if out.is_empty() {
+                out.push_str("(no changes)");
+            }
+            out
+        }
+        Reply::Imported(i) => imported(i),
+        Reply::Exported(e) => match e {
+            Exported::Written { written, .. } => format!(
+                "wrote {}",
+                written
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Exported::Content { json, text, .. } => match (json, text) {
+                (_, Some(text)) => text.clone(),
+                (Some(json), None) => serde_json::to_string_pretty(json).unwrap_or_default(),
+                (None, None) => String::new(),
+            },
+        },
+        Reply::BackedUp(b) => format!(
+            "wrote {} ({} bytes, {} changes)",
+            b.written
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            b.bytes,
+            b.changes
+        ),
+        Reply::Restored(r) => {
+            let mut text = format!("restored {} ({} changes)", r.restored, r.changes);
+            if let Some(aside) = &r.damaged_store_moved_to {
+                let _ = write!(text, "; the damaged store was moved to {}", aside.display());
+            }
+            text
+        }
+        Reply::Merged(m) => {
+            let mut text = if m.new_changes == 0 {
+                format!(
+                    "{} holds no change this node lacks; nothing merged",
+                    m.merged
+                )
+            } else {
+                format!("merged {} new change(s) from {}", m.new_changes, m.merged)
+            };
+            text.push_str(&brought(&m.conflicts));
+            text
+        }
+        Reply::Account(a) => a.message.clone(),
+        Reply::Accounts(list) => table(
+            &["LOGIN", "NAME", "ROLE", "STAFF", "PASSWORD", "DISABLED", "CREATED BY"],
+            list.iter().map(|a| {
+                vec![
+                    a.login.to_string(),
+                    a.name.clone(),
+                    a.role.as_str().to_owned(),
+                    a.staff.as_ref().map(Id::to_string).unwrap_or_default(),
+                    if a.has_password { "set" } else { "none" }.to_owned(),
+                    if a.disabled { "yes" } else { "no" }.to_owned(),
+                    a.created_by.clone(),
+                ]
+            }),
+        ),
+    }
+}
+
+/// What a change brought, appended to its message (nothing when it brought nothing).
+fn brought(conflicts: &[Conflict]) -> String {
+    if conflicts.is_empty() {
+        return String::new();
+    }
+    let mut text = format!("; this causes {} conflict(s):", conflicts.len());
+    text.push_str(&describe(conflicts));
+    text
+}
+
+fn changed(c: &Changed) -> String {
+    let mut text = c.message.clone();
+    text.push_str(&brought(&c.conflicts));
+    text
+}
+
+fn assigned(a: &Assigned) -> String {
+    let verb = if a.written {
+        "assigned"
+    } else {
+        "would assign"
+    };
+    // The key is SHIFT/STAFF; say it the way it was typed: STAFF to SHIFT.
+    let (shift, staff) = a
+        .assignment
+        .split_once('/')
+        .unwrap_or((a.assignment.as_str(), ""));
+    let mut text = format!("{verb} {staff} to {shift}");
+    if a.conflicts.is_empty() {
+        text.push_str("; no conflicts");
+    } else {
+        text.push_str(&brought(&a.conflicts));
+    }
+    if !a.written {
+        text.push_str("\n(checked only: nothing was written)");
+    }
+    text
+}
+
+fn imported(i: &Imported) -> String {
+    let mut text = format!("imported {}", i.imported.describe());
+    text.push_str(&brought_summary(&i.conflicts));
+    text
+}
+
+/// For a bulk change: how many conflicts it brought, by severity (the list can be long).
+fn brought_summary(conflicts: &[Conflict]) -> String {
+    if conflicts.is_empty() {
+        return String::new();
+    }
+    let errors = conflicts
+        .iter()
+        .filter(|c| c.severity == Severity::Error)
+        .count();
+    format!(
+        "; this brings {} error(s) and {} warning(s) ('shiftmesh conflicts' lists them)",
+        errors,
+        conflicts.len() - errors
+    )
+}
+
+/// Lines for a list of conflicts, grouped by severity.
+pub fn describe(conflicts: &[Conflict]) -> String {
+    let mut out = String::new();
+    for severity in [Severity::Error, Severity::Warning] {
+        let group: Vec<&Conflict> = conflicts
+            .iter()
+            .filter(|c| c.severity == severity)
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{}s", severity.as_str());
+        for c in group {
+            let _ = writeln!(out, "  {}  {:<19} {}", c.id, c.kind.as_str(), c.message);
+            let options: Vec<&str> = c.options.iter().map(|o| o.id.as_str()).collect();
+            let _ = writeln!(out, "  {:<18}  options: {}", "", options.join(", "));
+        }
+    }
+    out
+}
+
+fn heading(open: &[Conflict], acknowledged: usize) -> String {
+    let errors = open
+        .iter()
+        .filter(|c| c.severity == Severity::Error)
+        .count();
+    let warnings = open.len() - errors;
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let mut text = format!(
+        "{}, {}",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    );
+    if acknowledged > 0 {
+        let _ = write!(text, " ({acknowledged} acknowledged, not shown)");
+    }
+    text
+}
+
+fn conflicts(list: &ConflictList) -> String {
+    if list.conflicts.is_empty() {
+        return format!(
+            "no conflicts{}",
+            if list.acknowledged == 0 {
+                String::new()
+            } else {
+                format!(" ({} acknowledged)", list.acknowledged)
+            }
+        );
+    }
+    let mut text = heading(&list.conflicts, list.acknowledged);
+    text.push_str(&describe(&list.conflicts));
+    text.push_str(
+        "\nshow one with 'shiftmesh conflicts show ID'; fix it with 'shiftmesh resolve ID OPTION'",
+    );
+    text
+}
+
+fn conflict_shown(shown: &ConflictShown) -> String {
+    let c = &shown.conflict;
+    let mut out = format!(
+        "{}  {} ({})\n{}\n",
+        c.id,
+        c.kind,
+        c.severity.as_str(),
+        c.message
+    );
+    if shown.acknowledged {
+        out.push_str("acknowledged: it shows again when the data it covers changes\n");
+    }
+    let list = |ids: Vec<String>| {
+        if ids.is_empty() {
+            "-".to_owned()
+        } else {
+            ids.join(", ")
+        }
+    };
+    let _ = writeln!(
+        out,
+        "staff: {}   shifts: {}   assignments: {}",
+        list(c.staff.iter().map(|s| s.to_string()).collect()),
+        list(c.shifts.iter().map(|s| s.to_string()).collect()),
+        list(c.assignments.clone())
+    );
+    for v in &c.values {
+        let _ = writeln!(
+            out,
+            "  value {} written by {}",
+            v.value,
+            if v.author.is_empty() {
+                "unknown"
+            } else {
+                &v.author
+            }
+        );
+    }
+    out.push_str("options:\n");
+    for o in &c.options {
+        let _ = writeln!(out, "  {:<18} {}", o.id.as_str(), o.label);
+    }
+    if let Some(candidates) = &shown.candidates {
+        let _ = writeln!(out, "substitutes for {} (best first):", candidates.shift);
+        if candidates.staff.is_empty() {
+            out.push_str("  nobody is free, skilled and under their hours\n");
+        }
+        for cand in &candidates.staff {
+            let _ = writeln!(
+                out,
+                "  {:<12} {}: {} new warning(s), {} h that week{}",
+                cand.staff.as_str(),
+                cand.name,
+                cand.new_warnings,
+                cand.week_minutes / 60,
+                if cand.same_department {
+                    ", same department"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    let _ = write!(out, "resolve with: shiftmesh resolve {} OPTION", c.id);
+    out
+}
+
+/// What is damaged in an entity, as a line for its `show`, pointing at the conflicts.
+fn damage_text(damage: Option<&Vec<Damage>>) -> String {
+    match damage {
+        Some(d) => format!(
+            "  damaged     {} (see 'shiftmesh conflicts --kind unreadable-field')\n",
+            describe_damage(d)
+        ),
+        None => String::new(),
+    }
+}
+
+fn staff_table(rows: &[StaffRow]) -> String {
+    table(
+        &["ID", "NAME", "DEPARTMENT", "SKILLS", "MAX H/WEEK", "ACTIVE"],
+        rows.iter().map(|row| {
+            let s = &row.staff;
+            vec![
+                if row.damaged {
+                    format!("{} (damaged)", s.id)
+                } else {
+                    s.id.to_string()
+                },
+                s.name.clone(),
+                s.department.as_ref().map(Id::to_string).unwrap_or_default(),
+                s.skills.iter().cloned().collect::<Vec<_>>().join(","),
+                s.max_minutes_week.map(hours).unwrap_or_default(),
+                if s.active { "yes".into() } else { "no".into() },
+            ]
+        }),
+    )
+}
+
+/// Concurrent values of an entity's fields, as text lines.
+fn concurrent_text(concurrent: &serde_json::Value) -> String {
+    let mut text = String::new();
+    if let Some(fields) = concurrent.as_object() {
+        for (field, values) in fields {
+            let shown: Vec<String> = values
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| v["value"].to_string())
+                .collect();
+            let _ = writeln!(
+                text,
+                "  concurrent values of {}: {} (see 'shiftmesh conflicts'; pick one there)",
+                if field.is_empty() {
+                    "the entity"
+                } else {
+                    field
+                },
+                shown.join(" | ")
+            );
+        }
+    }
+    text
+}
+
+fn staff_shown(s: &StaffShown) -> String {
+    let row = StaffRow {
+        staff: s.staff.clone(),
+        damaged: s.damaged.is_some(),
+    };
+    let mut out = staff_table(std::slice::from_ref(&row));
+    out.push_str(&damage_text(s.damaged.as_ref()));
+    out.push_str(&concurrent_text(&s.concurrent));
+    let _ = writeln!(out, "\nassignments ({}):", s.assignments.len());
+    for a in &s.assignments {
+        let when = s
+            .shift_times
+            .iter()
+            .find(|(shift, _)| *shift == a.shift)
+            .map(|(_, time)| time.clone())
+            .unwrap_or_else(|| "(shift missing)".into());
+        let _ = writeln!(
+            out,
+            "  {:<24} {when}{}",
+            a.shift.as_str(),
+            if a.role.is_empty() {
+                String::new()
+            } else {
+                format!("  role: {}", a.role)
+            }
+        );
+    }
+    let _ = writeln!(out, "availability ({}):", s.availability.len());
+    for a in &s.availability {
+        let _ = writeln!(
+            out,
+            "  {} {} {}  {}",
+            a.id,
+            a.kind.as_str(),
+            a.span,
+            a.reason
+        );
+    }
+    out
+}
+
+fn shift_line(view: &ShiftView) -> String {
+    let shift = &view.shift;
+    let mark = if view.damaged.is_some() {
+        "  ← damaged"
+    } else if view.assigned.len() < shift.min_staff as usize {
+        "  ← understaffed"
+    } else if view.assigned.len() > shift.capacity as usize {
+        "  ← over capacity"
+    } else {
+        ""
+    };
+    format!(
+        "  {}–{}{:<6} {:<24} {:<14} {:>7}  {}{}",
+        format_time(shift.start),
+        format_time(shift.end),
+        if view.overnight { " (+1)" } else { "" },
+        shift.id.as_str(),
+        shift.department.as_ref().map(Id::as_str).unwrap_or("-"),
+        view.coverage,
+        if view.assigned.is_empty() {
+            "(nobody)".to_owned()
+        } else {
+            view.assigned
+                .iter()
+                .map(Id::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        mark
+    )
+}
+
+/// Shifts that cannot be placed on a day, one line each with what is wrong.
+fn broken_rows(broken: &[Unreadable]) -> String {
+    let mut out = format!(
+        "{} shift(s) cannot be read (damaged; see 'shiftmesh conflicts --kind unreadable-field'):\n",
+        broken.len()
+    );
+    for b in broken {
+        let _ = writeln!(out, "  {}  {}", b.id, describe_damage(&b.damaged));
+    }
+    out
+}
+
+fn shift_list(list: &ShiftList) -> String {
+    if list.shifts.is_empty() && list.unreadable.is_empty() {
+        return "(no shifts)".into();
+    }
+    let mut out = if list.shifts.is_empty() {
+        String::new()
+    } else {
+        table(
+            &["ID", "DATE", "TIME", "DEPARTMENT", "COVERAGE", "ASSIGNED"],
+            list.shifts.iter().map(|v| {
+                vec![
+                    if v.damaged.is_some() {
+                        format!("{} (damaged)", v.shift.id)
+                    } else {
+                        v.shift.id.to_string()
+                    },
+                    v.shift.date.to_string(),
+                    format!(
+                        "{}–{}{}",
+                        format_time(v.shift.start),
+                        format_time(v.shift.end),
+                        if v.overnight { " (+1)" } else { "" }
+                    ),
+                    v.shift
+                        .department
+                        .as_ref()
+                        .map(Id::to_string)
+                        .unwrap_or_default(),
+                    v.coverage.clone(),
+                    v.assigned
+                        .iter()
+                        .map(Id::as_str)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ]
+            }),
+        )
+    };
+    if !list.unreadable.is_empty() {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&broken_rows(&list.unreadable));
+    }
+    out
+}
+
+fn shift_shown(s: &ShiftShown) -> String {
+    match &s.shift {
+        ShownShift::Unreadable(entry) => {
+            let mut out = format!("shift {}\n", entry.id);
+            out.push_str(&damage_text(Some(&entry.damaged)));
+            for (name, v) in &entry.fields {
+                let _ = writeln!(out, "  {name:<11} {v}");
+            }
+            let _ = writeln!(
+                out,
+                "  assigned    {}",
+                s.assigned
+                    .iter()
+                    .map(Id::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            out
+        }
+        ShownShift::Readable(view) => {
+            let shift = &view.shift;
+            let mut out = format!(
+                "shift {}\n  when        {}\n  department  {}\n  coverage    {} (assigned/min/capacity)\n  skills      {}\n  label       {}\n  assigned    {}\n",
+                shift.id,
+                shift.time(),
+                shift.department.as_ref().map(Id::as_str).unwrap_or("-"),
+                view.coverage,
+                shift.skills.iter().cloned().collect::<Vec<_>>().join(", "),
+                shift.label,
+                view.assigned
+                    .iter()
+                    .map(Id::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            out.push_str(&damage_text(view.damaged.as_ref()));
+            out.push_str(&concurrent_text(&s.concurrent));
+            out
+        }
+    }
+}
+
+fn weekday_name(day: jiff::civil::Weekday) -> &'static str {
+    use jiff::civil::Weekday;
+    match day {
+        Weekday::Monday => "Mon",
+        Weekday::Tuesday => "Tue",
+        Weekday::Wednesday => "Wed",
+        Weekday::Thursday => "Thu",
+        Weekday::Friday => "Fri",
+        Weekday::Saturday => "Sat",
+        Weekday::Sunday => "Sun",
+    }
+}
+
+fn schedule(s: &ScheduleView) -> String {
+    let mut out = format!(
+        "schedule {} – {} ({}); coverage is assigned/min/capacity\n",
+        s.from, s.to, s.time_zone
+    );
+    for day in &s.days {
+        let _ = writeln!(out, "\n{} {}", weekday_name(day.date.weekday()), day.date);
+        if day.shifts.is_empty() {
+            out.push_str("  (no shifts)\n");
+        }
+        for view in &day.shifts {
+            out.push_str(&shift_line(view));
+            out.push('\n');
+        }
+    }
+    if !s.unreadable.is_empty() {
+        out.push('\n');
+        out.push_str(&broken_rows(&s.unreadable));
+    }
+    out
+}
+
+fn peers(list: &PeerList) -> String {
+    let mut text = table(
+        &[
+            "PEER",
+            "NAME",
+            "STATE",
+            "CONNECTED",
+            "LAST SYNC",
+            "BEHIND",
+            "AHEAD",
+            "ADDRESS",
+        ],
+        list.peers.iter().map(|p| {
+            let count = |n: Option<usize>| n.map_or("-".to_owned(), |n| n.to_string());
+            vec![
+                p.peer_id.clone(),
+                p.name.clone().unwrap_or_else(|| "-".to_owned()),
+                p.state.clone(),
+                if p.connected { "yes" } else { "no" }.to_owned(),
+                p.last_sync.clone().unwrap_or_else(|| "-".to_owned()),
+                count(p.behind),
+                count(p.ahead),
+                p.addresses.last().cloned().unwrap_or_default(),
+            ]
+        }),
+    );
+    for p in list.peers.iter().filter(|p| p.state == "pending") {
+        let _ = write!(
+            text,
+            "\n{} has the site key but is not a member; if it is one of this site's machines, let it in with:\n  shiftmesh peers trust {}",
+            p.peer_id, p.peer_id
+        );
+    }
+    if !list.running {
+        text.push_str(
+            "\n(no node is running: connections and pending machines are known only while it runs)",
+        );
+    }
+    text
+}
+
+fn status(s: &StatusReport) -> String {
+    let state = if s.running {
+        format!("running, listening on {}", s.listen.join(" "))
+    } else {
+        "not running (this command read the store directly; start it with 'shiftmesh node')"
+            .to_owned()
+    };
+    let connected = s.peers.iter().filter(|p| p.connected).count();
+    let count = |state: &str| s.peers.iter().filter(|p| p.state == state).count();
+    let mut others = format!("{} members", count("member"));
+    for state in ["pending", "revoked"] {
+        if count(state) > 0 {
+            let _ = write!(others, ", {} {state}", count(state));
+        }
+    }
+    let mut schema = s.schema.to_string();
+    if let Some(notice) = &s.schema_notice {
+        let _ = write!(schema, " ({notice})");
+    }
+    let mut conflicts = format!("{} open ('shiftmesh conflicts' lists them)", s.conflicts);
+    if s.damaged > 0 {
+        let _ = write!(
+            conflicts,
+            "; {} entities hold fields this version cannot read",
+            s.damaged
+        );
+    }
+    format!(
+        "site        {} ({})\nnode        {}  {}\nmembership  {}\nsite key    fingerprint {}\ndata dir    {}\nnode state  {state}\npeers       {connected} connected; {others} ('shiftmesh peers' lists them)\nschema      {schema}\nchanges     {}\nheads       {}\nentities    {} departments, {} staff, {} shifts, {} assignments, {} availability entries\nconflicts   {conflicts}",
+        s.site.clone().unwrap_or_default(),
+        s.time_zone,
+        s.name,
+        s.peer_id,
+        s.membership,
+        s.site_key_fingerprint,
+        s.data_dir.display(),
+        s.changes,
+        s.heads
+            .iter()
+            .map(|h| &h[..12.min(h.len())])
+            .collect::<Vec<_>>()
+            .join(" "),
+        s.counts.departments,
+        s.counts.staff,
+        s.counts.shifts,
+        s.counts.assignments,
+        s.counts.availability
+    )
+}

@@ -1,0 +1,268 @@
+//! The command line as a typed request: the one step from what was typed to what shiftmesh
+//! does. Relative paths are made absolute here, so a running node reads and writes files where
+//! the user typed the command.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+
+use shiftmesh_app::{ExportFormat as Format, Period, Request, ShiftFields, Source, StaffFields};
+use shiftmesh_model::Role;
+
+use crate::cli::{
+    AccountCommand, AvailabilityCommand, Command, ConflictsCommand, DepartmentCommand,
+    ExportFormat, PeersCommand, RoleArg, ShiftCommand, StaffCommand,
+};
+use crate::UsageError;
+
+fn absolute(cwd: &Path, path: PathBuf) -> PathBuf {
+    if path.is_relative() {
+        cwd.join(path)
+    } else {
+        path
+    }
+}
+
+fn staff_fields(f: crate::cli::StaffFields) -> StaffFields {
+    StaffFields {
+        name: f.name,
+        department: f.department,
+        skills: (!f.skills.is_empty() || f.no_skills).then_some(f.skills),
+        max_minutes_week: f.max_hours_week,
+        employment_start: f.employment_start,
+        employment_end: f.employment_end,
+        active: f.active,
+    }
+}
+
+fn shift_fields(f: crate::cli::ShiftFields) -> ShiftFields {
+    ShiftFields {
+        date: f.date,
+        start: f.start,
+        end: f.end,
+        department: f.department,
+        capacity: f.capacity,
+        min_staff: f.min_staff,
+        skills: (!f.skills.is_empty() || f.no_skills).then_some(f.skills),
+        label: f.label,
+    }
+}
+
+/// A password: the first line of stdin, or asked for twice on the terminal.
+fn password(from_stdin: bool) -> Result<String, UsageError> {
+    let stdin = std::io::stdin();
+    if from_stdin || !stdin.is_terminal() {
+        if !from_stdin {
+            return Err(UsageError(
+                "no terminal to ask for the password on; pass --password-stdin and give it on stdin".into(),
+            ));
+        }
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| UsageError(format!("reading the password from stdin: {e}")))?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let ask = |prompt: &str| -> Result<String, UsageError> {
+        eprint!("{prompt}");
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| UsageError(format!("reading the password: {e}")))?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    };
+    let first = ask("password (it is shown as you type; check nobody watches): ")?;
+    let again = ask("the same again: ")?;
+    if first != again {
+        return Err(UsageError(
+            "the two passwords differ; nothing changed".into(),
+        ));
+    }
+    Ok(first)
+}
+
+/// The request a command line stands for. `init`, `node`, `events` and `ui` are not
+/// requests (they set a machine up, run it, or follow it).
+pub fn of_command(command: Command, cwd: &Path) -> Result<Request, UsageError> {
+    let path = |p: PathBuf| absolute(cwd, p);
+    Ok(match command {
+        Command::Init(_) | Command::Node(_) | Command::Events | Command::Ui => {
+            return Err(UsageError(
+                "init, node, events and ui are run by the command line itself".into(),
+            ))
+        }
+        Command::Status => Request::Status,
+        Command::Invite(args) => Request::Invite {
+            expires_minutes: args.expires.minutes,
+        },
+        Command::Peers { command } => match command {
+            None | Some(PeersCommand::List) => Request::Peers,
+            Some(PeersCommand::Trust { peer_id, name }) => Request::PeerTrust { peer_id, name },
+            Some(PeersCommand::Revoke { peer_id }) => Request::PeerRevoke { peer_id },
+        },
+        Command::Department(cmd) => match cmd {
+            DepartmentCommand::Add {
+                id,
+                name,
+                time_zone,
+            } => Request::DepartmentAdd {
+                id,
+                name,
+                time_zone: time_zone.map(|z| z.name().to_owned()),
+            },
+            DepartmentCommand::List => Request::DepartmentList,
+        },
+        Command::Staff(cmd) => match cmd {
+            StaffCommand::Add { id, fields } => Request::StaffAdd {
+                id,
+                fields: staff_fields(fields),
+            },
+            StaffCommand::List => Request::StaffList,
+            StaffCommand::Show { id } => Request::StaffShow { id },
+            StaffCommand::Update { id, fields } => Request::StaffUpdate {
+                id,
+                fields: staff_fields(fields),
+            },
+            StaffCommand::Remove { id, force } => Request::StaffRemove { id, force },
+        },
+        Command::Shift(cmd) => match cmd {
+            ShiftCommand::Add { id, fields } => Request::ShiftAdd {
+                id,
+                fields: shift_fields(fields),
+            },
+            ShiftCommand::List {
+                from,
+                to,
+                department,
+            } => Request::ShiftList {
+                from,
+                to,
+                department,
+            },
+            ShiftCommand::Show { id } => Request::ShiftShow { id },
+            ShiftCommand::Update { id, fields } => Request::ShiftUpdate {
+                id,
+                fields: shift_fields(fields),
+            },
+            ShiftCommand::Remove { id, force } => Request::ShiftRemove { id, force },
+        },
+        Command::Assign(a) => Request::Assign {
+            staff: a.staff,
+            shift: a.shift,
+            role: a.role,
+            note: a.note,
+            check: a.check,
+        },
+        Command::Unassign(a) => Request::Unassign {
+            staff: a.staff,
+            shift: a.shift,
+        },
+        Command::Availability(cmd) => match cmd {
+            AvailabilityCommand::Add {
+                staff,
+                from,
+                to,
+                kind,
+                reason,
+            } => Request::AvailabilityAdd {
+                staff,
+                from,
+                to,
+                kind: kind.into(),
+                reason,
+            },
+            AvailabilityCommand::List { staff } => Request::AvailabilityList { staff },
+            AvailabilityCommand::Remove { id } => Request::AvailabilityRemove { id },
+        },
+        Command::Schedule(a) => Request::Schedule {
+            period: match (a.period.day, a.period.week, a.period.month) {
+                (Some(day), _, _) => Period::Day(day),
+                (_, Some(week), _) => Period::Week(week),
+                (_, _, Some(month)) => Period::Month(month),
+                _ => Period::ThisWeek,
+            },
+            department: a.department,
+            staff: a.staff,
+        },
+        Command::Conflicts(args) => match args.command {
+            None => Request::Conflicts {
+                kind: args.filter.kind,
+                severity: args.filter.severity,
+            },
+            Some(ConflictsCommand::List { filter }) => Request::Conflicts {
+                kind: filter.kind,
+                severity: filter.severity,
+            },
+            Some(ConflictsCommand::Show { id }) => Request::ConflictShow { id },
+        },
+        Command::Resolve(a) => Request::Resolve {
+            id: a.id,
+            option: a.option,
+            staff: a.staff,
+            value: a.value,
+        },
+        Command::Ack(a) => Request::Ack {
+            id: a.id,
+            note: a.note,
+        },
+        Command::History(a) => Request::History {
+            limit: a.limit,
+            entity: a.entity,
+        },
+        Command::Import(a) => Request::Import {
+            files: a.files.into_iter().map(|f| Source::Path(path(f))).collect(),
+        },
+        Command::Export(a) => Request::Export {
+            format: match a.format {
+                ExportFormat::Json => Format::Json,
+                ExportFormat::Csv => Format::Csv,
+                ExportFormat::Ics => Format::Ics,
+            },
+            staff: a.staff,
+            department: a.department,
+            out: a.out.map(path),
+        },
+        Command::Backup(a) => Request::Backup {
+            file: Some(path(a.file)),
+        },
+        Command::Restore(a) => Request::Restore {
+            source: Source::Path(path(a.file)),
+        },
+        Command::Merge(a) => Request::Merge {
+            source: Source::Path(path(a.file)),
+        },
+        Command::Account(cmd) => match cmd {
+            AccountCommand::Add {
+                login,
+                role,
+                staff,
+                name,
+                password_stdin,
+                no_password,
+            } => Request::AccountAdd {
+                login,
+                name,
+                role: match role {
+                    RoleArg::Manager => Role::Manager,
+                    RoleArg::Staff => Role::Staff,
+                },
+                staff,
+                password: if no_password {
+                    None
+                } else {
+                    Some(password(password_stdin)?)
+                },
+            },
+            AccountCommand::List => Request::AccountList,
+            AccountCommand::Passwd {
+                login,
+                password_stdin,
+            } => Request::AccountPasswd {
+                login,
+                password: password(password_stdin)?,
+            },
+            AccountCommand::Disable { login } => Request::AccountDisable { login },
+        },
+    })
+}

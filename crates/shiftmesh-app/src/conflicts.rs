@@ -1,0 +1,254 @@
+//! Conflicts: listing and showing them, resolving and acknowledging them, and what a change
+//! brought — the same for every front end.
+
+use std::borrow::Cow;
+
+use shiftmesh_model::{Concurrent, Dirty, Edit, Schedule, View, Written};
+use shiftmesh_rules::{
+    open_and_acknowledged, plan, substitutes, Conflict, Input, Kind, OptionId, Request as Plan,
+    Severity, Validator,
+};
+
+use crate::context::{Context, Db, Reader};
+use crate::reply::{Candidates, Changed, ConflictList, ConflictShown, Reply, Resolved};
+use crate::session::Session;
+use crate::text::checked_lines;
+use crate::{AppError, Result};
+
+/// The open conflicts and the acknowledged warnings of a view.
+pub fn evaluate(view: &View, concurrent: &Concurrent) -> (Vec<Conflict>, Vec<Conflict>) {
+    let input = Input::new(view.index(), view.zone(), concurrent);
+    split(&Validator::new(&input), view)
+}
+
+/// A validator's conflicts, split into open ones and acknowledged warnings.
+fn split(validator: &Validator, view: &View) -> (Vec<Conflict>, Vec<Conflict>) {
+    open_and_acknowledged(validator.conflicts(), &view.index().acks)
+}
+
+/// The validation of a schedule a request is about to change, as it stands: the running
+/// node's, borrowed (the node brings its own up to date once the change is made), or one full
+/// pass. After the change only what it touched is re-checked (the incremental pass).
+pub struct Checked<'v> {
+    validator: Cow<'v, Validator>,
+}
+
+impl Checked<'_> {
+    /// The session to change, with its validation as it stands.
+    pub fn open<'s>(db: &'s mut Db) -> Result<(&'s mut Session, Checked<'s>)> {
+        if let Db::Live {
+            session,
+            validation,
+            ..
+        } = db
+        {
+            let validator = Cow::Borrowed(*validation);
+            return Ok((session, Checked { validator }));
+        }
+        let session = db.open()?;
+        let schedule = &mut session.schedule;
+        let concurrent = schedule.all_concurrent_values()?;
+        let input = Input::new(schedule.index(), schedule.zone(), &concurrent);
+        let validator = Cow::Owned(Validator::new(&input));
+        Ok((session, Checked { validator }))
+    }
+
+    /// The open conflicts and acknowledged warnings as of the last check.
+    pub fn now(&self, schedule: &Schedule) -> (Vec<Conflict>, Vec<Conflict>) {
+        split(&self.validator, schedule.view())
+    }
+
+    /// The open conflicts a change that touched `dirty` brought, without updating the
+    /// validation (so a borrowed one is not copied).
+    pub fn caused(&self, schedule: &mut Schedule, dirty: &Dirty) -> Result<Vec<Conflict>> {
+        let concurrent = schedule.all_concurrent_values()?;
+        let input = Input::new(schedule.index(), schedule.zone(), &concurrent);
+        Ok(self
+            .validator
+            .brought_by(&input, dirty, &schedule.index().acks))
+    }
+
+    /// Brings the validation up to date after a change that touched `dirty` (copying a
+    /// borrowed one first), for a request that lists every conflict afterwards.
+    pub fn update(&mut self, schedule: &mut Schedule, dirty: &Dirty) -> Result<()> {
+        let concurrent = schedule.all_concurrent_values()?;
+        let input = Input::new(schedule.index(), schedule.zone(), &concurrent);
+        self.validator.to_mut().update(&input, dirty);
+        Ok(())
+    }
+}
+
+/// Makes a change with `write` (given the session and who is acting), persists it, and says
+/// what it brought: the write's result, the change, and the open conflicts that were not open.
+pub fn write<T>(
+    ctx: &mut Context,
+    write: impl FnOnce(&mut Session, &Edit) -> Result<(T, Written)>,
+) -> Result<(T, Written, Vec<Conflict>)> {
+    let edit = ctx.edit()?;
+    let (s, checked) = Checked::open(&mut ctx.db)?;
+    let (value, written) = write(s, &edit)?;
+    s.persist()?;
+    let caused = checked.caused(&mut s.schedule, &written.dirty)?;
+    Ok((value, written, caused))
+}
+
+/// A change as its reply: the entity to show, what happened, what it brought.
+pub fn changed(entity: impl serde::Serialize, message: String, conflicts: Vec<Conflict>) -> Reply {
+    Reply::Changed(Changed {
+        entity: serde_json::to_value(entity).unwrap_or_default(),
+        message,
+        conflicts,
+    })
+}
+
+fn of_reader(reader: &mut Reader) -> Result<(Vec<Conflict>, Vec<Conflict>)> {
+    let concurrent = reader.all_concurrent_values()?;
+    Ok(evaluated(reader, &concurrent))
+}
+
+/// The open conflicts and acknowledged warnings as the schedule stands: the running node's
+/// validation when the request runs inside it (kept current after every change), else a full
+/// pass.
+fn evaluated(reader: &Reader, concurrent: &Concurrent) -> (Vec<Conflict>, Vec<Conflict>) {
+    match reader.validation() {
+        Some(validation) => split(validation, reader.view()),
+        None => evaluate(reader.view(), concurrent),
+    }
+}
+
+/// How many conflicts are open (for `status`).
+pub fn open_count(reader: &mut Reader) -> Result<usize> {
+    Ok(of_reader(reader)?.0.len())
+}
+
+pub fn list(ctx: &mut Context, kind: Option<Kind>, severity: Option<Severity>) -> Result<Reply> {
+    let mut reader = ctx.db.read()?;
+    let (open, acknowledged) = of_reader(&mut reader)?;
+    let conflicts: Vec<Conflict> = open
+        .into_iter()
+        .filter(|c| kind.is_none_or(|k| c.kind == k))
+        .filter(|c| severity.is_none_or(|s| c.severity == s))
+        .collect();
+    Ok(Reply::Conflicts(ConflictList {
+        conflicts,
+        acknowledged: acknowledged.len(),
+    }))
+}
+
+/// The conflict with this id, or with this unique prefix of one; and whether it is an
+/// acknowledged warning.
+fn find(id: &str, open: Vec<Conflict>, acknowledged: Vec<Conflict>) -> Result<(Conflict, bool)> {
+    let all = open
+        .into_iter()
+        .map(|c| (c, false))
+        .chain(acknowledged.into_iter().map(|c| (c, true)));
+    let mut matches: Vec<(Conflict, bool)> = Vec::new();
+    for (c, acked) in all {
+        if c.id == id {
+            return Ok((c, acked));
+        }
+        if c.id.starts_with(id) || c.id.trim_start_matches("c-").starts_with(id) {
+            matches.push((c, acked));
+        }
+    }
+    match matches.len() {
+        1 => Ok(matches.remove(0)),
+        0 => Err(AppError::NotFound(format!(
+            "there is no conflict {id} (it may have been resolved); 'shiftmesh conflicts' lists the current ones"
+        ))),
+        n => Err(AppError::Usage(format!(
+            "{id} is the start of {n} conflict ids ({}); give more of it",
+            matches
+                .iter()
+                .take(5)
+                .map(|(c, _)| c.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+pub fn show(ctx: &mut Context, id: &str) -> Result<Reply> {
+    let mut reader = ctx.db.read()?;
+    let concurrent = reader.all_concurrent_values()?;
+    let (open, acknowledged) = evaluated(&reader, &concurrent);
+    let (conflict, is_acknowledged) = find(id, open, acknowledged)?;
+    let input = Input::new(reader.view().index(), reader.view().zone(), &concurrent);
+    let candidates = if conflict.offers(OptionId::FindSubstitute) {
+        let (shift, staff) = substitutes(&conflict, &input)?;
+        Some(Candidates { shift, staff })
+    } else {
+        None
+    };
+    Ok(Reply::ConflictShown(ConflictShown {
+        conflict,
+        acknowledged: is_acknowledged,
+        candidates,
+    }))
+}
+
+/// Resolves (or acknowledges) a conflict as one change, persisted before it is reported.
+fn apply(ctx: &mut Context, id: &str, request: Plan) -> Result<Reply> {
+    let edit = ctx.edit()?;
+    let (s, mut checked) = Checked::open(&mut ctx.db)?;
+    let (open, acknowledged) = checked.now(&s.schedule);
+    let (conflict, _) = find(id, open.clone(), acknowledged)?;
+    let planned = {
+        let concurrent = s.schedule.all_concurrent_values()?;
+        let input = Input::new(s.schedule.index(), s.schedule.zone(), &concurrent);
+        plan(&conflict, &request, &input, &edit)?
+    };
+    let written = s
+        .schedule
+        .apply(&edit, planned.message.clone(), &planned.ops)?;
+    s.persist()?;
+    checked.update(&mut s.schedule, &written.dirty)?;
+    let (after, _) = checked.now(&s.schedule);
+    let still_open = after.iter().any(|c| c.id == conflict.id);
+    let brought: Vec<Conflict> = after
+        .iter()
+        .filter(|c| !open.iter().any(|o| o.id == c.id))
+        .cloned()
+        .collect();
+    Ok(Reply::Resolved(Resolved {
+        resolved: conflict.id.clone(),
+        option: request.option,
+        message: format!("{} ({})", planned.message, conflict.kind),
+        still_open,
+        conflicts: brought,
+        open: after.len(),
+    }))
+}
+
+pub fn resolve(
+    ctx: &mut Context,
+    id: &str,
+    option: String,
+    staff: Option<shiftmesh_model::Id>,
+    value: Option<String>,
+) -> Result<Reply> {
+    apply(
+        ctx,
+        id,
+        Plan {
+            option,
+            staff,
+            value,
+            note: None,
+        },
+    )
+}
+
+pub fn ack(ctx: &mut Context, id: &str, note: Option<String>) -> Result<Reply> {
+    let note = checked_lines("note", note)?;
+    apply(
+        ctx,
+        id,
+        Plan {
+            option: "acknowledge".into(),
+            staff: None,
+            value: None,
+            note: Some(note),
+        },
+    )
+}

@@ -1,0 +1,148 @@
+//! The application layer: every operation shiftmesh offers, as a typed [`Request`] run against
+//! a schedule ([`Context`]) for a [`Caller`], giving a typed [`Reply`] or a typed [`AppError`].
+//! Each front end only translates: the CLI parses its command line into a request and renders
+//! the reply as text or JSON; a running node runs the requests its control socket and its HTTP
+//! API receive. Nothing here prints, parses a command line or opens a socket.
+
+mod accounts;
+mod caller;
+mod conflicts;
+mod context;
+mod csv;
+mod entities;
+mod error;
+mod ics;
+mod init;
+mod invite;
+mod peers;
+mod reply;
+mod request;
+pub mod session;
+mod status;
+mod text;
+mod transfer;
+mod views;
+
+use shiftmesh_model::{Collection, LocalSpan};
+
+pub use accounts::{hash_password, sign_in, PASSWORD_MIN_CHARS};
+pub use caller::{authorize, Access, Caller};
+pub use conflicts::evaluate;
+pub use context::{Context, Db, Progress, Reader};
+pub use csv::{check_csv, hours, parse_hours};
+pub use error::{AppError, Category, Result};
+pub use init::{host_name, init, Initialised, Setup};
+pub use invite::Invite;
+pub use peers::{parse_peer_id, MAX_INVITE_MINUTES};
+pub use reply::*;
+pub use request::{ExportFormat, Period, Request, ShiftFields, Source, StaffFields};
+pub use session::Session;
+pub use status::{EntityCounts, PeerStatus, Status, StatusReport};
+pub use transfer::restore;
+pub use views::shift_view;
+
+/// Runs one request for the context's caller: checks they may, then does it.
+pub fn execute(ctx: &mut Context, request: Request) -> Result<Reply> {
+    // Only a staff account's request needs the schedule to be authorised (whose entry is it?).
+    let needs_view = matches!(ctx.caller.access, Access::Staff { .. });
+    if needs_view {
+        let caller = ctx.caller.clone();
+        let r = ctx.db.read()?;
+        authorize(&request, &caller, Some(r.view()))?;
+    } else {
+        authorize(&request, &ctx.caller, None)?;
+    }
+    match request {
+        Request::Status => views::status(ctx),
+        Request::Peers => views::peers(ctx),
+        Request::PeerTrust { peer_id, name } => peers::trust(ctx, &peer_id, name),
+        Request::PeerRevoke { peer_id } => peers::revoke(ctx, &peer_id),
+        Request::Invite { expires_minutes } => peers::invite(ctx, expires_minutes),
+        Request::DepartmentAdd {
+            id,
+            name,
+            time_zone,
+        } => entities::department_add(ctx, id, name, time_zone),
+        Request::DepartmentList => entities::department_list(ctx),
+        Request::StaffAdd { id, fields } => entities::staff_add(ctx, id, fields),
+        Request::StaffList => views::staff_list(ctx),
+        Request::StaffShow { id } => views::staff_show(ctx, &id),
+        Request::StaffUpdate { id, fields } => entities::staff_update(ctx, id, fields),
+        Request::StaffRemove { id, force } => {
+            entities::remove(ctx, Collection::Staff, id, force)
+        }
+        Request::ShiftAdd { id, fields } => entities::shift_add(ctx, id, fields),
+        Request::ShiftList {
+            from,
+            to,
+            department,
+        } => views::shift_list(ctx, from, to, department),
+        Request::ShiftShow { id } => views::shift_show(ctx, &id),
+        Request::ShiftUpdate { id, fields } => entities::shift_update(ctx, id, fields),
+        Request::ShiftRemove { id, force } => {
+            entities::remove(ctx, Collection::Shifts, id, force)
+        }
+        Request::Assign {
+            staff,
+            shift,
+            role,
+            note,
+            check,
+        } => entities::assign(ctx, staff, shift, role, note, check),
+        Request::Unassign { staff, shift } => entities::unassign(ctx, staff, shift),
+        Request::AvailabilityAdd {
+            staff,
+            from,
+            to,
+            kind,
+            reason,
+        } => {
+            let span = LocalSpan::new(from, to).map_err(|e| AppError::Usage(e.message))?;
+            entities::availability_add(ctx, staff, span, kind, reason)
+        }
+        Request::AvailabilityList { staff } => entities::availability_list(ctx, staff),
+        Request::AvailabilityRemove { id } => entities::availability_remove(ctx, id),
+        Request::Schedule {
+            period,
+            department,
+            staff,
+        } => views::schedule(ctx, period, department, staff),
+        Request::Conflicts { kind, severity } => conflicts::list(ctx, kind, severity),
+        Request::ConflictShow { id } => conflicts::show(ctx, &id),
+        Request::Resolve {
+            id,
+            option,
+            staff,
+            value,
+        } => conflicts::resolve(ctx, &id, option, staff, value),
+        Request::Ack { id, note } => conflicts::ack(ctx, &id, note),
+        Request::History { limit, entity } => views::history(ctx, limit, entity),
+        Request::Import { files } => transfer::import(ctx, files),
+        Request::Export {
+            format,
+            staff,
+            department,
+            out,
+        } => transfer::export(ctx, format, staff, department, out),
+        Request::Backup { file } => transfer::backup(ctx, file),
+        Request::Restore { .. } => match ctx.db {
+            Db::Live { .. } => Err(AppError::Refused(
+                "restore replaces the whole store, which the running node holds; stop the node (Ctrl-C), run the restore, then start the node again".into(),
+            )),
+            Db::Offline { .. } => Err(AppError::Refused(
+                "restore runs before the store is opened; use shiftmesh_app::restore".into(),
+            )),
+        },
+        Request::Merge { source } => transfer::merge(ctx, source),
+        Request::AccountAdd {
+            login,
+            name,
+            role,
+            staff,
+            password,
+        } => accounts::add(ctx, login, name, role, staff, password),
+        Request::AccountList => accounts::list(ctx),
+        Request::AccountPasswd { login, password } => accounts::passwd(ctx, login, password),
+        Request::AccountDisable { login } => accounts::disable(ctx, login),
+    }
+}

@@ -1,0 +1,110 @@
+//! The site's machines: trusting and revoking them, and inviting a new one.
+
+use serde_json::json;
+use shiftmesh_store::{new_join_secret, InviteRecord};
+
+use crate::conflicts::{changed, write};
+use crate::context::Context;
+use crate::invite::Invite;
+use crate::reply::{InviteIssued, Reply};
+use crate::{AppError, Result};
+
+/// The longest an invite may stay valid.
+pub const MAX_INVITE_MINUTES: i64 = 30 * 24 * 60;
+
+/// A peer id as text, checked (they look like 12D3KooW…).
+pub fn parse_peer_id(text: &str) -> Result<String> {
+    text.trim()
+        .parse::<libp2p_identity::PeerId>()
+        .map(|p| p.to_string())
+        .map_err(|_| {
+            AppError::Usage(format!(
+                "'{}' is not a peer id (they look like 12D3KooW…; 'shiftmesh peers' lists them)",
+                text.chars().take(80).collect::<String>()
+            ))
+        })
+}
+
+fn own_id(ctx: &mut Context) -> Result<String> {
+    Ok(ctx.db.open()?.identity.peer_id().to_string())
+}
+
+pub fn trust(ctx: &mut Context, peer: &str, name: Option<String>) -> Result<Reply> {
+    let peer = parse_peer_id(peer)?;
+    if peer == own_id(ctx)? {
+        return Err(AppError::Usage("that is this machine's own peer id".into()));
+    }
+    let name = name.unwrap_or_else(|| "machine".to_owned());
+    let (_, _, caused) = write(ctx, |s, edit| {
+        let written = s.schedule.trust_member(edit, &peer, &name, "by hand")?;
+        Ok(((), written))
+    })?;
+    Ok(changed(
+        json!({"trusted": peer, "name": name}),
+        format!("trusted {peer} ('{name}'): every node of the site will sync with it"),
+        caused,
+    ))
+}
+
+pub fn revoke(ctx: &mut Context, peer: &str) -> Result<Reply> {
+    let peer = parse_peer_id(peer)?;
+    if peer == own_id(ctx)? {
+        return Err(AppError::Refused(
+            "this is this machine's own peer id; revoke a lost or retired machine from another member".into(),
+        ));
+    }
+    let (_, _, caused) = write(ctx, |s, edit| {
+        let written = s.schedule.revoke_member(edit, &peer)?;
+        Ok(((), written))
+    })?;
+    Ok(changed(
+        json!({"revoked": peer}),
+        format!("revoked {peer}: every node that learns this closes its connections and refuses it from now on"),
+        caused,
+    ))
+}
+
+pub fn invite(ctx: &mut Context, expires_minutes: i64) -> Result<Reply> {
+    if !(1..=MAX_INVITE_MINUTES).contains(&expires_minutes) {
+        return Err(AppError::Usage(format!(
+            "an invite stays valid between 1 minute and 30 days, not {expires_minutes} minutes"
+        )));
+    }
+    let Some(node) = ctx.db.node_status() else {
+        return Err(AppError::Refused(
+            "an invite carries the address the node listens on; start the node first ('shiftmesh node'), then run 'shiftmesh invite' beside it".into(),
+        ));
+    };
+    let edit = ctx.edit()?;
+    let s = ctx.db.open()?;
+    let key = s.identity.site_key.to_hex();
+    // Addresses other machines can reach first; loopback last (it reaches only this machine).
+    let mut addresses: Vec<String> = node.listen.clone();
+    addresses.sort_by_key(|a| a.starts_with("/ip4/127.") || a.starts_with("/ip6/::1"));
+    let expires_at_ms = edit.now_ms.saturating_add(expires_minutes * 60_000);
+    let secret = new_join_secret();
+    let record = InviteRecord {
+        created_by: edit.author,
+        created_at_ms: edit.now_ms,
+        expires_at_ms,
+        used_by: None,
+        used_at_ms: None,
+    };
+    s.store.add_invite(&secret, &record)?;
+    let expires = jiff::Timestamp::from_millisecond(expires_at_ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let invite = Invite {
+        key,
+        peer: node.peer_id.clone(),
+        addresses,
+        secret,
+        expires: expires.clone(),
+    };
+    Ok(Reply::Invite(InviteIssued {
+        invite: invite.encode(),
+        peer_id: node.peer_id,
+        addresses: invite.addresses,
+        expires,
+    }))
+}
