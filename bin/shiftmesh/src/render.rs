@@ -164,7 +164,7 @@ pub fn text(reply: &Reply) -> String {
             text.push_str(&brought(&m.conflicts));
             text
         }
-        Reply::Account(a) => a.message.clone(),
+        Reply::Account(a) | Reply::SignedIn(a) => a.message.clone(),
         Reply::Accounts(list) => table(
             &["LOGIN", "NAME", "ROLE", "STAFF", "PASSWORD", "DISABLED", "CREATED BY"],
             list.iter().map(|a| {
@@ -678,7 +678,11 @@ fn peers(list: &PeerList) -> String {
 
 fn status(s: &StatusReport) -> String {
     let state = if s.running {
-        format!("running, listening on {}", s.listen.join(" "))
+        let mut state = format!("running, listening on {}", s.listen.join(" "));
+        if let Some(ui) = &s.ui {
+            let _ = write!(state, "; page at {ui} ('shiftmesh ui' prints a login link)");
+        }
+        state
     } else {
         "not running (this command read the store directly; start it with 'shiftmesh node')"
             .to_owned()

@@ -43,6 +43,7 @@ pub use views::shift_view;
 
 /// Runs one request for the context's caller: checks they may, then does it.
 pub fn execute(ctx: &mut Context, request: Request) -> Result<Reply> {
+    check_account(ctx, &request)?;
     // Only a staff account's request needs the schedule to be authorised (whose entry is it?).
     let needs_view = matches!(ctx.caller.access, Access::Staff { .. });
     if needs_view {
@@ -144,5 +145,37 @@ pub fn execute(ctx: &mut Context, request: Request) -> Result<Reply> {
         Request::AccountList => accounts::list(ctx),
         Request::AccountPasswd { login, password } => accounts::passwd(ctx, login, password),
         Request::AccountDisable { login } => accounts::disable(ctx, login),
+        Request::SignIn { login, password } => {
+            let r = ctx.db.read()?;
+            let account = accounts::sign_in(r.view().index(), &login, &password)?;
+            Ok(Reply::SignedIn(AccountView::of(&account, "")))
+        }
+    }
+}
+
+/// A signed-in account's request runs only while the account still stands as it did at
+/// sign-in: not disabled, not removed, the same role (a change made on any machine of the site
+/// takes effect at once).
+fn check_account(ctx: &mut Context, request: &Request) -> Result<()> {
+    if matches!(request, Request::SignIn { .. }) {
+        return Ok(());
+    }
+    let expected = match &ctx.caller.access {
+        Access::Owner => return Ok(()),
+        Access::Manager => (shiftmesh_model::Role::Manager, None),
+        Access::Staff { staff } => (shiftmesh_model::Role::Staff, staff.clone()),
+    };
+    let name = ctx.caller.name.clone();
+    let r = ctx.db.read()?;
+    let stands = shiftmesh_model::Id::parse(&name)
+        .ok()
+        .and_then(|login| r.view().index().accounts.get(&login))
+        .is_some_and(|a| !a.disabled && a.role == expected.0 && a.staff == expected.1);
+    if stands {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "the account {name} was disabled or changed since it signed in; sign in again"
+        )))
     }
 }

@@ -37,6 +37,7 @@ pub enum Reply {
     Merged(MergedFile),
     Account(AccountView),
     Accounts(Vec<AccountView>),
+    SignedIn(AccountView),
 }
 
 impl Reply {

@@ -238,6 +238,11 @@ pub enum Request {
     AccountDisable {
         login: Id,
     },
+    /// Checks a login and password (the HTTP API's sign-in); answered with the account.
+    SignIn {
+        login: String,
+        password: String,
+    },
 }
 
 impl Request {
@@ -282,6 +287,7 @@ impl Request {
             Request::AccountList => "account list",
             Request::AccountPasswd { .. } => "account passwd",
             Request::AccountDisable { .. } => "account disable",
+            Request::SignIn { .. } => "sign in",
         }
     }
 
@@ -303,6 +309,7 @@ impl Request {
                 | Request::ConflictShow { .. }
                 | Request::History { .. }
                 | Request::Export { out: None, .. }
+                | Request::SignIn { .. }
         )
     }
 

@@ -16,6 +16,9 @@ pub struct Status {
     /// The site key's fingerprint (never the key).
     pub site_key_fingerprint: String,
     pub listen: Vec<String>,
+    /// Where the page is served (its base URL), when the node serves it.
+    #[serde(default)]
+    pub ui: Option<String>,
     /// Open conflicts as the node's incremental validation has them (None when no node runs).
     pub open_conflicts: Option<usize>,
     /// This machine's standing in the site: "member", "revoked", "joining", "join refused:
@@ -108,6 +111,7 @@ impl Status {
             name: identity.config.node_name.clone(),
             site_key_fingerprint: fingerprint,
             listen: Vec::new(),
+            ui: None,
             open_conflicts: None,
             membership,
             peers: peers.into_values().collect(),
@@ -137,6 +141,7 @@ pub struct StatusReport {
     pub membership: String,
     pub site_key_fingerprint: String,
     pub listen: Vec<String>,
+    pub ui: Option<String>,
     pub heads: Vec<String>,
     pub changes: usize,
     pub schema: i64,

@@ -361,6 +361,7 @@ pub fn status(ctx: &mut Context) -> Result<Reply> {
         membership: node.membership,
         site_key_fingerprint: node.site_key_fingerprint,
         listen: node.listen,
+        ui: node.ui,
         heads,
         changes,
         schema: site.schema,

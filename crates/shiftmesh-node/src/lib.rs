@@ -7,12 +7,13 @@ pub mod control;
 mod events;
 pub mod membership;
 mod node;
+mod ui;
 
 use std::path::PathBuf;
 
 pub use node::{
     default_ui_address, run, ControlMessage, NodeOptions, CONTROL_QUEUE_LEN, DEFAULT_LISTEN,
-    DEFAULT_UI_PORT, EVENT_BUFFER_LEN,
+    DEFAULT_UI_PORT,
 };
 pub use shiftmesh_app::{PeerStatus, Session, Status};
 
@@ -40,6 +41,10 @@ pub enum NodeError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    UiRefused(String),
+    #[error("cannot listen for the page on {0}: {1}")]
+    Ui(std::net::SocketAddr, std::io::Error),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
 }

@@ -20,11 +20,14 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use shiftmesh_http::Hub;
+
 use crate::control::{
     socket_path, ControlReply, ControlRequest, Failure, MAX_CONTROL_REQUEST_BYTES,
 };
 use crate::events;
 use crate::membership::{self, PendingPeers};
+use crate::ui;
 use crate::NodeError;
 use shiftmesh_app::session::{write_index_snapshot, Session};
 use shiftmesh_app::{AppError, Caller, Context, PeerStatus, Reply, Request, Status};
@@ -35,8 +38,6 @@ pub const DEFAULT_LISTEN: &str = "/ip4/0.0.0.0/tcp/4780";
 const FALLBACK_LISTEN: &str = "/ip4/0.0.0.0/tcp/0";
 /// Commands from the control channel waiting for the document task.
 pub const CONTROL_QUEUE_LEN: usize = 64;
-/// Events kept for a slow `events` follower before it is told some were lost.
-pub const EVENT_BUFFER_LEN: usize = 4096;
 /// A change touching more entities than this is reported as one summary event.
 pub const MAX_ENTITY_EVENTS_PER_CHANGE: usize = 1000;
 /// How often sessions are checked for timeouts and catch-up.
@@ -64,7 +65,7 @@ pub fn default_ui_address() -> std::net::SocketAddr {
 
 /// A request for the document task, from the control socket or the HTTP API: who asks, what,
 /// and where the answer goes.
-pub type ControlMessage = (Caller, Request, oneshot::Sender<Result<Reply, AppError>>);
+pub type ControlMessage = shiftmesh_http::Call;
 
 /// Runs the node until SIGINT or SIGTERM; then flushes and returns.
 pub fn run(options: NodeOptions) -> Result<(), NodeError> {
@@ -167,12 +168,31 @@ async fn serve(options: NodeOptions) -> Result<(), NodeError> {
     let mut session = open_session(&options.data_dir).await?;
     session.write_index_on_persist = false;
     let validator = validate_all(&mut session);
-    let net = start_net(&options, &session)?;
     let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE_LEN);
-    let (events_tx, _) = broadcast::channel(EVENT_BUFFER_LEN);
+    // Event ids start at this run's start time, so an id from an earlier run never passes
+    // for one of this run (a page resuming after a restart is told to fetch again).
+    let hub = Hub::new(u64::try_from(shiftmesh_app::session::now_ms()).unwrap_or(0) * 1000);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let ui = match options.ui {
+        Some(address) => Some(
+            ui::start(ui::Setup {
+                address,
+                explicit: address != default_ui_address(),
+                session: &session,
+                calls: control_tx.clone(),
+                hub: hub.clone(),
+                stopping: stop_rx,
+                owner: options.owner.clone(),
+            })
+            .await?,
+        ),
+        None => None,
+    };
+    let net = start_net(&options, &session)?;
     let socket = socket_path(&options.data_dir);
     let listener = bind_control(&socket)?;
-    tokio::spawn(accept_control(listener, control_tx, events_tx.clone()));
+    let links = ui.as_ref().map(|ui| ui.links.clone());
+    tokio::spawn(accept_control(listener, control_tx, hub.clone(), links));
     tracing::info!(
         "node {} ({}) started on {}; site key fingerprint {}; {} changes",
         session.identity.config.node_name,
@@ -186,8 +206,11 @@ async fn serve(options: NodeOptions) -> Result<(), NodeError> {
         engine: Engine::new(limits()),
         validator,
         net,
-        events: events_tx,
-        listen: Vec::new(),
+        events: hub,
+        serving: Serving {
+            listen: Vec::new(),
+            ui: ui.as_ref().map(|ui| ui.links.base.clone()),
+        },
         addresses: BTreeMap::new(),
         pending: PendingPeers::default(),
         joining: JoinState::Idle,
@@ -195,6 +218,11 @@ async fn serve(options: NodeOptions) -> Result<(), NodeError> {
     let result = node.run(control_rx).await;
     let _ = std::fs::remove_file(&socket);
     node.shutdown();
+    // Open pages' event streams end, and the server stops taking requests.
+    let _ = stop_tx.send(true);
+    if let Some(ui) = ui {
+        ui.stopped().await;
+    }
     result
 }
 
@@ -218,16 +246,18 @@ fn bind_control(path: &std::path::Path) -> Result<UnixListener, NodeError> {
 async fn accept_control(
     listener: UnixListener,
     control: mpsc::Sender<ControlMessage>,
-    events: broadcast::Sender<String>,
+    events: Hub,
+    links: Option<ui::Links>,
 ) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let control = control.clone();
-        let events = events.subscribe();
+        let events = events.clone();
+        let links = links.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve_client(stream, control, events).await {
+            if let Err(e) = serve_client(stream, control, events, links).await {
                 tracing::debug!("control client: {e}");
             }
         });
@@ -237,7 +267,8 @@ async fn accept_control(
 async fn serve_client(
     stream: UnixStream,
     control: mpsc::Sender<ControlMessage>,
-    mut events: broadcast::Receiver<String>,
+    events: Hub,
+    links: Option<ui::Links>,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
@@ -271,21 +302,30 @@ async fn serve_client(
             }
         }
         ControlRequest::LoginLink => {
-            let reply = ControlReply::Failed(Failure {
-                message: "this node serves no page".into(),
-                exit_code: 1,
-            });
+            let reply = match links {
+                Some(links) => {
+                    let (url, expires) = links.new_link();
+                    ControlReply::Link { url, expires }
+                }
+                None => ControlReply::Failed(Failure {
+                    message: "this node serves no page (it was started with --no-ui)".into(),
+                    exit_code: 1,
+                }),
+            };
             write_line(&mut write, &reply).await?;
         }
-        ControlRequest::Events => loop {
-            let line = match events.recv().await {
-                Ok(line) => line,
-                Err(broadcast::error::RecvError::Lagged(lost)) => events::lost(lost),
-                Err(broadcast::error::RecvError::Closed) => return Ok(()),
-            };
-            write.write_all(line.as_bytes()).await?;
-            write.write_all(b"\n").await?;
-        },
+        ControlRequest::Events => {
+            let mut live = events.follow(None).live;
+            loop {
+                let line = match live.recv().await {
+                    Ok(event) => event.json.to_string(),
+                    Err(broadcast::error::RecvError::Lagged(lost)) => events::lost(lost),
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                };
+                write.write_all(line.as_bytes()).await?;
+                write.write_all(b"\n").await?;
+            }
+        }
     }
     Ok(())
 }
@@ -305,7 +345,7 @@ fn status_of(
     engine: &mut Engine<PeerId>,
     validator: &Validator,
     net: &Net,
-    listen: &[String],
+    serving: &Serving,
     addresses: &BTreeMap<PeerId, String>,
     pending: &PendingPeers,
     session: &mut Session,
@@ -361,7 +401,8 @@ fn status_of(
         peer_id: net.peer_id.to_string(),
         name: session.identity.config.node_name.clone(),
         site_key_fingerprint: net.fingerprint.clone(),
-        listen: listen.to_vec(),
+        listen: serving.listen.clone(),
+        ui: serving.ui.clone(),
         open_conflicts: Some(open),
         membership: offline.membership,
         peers: peers.into_values().collect(),
@@ -412,13 +453,20 @@ fn now_ms() -> u64 {
     u64::try_from(shiftmesh_app::session::now_ms()).unwrap_or(0)
 }
 
+/// Where this node can be reached: its network addresses and its page.
+struct Serving {
+    listen: Vec<String>,
+    /// Where the page is served (its base URL), if it is.
+    ui: Option<String>,
+}
+
 struct Node {
     session: Session,
     engine: Engine<PeerId>,
     validator: Validator,
     net: Net,
-    events: broadcast::Sender<String>,
-    listen: Vec<String>,
+    events: Hub,
+    serving: Serving,
     /// The address each peer was last connected at.
     addresses: BTreeMap<PeerId, String>,
     /// Peers with the site key that are not members.
@@ -476,12 +524,12 @@ impl Node {
 
     fn emit(&self, event: serde_json::Value) {
         // No follower is not an error.
-        let _ = self.events.send(event.to_string());
+        self.events.send(event.to_string());
     }
 
     fn net_event(&mut self, event: Event) {
         match event {
-            Event::Listening { address } => self.listen.push(address.to_string()),
+            Event::Listening { address } => self.serving.listen.push(address.to_string()),
             Event::Connected {
                 peer,
                 address,
@@ -682,9 +730,6 @@ impl Node {
             self.net
                 .send(Command::Trust(membership::trust_list(&self.session)));
         }
-        if self.events.receiver_count() == 0 {
-            return;
-        }
         if dirty.len() > MAX_ENTITY_EVENTS_PER_CHANGE {
             self.emit(events::many_changed(dirty.len(), origin));
         } else {
@@ -729,13 +774,13 @@ impl Node {
             engine,
             validator,
             net,
-            listen,
+            serving,
             addresses,
             pending,
             ..
         } = self;
         let mut status = |session: &mut Session| {
-            status_of(engine, validator, net, listen, addresses, pending, session)
+            status_of(engine, validator, net, serving, addresses, pending, session)
         };
         let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut ctx = Context::live(caller, session, &*validator, &mut status);
