@@ -67,6 +67,43 @@ impl Node {
         serde_json::from_str(&self.ok(&all)).unwrap()
     }
 
+    /// Runs a command with `input` on its stdin.
+    pub fn with_stdin(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shiftmesh"))
+            .arg("--data-dir")
+            .arg(self.data())
+            .args(args)
+            .env_remove("SHIFTMESH_DATA_DIR")
+            .env("SHIFTMESH_USER", self.user)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Adds an account with a password, as the machine's owner does.
+    pub fn account(&self, login: &str, role: &str, staff: Option<&str>, password: &str) {
+        let mut args = vec!["account", "add", login, "--role", role, "--password-stdin"];
+        if let Some(staff) = staff {
+            args.extend(["--staff", staff]);
+        }
+        let out = self.with_stdin(&args, &format!("{password}\n"));
+        assert!(
+            out.status.success(),
+            "account add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Runs a command that must fail with `code` and one line on stderr; returns that line.
     pub fn fails(&self, code: i32, args: &[&str]) -> String {
         let out = self.run(args);
@@ -204,6 +241,17 @@ impl Node {
             .arg("--data-dir")
             .arg(self.data())
             .args(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+            // Each test node serves its page on a port of its own (unless told otherwise).
+            .args(
+                if extra
+                    .iter()
+                    .any(|a| a.starts_with("--ui-listen") || *a == "--no-ui")
+                {
+                    &[][..]
+                } else {
+                    &["--ui-listen", "127.0.0.1:0"][..]
+                },
+            )
             .args(extra)
             .env_remove("SHIFTMESH_DATA_DIR")
             .env("RUST_LOG", "info")
@@ -228,6 +276,11 @@ impl Node {
     pub fn status(&self) -> Value {
         let out = self.run(&["--json", "status"]);
         serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+
+    /// Where the running node serves its page and API (`http://127.0.0.1:PORT/`).
+    pub fn ui(&self) -> String {
+        self.status()["ui"].as_str().unwrap().to_owned()
     }
 
     /// The address the running node listens on.
