@@ -66,6 +66,7 @@ impl Node {
         let mut command = cli(bin, dir);
         command
             .args(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+            .args(["--ui-listen", "127.0.0.1:0"])
             .env(
                 "RUST_LOG",
                 std::env::var("SHIFTMESH_BENCH_LOG").unwrap_or("warn".into()),
@@ -96,6 +97,22 @@ impl Node {
         self.status()
             .map(|s| s["heads"].clone())
             .unwrap_or(Value::Null)
+    }
+
+    /// Where the node serves its page and API (`http://127.0.0.1:PORT/`).
+    pub fn ui(&self) -> anyhow::Result<String> {
+        Ok(self.status()?["ui"]
+            .as_str()
+            .context("status has no page address")?
+            .to_owned())
+    }
+
+    /// A one-time link that signs this machine's owner in to its page.
+    pub fn login_link(&self) -> anyhow::Result<String> {
+        Ok(json(&self.bin, &self.dir, &["ui"])?["url"]
+            .as_str()
+            .context("ui gave no link")?
+            .to_owned())
     }
 
     pub fn peer_id(&self) -> anyhow::Result<String> {

@@ -22,6 +22,7 @@ mod network;
 mod plot;
 mod raw;
 mod report;
+mod web;
 
 use report::{median, ms, Report, Row, Target};
 

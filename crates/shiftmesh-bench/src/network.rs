@@ -203,6 +203,12 @@ pub fn site(
                 ms(percentile(&edits.after_ack, 0.5)),
                 ms(percentile(&edits.after_ack, 0.99))
             ));
+            eprintln!("  {profile}, {size} nodes: the web paths");
+            rows.extend(crate::web::measure(
+                &cluster,
+                settings.shifts,
+                settings.edits,
+            )?);
         }
         points.push(point);
     }
