@@ -24,6 +24,9 @@ if [[ ! -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] && command -v apt-
     $sudo_ apt-get install -y -q fonts-dejavu-core >/dev/null || echo "bench: no font; the run goes on without a plot" >&2
 fi
 
+# The page is measured in Debian's Chromium through its WebDriver.
+scripts/browser-deps.sh
+
 echo "bench: building the release binaries" >&2
 cargo build --release --bin shiftmesh --bin shiftmesh-bench
 extra=()

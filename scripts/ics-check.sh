@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks shiftmesh's iCalendar export with an independent parser (Python's icalendar, installed
-# here with pip when missing): a schedule with text that needs escaping (commas, semicolons,
+# here with pip into target/python when missing): a schedule with text that needs escaping (commas, semicolons,
 # backslashes, line breaks, a carriage return written by another program), a role and a note,
 # and a shift whose start falls in a DST gap is exported, parsed, and every event is checked:
 # it parses, ends after it starts, names the site in its UID, and carries the text unchanged.
@@ -10,8 +10,15 @@ cd "$(dirname "$0")/.."
 binary="$(realpath "${1:-target/debug/shiftmesh}")"
 [ -x "$binary" ] || { echo "ics-check: no binary at $binary; build it first" >&2; exit 1; }
 
+# The parser goes into target/python (pip --target: the system's Python stays as Debian left it).
+deps="$PWD/target/python"
+export PYTHONPATH="$deps${PYTHONPATH:+:$PYTHONPATH}"
 if ! python3 -c 'import icalendar' 2>/dev/null; then
-  timeout 300 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore 'icalendar>=5,<7' \
+  if ! python3 -m pip --version >/dev/null 2>&1 && command -v apt-get >/dev/null; then
+    echo "ics-check: installing python3-pip" >&2
+    { apt-get install -y -q python3 python3-pip || { apt-get update -q && apt-get install -y -q python3 python3-pip; }; } >/dev/null
+  fi
+  timeout 300 python3 -m pip install --quiet --disable-pip-version-check --target "$deps" 'icalendar>=5,<7' \
     || { echo "ics-check: cannot install Python's icalendar (pip failed)" >&2; exit 1; }
 fi
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything CI checks, in the order a failure is cheapest to see: formatting, lints, every test
 # (among them the hostile-input corpus replay, crates/shiftmesh-fuzz/tests/corpus.rs; the
-# security scenarios, bin/shiftmesh/tests/trust.rs; 600 simulation seeds, crates/shiftmesh-sim;
+# security scenarios, bin/shiftmesh/tests/trust.rs; the page in headless Chromium,
+# bin/shiftmesh/tests/page.rs; 600 simulation seeds, crates/shiftmesh-sim;
 # 20 cycles of the crash loop, bin/shiftmesh/tests/crash_loop.rs), then the README quick start
 # run line by line against the freshly built binary, the demo, the mDNS check and a short
 # network lab. The long runs have their own scripts: scripts/fuzz.sh SECONDS,
@@ -16,6 +17,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "Chromium and its WebDriver for the page's browser tests (scripts/browser-deps.sh)"
+scripts/browser-deps.sh
 
 step "cargo test"
 log="$(mktemp)"

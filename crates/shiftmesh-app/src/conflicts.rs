@@ -89,7 +89,13 @@ pub fn write<T>(
     let (value, written) = write(s, &edit)?;
     s.persist()?;
     let caused = checked.caused(&mut s.schedule, &written.dirty)?;
-    Ok((value, written, caused))
+    Ok((value, written, dated(caused, s.schedule.index())))
+}
+
+/// Conflicts with their dates (the earliest day of the shifts each names), for sorting and
+/// filtering by date wherever they are shown.
+pub fn dated(conflicts: Vec<Conflict>, index: &shiftmesh_model::Index) -> Vec<Conflict> {
+    conflicts.into_iter().map(|c| c.dated(index)).collect()
 }
 
 /// A change as its reply: the entity to show, what happened, what it brought.
@@ -124,10 +130,12 @@ pub fn open_count(reader: &mut Reader) -> Result<usize> {
 pub fn list(ctx: &mut Context, kind: Option<Kind>, severity: Option<Severity>) -> Result<Reply> {
     let mut reader = ctx.db.read()?;
     let (open, acknowledged) = of_reader(&mut reader)?;
+    let index = reader.view().index();
     let conflicts: Vec<Conflict> = open
         .into_iter()
         .filter(|c| kind.is_none_or(|k| c.kind == k))
         .filter(|c| severity.is_none_or(|s| c.severity == s))
+        .map(|c| c.dated(index))
         .collect();
     Ok(Reply::Conflicts(ConflictList {
         conflicts,
@@ -181,7 +189,7 @@ pub fn show(ctx: &mut Context, id: &str) -> Result<Reply> {
         None
     };
     Ok(Reply::ConflictShown(ConflictShown {
-        conflict,
+        conflict: conflict.dated(reader.view().index()),
         acknowledged: is_acknowledged,
         candidates,
     }))
@@ -215,7 +223,7 @@ fn apply(ctx: &mut Context, id: &str, request: Plan) -> Result<Reply> {
         option: request.option,
         message: format!("{} ({})", planned.message, conflict.kind),
         still_open,
-        conflicts: brought,
+        conflicts: dated(brought, s.schedule.index()),
         open: after.len(),
     }))
 }

@@ -313,7 +313,7 @@ pub fn assign(
     Ok(Reply::Assigned(Assigned {
         assignment: assignment.key().to_string(),
         written: !check,
-        conflicts: caused,
+        conflicts: crate::conflicts::dated(caused, s.schedule.index()),
     }))
 }
 

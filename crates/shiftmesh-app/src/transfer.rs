@@ -97,7 +97,10 @@ pub fn import(ctx: &mut Context, files: Vec<Source>) -> Result<Reply> {
         report("saving", total, total);
     }
     s.persist()?;
-    let conflicts = checked.caused(&mut s.schedule, &written.dirty)?;
+    let conflicts = crate::conflicts::dated(
+        checked.caused(&mut s.schedule, &written.dirty)?,
+        s.schedule.index(),
+    );
     Ok(Reply::Imported(Imported {
         imported,
         conflicts,
@@ -301,7 +304,10 @@ pub fn merge(ctx: &mut Context, source: Source) -> Result<Reply> {
         .merge_bytes(&bytes)
         .map_err(|e| AppError::Invalid(format!("{name} cannot be merged: {e}")))?;
     s.persist()?;
-    let conflicts = checked.caused(&mut s.schedule, &merged.dirty)?;
+    let conflicts = crate::conflicts::dated(
+        checked.caused(&mut s.schedule, &merged.dirty)?,
+        s.schedule.index(),
+    );
     Ok(Reply::Merged(MergedFile {
         merged: name,
         new_changes: merged.new_changes,

@@ -26,9 +26,11 @@ pub type Event = (usize, Instant, Value);
 /// A CLI command against one data directory.
 pub fn cli(bin: &Path, dir: &Path) -> Command {
     let mut c = Command::new(bin);
+    // Everything is done as one named user (CI machines may set no USER).
     c.arg("--data-dir")
         .arg(dir)
-        .env_remove("SHIFTMESH_DATA_DIR");
+        .env_remove("SHIFTMESH_DATA_DIR")
+        .env("SHIFTMESH_USER", "manager");
     c
 }
 

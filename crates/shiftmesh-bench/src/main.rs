@@ -5,6 +5,9 @@
 //! the catch-up done with samod where its binary is given. Prints the results and writes them
 //! into `docs/BENCHMARKS.md` (a quick run into `target/bench/`).
 //!
+//! `shiftmesh-bench --screenshots DIR` takes the README's pictures of the page instead
+//! (`scripts/screenshots.sh`).
+//!
 //! shiftmesh's figures are the real binary end to end: `shiftmesh` processes driven through the
 //! CLI, nodes on 127.0.0.1. The raw figures are Automerge alone, in this process, on the same
 //! document.
@@ -19,6 +22,8 @@ use shiftmesh_testdata::{Profile, LARGE, SMALL, YEAR};
 mod cluster;
 mod local;
 mod network;
+mod page;
+mod pictures;
 mod plot;
 mod raw;
 mod report;
@@ -108,10 +113,16 @@ fn main() -> anyhow::Result<()> {
         Some("--child-raw-load") => return local::child(|| local::raw_load(Path::new(&args[1]))),
         _ => {}
     }
-    let options = parse(&args)?;
     let work = std::env::temp_dir().join(format!("shiftmesh-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&work)?;
-    let result = bench(&work, &args, &options);
+    let result = if args.first().map(String::as_str) == Some("--screenshots") {
+        let out = args.get(1).context("--screenshots needs a directory")?;
+        std::fs::create_dir_all(&work)?;
+        pictures::take(&work, &sibling("shiftmesh")?, Path::new(out))
+    } else {
+        let options = parse(&args)?;
+        std::fs::create_dir_all(&work)?;
+        bench(&work, &args, &options)
+    };
     match &result {
         Ok(()) => {
             let _ = std::fs::remove_dir_all(&work);

@@ -209,6 +209,12 @@ pub fn site(
                 settings.shifts,
                 settings.edits,
             )?);
+            eprintln!("  {profile}, {size} nodes: the page in Chromium");
+            rows.extend(crate::page::measure(
+                &cluster,
+                settings.shifts,
+                settings.edits,
+            )?);
         }
         points.push(point);
     }

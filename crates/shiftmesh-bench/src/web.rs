@@ -23,14 +23,14 @@ const WEEK_VIEWS: usize = 200;
 const STREAMS_WEIGHED: usize = 100;
 
 /// A client of one node's API, signed in as its owner.
-struct Client {
+pub(crate) struct Client {
     agent: ureq::Agent,
     base: String,
     cookie: String,
 }
 
 impl Client {
-    fn owner(node: &Node) -> anyhow::Result<Client> {
+    pub(crate) fn owner(node: &Node) -> anyhow::Result<Client> {
         let agent = ureq::Agent::new_with_config(
             ureq::Agent::config_builder()
                 .http_status_as_error(false)
@@ -53,7 +53,7 @@ impl Client {
         })
     }
 
-    fn get(&self, path: &str) -> anyhow::Result<Value> {
+    pub(crate) fn get(&self, path: &str) -> anyhow::Result<Value> {
         let mut response = self
             .agent
             .get(&format!("{}{path}", self.base))
@@ -65,7 +65,7 @@ impl Client {
         Ok(response.body_mut().read_json()?)
     }
 
-    fn patch(&self, path: &str, body: Value) -> anyhow::Result<()> {
+    pub(crate) fn patch(&self, path: &str, body: Value) -> anyhow::Result<()> {
         let response = self
             .agent
             .patch(&format!("{}{path}", self.base))
@@ -200,7 +200,11 @@ pub fn measure(cluster: &Cluster, shifts: &[String], edits: usize) -> anyhow::Re
 }
 
 /// Two rows for a spread of times: p50 against its target, then p99 / max against its own.
-fn spread(figure: &str, times: &[Duration], (p50_target, p99_target): (f64, f64)) -> Vec<Row> {
+pub(crate) fn spread(
+    figure: &str,
+    times: &[Duration],
+    (p50_target, p99_target): (f64, f64),
+) -> Vec<Row> {
     let p50 = percentile(times, 0.5);
     let p99 = percentile(times, 0.99);
     vec![

@@ -225,6 +225,8 @@ pub async fn me(State(web): State<Web>, Signed(caller): Signed) -> Response {
 #[derive(Deserialize)]
 pub struct LinkQuery {
     token: String,
+    /// Where on the page to land (a path of this page only).
+    next: Option<String>,
 }
 
 /// The owner's one-time link (`shiftmesh ui`): signs the owner in and opens the page.
@@ -238,7 +240,12 @@ pub async fn owner_link(State(web): State<Web>, Query(q): Query<LinkQuery>) -> R
         .into_response();
     }
     let token = web.sessions.start(Caller::owner(web.owner.clone()));
-    let mut response = Redirect::to("/").into_response();
+    // Only a path on this page: never another site ("//host" or "http:").
+    let next = q
+        .next
+        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .unwrap_or_else(|| "/".into());
+    let mut response = Redirect::to(&next).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
         session_cookie(&token, SESSION_IDLE_SECS),

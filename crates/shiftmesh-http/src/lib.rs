@@ -112,8 +112,14 @@ pub async fn serve(
     web: Web,
     hosts: AllowedHosts,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
     let mut stopping = web.stopping.clone();
     let app = router(web, hosts).into_make_service_with_connect_info::<SocketAddr>();
+    // Small writes go out at once: an event, or a response sent in parts, must not wait for
+    // the browser's delayed acknowledgement of the previous one (Nagle's algorithm).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = stopping.wait_for(|stop| *stop).await;

@@ -1,4 +1,5 @@
-//! The page: static files compiled into the binary (no CDN; the LAN may have no internet).
+//! The page: static files compiled into the binary (no CDN; the LAN may have no internet), plain
+//! ES modules with no build step.
 
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -14,11 +15,48 @@ struct Asset {
     body: &'static str,
 }
 
-const ASSETS: &[Asset] = &[Asset {
-    path: "/",
-    content_type: "text/html; charset=utf-8",
-    body: include_str!("../page/index.html"),
-}];
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// Every file of the page, compiled in.
+const ASSETS: &[Asset] = &[
+    Asset {
+        path: "/",
+        content_type: HTML,
+        body: include_str!("../page/index.html"),
+    },
+    Asset {
+        path: "/style.css",
+        content_type: CSS,
+        body: include_str!("../page/style.css"),
+    },
+    Asset {
+        path: "/app.js",
+        content_type: JS,
+        body: include_str!("../page/app.js"),
+    },
+    Asset {
+        path: "/api.js",
+        content_type: JS,
+        body: include_str!("../page/api.js"),
+    },
+    Asset {
+        path: "/dates.js",
+        content_type: JS,
+        body: include_str!("../page/dates.js"),
+    },
+    Asset {
+        path: "/views.js",
+        content_type: JS,
+        body: include_str!("../page/views.js"),
+    },
+    Asset {
+        path: "/dialogs.js",
+        content_type: JS,
+        body: include_str!("../page/dialogs.js"),
+    },
+];
 
 pub fn routes() -> Router<Web> {
     let mut router = Router::new();

@@ -15,9 +15,18 @@ pub enum EntityChange {
     Removed,
 }
 
+/// Who made a change and where it came from: `origin` is "local" or the peer the change came
+/// from; `by` the authors of the changes (`user@node`, several joined by ", ").
+#[derive(Clone, Copy, Debug)]
+pub struct Source<'a> {
+    pub origin: &'a str,
+    pub by: &'a str,
+}
+
 /// An entity created, updated or removed; assignments are reported as such, the rest as
-/// `entity-…` with their collection. `origin` is "local" or the peer the change came from.
-pub fn entity(collection: Collection, key: &str, change: EntityChange, origin: &str) -> Value {
+/// `entity-…` with their collection.
+pub fn entity(collection: Collection, key: &str, change: EntityChange, source: Source) -> Value {
+    let Source { origin, by } = source;
     let verb = match change {
         EntityChange::Created => "created",
         EntityChange::Updated => "updated",
@@ -26,16 +35,17 @@ pub fn entity(collection: Collection, key: &str, change: EntityChange, origin: &
     if collection == Collection::Assignments && change != EntityChange::Updated {
         if let Ok(k) = AssignmentKey::parse(key) {
             return json!({"type": format!("assignment-{verb}"), "time": now(), "assignment": key,
-                          "staff": k.staff, "shift": k.shift, "origin": origin});
+                          "staff": k.staff, "shift": k.shift, "origin": origin, "by": by});
         }
     }
     json!({"type": format!("entity-{verb}"), "time": now(), "collection": collection.key(),
-           "id": key, "origin": origin})
+           "id": key, "origin": origin, "by": by})
 }
 
 /// A change too large to report entity by entity (an import, a first sync).
-pub fn many_changed(count: usize, origin: &str) -> Value {
-    json!({"type": "entities-changed", "time": now(), "count": count, "origin": origin})
+pub fn many_changed(count: usize, source: Source) -> Value {
+    json!({"type": "entities-changed", "time": now(), "count": count, "origin": source.origin,
+           "by": source.by})
 }
 
 pub fn conflict(kind: &str, conflict: &Conflict) -> Value {

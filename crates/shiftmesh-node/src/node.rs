@@ -730,8 +730,26 @@ impl Node {
             self.net
                 .send(Command::Trust(membership::trust_list(&self.session)));
         }
+        // Who made the changes, as their metadata records (several when a merge brings many).
+        let mut authors: Vec<String> = self
+            .session
+            .schedule
+            .doc_mut()
+            .get_changes_meta(before)
+            .iter()
+            .filter_map(|m| {
+                m.author
+                    .as_ref()
+                    .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
+            })
+            .collect();
+        authors.sort();
+        authors.dedup();
+        let by = authors.join(", ");
+        let source = events::Source { origin, by: &by };
+        let schedule = &self.session.schedule;
         if dirty.len() > MAX_ENTITY_EVENTS_PER_CHANGE {
-            self.emit(events::many_changed(dirty.len(), origin));
+            self.emit(events::many_changed(dirty.len(), source));
         } else {
             for (collection, key) in dirty {
                 let now = schedule.exists(*collection, key);
@@ -745,7 +763,7 @@ impl Node {
                 if *collection == Collection::Acks && change != events::EntityChange::Created {
                     continue;
                 }
-                self.emit(events::entity(*collection, key, change, origin));
+                self.emit(events::entity(*collection, key, change, source));
             }
         }
         for c in &delta.appeared {

@@ -461,6 +461,8 @@ fn double_bookings(
                     entity: None,
                     field: None,
                     values: Vec::new(),
+                    date: None,
+
                     fingerprint: with_shift(
                         with_shift(
                             with_assignment(
@@ -523,6 +525,8 @@ fn rest(staff: &Staff, held: &[Held<'_>], input: &Input<'_>, out: &mut Vec<(Week
                 entity: None,
                 field: None,
                 values: Vec::new(),
+                date: None,
+
                 fingerprint: with_shift(
                     with_shift(
                         with_assignment(
@@ -618,6 +622,8 @@ fn unavailable(
                     entity: None,
                     field: None,
                     values: Vec::new(),
+                    date: None,
+
                     fingerprint: with_shift(
                         with_assignment(Fingerprint::new(), h.assignment),
                         h.shift,
@@ -687,6 +693,8 @@ fn missing_skills(
                 entity: None,
                 field: None,
                 values: Vec::new(),
+                date: None,
+
                 fingerprint: with_shift(with_assignment(Fingerprint::new(), h.assignment), h.shift)
                     .add(
                         staff
@@ -762,6 +770,8 @@ fn max_hours(staff: &Staff, held: &[Held<'_>], out: &mut Vec<(Week, Conflict)>) 
                 entity: None,
                 field: None,
                 values: Vec::new(),
+                date: None,
+
                 fingerprint: list
                     .iter()
                     .fold(Fingerprint::new().add(max.to_string()), |f, h| {
@@ -830,6 +840,8 @@ fn check_shift_with(
             entity: None,
             field: None,
             values: Vec::new(),
+            date: None,
+
             fingerprint: with_shift(Fingerprint::new(), shift).finish(),
         });
     }
@@ -883,6 +895,8 @@ fn shift_staffing(
             entity: None,
             field: None,
             values: Vec::new(),
+            date: None,
+
             fingerprint: shift_print.clone(),
         });
     }
@@ -910,6 +924,8 @@ fn shift_staffing(
             entity: None,
             field: None,
             values: Vec::new(),
+            date: None,
+
             fingerprint: shift_print.clone(),
         });
     }
@@ -1014,6 +1030,8 @@ fn check_assignment_with(
         entity: None,
         field: None,
         values: Vec::new(),
+        date: None,
+
         fingerprint: with_assignment(Fingerprint::new(), assignment)
             .add([u8::from(shift_gone), u8::from(staff_gone)])
             .finish(),
@@ -1189,6 +1207,8 @@ fn concurrent_edit(
         )],
         entity: Some(entity_ref(collection, key)),
         field: Some(field.to_owned()),
+        date: None,
+
         fingerprint: written
             .iter()
             .fold(Fingerprint::new(), |f, w| {
@@ -1298,6 +1318,8 @@ fn concurrent_create(
         )],
         entity: Some(entity_ref(collection, key)),
         field: None,
+        date: None,
+
         fingerprint: written
             .iter()
             .fold(Fingerprint::new(), |f, w| {
@@ -1378,6 +1400,8 @@ fn unreadable_field(
             author: damage.author.clone(),
             object: None,
         }],
+        date: None,
+
         fingerprint: Fingerprint::new()
             .add(damage.stored_text())
             .add(&damage.problem)
@@ -1446,6 +1470,8 @@ fn rival_collections(input: &Input<'_>, out: &mut Vec<Conflict>) {
             entity: Some(entity_ref(Collection::Site, "")),
             field: Some(name.to_owned()),
             values: Vec::new(),
+            date: None,
+
             fingerprint: rivals
                 .iter()
                 .fold(Fingerprint::new(), |f, r| {

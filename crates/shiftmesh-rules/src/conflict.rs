@@ -237,11 +237,25 @@ pub struct Conflict {
     pub values: Vec<WrittenValue>,
     /// A hash of the data the conflict is about: an acknowledgement lapses when it changes.
     pub fingerprint: String,
+    /// The earliest day of the shifts it names, for sorting and filtering by date; filled in
+    /// where conflicts are shown (the checks leave it empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<jiff::civil::Date>,
 }
 
 impl Conflict {
     pub fn offers(&self, option: OptionId) -> bool {
         self.options.iter().any(|o| o.id == option)
+    }
+
+    /// The conflict with its date: the earliest day of the shifts it names.
+    pub fn dated(mut self, index: &shiftmesh_model::Index) -> Conflict {
+        self.date = self
+            .shifts
+            .iter()
+            .filter_map(|s| index.shifts.get(s).map(|shift| shift.date))
+            .min();
+        self
     }
 }
 

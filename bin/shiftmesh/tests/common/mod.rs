@@ -255,6 +255,7 @@ impl Node {
             .args(extra)
             .env_remove("SHIFTMESH_DATA_DIR")
             .env("RUST_LOG", "info")
+            .env("SHIFTMESH_USER", self.user)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
