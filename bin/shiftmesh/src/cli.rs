@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jiff::civil::{Date, DateTime, Time};
-use shiftmesh_model::time::{parse_date, parse_datetime, parse_month, parse_time};
+use shiftmesh_model::time::{parse_clock, parse_day, parse_moment, parse_month};
 use shiftmesh_model::{AvailabilityKind, Id, SiteZone};
 
 const EXAMPLES: &str = "\
@@ -20,6 +20,92 @@ Examples:
   shiftmesh history --entity sarah
   shiftmesh backup monday.automerge && shiftmesh merge colleague.automerge";
 
+/// The heading the flags every command takes are listed under, apart from the command's own.
+const GLOBAL: &str = "Global options";
+
+/// An example for each command without one of its own, shown at the end of its `--help`.
+const COMMAND_EXAMPLES: &[(&str, &str)] = &[
+    ("init", "shiftmesh init --name 'City Clinic' --time-zone Europe/Berlin\n  shiftmesh init --join \"$INVITE\"   # the line 'shiftmesh invite' printed on a machine of the site"),
+    ("node", "shiftmesh node\n  shiftmesh node --ui-listen 0.0.0.0:4781 --peer /ip4/192.168.1.20/tcp/4780"),
+    ("status", "shiftmesh status\n  shiftmesh status --json"),
+    ("invite", "shiftmesh invite --expires 2h > invite.txt"),
+    ("peers", "shiftmesh peers"),
+    ("peers list", "shiftmesh peers list --json"),
+    ("peers trust", "shiftmesh peers trust 12D3KooWAbCd --name back-office"),
+    ("peers revoke", "shiftmesh peers revoke back-office"),
+    ("events", "shiftmesh events\n  shiftmesh events | jq .type"),
+    ("department add", "shiftmesh department add ward --name 'Ward' --time-zone Europe/Berlin"),
+    ("department list", "shiftmesh department list"),
+    ("department remove", "shiftmesh department remove old-wing"),
+    ("staff add", "shiftmesh staff add ana --name 'Ana Ruiz' --department ward --skill nurse --max-hours-week 38.5"),
+    ("staff list", "shiftmesh staff list --json"),
+    ("staff show", "shiftmesh staff show ana"),
+    ("staff update", "shiftmesh staff update ana --max-hours-week 30 --skill nurse --skill triage"),
+    ("staff remove", "shiftmesh staff remove ana --force"),
+    ("shift add", "shiftmesh shift add ward-early --date tomorrow --start 6:00 --end 14:00 --department ward --capacity 2"),
+    ("shift list", "shiftmesh shift list --from today --to +6d --department ward"),
+    ("shift show", "shiftmesh shift show ward-early"),
+    ("shift update", "shiftmesh shift update ward-early --start 7:00 --capacity 3"),
+    ("shift remove", "shiftmesh shift remove ward-early --force"),
+    ("assign", "shiftmesh assign ana ward-early --check   # look first\n  shiftmesh assign ana ward-early"),
+    ("unassign", "shiftmesh unassign ana ward-early"),
+    ("availability add", "shiftmesh availability add ana --from 2026-12-20 --to 2026-12-24 --kind leave --reason holiday\n  shiftmesh availability add ana --from tomorrowT12:00 --to tomorrowT18:00"),
+    ("availability list", "shiftmesh availability list --staff ana"),
+    ("availability remove", "shiftmesh availability remove a-20261220-ana"),
+    ("schedule", "shiftmesh schedule                       # this week\n  shiftmesh schedule --week next --department ward\n  shiftmesh schedule --day today --staff ana"),
+    ("conflicts", "shiftmesh conflicts --summary\n  shiftmesh conflicts --from today --to +7d --department ward\n  shiftmesh conflicts show 3f9a"),
+    ("conflicts list", "shiftmesh conflicts list --severity error"),
+    ("conflicts show", "shiftmesh conflicts show 3f9a"),
+    ("resolve", "shiftmesh resolve 3f9a remove-assignment\n  shiftmesh resolve 3f9a find-substitute --staff ben\n  shiftmesh resolve 3f9a pick-value --value 10:00-16:00"),
+    ("ack", "shiftmesh ack 7c21 --note 'agreed with Ana'"),
+    ("import", "shiftmesh import --format csv staff.csv shifts.csv assignments.csv"),
+    ("export", "shiftmesh export --format csv --out backup-dir\n  shiftmesh export --format ics --staff ana --out ana.ics"),
+    ("backup", "shiftmesh backup monday.automerge"),
+    ("restore", "shiftmesh restore monday.automerge --yes"),
+    ("merge", "shiftmesh merge colleague.automerge"),
+    ("ui", "shiftmesh ui"),
+    ("account add", "shiftmesh account add maria --role manager\n  shiftmesh account add ana --role staff --staff ana --password-stdin < pw.txt"),
+    ("account list", "shiftmesh account list"),
+    ("account passwd", "shiftmesh account passwd maria"),
+    ("account disable", "shiftmesh account disable maria"),
+];
+
+/// The command line's definition, with an example at the end of every command's help.
+pub fn command() -> clap::Command {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    for (path, example) in COMMAND_EXAMPLES {
+        let names: Vec<&str> = path.split(' ').collect();
+        command = with_example(command, &names, example);
+    }
+    command
+}
+
+fn with_example(command: clap::Command, path: &[&str], example: &str) -> clap::Command {
+    match path {
+        [] => {
+            if command.get_after_help().is_some() {
+                command
+            } else {
+                let lead = if example.contains('\n') {
+                    "Examples:"
+                } else {
+                    "Example:"
+                };
+                command.after_help(format!("{lead}\n  {example}"))
+            }
+        }
+        [first, rest @ ..] => {
+            command.mut_subcommand(*first, |sub| with_example(sub, rest, example))
+        }
+    }
+}
+
+/// Parses the process's arguments against [`command`].
+pub fn parse() -> Result<Cli, clap::Error> {
+    let matches = command().try_get_matches()?;
+    <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "shiftmesh",
@@ -29,17 +115,24 @@ Examples:
 )]
 pub struct Cli {
     /// The node's directory (identity, config, store) [default: $XDG_DATA_HOME/shiftmesh]
-    #[arg(long, global = true, env = "SHIFTMESH_DATA_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "SHIFTMESH_DATA_DIR",
+        value_name = "DIR",
+        help_heading = GLOBAL
+    )]
     pub data_dir: Option<PathBuf>,
     /// Print machine-readable JSON on stdout
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
     /// Who makes the change, recorded in the history [default: the OS user]
     #[arg(
         long = "as",
         global = true,
         env = "SHIFTMESH_USER",
-        value_name = "NAME"
+        value_name = "NAME",
+        help_heading = GLOBAL
     )]
     pub as_user: Option<String>,
     #[command(subcommand)]
@@ -62,7 +155,8 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<PeersCommand>,
     },
-    /// Follow the running node's live events, one JSON object per line
+    /// Follow the running node's live events: a line each at a terminal; one JSON object per
+    /// line when piped or with --json
     Events,
     /// Departments of the site
     #[command(subcommand)]
@@ -82,6 +176,20 @@ pub enum Command {
     Availability(AvailabilityCommand),
     /// The schedule as a day, week or month, with coverage (assigned / minimum / capacity)
     Schedule(ScheduleArgs),
+    /// Who is on duty at this moment, and which shifts start next
+    #[command(after_help = "Example:\n  shiftmesh now --department ward")]
+    Now {
+        /// Only this department's shifts
+        #[arg(long, value_name = "ID", value_parser = parse_id)]
+        department: Option<Id>,
+    },
+    /// Who could take a shift (someone is sick): ranked as find-substitute ranks, then the
+    /// near-misses and why each misses
+    #[command(after_help = "Example:\n  shiftmesh cover mon-night")]
+    Cover {
+        #[arg(value_name = "SHIFT_ID", value_parser = parse_id)]
+        shift: Id,
+    },
     /// The semantic conflicts of the schedule (double-booking, capacity, leave…), the same on
     /// every node
     Conflicts(ConflictsArgs),
@@ -91,6 +199,10 @@ pub enum Command {
     Ack(AckArgs),
     /// Who changed what, when, on which node, with field-level before and after
     History(HistoryArgs),
+    /// Undo one change (an edit, a whole import, a resolution) with a new change that writes
+    /// back what it replaced; refused where a later change rewrote the same thing
+    #[command(alias = "undo")]
+    Revert(RevertArgs),
     /// Import staff, departments, shifts, assignments and availability from CSV files
     Import(ImportArgs),
     /// Export the schedule as JSON, CSV (five files) or iCalendar
@@ -231,7 +343,8 @@ pub enum PeersCommand {
     /// Make a machine a member of the site: every node then syncs with it. For a machine shown
     /// as pending ('shiftmesh peers'); a new machine usually joins with an invite instead
     Trust {
-        /// Its peer id, as 'shiftmesh peers' or 'shiftmesh status' on it shows
+        /// Its peer id or a unique prefix of it, as 'shiftmesh peers' or 'shiftmesh status' on
+        /// it shows
         #[arg(value_name = "PEER_ID")]
         peer_id: String,
         /// A name to show for it [default: machine]
@@ -241,6 +354,7 @@ pub enum PeersCommand {
     /// Revoke a member (a lost, stolen or retired machine): every node that learns of it
     /// closes its connections and refuses it from then on
     Revoke {
+        /// Its peer id, a unique prefix of it, or its name as 'shiftmesh peers' shows
         #[arg(value_name = "PEER_ID")]
         peer_id: String,
     },
@@ -260,6 +374,27 @@ pub enum DepartmentCommand {
     },
     /// List departments
     List,
+    /// Rename a department or change its time zone
+    #[command(
+        after_help = "Example:\n  shiftmesh department update exhibits --name 'Exhibitions' --time-zone Europe/Vienna"
+    )]
+    Update {
+        #[arg(value_parser = parse_id)]
+        id: Id,
+        #[arg(long)]
+        name: Option<String>,
+        /// Its IANA time zone
+        #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
+        time_zone: Option<SiteZone>,
+        /// Use the site's time zone again
+        #[arg(long, conflicts_with = "time_zone")]
+        site_time_zone: bool,
+    },
+    /// Remove a department that no staff member or shift belongs to any more
+    Remove {
+        #[arg(value_parser = parse_id)]
+        id: Id,
+    },
 }
 
 #[derive(Debug, Args, Default)]
@@ -277,9 +412,9 @@ pub struct StaffFields {
     /// Contracted maximum hours a week (decimals allowed)
     #[arg(long, value_name = "H", value_parser = shiftmesh_app::parse_hours)]
     pub max_hours_week: Option<u32>,
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date_arg)]
+    #[arg(long, allow_hyphen_values = true, value_name = "YYYY-MM-DD", value_parser = parse_date_arg)]
     pub employment_start: Option<Date>,
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date_arg)]
+    #[arg(long, allow_hyphen_values = true, value_name = "YYYY-MM-DD", value_parser = parse_date_arg)]
     pub employment_end: Option<Date>,
     /// Whether the person can be scheduled
     #[arg(long, value_name = "true|false")]
@@ -321,20 +456,25 @@ pub enum StaffCommand {
 
 #[derive(Debug, Args, Default)]
 pub struct ShiftFields {
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date_arg)]
+    /// Its day: YYYY-MM-DD, today, tomorrow or an offset like +3d
+    #[arg(long, allow_hyphen_values = true, value_name = "DAY", value_parser = parse_date_arg)]
     pub date: Option<Date>,
-    /// Start time; an end at or before the start means the shift ends the next day
+    /// Start time, like 9:00 or 21:30
     #[arg(long, value_name = "HH:MM", value_parser = parse_time_arg)]
     pub start: Option<Time>,
+    /// End time; an end before the start means the shift ends the next day
     #[arg(long, value_name = "HH:MM", value_parser = parse_time_arg)]
     pub end: Option<Time>,
+    /// Allow an end equal to the start: a shift of 24 hours
+    #[arg(long = "24h")]
+    pub whole_day: bool,
     #[arg(long, value_name = "ID", value_parser = parse_id)]
     pub department: Option<Id>,
     /// How many people the shift takes [default: 1]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
     pub capacity: Option<u32>,
     /// How many people the shift needs [default: 1]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
     pub min_staff: Option<u32>,
     /// A required skill (repeat for several); on update, replaces the old ones
     #[arg(long = "skill", value_name = "S", value_parser = parse_id)]
@@ -357,12 +497,63 @@ pub enum ShiftCommand {
     },
     /// List shifts, by date
     List {
-        #[arg(long, value_name = "DATE", value_parser = parse_date_arg)]
+        #[arg(long, allow_hyphen_values = true, value_name = "DATE", value_parser = parse_date_arg)]
         from: Option<Date>,
-        #[arg(long, value_name = "DATE", value_parser = parse_date_arg)]
+        #[arg(long, allow_hyphen_values = true, value_name = "DATE", value_parser = parse_date_arg)]
         to: Option<Date>,
         #[arg(long, value_name = "ID", value_parser = parse_id)]
         department: Option<Id>,
+    },
+    /// Copy the shifts of a range of days to another (with --with-assignments, who works
+    /// them too); copying again adds only what is missing
+    #[command(
+        after_help = "Examples:\n  shiftmesh shift copy --from 2026-11-23 --to 2026-11-29 --onto 2026-11-30\n  shiftmesh shift copy --from this --to +6d --weeks 1 --with-assignments   # this week onto next\n  shiftmesh shift copy --from 2026-12-01 --to 2026-12-28 --weeks 4        # four weeks on"
+    )]
+    Copy {
+        /// The first day to copy (YYYY-MM-DD, today, +3d…; 'this' is this week's Monday)
+        #[arg(long, allow_hyphen_values = true, value_name = "DAY", value_parser = parse_copy_start)]
+        from: Date,
+        /// The last day to copy
+        #[arg(long, allow_hyphen_values = true, value_name = "DAY", value_parser = parse_date_arg)]
+        to: Date,
+        /// The day the first day's shifts land on
+        #[arg(long, allow_hyphen_values = true, value_name = "DAY", value_parser = parse_date_arg, required_unless_present = "weeks", conflicts_with = "weeks")]
+        onto: Option<Date>,
+        /// Move the copies this many weeks later instead (weekdays stay the same)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=520))]
+        weeks: Option<u16>,
+        /// Only this department's shifts
+        #[arg(long, value_name = "ID", value_parser = parse_id)]
+        department: Option<Id>,
+        /// Copy who is assigned too
+        #[arg(long)]
+        with_assignments: bool,
+    },
+    /// Repeat a shift as a template on the weekdays given, every N weeks, until a day; running
+    /// it again adds only what is missing
+    #[command(
+        after_help = "Examples:\n  shiftmesh shift repeat ward-early --weekdays mon,tue,wed,thu,fri --until 2026-12-31\n  shiftmesh shift repeat sat-late --every-weeks 2 --until +3m --with-assignments"
+    )]
+    Repeat {
+        /// The shift to repeat (its time, department, capacity, skills and label)
+        #[arg(value_name = "SHIFT_ID", value_parser = parse_id)]
+        shift: Id,
+        /// The last day to fill (YYYY-MM-DD, +4w, +1m…)
+        #[arg(long, allow_hyphen_values = true, value_name = "DAY", value_parser = parse_date_arg)]
+        until: Date,
+        /// The first day to fill [default: the day after the shift]
+        #[arg(long, allow_hyphen_values = true, value_name = "DAY", value_parser = parse_date_arg)]
+        from: Option<Date>,
+        /// The weekdays, comma-separated: mon,tue,wed,thu,fri,sat,sun or weekdays, weekend
+        /// [default: the shift's own]
+        #[arg(long, value_name = "DAYS", value_parser = parse_weekdays)]
+        weekdays: Option<Weekdays>,
+        /// Every how many weeks, counted from the shift's week
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=52))]
+        every_weeks: u8,
+        /// Copy who is assigned too
+        #[arg(long)]
+        with_assignments: bool,
     },
     /// Show one shift, with who is assigned
     Show {
@@ -409,6 +600,21 @@ pub struct ConflictFilter {
     /// Only errors or only warnings
     #[arg(long, value_name = "error|warning", value_parser = parse_severity)]
     pub severity: Option<shiftmesh_rules::Severity>,
+    /// Only those dated on or after this day (YYYY-MM-DD, today, -1w…)
+    #[arg(long, allow_hyphen_values = true, value_name = "DAY", value_parser = parse_date_arg)]
+    pub from: Option<Date>,
+    /// Only those dated on or before this day
+    #[arg(long, allow_hyphen_values = true, value_name = "DAY", value_parser = parse_date_arg)]
+    pub to: Option<Date>,
+    /// Only those about this staff member
+    #[arg(long, value_name = "ID", value_parser = parse_id)]
+    pub staff: Option<Id>,
+    /// Only those about a shift or staff member of this department
+    #[arg(long, value_name = "ID", value_parser = parse_id)]
+    pub department: Option<Id>,
+    /// Counts by day and kind instead of the conflicts
+    #[arg(long)]
+    pub summary: bool,
 }
 
 #[derive(Debug, Args)]
@@ -490,11 +696,13 @@ pub enum AvailabilityCommand {
     Add {
         #[arg(value_name = "STAFF_ID", value_parser = parse_id)]
         staff: Id,
-        /// Start, in the site's time zone
-        #[arg(long, value_name = "YYYY-MM-DDTHH:MM", value_parser = parse_datetime_arg)]
+        /// Start, in the site's time zone: a day and time (2026-12-20T09:00) or a day alone
+        /// (from its start)
+        #[arg(long, allow_hyphen_values = true, value_name = "DAY[THH:MM]", value_parser = parse_from_arg)]
         from: DateTime,
-        /// End (exclusive), in the site's time zone
-        #[arg(long, value_name = "YYYY-MM-DDTHH:MM", value_parser = parse_datetime_arg)]
+        /// End, in the site's time zone: a day and time (exclusive) or a day alone (to its
+        /// end, so --from 2026-12-20 --to 2026-12-24 is five whole days)
+        #[arg(long, allow_hyphen_values = true, value_name = "DAY[THH:MM]", value_parser = parse_to_arg)]
         to: DateTime,
         #[arg(long, value_enum, default_value = "unavailable")]
         kind: KindArg,
@@ -516,14 +724,14 @@ pub enum AvailabilityCommand {
 #[derive(Debug, Args)]
 #[group(multiple = false)]
 pub struct Period {
-    /// One day
-    #[arg(long, value_name = "DATE", value_parser = parse_date_arg)]
+    /// One day: YYYY-MM-DD, today, tomorrow, yesterday or an offset like +3d
+    #[arg(long, allow_hyphen_values = true, value_name = "DAY", value_parser = parse_date_arg)]
     pub day: Option<Date>,
-    /// The week (Monday to Sunday) that holds DATE [default: this week]
-    #[arg(long, value_name = "DATE", value_parser = parse_date_arg)]
+    /// The week (Monday to Sunday): this, next, last, or any day in it [default: this week]
+    #[arg(long, allow_hyphen_values = true, value_name = "WEEK", value_parser = parse_week_arg)]
     pub week: Option<Date>,
-    /// One month
-    #[arg(long, value_name = "YYYY-MM", value_parser = parse_month_arg)]
+    /// One month: this, next, last, YYYY-MM, or any day in it
+    #[arg(long, allow_hyphen_values = true, value_name = "MONTH", value_parser = parse_month_arg)]
     pub month: Option<Date>,
 }
 
@@ -538,6 +746,9 @@ pub struct ScheduleArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  shiftmesh history --entity sarah\n  shiftmesh history --since yesterday --kind import\n  shiftmesh history --author alice@front-desk --limit 50"
+)]
 pub struct HistoryArgs {
     /// How many changes to show, newest first
     #[arg(long, value_name = "N", default_value_t = 20)]
@@ -545,6 +756,28 @@ pub struct HistoryArgs {
     /// Only changes that touched this entity (or an assignment of it)
     #[arg(long, value_name = "ID")]
     pub entity: Option<String>,
+    /// Only changes made from this day (or day and time) on, on this machine's clock
+    #[arg(long, allow_hyphen_values = true, value_name = "DAY[THH:MM]", value_parser = parse_from_arg)]
+    pub since: Option<DateTime>,
+    /// Only changes made up to this day (its end) or day and time
+    #[arg(long, allow_hyphen_values = true, value_name = "DAY[THH:MM]", value_parser = parse_to_arg)]
+    pub until: Option<DateTime>,
+    /// Only changes whose author (user@node) contains this
+    #[arg(long, value_name = "TEXT")]
+    pub author: Option<String>,
+    /// Only changes whose message starts with this: import, merge, assign, revert, resolve…
+    #[arg(long, value_name = "WORD")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  shiftmesh history --kind import     # find the import's change\n  shiftmesh revert 3f9a1c2b7e4d      # undo it"
+)]
+pub struct RevertArgs {
+    /// The change: a unique prefix (6 or more hex digits) of its hash, as 'history' shows
+    #[arg(value_name = "CHANGE")]
+    pub change: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -627,18 +860,130 @@ fn parse_zone(text: &str) -> Result<SiteZone, String> {
     SiteZone::parse(text).map_err(|e| e.to_string())
 }
 
+/// Today on this machine's clock, which relative days (`today`, `+3d`, `next`) count from.
+fn today() -> Date {
+    jiff::Zoned::now().date()
+}
+
 fn parse_date_arg(text: &str) -> Result<Date, String> {
-    parse_date(text).map_err(|e| e.to_string())
+    parse_day(text, today()).map_err(|e| e.to_string())
 }
 
 fn parse_time_arg(text: &str) -> Result<Time, String> {
-    parse_time(text).map_err(|e| e.to_string())
+    parse_clock(text).map_err(|e| e.to_string())
 }
 
-fn parse_datetime_arg(text: &str) -> Result<DateTime, String> {
-    parse_datetime(text).map_err(|e| e.to_string())
+fn parse_from_arg(text: &str) -> Result<DateTime, String> {
+    parse_moment(text, today(), false).map_err(|e| e.to_string())
 }
 
+fn parse_to_arg(text: &str) -> Result<DateTime, String> {
+    parse_moment(text, today(), true).map_err(|e| e.to_string())
+}
+
+/// Weekdays as Monday = 1 … Sunday = 7.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Weekdays(pub Vec<i8>);
+
+/// Weekdays from names like `mon,wed,fri`, `weekdays`, `weekend`.
+fn parse_weekdays(text: &str) -> Result<Weekdays, String> {
+    let mut days = Vec::new();
+    for name in text.split(',').map(|n| n.trim().to_ascii_lowercase()) {
+        let found: &[i8] = match name.as_str() {
+            "mon" | "monday" => &[1],
+            "tue" | "tuesday" => &[2],
+            "wed" | "wednesday" => &[3],
+            "thu" | "thursday" => &[4],
+            "fri" | "friday" => &[5],
+            "sat" | "saturday" => &[6],
+            "sun" | "sunday" => &[7],
+            "weekdays" => &[1, 2, 3, 4, 5],
+            "weekend" => &[6, 7],
+            _ => {
+                return Err(format!(
+                "'{name}' is not a weekday (mon, tue, wed, thu, fri, sat, sun, weekdays, weekend)"
+            ))
+            }
+        };
+        days.extend_from_slice(found);
+    }
+    days.sort_unstable();
+    days.dedup();
+    Ok(Weekdays(days))
+}
+
+/// The first day of a copy: a day, or `this` for this week's Monday.
+fn parse_copy_start(text: &str) -> Result<Date, String> {
+    if text != "this" {
+        return parse_date_arg(text);
+    }
+    let today = today();
+    let back = i64::from(today.weekday().to_monday_zero_offset());
+    today
+        .checked_sub(jiff::Span::new().days(back))
+        .map_err(|e| e.to_string())
+}
+
+/// A week: `this`, `next`, `last`, or any day in it.
+fn parse_week_arg(text: &str) -> Result<Date, String> {
+    let step = |weeks: i64| today().checked_add(jiff::Span::new().weeks(weeks));
+    match text {
+        "this" => Ok(today()),
+        "next" => step(1).map_err(|e| e.to_string()),
+        "last" => step(-1).map_err(|e| e.to_string()),
+        _ => parse_date_arg(text),
+    }
+}
+
+/// A month: `this`, `next`, `last`, `YYYY-MM`, or any day in it.
 fn parse_month_arg(text: &str) -> Result<Date, String> {
-    parse_month(text).map_err(|e| e.to_string())
+    let first = today().first_of_month();
+    let step = |months: i64| first.checked_add(jiff::Span::new().months(months));
+    match text {
+        "this" => Ok(first),
+        "next" => step(1).map_err(|e| e.to_string()),
+        "last" => step(-1).map_err(|e| e.to_string()),
+        _ if text.len() == 7 => parse_month(text).map_err(|e| e.to_string()),
+        _ => parse_date_arg(text),
+    }
+}
+
+/// A number of people: a whole number, 0 or more. Negative numbers reach this parser (rather
+/// than being read as an unknown flag) so the error can say what is wrong.
+fn parse_count(text: &str) -> Result<u32, String> {
+    text.parse()
+        .map_err(|_| format!("'{text}' is not a number of people: give a whole number, 0 or more"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaves(command: &clap::Command, path: String, out: &mut Vec<(String, bool)>) {
+        let subs: Vec<&clap::Command> = command
+            .get_subcommands()
+            .filter(|c| c.get_name() != "help")
+            .collect();
+        if subs.is_empty() {
+            out.push((path.clone(), command.get_after_help().is_some()));
+        }
+        for sub in subs {
+            leaves(sub, format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_command_ends_its_help_with_an_example() {
+        let command = command();
+        command.clone().debug_assert();
+        let mut found = Vec::new();
+        leaves(&command, "shiftmesh".into(), &mut found);
+        let missing: Vec<&str> = found
+            .iter()
+            .filter(|(_, has)| !has)
+            .map(|(path, _)| path.as_str())
+            .collect();
+        assert!(missing.is_empty(), "no example: {missing:?}");
+        assert!(found.len() > 40, "{found:?}");
+    }
 }

@@ -147,6 +147,9 @@ fn show(json: bool, request: &Request, reply: &Reply) -> anyhow::Result<()> {
         _ if json => output::json(&reply.to_json())?,
         _ => output::text(&render::text(reply))?,
     }
+    if let (false, Reply::Invite(invite)) = (json, reply) {
+        eprintln!("{}", render::invite_instructions(invite));
+    }
     if let Reply::Exported(
         shiftmesh_app::Exported::Written { notes, .. }
         | shiftmesh_app::Exported::Content { notes, .. },

@@ -4,15 +4,13 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use shiftmesh::cli::Cli;
 use shiftmesh::{outcome, usage_line};
 
 fn main() -> ExitCode {
     // Automerge panics on some malformed input; those calls are guarded and refuse the input,
     // so their panics are not news to the user.
     shiftmesh_model::guard::quiet_guarded_panics();
-    let cli = match Cli::try_parse() {
+    let cli = match shiftmesh::cli::parse() {
         Ok(cli) => cli,
         Err(e) => return usage_failure(e),
     };

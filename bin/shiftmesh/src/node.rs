@@ -69,8 +69,14 @@ fn running_node(cli: &Cli) -> anyhow::Result<Client> {
 pub fn follow_events(cli: &Cli) -> anyhow::Result<()> {
     let client = running_node(cli)?;
     let mut out = std::io::stdout();
+    // A person at a terminal reads lines; a script (or --json) gets the JSON objects as sent.
+    let readable = !cli.json && out.is_terminal();
     let followed = client.events(|line| {
-        writeln!(out, "{line}")?;
+        if readable {
+            writeln!(out, "{}", readable_event(line))?;
+        } else {
+            writeln!(out, "{line}")?;
+        }
         out.flush()
     });
     match followed {
@@ -81,6 +87,34 @@ pub fn follow_events(cli: &Cli) -> anyhow::Result<()> {
         }
         other => other.context("following events"),
     }
+}
+
+/// An event as one line for a person: its time of day, its type, then its other fields.
+fn readable_event(line: &str) -> String {
+    let Ok(serde_json::Value::Object(mut event)) = serde_json::from_str(line) else {
+        return line.to_owned();
+    };
+    let kind = event
+        .remove("type")
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "event".into());
+    let time = event
+        .remove("time")
+        .and_then(|v| v.as_str()?.parse::<jiff::Timestamp>().ok())
+        .map(|t| {
+            t.to_zoned(jiff::tz::TimeZone::system())
+                .strftime("%H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_default();
+    let fields: Vec<String> = event
+        .iter()
+        .map(|(name, value)| match value {
+            serde_json::Value::String(text) => format!("{name}={text}"),
+            other => format!("{name}={other}"),
+        })
+        .collect();
+    format!("{time} {kind:<18} {}", fields.join(" "))
 }
 
 /// `shiftmesh ui`: a one-time link that opens the page signed in as this machine's owner.

@@ -12,9 +12,32 @@ use shiftmesh_model::time::{format_datetime, format_time};
 use shiftmesh_model::{describe_damage, Damage, Id};
 use shiftmesh_rules::{Conflict, Severity};
 
+/// The widest a cell of a table's inner columns is shown; longer ones are cut with "…", so one
+/// long name does not push every row off an 80-column terminal. The first column (the ids
+/// people type) and the last are shown whole.
+pub const CELL_MAX_CHARS: usize = 28;
+
+/// A cell cut to [`CELL_MAX_CHARS`].
+fn fit(cell: String) -> String {
+    if cell.chars().count() <= CELL_MAX_CHARS {
+        return cell;
+    }
+    let mut cut: String = cell.chars().take(CELL_MAX_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
 /// Lays out rows under a header, columns padded to their widest cell.
 pub fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
-    let rows: Vec<Vec<String>> = rows.collect();
+    let rows: Vec<Vec<String>> = rows
+        .map(|row| {
+            let last = row.len().saturating_sub(1);
+            row.into_iter()
+                .enumerate()
+                .map(|(i, cell)| if i == 0 || i == last { cell } else { fit(cell) })
+                .collect()
+        })
+        .collect();
     if rows.is_empty() {
         return "(none)".to_owned();
     }
@@ -49,10 +72,7 @@ pub fn text(reply: &Reply) -> String {
     match reply {
         Reply::Status(s) => status(s),
         Reply::Peers(p) => peers(p),
-        Reply::Invite(i) => format!(
-            "{}\n\nOn the new machine run:\n  shiftmesh init --join {}\n  shiftmesh node\nIt can be used once, until {}. It holds the site key: pass it only to machines of this site.",
-            i.invite, i.invite, i.expires
-        ),
+        Reply::Invite(i) => i.invite.clone(),
         Reply::Changed(c) => changed(c),
         Reply::Departments(list) => table(
             &["ID", "NAME", "TIME ZONE"],
@@ -83,6 +103,8 @@ pub fn text(reply: &Reply) -> String {
             }),
         ),
         Reply::Schedule(s) => schedule(s),
+        Reply::OnDuty(d) => on_duty(d),
+        Reply::Cover(c) => cover(c),
         Reply::Conflicts(c) => conflicts(c),
         Reply::ConflictShown(c) => conflict_shown(c),
         Reply::Resolved(r) => {
@@ -94,7 +116,7 @@ pub fn text(reply: &Reply) -> String {
                     r.resolved
                 );
             }
-            text.push_str(&brought(&r.conflicts));
+            text.push_str(&brought(&r.conflicts, true));
             text
         }
         Reply::History(entries) => {
@@ -121,6 +143,7 @@ pub fn text(reply: &Reply) -> String {
             out
         }
         Reply::Imported(i) => imported(i),
+        Reply::Planned(p) => planned(p),
         Reply::Exported(e) => match e {
             Exported::Written { written, .. } => format!(
                 "wrote {}",
@@ -161,12 +184,20 @@ pub fn text(reply: &Reply) -> String {
             } else {
                 format!("merged {} new change(s) from {}", m.new_changes, m.merged)
             };
-            text.push_str(&brought(&m.conflicts));
+            text.push_str(&brought(&m.conflicts, true));
             text
         }
         Reply::Account(a) | Reply::SignedIn(a) => a.message.clone(),
         Reply::Accounts(list) => table(
-            &["LOGIN", "NAME", "ROLE", "STAFF", "PASSWORD", "DISABLED", "CREATED BY"],
+            &[
+                "LOGIN",
+                "NAME",
+                "ROLE",
+                "STAFF",
+                "PASSWORD",
+                "DISABLED",
+                "CREATED BY",
+            ],
             list.iter().map(|a| {
                 vec![
                     a.login.to_string(),
@@ -183,18 +214,33 @@ pub fn text(reply: &Reply) -> String {
 }
 
 /// What a change brought, appended to its message (nothing when it brought nothing).
-fn brought(conflicts: &[Conflict]) -> String {
+/// The conflicts a change brought, said so that a saved change with an error is not mistaken
+/// for a refused one (and a checked one for a saved one).
+fn brought(conflicts: &[Conflict], written: bool) -> String {
     if conflicts.is_empty() {
         return String::new();
     }
-    let mut text = format!("; this causes {} conflict(s):", conflicts.len());
+    let errors = conflicts
+        .iter()
+        .filter(|c| c.severity == Severity::Error)
+        .count();
+    let warnings = conflicts.len() - errors;
+    let mut text = match (written, errors) {
+        (true, 0) => format!("; saved; it brings {warnings} warning(s):"),
+        (true, _) => format!(
+            "\nSAVED WITH {errors} ERROR(S) and {warnings} warning(s) it brought; fix them with 'shiftmesh resolve ID OPTION' (or check first next time with --check):"
+        ),
+        (false, _) => format!(
+            "; it would bring {errors} error(s) and {warnings} warning(s):"
+        ),
+    };
     text.push_str(&describe(conflicts));
     text
 }
 
 fn changed(c: &Changed) -> String {
     let mut text = c.message.clone();
-    text.push_str(&brought(&c.conflicts));
+    text.push_str(&brought(&c.conflicts, true));
     text
 }
 
@@ -213,11 +259,24 @@ fn assigned(a: &Assigned) -> String {
     if a.conflicts.is_empty() {
         text.push_str("; no conflicts");
     } else {
-        text.push_str(&brought(&a.conflicts));
+        text.push_str(&brought(&a.conflicts, a.written));
     }
     if !a.written {
         text.push_str("\n(checked only: nothing was written)");
     }
+    text
+}
+
+fn planned(p: &shiftmesh_app::Planned) -> String {
+    let mut text = p.message.clone();
+    if !p.skipped.is_empty() {
+        let _ = write!(
+            text,
+            "; {} already there, left as they are",
+            p.skipped.len()
+        );
+    }
+    text.push_str(&brought_summary(&p.conflicts));
     text
 }
 
@@ -282,7 +341,42 @@ fn heading(open: &[Conflict], acknowledged: usize) -> String {
     text
 }
 
+fn conflict_summary(days: &[shiftmesh_app::ConflictDay]) -> String {
+    if days.is_empty() {
+        return "no conflicts".into();
+    }
+    let (errors, warnings) = days
+        .iter()
+        .fold((0, 0), |(e, w), d| (e + d.errors, w + d.warnings));
+    let mut text = table(
+        &["DAY", "ERRORS", "WARNINGS", "KINDS"],
+        days.iter().map(|d| {
+            vec![
+                d.date.map_or("(no day)".to_owned(), |day| {
+                    format!("{} {day}", weekday_name(day.weekday()))
+                }),
+                d.errors.to_string(),
+                d.warnings.to_string(),
+                d.kinds
+                    .iter()
+                    .map(|(kind, n)| format!("{kind} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]
+        }),
+    );
+    let _ = write!(
+        text,
+        "total: {errors} error(s), {warnings} warning(s) on {} day(s); list one day's with 'shiftmesh conflicts --from DAY --to DAY'",
+        days.iter().filter(|d| d.date.is_some()).count()
+    );
+    text
+}
+
 fn conflicts(list: &ConflictList) -> String {
+    if let Some(days) = &list.summary {
+        return conflict_summary(days);
+    }
     if list.conflicts.is_empty() {
         return format!(
             "no conflicts{}",
@@ -613,6 +707,103 @@ fn weekday_name(day: jiff::civil::Weekday) -> &'static str {
     }
 }
 
+/// A shift in one line for `now`: when, which, and who by name.
+fn duty_line(view: &ShiftView, names: &std::collections::BTreeMap<Id, String>) -> String {
+    let who: Vec<&str> = view
+        .assigned
+        .iter()
+        .map(|id| names.get(id).map_or(id.as_str(), String::as_str))
+        .collect();
+    let label = if view.shift.label.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", view.shift.label)
+    };
+    format!(
+        "  {} {}–{}  {}{}  {}  {}",
+        view.shift.date,
+        format_time(view.shift.start),
+        format_time(view.shift.end),
+        view.shift.id,
+        label,
+        view.coverage,
+        if who.is_empty() {
+            "nobody assigned".to_owned()
+        } else {
+            who.join(", ")
+        }
+    )
+}
+
+fn on_duty(d: &shiftmesh_app::OnDuty) -> String {
+    let mut out = format!("on duty at {} ({})\n", format_datetime(d.at), d.time_zone);
+    if d.now.is_empty() {
+        out.push_str("  no shift is under way\n");
+    }
+    for view in &d.now {
+        let _ = writeln!(out, "{}", duty_line(view, &d.names));
+    }
+    out.push_str("next\n");
+    if d.next.is_empty() {
+        out.push_str("  no shift starts in the next two weeks\n");
+    }
+    for view in &d.next {
+        let _ = writeln!(out, "{}", duty_line(view, &d.names));
+    }
+    out
+}
+
+fn cover(c: &shiftmesh_app::CoverShown) -> String {
+    let mut out = format!(
+        "who could cover {} ({}, coverage {}):\n",
+        c.shift.shift.id,
+        c.shift.shift.time(),
+        c.shift.coverage
+    );
+    if c.cover.candidates.is_empty() {
+        out.push_str("  nobody can take it as things stand\n");
+    }
+    for (rank, candidate) in c.cover.candidates.iter().enumerate() {
+        let _ = write!(
+            out,
+            "  {}. {} ({}): {} that week{}",
+            rank + 1,
+            candidate.name,
+            candidate.staff,
+            hours(u32::try_from(candidate.week_minutes).unwrap_or(u32::MAX)) + " h",
+            if candidate.same_department {
+                ", same department"
+            } else {
+                ""
+            }
+        );
+        for warning in &candidate.warnings {
+            let _ = write!(out, "; warning: {warning}");
+        }
+        out.push('\n');
+    }
+    if !c.cover.near_misses.is_empty() {
+        out.push_str("near misses:\n");
+    }
+    for miss in &c.cover.near_misses {
+        let _ = writeln!(
+            out,
+            "  {} ({}): {}",
+            miss.name,
+            miss.staff,
+            miss.reasons.join("; ")
+        );
+    }
+    if let Some(first) = c.cover.candidates.first() {
+        let _ = write!(
+            out,
+            "to assign the first: shiftmesh assign {} {}",
+            first.staff, c.shift.shift.id
+        );
+    }
+    out
+}
+
 fn schedule(s: &ScheduleView) -> String {
     let mut out = format!(
         "schedule {} – {} ({}); coverage is assigned/min/capacity\n",
@@ -635,7 +826,32 @@ fn schedule(s: &ScheduleView) -> String {
     out
 }
 
+/// Each peer id cut to the shortest prefix no other listed id shares (at least
+/// [`shiftmesh_app::PEER_PREFIX_MIN_CHARS`] characters), as git shortens commit ids; every
+/// command that takes a peer id takes these.
+fn short_peer_ids(ids: &[&str]) -> Vec<String> {
+    ids.iter()
+        .map(|id| {
+            let shared = ids
+                .iter()
+                .filter(|other| *other != id)
+                .map(|other| {
+                    id.bytes()
+                        .zip(other.bytes())
+                        .take_while(|(a, b)| a == b)
+                        .count()
+                })
+                .max()
+                .unwrap_or(0);
+            let keep = (shared + 1).max(shiftmesh_app::PEER_PREFIX_MIN_CHARS);
+            id.chars().take(keep).collect()
+        })
+        .collect()
+}
+
 fn peers(list: &PeerList) -> String {
+    let ids: Vec<&str> = list.peers.iter().map(|p| p.peer_id.as_str()).collect();
+    let short = short_peer_ids(&ids);
     let mut text = table(
         &[
             "PEER",
@@ -647,10 +863,10 @@ fn peers(list: &PeerList) -> String {
             "AHEAD",
             "ADDRESS",
         ],
-        list.peers.iter().map(|p| {
+        list.peers.iter().zip(&short).map(|(p, short)| {
             let count = |n: Option<usize>| n.map_or("-".to_owned(), |n| n.to_string());
             vec![
-                p.peer_id.clone(),
+                short.clone(),
                 p.name.clone().unwrap_or_else(|| "-".to_owned()),
                 p.state.clone(),
                 if p.connected { "yes" } else { "no" }.to_owned(),
@@ -667,6 +883,9 @@ fn peers(list: &PeerList) -> String {
             "\n{} has the site key but is not a member; if it is one of this site's machines, let it in with:\n  shiftmesh peers trust {}",
             p.peer_id, p.peer_id
         );
+    }
+    if !list.peers.is_empty() {
+        text.push_str("\n(peer ids are shortened; any unique prefix, or a member's name, works in 'peers trust' and 'peers revoke')");
     }
     if !list.running {
         text.push_str(
@@ -727,5 +946,14 @@ fn status(s: &StatusReport) -> String {
         s.counts.shifts,
         s.counts.assignments,
         s.counts.availability
+    )
+}
+
+/// What to do with an invite: printed on stderr, so stdout holds the invite alone and
+/// `shiftmesh init --join "$(shiftmesh invite)"` works.
+pub fn invite_instructions(invite: &shiftmesh_app::InviteIssued) -> String {
+    format!(
+        "On the new machine run:\n  shiftmesh init --join INVITE\n  shiftmesh node\nThe invite (on stdout) can be used once, until {}. It holds the site key: pass it only to machines of this site.",
+        invite.expires
     )
 }

@@ -5,7 +5,11 @@
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 
-use shiftmesh_app::{ExportFormat as Format, Period, Request, ShiftFields, Source, StaffFields};
+use shiftmesh_app::{
+    ConflictFilter, CopySpec, ExportFormat as Format, Period, RepeatSpec, Request, ShiftFields,
+    Source, StaffFields,
+};
+use shiftmesh_model::history::HistoryFilter;
 use shiftmesh_model::Role;
 
 use crate::cli::{
@@ -44,6 +48,20 @@ fn shift_fields(f: crate::cli::ShiftFields) -> ShiftFields {
         min_staff: f.min_staff,
         skills: (!f.skills.is_empty() || f.no_skills).then_some(f.skills),
         label: f.label,
+        whole_day: f.whole_day,
+    }
+}
+
+fn conflict_filter(f: crate::cli::ConflictFilter) -> ConflictFilter {
+    ConflictFilter {
+        kind: f.kind,
+        severity: f.severity,
+        from: f.from,
+        to: f.to,
+        limit: None,
+        staff: f.staff,
+        department: f.department,
+        summary: f.summary,
     }
 }
 
@@ -112,6 +130,21 @@ pub fn of_command(command: Command, cwd: &Path) -> Result<Request, UsageError> {
                 time_zone: time_zone.map(|z| z.name().to_owned()),
             },
             DepartmentCommand::List => Request::DepartmentList,
+            DepartmentCommand::Update {
+                id,
+                name,
+                time_zone,
+                site_time_zone,
+            } => Request::DepartmentUpdate {
+                id,
+                name,
+                time_zone: match (time_zone, site_time_zone) {
+                    (Some(zone), _) => Some(zone.name().to_owned()),
+                    (None, true) => Some(String::new()),
+                    (None, false) => None,
+                },
+            },
+            DepartmentCommand::Remove { id } => Request::DepartmentRemove { id },
         },
         Command::Staff(cmd) => match cmd {
             StaffCommand::Add { id, fields } => Request::StaffAdd {
@@ -141,6 +174,48 @@ pub fn of_command(command: Command, cwd: &Path) -> Result<Request, UsageError> {
                 department,
             },
             ShiftCommand::Show { id } => Request::ShiftShow { id },
+            ShiftCommand::Repeat {
+                shift,
+                until,
+                from,
+                weekdays,
+                every_weeks,
+                with_assignments,
+            } => Request::ShiftRepeat(RepeatSpec {
+                shift,
+                from,
+                until,
+                weekdays: weekdays.map(|w| w.0).unwrap_or_default(),
+                every_weeks,
+                with_assignments,
+            }),
+            ShiftCommand::Copy {
+                from,
+                to,
+                onto,
+                weeks,
+                department,
+                with_assignments,
+            } => {
+                let onto = match (onto, weeks) {
+                    (Some(day), _) => day,
+                    (None, Some(weeks)) => from
+                        .checked_add(jiff::Span::new().weeks(i64::from(weeks)))
+                        .map_err(|e| UsageError(format!("--weeks {weeks}: {e}")))?,
+                    (None, None) => {
+                        return Err(UsageError(
+                            "shift copy needs --onto DAY or --weeks N".into(),
+                        ))
+                    }
+                };
+                Request::ShiftCopy(CopySpec {
+                    from,
+                    to,
+                    onto,
+                    department,
+                    with_assignments,
+                })
+            }
             ShiftCommand::Update { id, fields } => Request::ShiftUpdate {
                 id,
                 fields: shift_fields(fields),
@@ -185,15 +260,11 @@ pub fn of_command(command: Command, cwd: &Path) -> Result<Request, UsageError> {
             department: a.department,
             staff: a.staff,
         },
+        Command::Now { department } => Request::Now { department },
+        Command::Cover { shift } => Request::Cover { shift },
         Command::Conflicts(args) => match args.command {
-            None => Request::Conflicts {
-                kind: args.filter.kind,
-                severity: args.filter.severity,
-            },
-            Some(ConflictsCommand::List { filter }) => Request::Conflicts {
-                kind: filter.kind,
-                severity: filter.severity,
-            },
+            None => Request::Conflicts(conflict_filter(args.filter)),
+            Some(ConflictsCommand::List { filter }) => Request::Conflicts(conflict_filter(filter)),
             Some(ConflictsCommand::Show { id }) => Request::ConflictShow { id },
         },
         Command::Resolve(a) => Request::Resolve {
@@ -206,10 +277,25 @@ pub fn of_command(command: Command, cwd: &Path) -> Result<Request, UsageError> {
             id: a.id,
             note: a.note,
         },
-        Command::History(a) => Request::History {
-            limit: a.limit,
-            entity: a.entity,
-        },
+        Command::History(a) => {
+            let instant = |local: jiff::civil::DateTime| {
+                local
+                    .to_zoned(jiff::tz::TimeZone::system())
+                    .map(|z| z.timestamp())
+                    .map_err(|e| UsageError(format!("{local}: {e}")))
+            };
+            Request::History {
+                limit: a.limit,
+                filter: HistoryFilter {
+                    entity: a.entity,
+                    since: a.since.map(instant).transpose()?,
+                    until: a.until.map(instant).transpose()?,
+                    author: a.author,
+                    kind: a.kind,
+                },
+            }
+        }
+        Command::Revert(a) => Request::Revert { change: a.change },
         Command::Import(a) => Request::Import {
             files: a.files.into_iter().map(|f| Source::Path(path(f))).collect(),
         },

@@ -216,6 +216,23 @@ fn every_endpoint_answers_a_manager_and_edits_are_authored_by_the_account() {
     assert_eq!(made["conflicts"][0]["kind"], "double-booking", "{made}");
     let conflicts = alice.get("/api/conflicts?kind=double-booking");
     let id = conflicts[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(conflicts[0]["date"], "2026-11-23");
+    // A page asks for the days it shows: conflicts dated elsewhere are left out.
+    let listed = |query: &str| -> Vec<Value> {
+        alice
+            .get(&format!("/api/conflicts?{query}"))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].clone())
+            .collect()
+    };
+    assert!(listed("from=2026-11-23&to=2026-11-29").contains(&json!(id)));
+    assert!(!listed("from=2026-11-24&to=2026-11-29").contains(&json!(id)));
+    assert!(!listed("from=2026-11-16&to=2026-11-22").contains(&json!(id)));
+    let all = listed("");
+    assert!(all.len() >= 2, "{all:?}");
+    assert_eq!(listed("limit=1"), all[..1]);
     let shown = alice.get(&format!("/api/conflicts/{id}"));
     assert!(shown["candidates"]["staff"].is_array(), "{shown}");
     let week = alice.get("/api/schedule?week=2026-11-23");

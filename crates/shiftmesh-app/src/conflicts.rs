@@ -5,12 +5,15 @@ use std::borrow::Cow;
 
 use shiftmesh_model::{Concurrent, Dirty, Edit, Schedule, View, Written};
 use shiftmesh_rules::{
-    open_and_acknowledged, plan, substitutes, Conflict, Input, Kind, OptionId, Request as Plan,
-    Severity, Validator,
+    is_acknowledged, open_and_acknowledged, plan, sort_conflicts, substitutes, Conflict, Input,
+    OptionId, Request as Plan, Validator,
 };
 
 use crate::context::{Context, Db, Reader};
-use crate::reply::{Candidates, Changed, ConflictList, ConflictShown, Reply, Resolved};
+use crate::reply::{
+    Candidates, Changed, ConflictDay, ConflictList, ConflictShown, Reply, Resolved,
+};
+use crate::request::ConflictFilter;
 use crate::session::Session;
 use crate::text::checked_lines;
 use crate::{AppError, Result};
@@ -124,23 +127,107 @@ fn evaluated(reader: &Reader, concurrent: &Concurrent) -> (Vec<Conflict>, Vec<Co
 
 /// How many conflicts are open (for `status`).
 pub fn open_count(reader: &mut Reader) -> Result<usize> {
+    if let Some(validation) = reader.validation() {
+        return Ok(validation.open_count(&reader.view().index().acks));
+    }
     Ok(of_reader(reader)?.0.len())
 }
 
-pub fn list(ctx: &mut Context, kind: Option<Kind>, severity: Option<Severity>) -> Result<Reply> {
+/// The open conflicts the filter selects, errors first; only those are copied (a year's
+/// schedule can hold thousands, and a page asks for one week's).
+pub fn list(ctx: &mut Context, filter: &ConflictFilter) -> Result<Reply> {
     let mut reader = ctx.db.read()?;
-    let (open, acknowledged) = of_reader(&mut reader)?;
+    let full_pass = match reader.validation() {
+        Some(_) => None,
+        None => {
+            let concurrent = reader.all_concurrent_values()?;
+            let view = reader.view();
+            let input = Input::new(view.index(), view.zone(), &concurrent);
+            Some(Validator::new(&input))
+        }
+    };
+    let Some(validator) = full_pass.as_ref().or(reader.validation()) else {
+        return Err(AppError::Refused("no validation of the schedule".into()));
+    };
     let index = reader.view().index();
-    let conflicts: Vec<Conflict> = open
-        .into_iter()
-        .filter(|c| kind.is_none_or(|k| c.kind == k))
-        .filter(|c| severity.is_none_or(|s| c.severity == s))
-        .map(|c| c.dated(index))
-        .collect();
+    let mut acknowledged = 0;
+    let mut conflicts = Vec::new();
+    for c in validator.iter() {
+        if is_acknowledged(c, &index.acks) {
+            acknowledged += 1;
+            continue;
+        }
+        if filter.kind.is_some_and(|k| c.kind != k)
+            || filter.severity.is_some_and(|s| c.severity != s)
+        {
+            continue;
+        }
+        if !about(c, filter, index) {
+            continue;
+        }
+        let date = c.date.or_else(|| c.date_in(index));
+        let outside = date.is_some_and(|d| {
+            filter.from.is_some_and(|from| d < from) || filter.to.is_some_and(|to| d > to)
+        });
+        if outside {
+            continue;
+        }
+        let mut c = c.clone();
+        c.date = date;
+        conflicts.push(c);
+    }
+    sort_conflicts(&mut conflicts);
+    let matching = conflicts.len();
+    let summary = filter.summary.then(|| summarise(&conflicts));
+    if filter.summary {
+        conflicts.clear();
+    }
+    if let Some(limit) = filter.limit {
+        conflicts.truncate(limit);
+    }
     Ok(Reply::Conflicts(ConflictList {
         conflicts,
-        acknowledged: acknowledged.len(),
+        acknowledged,
+        matching,
+        summary,
     }))
+}
+
+/// Whether a conflict is about the staff member and the department a filter names.
+fn about(c: &Conflict, filter: &ConflictFilter, index: &shiftmesh_model::Index) -> bool {
+    if filter.staff.as_ref().is_some_and(|s| !c.staff.contains(s)) {
+        return false;
+    }
+    let Some(department) = &filter.department else {
+        return true;
+    };
+    let of = |d: &Option<shiftmesh_model::Id>| d.as_ref() == Some(department);
+    c.shifts
+        .iter()
+        .any(|id| index.shifts.get(id).is_some_and(|s| of(&s.department)))
+        || c.staff
+            .iter()
+            .any(|id| index.staff.get(id).is_some_and(|s| of(&s.department)))
+}
+
+/// Counts of conflicts by day (undated ones apart) and kind, days in order.
+fn summarise(conflicts: &[Conflict]) -> Vec<ConflictDay> {
+    let mut days: std::collections::BTreeMap<Option<jiff::civil::Date>, ConflictDay> =
+        std::collections::BTreeMap::new();
+    for c in conflicts {
+        let day = days.entry(c.date).or_insert_with(|| ConflictDay {
+            date: c.date,
+            errors: 0,
+            warnings: 0,
+            kinds: std::collections::BTreeMap::new(),
+        });
+        match c.severity {
+            shiftmesh_rules::Severity::Error => day.errors += 1,
+            shiftmesh_rules::Severity::Warning => day.warnings += 1,
+        }
+        *day.kinds.entry(c.kind.as_str().to_owned()).or_default() += 1;
+    }
+    days.into_values().collect()
 }
 
 /// The conflict with this id, or with this unique prefix of one; and whether it is an

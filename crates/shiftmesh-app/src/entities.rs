@@ -58,6 +58,53 @@ pub fn department_add(
     ))
 }
 
+/// Renames or re-zones a department. `time_zone: Some("")` returns it to the site's zone.
+pub fn department_update(
+    ctx: &mut Context,
+    id: Id,
+    name: Option<String>,
+    time_zone: Option<String>,
+) -> Result<Reply> {
+    let mut department = {
+        let s = ctx.db.open()?;
+        s.schedule.require(Collection::Departments, id.as_str())?;
+        s.schedule.index().departments[&id].clone()
+    };
+    let mut set = Vec::new();
+    if let Some(name) = name {
+        check_name("name", &name).map_err(usage)?;
+        department.name = name;
+        set.push("name");
+    }
+    if let Some(zone) = time_zone {
+        if !zone.is_empty() {
+            SiteZone::parse(&zone).map_err(usage)?;
+        }
+        department.time_zone = (!zone.is_empty()).then_some(zone);
+        set.push("time_zone");
+    }
+    update(ctx, department, set, "department", |_, _| Ok(()))
+}
+
+/// Removes a department no staff member or shift belongs to any more: moving them is a choice
+/// the manager makes, not a side effect.
+pub fn department_remove(ctx: &mut Context, id: Id) -> Result<Reply> {
+    {
+        let s = ctx.db.open()?;
+        s.schedule.require(Collection::Departments, id.as_str())?;
+        let index = s.schedule.index();
+        let of = |d: &Option<Id>| d.as_ref() == Some(&id);
+        let staff = index.staff.values().filter(|s| of(&s.department)).count();
+        let shifts = index.shifts.values().filter(|s| of(&s.department)).count();
+        if staff + shifts > 0 {
+            return Err(AppError::Refused(format!(
+                "department {id} still has {staff} staff member(s) and {shifts} shift(s); move them first ('staff update ID --department OTHER', 'shift update ID --department OTHER')"
+            )));
+        }
+    }
+    remove(ctx, Collection::Departments, id, false)
+}
+
 pub fn department_list(ctx: &mut Context) -> Result<Reply> {
     let r = ctx.db.read()?;
     Ok(Reply::Departments(
@@ -139,6 +186,9 @@ pub fn shift_update(ctx: &mut Context, id: Id, fields: ShiftFields) -> Result<Re
     };
     let set = apply_shift_fields(&mut shift, &fields);
     shift.check().map_err(usage)?;
+    if set.contains(&"time") {
+        check_whole_day(&shift, &fields)?;
+    }
     update(ctx, shift, set, "shift", |s, shift| {
         require_department(s, &shift.department)
     })
@@ -252,6 +302,19 @@ fn apply_shift_fields(shift: &mut Shift, f: &ShiftFields) -> Vec<&'static str> {
     set
 }
 
+/// An end equal to the start makes a 24-hour shift, which is far more often a typing slip than
+/// a plan: it is refused unless the request says it is meant.
+fn check_whole_day(shift: &Shift, fields: &ShiftFields) -> Result<()> {
+    if shift.start == shift.end && !fields.whole_day {
+        return Err(AppError::Usage(format!(
+            "shift {} would start and end at {}, which makes it 24 hours long; pass --24h if that is meant",
+            shift.id,
+            shiftmesh_model::time::format_time(shift.start)
+        )));
+    }
+    Ok(())
+}
+
 pub fn shift_add(ctx: &mut Context, id: Id, fields: ShiftFields) -> Result<Reply> {
     let (Some(date), Some(start), Some(end)) = (fields.date, fields.start, fields.end) else {
         return Err(AppError::Usage(
@@ -272,6 +335,7 @@ pub fn shift_add(ctx: &mut Context, id: Id, fields: ShiftFields) -> Result<Reply
     };
     apply_shift_fields(&mut shift, &fields);
     shift.check().map_err(usage)?;
+    check_whole_day(&shift, &fields)?;
     let (_, _, caused) = write(ctx, |s, edit| {
         require_department(s, &shift.department)?;
         let written = s.schedule.add(edit, &shift, format!("add shift {id}"))?;

@@ -15,12 +15,14 @@ mod ics;
 mod init;
 mod invite;
 mod peers;
+mod plan;
 mod reply;
 mod request;
 pub mod session;
 mod status;
 mod text;
 mod transfer;
+mod undo;
 mod views;
 
 use shiftmesh_model::{Collection, LocalSpan};
@@ -33,12 +35,16 @@ pub use csv::{check_csv, hours, parse_hours};
 pub use error::{AppError, Category, Result};
 pub use init::{host_name, init, Initialised, Setup};
 pub use invite::Invite;
-pub use peers::{parse_peer_id, MAX_INVITE_MINUTES};
+pub use peers::{parse_peer_id, MAX_INVITE_MINUTES, PEER_PREFIX_MIN_CHARS};
+pub use plan::{CopySpec, RepeatSpec, COPY_MAX_SHIFTS};
 pub use reply::*;
-pub use request::{ExportFormat, Period, Request, ShiftFields, Source, StaffFields};
+pub use request::{
+    ConflictFilter, ExportFormat, Period, Request, ShiftFields, Source, StaffFields,
+};
 pub use session::Session;
 pub use status::{EntityCounts, PeerStatus, Status, StatusReport};
 pub use transfer::restore;
+pub use undo::CHANGE_PREFIX_MIN_CHARS;
 pub use views::shift_view;
 
 /// Runs one request for the context's caller: checks they may, then does it.
@@ -65,6 +71,12 @@ pub fn execute(ctx: &mut Context, request: Request) -> Result<Reply> {
             time_zone,
         } => entities::department_add(ctx, id, name, time_zone),
         Request::DepartmentList => entities::department_list(ctx),
+        Request::DepartmentUpdate {
+            id,
+            name,
+            time_zone,
+        } => entities::department_update(ctx, id, name, time_zone),
+        Request::DepartmentRemove { id } => entities::department_remove(ctx, id),
         Request::StaffAdd { id, fields } => entities::staff_add(ctx, id, fields),
         Request::StaffList => views::staff_list(ctx),
         Request::StaffShow { id } => views::staff_show(ctx, &id),
@@ -108,7 +120,12 @@ pub fn execute(ctx: &mut Context, request: Request) -> Result<Reply> {
             department,
             staff,
         } => views::schedule(ctx, period, department, staff),
-        Request::Conflicts { kind, severity } => conflicts::list(ctx, kind, severity),
+        Request::ShiftCopy(spec) => plan::copy(ctx, spec),
+        Request::ShiftRepeat(spec) => plan::repeat(ctx, spec),
+        Request::Revert { change } => undo::revert(ctx, &change),
+        Request::Now { department } => views::on_duty(ctx, department),
+        Request::Cover { shift } => views::cover(ctx, &shift),
+        Request::Conflicts(filter) => conflicts::list(ctx, &filter),
         Request::ConflictShow { id } => conflicts::show(ctx, &id),
         Request::Resolve {
             id,
@@ -117,7 +134,7 @@ pub fn execute(ctx: &mut Context, request: Request) -> Result<Reply> {
             value,
         } => conflicts::resolve(ctx, &id, option, staff, value),
         Request::Ack { id, note } => conflicts::ack(ctx, &id, note),
-        Request::History { limit, entity } => views::history(ctx, limit, entity),
+        Request::History { limit, filter } => views::history(ctx, limit, &filter),
         Request::Import { files } => transfer::import(ctx, files),
         Request::Export {
             format,

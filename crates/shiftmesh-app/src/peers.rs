@@ -25,12 +25,53 @@ pub fn parse_peer_id(text: &str) -> Result<String> {
         })
 }
 
+/// The fewest characters a peer id prefix must have: every id starts with the same eight
+/// (`12D3KooW`), so four more are needed before a prefix tells machines apart.
+pub const PEER_PREFIX_MIN_CHARS: usize = 12;
+
+/// The machine a user means, among those this node knows: a whole peer id, a unique prefix of
+/// one (as `shiftmesh peers` shows them), or the name of a member. Names given by pending
+/// machines are their own claims, so they are not matched.
+pub fn resolve_peer(ctx: &mut Context, text: &str) -> Result<String> {
+    if let Ok(id) = parse_peer_id(text) {
+        return Ok(id);
+    }
+    let text = text.trim();
+    let known = crate::views::node_status(ctx)?.peers;
+    let by_name: Vec<&str> = known
+        .iter()
+        .filter(|p| p.state == "member" && p.name.as_deref() == Some(text))
+        .map(|p| p.peer_id.as_str())
+        .collect();
+    let by_prefix: Vec<&str> = known
+        .iter()
+        .filter(|p| text.len() >= PEER_PREFIX_MIN_CHARS && p.peer_id.starts_with(text))
+        .map(|p| p.peer_id.as_str())
+        .collect();
+    let matches = if by_name.is_empty() {
+        by_prefix
+    } else {
+        by_name
+    };
+    match matches.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => Err(AppError::NotFound(format!(
+            "no machine of this site is named or starts with '{}' ('shiftmesh peers' lists them; a prefix needs at least {PEER_PREFIX_MIN_CHARS} characters)",
+            text.chars().take(80).collect::<String>()
+        ))),
+        many => Err(AppError::Usage(format!(
+            "'{text}' could be any of {}; give more of the peer id",
+            many.join(", ")
+        ))),
+    }
+}
+
 fn own_id(ctx: &mut Context) -> Result<String> {
     Ok(ctx.db.open()?.identity.peer_id().to_string())
 }
 
 pub fn trust(ctx: &mut Context, peer: &str, name: Option<String>) -> Result<Reply> {
-    let peer = parse_peer_id(peer)?;
+    let peer = resolve_peer(ctx, peer)?;
     if peer == own_id(ctx)? {
         return Err(AppError::Usage("that is this machine's own peer id".into()));
     }
@@ -47,7 +88,7 @@ pub fn trust(ctx: &mut Context, peer: &str, name: Option<String>) -> Result<Repl
 }
 
 pub fn revoke(ctx: &mut Context, peer: &str) -> Result<Reply> {
-    let peer = parse_peer_id(peer)?;
+    let peer = resolve_peer(ctx, peer)?;
     if peer == own_id(ctx)? {
         return Err(AppError::Refused(
             "this is this machine's own peer id; revoke a lost or retired machine from another member".into(),

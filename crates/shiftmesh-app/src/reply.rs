@@ -2,6 +2,7 @@
 //! prints their JSON (`--json`, the shapes of `cli.md`); the HTTP API answers with the same JSON;
 //! the control socket carries the whole reply to the CLI that sent the request.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -26,11 +27,15 @@ pub enum Reply {
     Assigned(Assigned),
     AvailabilityList(Vec<Availability>),
     Schedule(ScheduleView),
+    OnDuty(OnDuty),
+    Cover(CoverShown),
     Conflicts(ConflictList),
     ConflictShown(ConflictShown),
     Resolved(Resolved),
     History(Vec<HistoryEntry>),
     Imported(Imported),
+    /// Shifts planned from what exists (a copy of a range).
+    Planned(Planned),
     Exported(Exported),
     BackedUp(BackedUp),
     Restored(Restored),
@@ -41,6 +46,18 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// The same JSON as [`Reply::to_json`], as text: written out directly for the replies that
+    /// can be large (a week of a year's schedule, a listing of conflicts), without building
+    /// the tree of values first.
+    pub fn to_json_bytes(&self) -> Vec<u8> {
+        let written = match self {
+            Reply::Schedule(view) => serde_json::to_vec(view),
+            Reply::Conflicts(list) if list.summary.is_none() => serde_json::to_vec(&list.conflicts),
+            other => serde_json::to_vec(&other.to_json()),
+        };
+        written.unwrap_or_else(|_| b"null".to_vec())
+    }
+
     /// The reply as JSON: what `--json` prints and what the HTTP API answers.
     pub fn to_json(&self) -> serde_json::Value {
         let value = |v: &dyn erased::Json| v.json();
@@ -60,6 +77,10 @@ impl Reply {
                 all.extend(list.unreadable.iter().map(|u| value(u)));
                 serde_json::Value::Array(all)
             }
+            Reply::Conflicts(ConflictList {
+                summary: Some(days),
+                ..
+            }) => value(days),
             Reply::Conflicts(list) => value(&list.conflicts),
             Reply::Exported(Exported::Content { json: Some(v), .. }) => v.clone(),
             other => {
@@ -223,11 +244,48 @@ pub struct ScheduleView {
     pub unreadable: Vec<Unreadable>,
 }
 
+/// Who is on duty at a moment, and who comes on next.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OnDuty {
+    /// The moment, in the site's zone.
+    pub at: jiff::civil::DateTime,
+    pub time_zone: String,
+    /// The shifts under way at that moment.
+    pub now: Vec<ShiftView>,
+    /// The shifts that start next (all those starting at the same, earliest, time).
+    pub next: Vec<ShiftView>,
+    /// The names of everyone assigned to the shifts listed.
+    pub names: BTreeMap<Id, String>,
+}
+
+/// Who could cover a shift, ranked, and the near-misses with why each misses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CoverShown {
+    pub shift: ShiftView,
+    #[serde(flatten)]
+    pub cover: shiftmesh_rules::Cover,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConflictList {
     pub conflicts: Vec<Conflict>,
     /// How many warnings are acknowledged (and not listed).
     pub acknowledged: usize,
+    /// How many open conflicts the filter selected, before its limit.
+    #[serde(default)]
+    pub matching: usize,
+    /// Counts by day and kind, when asked for instead of the conflicts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Vec<ConflictDay>>,
+}
+
+/// How many open conflicts one day has, by kind (`date` is none for those about no shift).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConflictDay {
+    pub date: Option<jiff::civil::Date>,
+    pub errors: usize,
+    pub warnings: usize,
+    pub kinds: BTreeMap<String, usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -289,6 +347,16 @@ pub struct Imported {
     pub imported: Counts,
     /// The conflicts the import brought.
     #[serde(default)]
+    pub conflicts: Vec<Conflict>,
+}
+
+/// What a copy added, what it found already there, and the conflicts it brought.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Planned {
+    pub message: String,
+    pub added: Counts,
+    /// Ids of shifts that already existed (made by an earlier run) and were left as they are.
+    pub skipped: Vec<String>,
     pub conflicts: Vec<Conflict>,
 }
 
@@ -361,5 +429,49 @@ impl AccountView {
             created_by: account.created_by.clone(),
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn same_json(reply: &Reply) {
+        let written: serde_json::Value = serde_json::from_slice(&reply.to_json_bytes()).unwrap();
+        assert_eq!(written, reply.to_json());
+    }
+
+    #[test]
+    fn replies_written_directly_are_the_same_json_as_their_values() {
+        let day = jiff::civil::date(2026, 11, 23);
+        same_json(&Reply::Schedule(ScheduleView {
+            from: day,
+            to: day,
+            time_zone: "Europe/Berlin".into(),
+            days: vec![ScheduleDay {
+                date: day,
+                shifts: Vec::new(),
+            }],
+            people: Vec::new(),
+            unreadable: Vec::new(),
+        }));
+        same_json(&Reply::Conflicts(ConflictList {
+            conflicts: Vec::new(),
+            acknowledged: 2,
+            matching: 0,
+            summary: None,
+        }));
+        same_json(&Reply::Conflicts(ConflictList {
+            conflicts: Vec::new(),
+            acknowledged: 0,
+            matching: 1,
+            summary: Some(vec![ConflictDay {
+                date: Some(day),
+                errors: 1,
+                warnings: 0,
+                kinds: BTreeMap::from([("double-booking".to_owned(), 1)]),
+            }]),
+        }));
+        same_json(&Reply::Departments(Vec::new()));
     }
 }

@@ -57,6 +57,9 @@ pub struct ShiftFields {
     /// Replaces every required skill (an empty list clears them).
     pub skills: Option<Vec<Id>>,
     pub label: Option<String>,
+    /// An end equal to the start is meant: a shift of 24 hours.
+    #[serde(default)]
+    pub whole_day: bool,
 }
 
 /// The days a schedule view covers.
@@ -86,6 +89,31 @@ pub enum ExportFormat {
     Ics,
 }
 
+/// Which open conflicts a listing shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictFilter {
+    pub kind: Option<Kind>,
+    pub severity: Option<Severity>,
+    /// Only those dated on or after this day (and those about no shift).
+    #[serde(default)]
+    pub from: Option<Date>,
+    /// Only those dated on or before this day (and those about no shift).
+    #[serde(default)]
+    pub to: Option<Date>,
+    /// At most this many, errors first.
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Only those about this staff member.
+    #[serde(default)]
+    pub staff: Option<Id>,
+    /// Only those about a shift or staff member of this department.
+    #[serde(default)]
+    pub department: Option<Id>,
+    /// Counts by day and kind instead of the conflicts themselves.
+    #[serde(default)]
+    pub summary: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum Request {
@@ -107,6 +135,15 @@ pub enum Request {
         time_zone: Option<String>,
     },
     DepartmentList,
+    DepartmentUpdate {
+        id: Id,
+        name: Option<String>,
+        /// A zone name, or "" for the site's zone.
+        time_zone: Option<String>,
+    },
+    DepartmentRemove {
+        id: Id,
+    },
     StaffAdd {
         id: Id,
         #[serde(flatten)]
@@ -139,6 +176,10 @@ pub enum Request {
     ShiftShow {
         id: Id,
     },
+    /// Copies a range of days' shifts to another range.
+    ShiftCopy(crate::plan::CopySpec),
+    /// Repeats a shift as a template on the days a rule picks.
+    ShiftRepeat(crate::plan::RepeatSpec),
     ShiftUpdate {
         id: Id,
         #[serde(flatten)]
@@ -181,10 +222,16 @@ pub enum Request {
         department: Option<Id>,
         staff: Option<Id>,
     },
-    Conflicts {
-        kind: Option<Kind>,
-        severity: Option<Severity>,
+    /// Who is on duty now, and who comes on next.
+    Now {
+        #[serde(default)]
+        department: Option<Id>,
     },
+    /// Who could take a shift, and who nearly could.
+    Cover {
+        shift: Id,
+    },
+    Conflicts(ConflictFilter),
     ConflictShow {
         id: String,
     },
@@ -198,9 +245,15 @@ pub enum Request {
         id: String,
         note: Option<String>,
     },
+    /// Undoes one change (as `history` shows it, by a unique prefix of its hash) with a new
+    /// change.
+    Revert {
+        change: String,
+    },
     History {
         limit: usize,
-        entity: Option<String>,
+        #[serde(flatten)]
+        filter: shiftmesh_model::history::HistoryFilter,
     },
     Import {
         files: Vec<Source>,
@@ -256,6 +309,8 @@ impl Request {
             Request::Invite { .. } => "invite",
             Request::DepartmentAdd { .. } => "department add",
             Request::DepartmentList => "department list",
+            Request::DepartmentUpdate { .. } => "department update",
+            Request::DepartmentRemove { .. } => "department remove",
             Request::StaffAdd { .. } => "staff add",
             Request::StaffList => "staff list",
             Request::StaffShow { .. } => "staff show",
@@ -264,6 +319,8 @@ impl Request {
             Request::ShiftAdd { .. } => "shift add",
             Request::ShiftList { .. } => "shift list",
             Request::ShiftShow { .. } => "shift show",
+            Request::ShiftCopy(_) => "shift copy",
+            Request::ShiftRepeat(_) => "shift repeat",
             Request::ShiftUpdate { .. } => "shift update",
             Request::ShiftRemove { .. } => "shift remove",
             Request::Assign { check: true, .. } => "assign --check",
@@ -273,10 +330,13 @@ impl Request {
             Request::AvailabilityList { .. } => "availability list",
             Request::AvailabilityRemove { .. } => "availability remove",
             Request::Schedule { .. } => "schedule",
-            Request::Conflicts { .. } => "conflicts",
+            Request::Now { .. } => "now",
+            Request::Cover { .. } => "cover",
+            Request::Conflicts(_) => "conflicts",
             Request::ConflictShow { .. } => "conflicts show",
             Request::Resolve { .. } => "resolve",
             Request::Ack { .. } => "ack",
+            Request::Revert { .. } => "revert",
             Request::History { .. } => "history",
             Request::Import { .. } => "import",
             Request::Export { .. } => "export",
@@ -305,7 +365,9 @@ impl Request {
                 | Request::Assign { check: true, .. }
                 | Request::AvailabilityList { .. }
                 | Request::Schedule { .. }
-                | Request::Conflicts { .. }
+                | Request::Now { .. }
+                | Request::Cover { .. }
+                | Request::Conflicts(_)
                 | Request::ConflictShow { .. }
                 | Request::History { .. }
                 | Request::Export { out: None, .. }

@@ -46,7 +46,7 @@ fn read_source(source: &Source, max: u64) -> Result<(String, Vec<u8>)> {
     }
 }
 
-fn counts(b: &shiftmesh_model::Batch) -> Counts {
+pub(crate) fn counts(b: &shiftmesh_model::Batch) -> Counts {
     Counts {
         departments: b.departments.len(),
         staff: b.staff.len(),
@@ -76,35 +76,44 @@ pub fn import(ctx: &mut Context, files: Vec<Source>) -> Result<Reply> {
         }
         check_references(&incoming, &s.schedule)?;
     }
-    let total = incoming.batch.len();
-    if total == 0 {
+    if incoming.batch.is_empty() {
         return Err(AppError::Invalid(
             "nothing to import: the files hold no rows".into(),
         ));
     }
     let imported = counts(&incoming.batch);
     let message = format!("import {} from {}", imported.describe(), names.join(", "));
-    let mut progress = ctx.progress.take();
-    let (s, checked) = Checked::open(&mut ctx.db)?;
-    let written = s
-        .schedule
-        .add_many(&edit, &incoming.batch, message, &mut |done| {
-            if let Some(report) = progress.as_mut() {
-                report("importing", done, total);
-            }
-        })?;
-    if let Some(report) = progress.as_mut() {
-        report("saving", total, total);
-    }
-    s.persist()?;
-    let conflicts = crate::conflicts::dated(
-        checked.caused(&mut s.schedule, &written.dirty)?,
-        s.schedule.index(),
-    );
+    let conflicts = write_batch(ctx, &edit, &incoming.batch, message)?;
     Ok(Reply::Imported(Imported {
         imported,
         conflicts,
     }))
+}
+
+/// Writes many new entities as one change, with progress, persists it, and returns the
+/// conflicts it brought, dated.
+pub(crate) fn write_batch(
+    ctx: &mut Context,
+    edit: &shiftmesh_model::Edit,
+    batch: &shiftmesh_model::Batch,
+    message: String,
+) -> Result<Vec<shiftmesh_rules::Conflict>> {
+    let total = batch.len();
+    let mut progress = ctx.progress.take();
+    let (s, checked) = Checked::open(&mut ctx.db)?;
+    let written = s.schedule.add_many(edit, batch, message, &mut |done| {
+        if let Some(report) = progress.as_mut() {
+            report("writing", done, total);
+        }
+    })?;
+    if let Some(report) = progress.as_mut() {
+        report("saving", total, total);
+    }
+    s.persist()?;
+    Ok(crate::conflicts::dated(
+        checked.caused(&mut s.schedule, &written.dirty)?,
+        s.schedule.index(),
+    ))
 }
 
 pub fn export(

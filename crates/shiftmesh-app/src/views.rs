@@ -10,8 +10,8 @@ use shiftmesh_model::{Collection, Id, Index, Shift, View};
 
 use crate::context::{Context, Reader};
 use crate::reply::{
-    PeerList, PersonInView, Reply, ScheduleDay, ScheduleView, ShiftList, ShiftShown, ShiftView,
-    ShownShift, StaffRow, StaffShown, Unreadable,
+    CoverShown, OnDuty, PeerList, PersonInView, Reply, ScheduleDay, ScheduleView, ShiftList,
+    ShiftShown, ShiftView, ShownShift, StaffRow, StaffShown, Unreadable,
 };
 use crate::request::Period;
 use crate::status::{EntityCounts, Status, StatusReport};
@@ -278,14 +278,16 @@ pub fn schedule(
         .tomorrow()
         .unwrap_or(to)
         .to_datetime(jiff::civil::Time::midnight());
+    // One pass over every availability entry, grouped by person: looking each person's up by
+    // id instead costs a year's schedule tens of thousands of map lookups per view.
+    let mut touching: BTreeMap<&Id, Vec<&shiftmesh_model::Availability>> = BTreeMap::new();
+    for a in index.availability.values() {
+        if a.span.from < end && start < a.span.to {
+            touching.entry(&a.staff).or_default().push(a);
+        }
+    }
     let mut ids: BTreeSet<Id> = minutes.keys().cloned().collect();
-    ids.extend(
-        index
-            .availability
-            .values()
-            .filter(|a| a.span.from < end && start < a.span.to)
-            .map(|a| a.staff.clone()),
-    );
+    ids.extend(touching.keys().map(|id| (*id).clone()));
     let people = ids
         .into_iter()
         .filter_map(|id| {
@@ -300,11 +302,10 @@ pub fn schedule(
                 department: person.department.clone(),
                 minutes: minutes.get(&id).copied().unwrap_or(0),
                 max_minutes_week: person.max_minutes_week,
-                availability: index
-                    .availability_of_staff(&id)
-                    .filter(|a| a.span.from < end && start < a.span.to)
-                    .cloned()
-                    .collect(),
+                availability: touching
+                    .get(&id)
+                    .map(|list| list.iter().map(|a| (*a).clone()).collect())
+                    .unwrap_or_default(),
                 id,
             })
         })
@@ -319,10 +320,83 @@ pub fn schedule(
     }))
 }
 
+/// How far ahead `now` looks for the next shift.
+pub const NEXT_SHIFT_HORIZON_DAYS: i64 = 14;
+
+/// Who is on duty at this moment (shifts under way, overnight ones from yesterday included)
+/// and which shifts start next.
+pub fn on_duty(ctx: &mut Context, department: Option<Id>) -> Result<Reply> {
+    let r = ctx.db.read()?;
+    let view = r.view();
+    if let Some(d) = &department {
+        view.require(Collection::Departments, d.as_str())?;
+    }
+    let index = view.index();
+    let now = jiff::Timestamp::now();
+    let at = view.zone().local(now);
+    let today = at.date();
+    let yesterday = today.yesterday().unwrap_or(today);
+    let horizon = today
+        .checked_add(jiff::Span::new().days(NEXT_SHIFT_HORIZON_DAYS))
+        .unwrap_or(today);
+    let mut under_way = Vec::new();
+    let mut upcoming: Vec<(jiff::Timestamp, &Shift)> = Vec::new();
+    for shift in index.shifts_between(yesterday, horizon) {
+        if department.is_some() && shift.department != department {
+            continue;
+        }
+        let interval = shift.time().interval(view.zone());
+        if interval.start <= now && now < interval.end {
+            under_way.push(shift_view(view, shift));
+        } else if interval.start > now {
+            upcoming.push((interval.start, shift));
+        }
+    }
+    let first = upcoming.iter().map(|(start, _)| *start).min();
+    let next: Vec<ShiftView> = upcoming
+        .iter()
+        .filter(|(start, _)| Some(*start) == first)
+        .map(|(_, shift)| shift_view(view, shift))
+        .collect();
+    let names = under_way
+        .iter()
+        .chain(&next)
+        .flat_map(|s| &s.assigned)
+        .filter_map(|id| Some((id.clone(), index.staff.get(id)?.name.clone())))
+        .collect();
+    Ok(Reply::OnDuty(OnDuty {
+        at,
+        time_zone: view.zone().name().to_owned(),
+        now: under_way,
+        next,
+        names,
+    }))
+}
+
+/// Who could take a shift, ranked as `find-substitute` ranks them, with the near-misses.
+pub fn cover(ctx: &mut Context, id: &Id) -> Result<Reply> {
+    let r = ctx.db.read()?;
+    let view = r.view();
+    view.require(Collection::Shifts, id.as_str())?;
+    let index = view.index();
+    let shift = &index.shifts[id];
+    // Who could cover depends on the values that stand, not on the concurrent ones.
+    let concurrent = shiftmesh_model::Concurrent::new();
+    let input = shiftmesh_rules::Input::new(index, view.zone(), &concurrent);
+    Ok(Reply::Cover(CoverShown {
+        shift: shift_view(view, shift),
+        cover: shiftmesh_rules::cover(&input, shift),
+    }))
+}
+
 /// The most changes one history request lists.
 pub const HISTORY_LIMIT_MAX: usize = 10_000;
 
-pub fn history(ctx: &mut Context, limit: usize, entity: Option<String>) -> Result<Reply> {
+pub fn history(
+    ctx: &mut Context,
+    limit: usize,
+    filter: &shiftmesh_model::history::HistoryFilter,
+) -> Result<Reply> {
     if limit > HISTORY_LIMIT_MAX {
         return Err(AppError::Usage(format!(
             "history lists at most {HISTORY_LIMIT_MAX} changes at once, not {limit}"
@@ -330,7 +404,7 @@ pub fn history(ctx: &mut Context, limit: usize, entity: Option<String>) -> Resul
     }
     let mut r = ctx.db.read()?;
     let mut schedule = r.schedule()?;
-    let entries = read_history(schedule.doc_mut(), limit, entity.as_deref());
+    let entries = read_history(schedule.doc_mut(), limit, filter);
     Ok(Reply::History(entries))
 }
 

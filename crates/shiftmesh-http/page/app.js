@@ -3,7 +3,9 @@
 
 import { api, get, post, patch, del, ApiError } from './api.js';
 import * as dates from './dates.js';
-import { el, table, month, conflictList, badges, optionLabel } from './views.js';
+import {
+  el, table, month, conflictList, badges, badge, shiftCard, optionLabel,
+} from './views.js';
 import { ask, choose, showError, toast } from './dialogs.js';
 
 const CONFLICTS_SHOWN = 200;
@@ -61,13 +63,30 @@ function period() {
   return `week=${state.date}`;
 }
 
+/** The first and last day the view shows. */
+function days() {
+  if (state.view === 'day') return [state.date, state.date];
+  if (state.view === 'month') {
+    const first = `${state.date.slice(0, 8)}01`;
+    return [first, dates.addDays(dates.addMonths(first, 1), -1)];
+  }
+  const monday = dates.monday(state.date);
+  return [monday, dates.addDays(monday, 6)];
+}
+
+/** The conflicts of the days shown (and those about no day), one more than the panel lists. */
+function conflictsShown() {
+  const [from, to] = days();
+  return get(`/api/conflicts?from=${from}&to=${to}&limit=${CONFLICTS_SHOWN + 1}`);
+}
+
 const EVERYTHING = ['schedule', 'staff', 'departments', 'conflicts', 'status'];
 
 const FETCH = {
   schedule: () => get(`/api/schedule?${period()}`),
   staff: () => get('/api/staff'),
   departments: () => get('/api/departments'),
-  conflicts: () => get('/api/conflicts'),
+  conflicts: conflictsShown,
   status: () => get('/api/status'),
 };
 
@@ -81,13 +100,40 @@ async function load(parts = EVERYTHING) {
     state.again = true;
     return state.loading;
   }
-  const asked = [...state.wanted];
+  let asked = [...state.wanted];
   state.wanted.clear();
+  // The whole schedule, when it is fetched, has every shift in it already.
+  if (asked.includes('schedule')) asked = asked.filter((part) => !part.startsWith('shift:'));
   state.loading = (async () => {
     try {
-      const fetched = await Promise.all(asked.map((part) => FETCH[part]()));
-      asked.forEach((part, i) => { state[part] = fetched[i]; });
-      render();
+      const fetched = await Promise.all(asked.map(fetchPart));
+      const shownConflicts = JSON.stringify(state.conflicts);
+      const shifts = new Map();
+      asked.forEach((part, i) => {
+        if (part.startsWith('shift:')) shifts.set(part.slice('shift:'.length), fetched[i]);
+        else state[part] = fetched[i];
+      });
+      const drawable = [...shifts.values()].every((s) => s === null || s.coverage !== undefined);
+      if (shifts.size > 0 && !drawable) {
+        // A shift this version cannot show as a card: fetch the whole view instead.
+        state.again = true;
+        state.wanted.add('schedule');
+      } else if (asked.some((part) => ['schedule', 'staff', 'departments'].includes(part))) {
+        applyShifts(shifts);
+        render();
+      } else {
+        // Only what changed is drawn again: a year's week has thousands of cards.
+        const begun = performance.now();
+        if (shifts.size > 0 && !redrawShifts(shifts)) {
+          render();
+        } else if (asked.includes('conflicts') && JSON.stringify(state.conflicts) !== shownConflicts) {
+          const ctx = context();
+          redrawBadges(ctx);
+          drawConflicts(ctx);
+        }
+        if (asked.includes('status')) drawStatus();
+        state.drawnMs = performance.now() - begun;
+      }
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) {
         showSignIn();
@@ -105,19 +151,76 @@ async function load(parts = EVERYTHING) {
   return state.loading;
 }
 
-/** What a change reported by the event stream means the page must fetch again. */
+/** A part of the page to fetch; `shift:ID` is one shift (null once it is gone). */
+function fetchPart(part) {
+  if (!part.startsWith('shift:')) return FETCH[part]();
+  const id = part.slice('shift:'.length);
+  return get(`/api/shifts/${encodeURIComponent(id)}`).then((shown) => shown.shift, (e) => {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  });
+}
+
+/**
+ * What a change reported by the event stream means the page must fetch again: a change to one
+ * shift, or to who is on it, fetches that shift alone (a year's schedule has thousands in a
+ * week view, and the page redraws only its card).
+ */
 function partsFor(event) {
   const type = event.type || '';
   if (type.startsWith('sync-')) return [];
   if (type.startsWith('peer-')) return ['status'];
   if (type.startsWith('conflict-')) return ['conflicts'];
-  if (type.startsWith('assignment-')) return ['schedule', 'conflicts'];
+  // What a change does to the conflicts comes as conflict events of its own.
+  if (type.startsWith('assignment-') && event.shift) return [`shift:${event.shift}`];
   if (type.startsWith('entity-')) {
+    if (event.collection === 'shifts' && event.id) return [`shift:${event.id}`];
     if (event.collection === 'staff') return ['schedule', 'staff', 'conflicts'];
     if (event.collection === 'departments') return ['schedule', 'departments'];
-    if (['shifts', 'availability', 'assignments'].includes(event.collection)) return ['schedule', 'conflicts'];
+    if (['availability', 'assignments'].includes(event.collection)) return ['schedule', 'conflicts'];
   }
   return EVERYTHING;
+}
+
+/** Puts fetched shifts into the schedule the page holds (or takes out those gone or moved away). */
+function applyShifts(shifts) {
+  const { schedule } = state;
+  if (!schedule || shifts.size === 0) return;
+  for (const [id, shift] of shifts) {
+    for (const day of schedule.days) day.shifts = day.shifts.filter((s) => s.id !== id);
+    const day = shift && schedule.days.find((d) => d.date === shift.date);
+    if (day) {
+      day.shifts.push(shift);
+      day.shifts.sort((a, b) => a.start.localeCompare(b.start) || a.id.localeCompare(b.id));
+    }
+  }
+}
+
+/**
+ * Redraws only the cards of changed shifts, when rows are departments, no filter is set, and
+ * each changed shift stays in its row and day; says whether it could (if not, the caller draws
+ * the whole view again).
+ */
+function redrawShifts(shifts) {
+  const before = new Map();
+  for (const id of shifts.keys()) {
+    before.set(id, state.schedule && state.schedule.days.flatMap((d) => d.shifts).find((s) => s.id === id));
+  }
+  applyShifts(shifts);
+  const ctx = context();
+  const unfiltered = !ctx.filters.department && !ctx.filters.person && !ctx.filters.skill;
+  const inPlace = state.view !== 'month' && state.rows === 'department' && unfiltered
+    && [...shifts].every(([id, shift]) => {
+      const old = before.get(id);
+      return shift && old && old.date === shift.date && (old.department || '') === (shift.department || '')
+        && old.start === shift.start && document.querySelectorAll(`#grid .shift[data-shift="${CSS.escape(id)}"]`).length === 1;
+    });
+  if (!inPlace) return false;
+  for (const [id, shift] of shifts) {
+    const card = document.querySelector(`#grid .shift[data-shift="${CSS.escape(id)}"]`);
+    card.replaceWith(shiftCard(shift, ctx));
+  }
+  return true;
 }
 
 // ---- drawing ----------------------------------------------------------------------------
@@ -128,17 +231,20 @@ function fillSelect(select, options, current) {
   select.value = options.some(([v]) => v === current) ? current : '';
 }
 
-function render() {
-  const { schedule } = state;
-  if (!schedule) return;
-  const staffById = new Map(state.staff.map((s) => [s.id, s]));
-  const names = new Map(state.staff.map((s) => [s.id, s.name]));
+/** The filters' choices: every department, person and skill there is to filter by. */
+function fillFilters() {
   const skills = [...new Set(state.staff.flatMap((s) => s.skills).concat(
-    schedule.days.flatMap((d) => d.shifts.flatMap((s) => s.skills)),
+    state.schedule.days.flatMap((d) => d.shifts.flatMap((s) => s.skills)),
   ))].sort();
   fillSelect($('filter-department'), state.departments.map((d) => [d.id, d.name]), state.filters.department);
   fillSelect($('filter-person'), [...state.staff].sort(byName).map((s) => [s.id, s.name]), state.filters.person);
   fillSelect($('filter-skill'), skills.map((s) => [s, s]), state.filters.skill);
+}
+
+/** What drawing needs besides the schedule: names, filters, people, conflicts by shift. */
+function context() {
+  const staffById = new Map(state.staff.map((s) => [s.id, s]));
+  const names = new Map(state.staff.map((s) => [s.id, s.name]));
   const filters = {
     department: $('filter-department').value,
     person: $('filter-person').value,
@@ -163,6 +269,15 @@ function render() {
     manager: isManager(),
     limit: CONFLICTS_SHOWN,
   };
+  return ctx;
+}
+
+function render() {
+  const { schedule } = state;
+  if (!schedule) return;
+  const begun = performance.now();
+  fillFilters();
+  const ctx = context();
   $('period-title').textContent = state.view === 'month'
     ? dates.monthLabel(schedule.from)
     : state.view === 'day' ? dates.dayLabel(schedule.from)
@@ -171,14 +286,33 @@ function render() {
   grid.replaceChildren(state.view === 'month'
     ? month(schedule, ctx, (day) => { state.view = 'day'; state.date = day; remember(); refresh(); })
     : table(schedule, ctx));
-  $('conflict-list').replaceChildren(conflictList(state.conflicts, ctx));
-  $('conflict-count').textContent = String(state.conflicts.length);
+  drawConflicts(ctx);
   drawPeople(ctx);
   drawStatus();
   drawMine();
   for (const b of document.querySelectorAll('button.view')) b.setAttribute('aria-pressed', String(b.dataset.view === state.view));
   for (const b of document.querySelectorAll('button.rows')) b.setAttribute('aria-pressed', String(b.dataset.rows === state.rows));
   $('date').value = state.date;
+  // How long drawing took, and when the page was first drawn (milliseconds since it was
+  // asked for), for the benchmark and the curious (window.shiftmesh.state).
+  state.drawnMs = performance.now() - begun;
+  state.drawnAt = state.drawnAt || performance.now();
+}
+
+function drawConflicts(ctx) {
+  $('conflict-list').replaceChildren(conflictList(state.conflicts, ctx));
+  $('conflict-count').textContent = state.conflicts.length > CONFLICTS_SHOWN ? `${CONFLICTS_SHOWN}+` : String(state.conflicts.length);
+}
+
+/** Brings every card's conflict badge up to date (conflicts come and go on other shifts too). */
+function redrawBadges(ctx) {
+  for (const card of document.querySelectorAll('#grid .shift')) {
+    const wanted = badge(ctx.badges.byShift.get(card.dataset.shift));
+    const shown = card.querySelector('.badge');
+    if (shown && wanted && shown.title === wanted.title && shown.textContent === wanted.textContent) continue;
+    if (shown) shown.remove();
+    if (wanted) card.firstChild.append(wanted);
+  }
 }
 
 function byName(a, b) {

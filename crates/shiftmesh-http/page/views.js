@@ -52,7 +52,7 @@ function add(map, key, conflict) {
   map.get(key).push(conflict);
 }
 
-function badge(list) {
+export function badge(list) {
   if (!list || list.length === 0) return null;
   const worst = list.some((c) => c.severity === 'error') ? 'error' : 'warning';
   const words = list.map((c) => c.kind).join(', ');
@@ -228,7 +228,7 @@ export function optionLabel(label) {
 export function conflictList(conflicts, ctx) {
   const list = el('div');
   if (conflicts.length === 0) {
-    list.append(el('p', { class: 'hint', text: 'No open conflicts.' }));
+    list.append(el('p', { class: 'hint', text: 'No open conflicts on these days.' }));
     return list;
   }
   const sorted = [...conflicts].sort((a, b) => (SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity])
@@ -263,7 +263,7 @@ export function conflictList(conflicts, ctx) {
     list.append(item);
   }
   if (sorted.length > ctx.limit) {
-    list.append(el('p', { class: 'hint', text: `… and ${sorted.length - ctx.limit} more (the command line lists them all: shiftmesh conflicts).` }));
+    list.append(el('p', { class: 'hint', text: '… and more: choose a shorter period, or list them all with the command line (shiftmesh conflicts).' }));
   }
   return list;
 }

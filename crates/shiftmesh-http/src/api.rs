@@ -14,8 +14,8 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use shiftmesh_app::{
-    Access, AppError, Caller, Category, ExportFormat, Exported, Period, Reply, Request,
-    ShiftFields, Source, StaffFields,
+    Access, AppError, Caller, Category, ConflictFilter, ExportFormat, Exported, Period, Reply,
+    Request, ShiftFields, Source, StaffFields,
 };
 use shiftmesh_model::{AvailabilityKind, Id};
 use shiftmesh_rules::{Kind, Severity};
@@ -132,7 +132,11 @@ pub async fn call(web: &Web, caller: Caller, request: Request) -> Result<Reply, 
 /// Runs a request and answers with its reply's JSON.
 async fn answer(web: &Web, caller: Caller, request: Request) -> Answer {
     let reply = call(web, caller, request).await?;
-    Ok(Json(reply.to_json()).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        reply.to_json_bytes(),
+    )
+        .into_response())
 }
 
 fn usage(message: impl Into<String>) -> Failure {
@@ -299,6 +303,54 @@ pub async fn schedule(
     answer(&web, caller, request).await
 }
 
+#[derive(Deserialize)]
+pub struct NowQuery {
+    department: Option<Id>,
+}
+
+pub async fn now(
+    State(web): State<Web>,
+    Signed(caller): Signed,
+    Query(q): Query<NowQuery>,
+) -> Answer {
+    let request = Request::Now {
+        department: q.department,
+    };
+    answer(&web, caller, request).await
+}
+
+pub async fn shift_copy(
+    State(web): State<Web>,
+    Signed(caller): Signed,
+    Json(spec): Json<shiftmesh_app::CopySpec>,
+) -> Answer {
+    answer(&web, caller, Request::ShiftCopy(spec)).await
+}
+
+pub async fn shift_repeat(
+    State(web): State<Web>,
+    Signed(caller): Signed,
+    Json(spec): Json<shiftmesh_app::RepeatSpec>,
+) -> Answer {
+    answer(&web, caller, Request::ShiftRepeat(spec)).await
+}
+
+pub async fn revert(
+    State(web): State<Web>,
+    Signed(caller): Signed,
+    Path(change): Path<String>,
+) -> Answer {
+    answer(&web, caller, Request::Revert { change }).await
+}
+
+pub async fn cover(
+    State(web): State<Web>,
+    Signed(caller): Signed,
+    Path(shift): Path<Id>,
+) -> Answer {
+    answer(&web, caller, Request::Cover { shift }).await
+}
+
 pub async fn departments(State(web): State<Web>, Signed(caller): Signed) -> Answer {
     answer(&web, caller, Request::DepartmentList).await
 }
@@ -356,10 +408,20 @@ pub async fn availability_list(
     answer(&web, caller, Request::AvailabilityList { staff: q.staff }).await
 }
 
+/// The most conflicts one listing over HTTP returns (`limit` is capped to it).
+pub const CONFLICTS_LISTED_MAX: usize = 5_000;
+
 #[derive(Deserialize)]
 pub struct ConflictQuery {
     kind: Option<Kind>,
     severity: Option<Severity>,
+    from: Option<jiff::civil::Date>,
+    to: Option<jiff::civil::Date>,
+    limit: Option<usize>,
+    staff: Option<Id>,
+    department: Option<Id>,
+    #[serde(default)]
+    summary: bool,
 }
 
 pub async fn conflicts(
@@ -367,10 +429,20 @@ pub async fn conflicts(
     Signed(caller): Signed,
     Query(q): Query<ConflictQuery>,
 ) -> Answer {
-    let request = Request::Conflicts {
+    let request = Request::Conflicts(ConflictFilter {
         kind: q.kind,
         severity: q.severity,
-    };
+        from: q.from,
+        to: q.to,
+        limit: Some(
+            q.limit
+                .unwrap_or(CONFLICTS_LISTED_MAX)
+                .min(CONFLICTS_LISTED_MAX),
+        ),
+        staff: q.staff,
+        department: q.department,
+        summary: q.summary,
+    });
     answer(&web, caller, request).await
 }
 
@@ -385,7 +457,8 @@ pub async fn conflict_show(
 #[derive(Deserialize)]
 pub struct HistoryQuery {
     limit: Option<usize>,
-    entity: Option<String>,
+    #[serde(flatten)]
+    filter: shiftmesh_model::history::HistoryFilter,
 }
 
 /// How many changes `GET /api/history` lists when not told.
@@ -398,7 +471,7 @@ pub async fn history(
 ) -> Answer {
     let request = Request::History {
         limit: q.limit.unwrap_or(HISTORY_DEFAULT_LIMIT),
-        entity: q.entity,
+        filter: q.filter,
     };
     answer(&web, caller, request).await
 }
@@ -479,6 +552,35 @@ pub async fn department_add(
         time_zone: b.time_zone,
     };
     answer(&web, caller, request).await
+}
+
+/// A department's new name or zone; a `time_zone` of "" returns it to the site's zone.
+#[derive(Deserialize)]
+pub struct DepartmentChange {
+    name: Option<String>,
+    time_zone: Option<String>,
+}
+
+pub async fn department_update(
+    State(web): State<Web>,
+    Signed(caller): Signed,
+    Path(id): Path<Id>,
+    Json(b): Json<DepartmentChange>,
+) -> Answer {
+    let request = Request::DepartmentUpdate {
+        id,
+        name: b.name,
+        time_zone: b.time_zone,
+    };
+    answer(&web, caller, request).await
+}
+
+pub async fn department_remove(
+    State(web): State<Web>,
+    Signed(caller): Signed,
+    Path(id): Path<Id>,
+) -> Answer {
+    answer(&web, caller, Request::DepartmentRemove { id }).await
 }
 
 #[derive(Deserialize)]

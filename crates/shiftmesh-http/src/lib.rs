@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::Router;
 use shiftmesh_app::{AppError, Caller, Reply, Request};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
@@ -56,9 +56,14 @@ pub fn router(web: Web, hosts: AllowedHosts) -> Router {
         .route("/status", get(api::status))
         .route("/peers", get(api::peers))
         .route("/schedule", get(api::schedule))
+        .route("/now", get(api::now))
         .route(
             "/departments",
             get(api::departments).post(api::department_add),
+        )
+        .route(
+            "/departments/{id}",
+            patch(api::department_update).delete(api::department_remove),
         )
         .route("/staff", get(api::staff_list).post(api::staff_add))
         .route(
@@ -74,6 +79,9 @@ pub fn router(web: Web, hosts: AllowedHosts) -> Router {
                 .patch(api::shift_update)
                 .delete(api::shift_remove),
         )
+        .route("/shifts/copy", post(api::shift_copy))
+        .route("/shifts/repeat", post(api::shift_repeat))
+        .route("/shifts/{id}/cover", get(api::cover))
         .route("/assignments", post(api::assign))
         .route("/assignments/{shift}/{staff}", delete(api::unassign))
         .route(
@@ -86,6 +94,7 @@ pub fn router(web: Web, hosts: AllowedHosts) -> Router {
         .route("/conflicts/{id}/resolve", post(api::resolve))
         .route("/conflicts/{id}/ack", post(api::ack))
         .route("/history", get(api::history))
+        .route("/history/{change}/revert", post(api::revert))
         .route("/export", get(api::export))
         .route("/backup", get(api::backup))
         .route("/import", post(api::import))

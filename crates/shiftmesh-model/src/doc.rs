@@ -16,6 +16,8 @@
 //! schema steps created), never by looking up their root key: another Automerge writer may
 //! put a rival value there, which is reported, not followed.
 
+mod revert;
+
 use std::collections::{BTreeMap, HashMap};
 
 use automerge::transaction::{CommitOptions, Transactable};

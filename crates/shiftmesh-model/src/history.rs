@@ -36,9 +36,44 @@ pub fn split_author(author: &str) -> (&str, &str) {
     author.rsplit_once('@').unwrap_or((author, ""))
 }
 
-/// The newest `limit` changes (in causal order, newest first), or those that touched `entity`
-/// (an entity id, or an assignment's shift or staff).
-pub fn history(doc: &mut AutoCommit, limit: usize, entity: Option<&str>) -> Vec<HistoryEntry> {
+/// Which changes a history lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryFilter {
+    /// Only changes that touched this entity (an entity id, or an assignment's shift or staff).
+    #[serde(default)]
+    pub entity: Option<String>,
+    /// Only changes made at or after this instant (as recorded on the change).
+    #[serde(default)]
+    pub since: Option<jiff::Timestamp>,
+    /// Only changes made before this instant.
+    #[serde(default)]
+    pub until: Option<jiff::Timestamp>,
+    /// Only changes whose author (`user@node`) contains this.
+    #[serde(default)]
+    pub author: Option<String>,
+    /// Only changes whose message starts with this ("import", "assign", "revert", …).
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+impl HistoryFilter {
+    /// Whether a change's recorded facts pass (the entity is checked on its diff).
+    fn admits(&self, seconds: i64, author: &str, message: &str) -> bool {
+        self.since.is_none_or(|t| seconds >= t.as_second())
+            && self.until.is_none_or(|t| seconds < t.as_second())
+            && self
+                .author
+                .as_ref()
+                .is_none_or(|a| author.contains(a.as_str()))
+            && self
+                .kind
+                .as_ref()
+                .is_none_or(|k| message.starts_with(k.as_str()))
+    }
+}
+
+/// The newest `limit` changes the filter admits (in causal order, newest first).
+pub fn history(doc: &mut AutoCommit, limit: usize, filter: &HistoryFilter) -> Vec<HistoryEntry> {
     let metas: Vec<_> = doc
         .get_changes_meta(&[])
         .into_iter()
@@ -50,17 +85,21 @@ pub fn history(doc: &mut AutoCommit, limit: usize, entity: Option<&str>) -> Vec<
         if out.len() >= limit {
             break;
         }
-        let diff = field_changes(doc, &meta.deps, meta.hash);
-        if let Some(entity) = entity {
-            if !diff.iter().any(|d| path_names(&d.path, entity)) {
-                continue;
-            }
-        }
         let author = meta
             .author
             .as_ref()
             .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
             .unwrap_or_default();
+        let message = meta.message.as_deref().unwrap_or_default();
+        if !filter.admits(meta.timestamp, &author, message) {
+            continue;
+        }
+        let diff = field_changes(doc, &meta.deps, meta.hash);
+        if let Some(entity) = &filter.entity {
+            if !diff.iter().any(|d| path_names(&d.path, entity)) {
+                continue;
+            }
+        }
         let node = split_author(&author).1.to_owned();
         let total = diff.len();
         let shown: Vec<FieldChange> = diff

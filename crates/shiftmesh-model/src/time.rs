@@ -156,6 +156,81 @@ pub fn parse_month(text: &str) -> Result<Date, InputError> {
         .map_err(|_| InputError::new(format!("'{text}' is not a month of the form YYYY-MM")))
 }
 
+/// Parses a time as people type it: `HH:MM` or `H:MM` (0:00 to 23:59). Stored values keep the
+/// strict [`parse_time`], so one time has one stored form.
+pub fn parse_clock(text: &str) -> Result<Time, InputError> {
+    match text.split_once(':') {
+        Some((hour, _)) if hour.len() == 1 => parse_time(&format!("0{text}")),
+        _ => parse_time(text),
+    }
+    .map_err(|_| InputError::new(format!("'{text}' is not a time like 9:00 or 21:30")))
+}
+
+/// Parses a day as people type it: `YYYY-MM-DD`, `today`, `tomorrow`, `yesterday`, or an
+/// offset from today in days, weeks or months (`+3d`, `-2d`, `+1w`, `-1m`).
+pub fn parse_day(text: &str, today: Date) -> Result<Date, InputError> {
+    let bad = || {
+        InputError::new(format!(
+            "'{text}' is not a day: give YYYY-MM-DD, today, tomorrow, yesterday or an offset like +3d, -1w, +1m"
+        ))
+    };
+    let offset = |span: jiff::Span| today.checked_add(span).map_err(|_| bad());
+    match text {
+        "today" => return Ok(today),
+        "tomorrow" => return offset(jiff::Span::new().days(1)),
+        "yesterday" => return offset(jiff::Span::new().days(-1)),
+        _ => {}
+    }
+    let Some(sign) = text
+        .strip_prefix('+')
+        .map(|_| 1)
+        .or(text.strip_prefix('-').map(|_| -1))
+    else {
+        // A date of the right shape that does not exist (2026-02-30) says so; anything else
+        // gets the list of what a day may be.
+        return parse_date(text).map_err(|e| {
+            if text.len() == 10 && text.as_bytes()[4] == b'-' {
+                e
+            } else {
+                bad()
+            }
+        });
+    };
+    let (number, unit) = text[1..].split_at(text.len().saturating_sub(2));
+    let n: i64 = digits(number)
+        .filter(|n| *n <= OFFSET_MAX)
+        .ok_or_else(bad)?;
+    match unit {
+        "d" => offset(jiff::Span::new().days(sign * n)),
+        "w" => offset(jiff::Span::new().weeks(sign * n)),
+        "m" => offset(jiff::Span::new().months(sign * n)),
+        _ => Err(bad()),
+    }
+}
+
+/// The largest offset [`parse_day`] takes, in its unit (days, weeks or months).
+const OFFSET_MAX: i64 = 9_999;
+
+/// Parses the start or end of a stretch of time as people type it: a day and a time
+/// (`2026-12-20T09:00`, `2026-12-20 9:00`, `tomorrowT9:00`), or a day alone. A day alone means
+/// its first moment when it starts a stretch and, when it ends one, the first moment of the next
+/// day, so `--from 2026-12-20 --to 2026-12-24` is five whole days.
+pub fn parse_moment(text: &str, today: Date, ends: bool) -> Result<DateTime, InputError> {
+    match text.split_once(['T', ' ']) {
+        Some((day, time)) => Ok(parse_day(day, today)?.to_datetime(parse_clock(time)?)),
+        None => {
+            let day = parse_day(text, today)?;
+            let day = if ends {
+                day.tomorrow()
+                    .map_err(|_| InputError::new(format!("'{text}' is the last day there is")))?
+            } else {
+                day
+            };
+            Ok(day.to_datetime(Time::midnight()))
+        }
+    }
+}
+
 fn digits<T: std::str::FromStr>(text: &str) -> Option<T> {
     if text.bytes().all(|b| b.is_ascii_digit()) {
         text.parse().ok()
@@ -344,6 +419,36 @@ mod tests {
             start: parse_time(start).unwrap(),
             end: parse_time(end).unwrap(),
         }
+    }
+
+    #[test]
+    fn typed_days_times_and_moments_are_relative_to_today() {
+        let today = parse_date("2026-12-02").unwrap();
+        let day = |t: &str| parse_day(t, today).map(|d| d.to_string());
+        assert_eq!(day("today").unwrap(), "2026-12-02");
+        assert_eq!(day("tomorrow").unwrap(), "2026-12-03");
+        assert_eq!(day("yesterday").unwrap(), "2026-12-01");
+        assert_eq!(day("+3d").unwrap(), "2026-12-05");
+        assert_eq!(day("-2d").unwrap(), "2026-11-30");
+        assert_eq!(day("+1w").unwrap(), "2026-12-09");
+        assert_eq!(day("+1m").unwrap(), "2027-01-02");
+        assert_eq!(day("2026-12-24").unwrap(), "2026-12-24");
+        for bad in ["+", "+d", "+3x", "3d", "+99999d", "soon", "-"] {
+            assert!(day(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_clock("9:00").unwrap(), parse_time("09:00").unwrap());
+        assert_eq!(parse_clock("21:30").unwrap(), parse_time("21:30").unwrap());
+        assert!(parse_clock("9:0").is_err());
+        assert!(parse_clock("24:00").is_err());
+        let moment = |t: &str, ends| parse_moment(t, today, ends).map(format_datetime);
+        assert_eq!(moment("2026-12-20", false).unwrap(), "2026-12-20T00:00");
+        assert_eq!(moment("2026-12-24", true).unwrap(), "2026-12-25T00:00");
+        assert_eq!(moment("tomorrowT9:00", false).unwrap(), "2026-12-03T09:00");
+        assert_eq!(
+            moment("2026-12-20 17:30", true).unwrap(),
+            "2026-12-20T17:30"
+        );
+        assert!(moment("2026-12-20T", false).is_err());
     }
 
     #[test]

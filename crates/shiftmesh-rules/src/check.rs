@@ -15,7 +15,7 @@ use shiftmesh_model::{
 };
 
 use crate::conflict::{
-    conflict_id, Conflict, Fingerprint, Kind, OptionId, ResolutionOption, WrittenValue,
+    conflict_id, first_day, Conflict, Fingerprint, Kind, OptionId, ResolutionOption, WrittenValue,
 };
 
 /// What of a shift its conflicts are about (its label and id are not).
@@ -185,8 +185,11 @@ pub fn full_pass(input: &Input<'_>) -> Vec<Conflict> {
     all
 }
 
+/// Errors first, then by date (conflicts about no shift before dated ones), kind and id.
 pub fn sort(conflicts: &mut [Conflict]) {
-    conflicts.sort_by(|a, b| (a.severity, a.kind, &a.id).cmp(&(b.severity, b.kind, &b.id)));
+    conflicts.sort_by(|a, b| {
+        (a.severity, a.date, a.kind, &a.id).cmp(&(b.severity, b.date, b.kind, &b.id))
+    });
 }
 
 /// "First" is the assignment created first, then the smaller key, the same on every node.
@@ -461,8 +464,7 @@ fn double_bookings(
                     entity: None,
                     field: None,
                     values: Vec::new(),
-                    date: None,
-
+                    date: Some(first.shift.date.min(second.shift.date)),
                     fingerprint: with_shift(
                         with_shift(
                             with_assignment(
@@ -525,8 +527,7 @@ fn rest(staff: &Staff, held: &[Held<'_>], input: &Input<'_>, out: &mut Vec<(Week
                 entity: None,
                 field: None,
                 values: Vec::new(),
-                date: None,
-
+                date: Some(a.shift.date.min(b.shift.date)),
                 fingerprint: with_shift(
                     with_shift(
                         with_assignment(
@@ -622,8 +623,7 @@ fn unavailable(
                     entity: None,
                     field: None,
                     values: Vec::new(),
-                    date: None,
-
+                    date: Some(h.shift.date),
                     fingerprint: with_shift(
                         with_assignment(Fingerprint::new(), h.assignment),
                         h.shift,
@@ -693,8 +693,7 @@ fn missing_skills(
                 entity: None,
                 field: None,
                 values: Vec::new(),
-                date: None,
-
+                date: Some(h.shift.date),
                 fingerprint: with_shift(with_assignment(Fingerprint::new(), h.assignment), h.shift)
                     .add(
                         staff
@@ -770,8 +769,7 @@ fn max_hours(staff: &Staff, held: &[Held<'_>], out: &mut Vec<(Week, Conflict)>) 
                 entity: None,
                 field: None,
                 values: Vec::new(),
-                date: None,
-
+                date: list.iter().map(|h| h.shift.date).min(),
                 fingerprint: list
                     .iter()
                     .fold(Fingerprint::new().add(max.to_string()), |f, h| {
@@ -840,8 +838,7 @@ fn check_shift_with(
             entity: None,
             field: None,
             values: Vec::new(),
-            date: None,
-
+            date: Some(shift.date),
             fingerprint: with_shift(Fingerprint::new(), shift).finish(),
         });
     }
@@ -895,8 +892,7 @@ fn shift_staffing(
             entity: None,
             field: None,
             values: Vec::new(),
-            date: None,
-
+            date: Some(shift.date),
             fingerprint: shift_print.clone(),
         });
     }
@@ -924,8 +920,7 @@ fn shift_staffing(
             entity: None,
             field: None,
             values: Vec::new(),
-            date: None,
-
+            date: Some(shift.date),
             fingerprint: shift_print.clone(),
         });
     }
@@ -1030,8 +1025,7 @@ fn check_assignment_with(
         entity: None,
         field: None,
         values: Vec::new(),
-        date: None,
-
+        date: first_day(index, std::slice::from_ref(&key.shift)),
         fingerprint: with_assignment(Fingerprint::new(), assignment)
             .add([u8::from(shift_gone), u8::from(staff_gone)])
             .finish(),
@@ -1119,7 +1113,7 @@ fn check_entity(collection: Collection, key: &str, input: &Input<'_>) -> Vec<Con
     if let Some(fields) = input.concurrent.get(&(collection, key.to_owned())) {
         for (field, values) in fields {
             let found = if field.is_empty() {
-                concurrent_create(collection, key, values)
+                concurrent_create(collection, key, values, input)
             } else {
                 concurrent_edit(collection, key, field, values, input)
             };
@@ -1179,6 +1173,7 @@ fn concurrent_edit(
     let written = written_values(values);
     let shown = shown_value(collection, key, field, input.index);
     let (staff, shifts, assignments) = named_by(collection, key);
+    let date = first_day(input.index, &shifts);
     Some(Conflict {
         id: conflict_id(Kind::ConcurrentEdit, &[collection.key(), key, field]),
         kind: Kind::ConcurrentEdit,
@@ -1207,8 +1202,7 @@ fn concurrent_edit(
         )],
         entity: Some(entity_ref(collection, key)),
         field: Some(field.to_owned()),
-        date: None,
-
+        date,
         fingerprint: written
             .iter()
             .fold(Fingerprint::new(), |f, w| {
@@ -1237,6 +1231,7 @@ fn concurrent_create(
     collection: Collection,
     key: &str,
     values: &[shiftmesh_model::ConcurrentValue],
+    input: &Input<'_>,
 ) -> Option<Conflict> {
     let content = |v: &serde_json::Value| -> serde_json::Value {
         match v {
@@ -1277,6 +1272,7 @@ fn concurrent_create(
         seen.len() > 1
     });
     let (staff, shifts, assignments) = named_by(collection, key);
+    let date = first_day(input.index, &shifts);
     let authors: Vec<String> = written
         .iter()
         .enumerate()
@@ -1318,8 +1314,7 @@ fn concurrent_create(
         )],
         entity: Some(entity_ref(collection, key)),
         field: None,
-        date: None,
-
+        date,
         fingerprint: written
             .iter()
             .fold(Fingerprint::new(), |f, w| {
@@ -1375,6 +1370,7 @@ fn unreadable_field(
         ));
     }
     let (staff, shifts, assignments) = named_by(collection, key);
+    let date = first_day(input.index, &shifts);
     Conflict {
         id: conflict_id(
             Kind::UnreadableField,
@@ -1400,8 +1396,7 @@ fn unreadable_field(
             author: damage.author.clone(),
             object: None,
         }],
-        date: None,
-
+        date,
         fingerprint: Fingerprint::new()
             .add(damage.stored_text())
             .add(&damage.problem)
@@ -1471,7 +1466,6 @@ fn rival_collections(input: &Input<'_>, out: &mut Vec<Conflict>) {
             field: Some(name.to_owned()),
             values: Vec::new(),
             date: None,
-
             fingerprint: rivals
                 .iter()
                 .fold(Fingerprint::new(), |f, r| {

@@ -248,15 +248,29 @@ impl Conflict {
         self.options.iter().any(|o| o.id == option)
     }
 
+    /// The earliest day of the shifts the conflict names (none for one about no shift). The
+    /// validation sets it on every conflict it finds (`date`); this is for conflicts read
+    /// from elsewhere.
+    pub fn date_in(&self, index: &shiftmesh_model::Index) -> Option<jiff::civil::Date> {
+        first_day(index, &self.shifts)
+    }
+
     /// The conflict with its date: the earliest day of the shifts it names.
     pub fn dated(mut self, index: &shiftmesh_model::Index) -> Conflict {
-        self.date = self
-            .shifts
-            .iter()
-            .filter_map(|s| index.shifts.get(s).map(|shift| shift.date))
-            .min();
+        self.date = self.date_in(index);
         self
     }
+}
+
+/// The earliest day of those of `shifts` that exist: a conflict's date.
+pub(crate) fn first_day(
+    index: &shiftmesh_model::Index,
+    shifts: &[shiftmesh_model::Id],
+) -> Option<jiff::civil::Date> {
+    shifts
+        .iter()
+        .filter_map(|s| index.shifts.get(s).map(|shift| shift.date))
+        .min()
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -11,10 +11,14 @@ mod resolve;
 mod substitute;
 mod validator;
 
-pub use check::{full_pass, iso_week, Input, Scope, Settings, MIN_REST_MINUTES_DEFAULT};
+pub use check::{
+    full_pass, iso_week, sort as sort_conflicts, Input, Scope, Settings, MIN_REST_MINUTES_DEFAULT,
+};
 pub use conflict::{
     conflict_id, Conflict, Kind, OptionId, ResolutionOption, Severity, WrittenValue,
 };
 pub use resolve::{plan, substitutes, Plan, Request, ResolveError};
-pub use substitute::{candidates, eligibility, Candidate, CANDIDATES_MAX};
-pub use validator::{open_and_acknowledged, Delta, Validator};
+pub use substitute::{
+    candidates, cover, eligibility, Candidate, Cover, NearMiss, CANDIDATES_MAX, NEAR_MISSES_MAX,
+};
+pub use validator::{is_acknowledged, open_and_acknowledged, Delta, Validator};

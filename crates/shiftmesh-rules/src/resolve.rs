@@ -2,7 +2,7 @@
 //! as one change that syncs like any other, so a conflict resolved on one node disappears on all.
 
 use jiff::Timestamp;
-use shiftmesh_model::time::{parse_time, ShiftTime};
+use shiftmesh_model::time::{parse_clock, ShiftTime};
 use shiftmesh_model::{
     Acknowledgement, Assignment, AssignmentKey, Collection, Edit, FieldValue, Id, LocalSpan, Op,
     Shift,
@@ -211,11 +211,11 @@ pub fn plan(
         OptionId::EditShift => {
             let shift = shift(input, &conflict.shifts[0], conflict)?;
             let text = value()?;
-            let (start, end) = text.split_once('-').ok_or_else(|| {
+            let (start, end) = text.split_once(['-', '–']).ok_or_else(|| {
                 ResolveError::BadValue(format!("'{text}' is not of the form HH:MM-HH:MM"))
             })?;
-            let start = parse_time(start).map_err(|e| ResolveError::BadValue(e.message))?;
-            let end = parse_time(end).map_err(|e| ResolveError::BadValue(e.message))?;
+            let start = parse_clock(start.trim()).map_err(|e| ResolveError::BadValue(e.message))?;
+            let end = parse_clock(end.trim()).map_err(|e| ResolveError::BadValue(e.message))?;
             let time = ShiftTime {
                 date: shift.date,
                 start,
@@ -400,9 +400,14 @@ fn conflict_entity(conflict: &Conflict) -> Result<(Collection, String), ResolveE
 }
 
 /// Whether `text` names `value`: text values by themselves, others as JSON (`3`, `true`).
+/// Whether `text` names a value: as stored, or for a shift's time (stored as
+/// `2026-12-13T10:00/16:00`) as people write it, `10:00-16:00` or `10:00–16:00`.
 fn value_matches(value: &serde_json::Value, text: &str) -> bool {
     match value {
-        serde_json::Value::String(s) => s == text,
+        serde_json::Value::String(s) if s == text => true,
+        serde_json::Value::String(s) => s.split_once('T').is_some_and(|(_, times)| {
+            ShiftTime::decode(s).is_ok() && times == text.trim().replace(['-', '–'], "/")
+        }),
         other => other.to_string().as_str() == text,
     }
 }

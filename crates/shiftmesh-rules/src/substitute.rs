@@ -12,6 +12,9 @@ pub struct Candidate {
     pub name: String,
     /// Warnings taking the shift would add (short rest next to it, an undesired slot).
     pub new_warnings: usize,
+    /// Those warnings in words ("7 h rest after mon-night, under the 11 h wanted").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Minutes already worked in the shift's week.
     pub week_minutes: i64,
     pub same_department: bool,
@@ -49,7 +52,7 @@ pub fn eligibility(
     let target = shift.time().interval(input.zone_of(shift));
     let week = iso_week_of(shift);
     let mut week_minutes = 0;
-    let mut new_warnings = 0;
+    let mut warnings = Vec::new();
     for held in input.index.assignments_of_staff(&staff.id) {
         if Some(&held.key()) == replacing {
             continue;
@@ -70,13 +73,21 @@ pub fn eligibility(
                 other.time()
             ));
         } else {
-            let gap = if interval.end <= target.start {
-                target.start.as_second() - interval.end.as_second()
+            let (gap, side) = if interval.end <= target.start {
+                (target.start.as_second() - interval.end.as_second(), "after")
             } else {
-                interval.start.as_second() - target.end.as_second()
+                (
+                    interval.start.as_second() - target.end.as_second(),
+                    "before",
+                )
             };
             if gap / 60 < input.settings.min_rest_minutes {
-                new_warnings += 1;
+                warnings.push(format!(
+                    "{} rest {side} {}, under the {} wanted",
+                    hours(gap / 60),
+                    other.id,
+                    hours(input.settings.min_rest_minutes)
+                ));
             }
         }
         if iso_week_of(other) == week {
@@ -95,18 +106,19 @@ pub fn eligibility(
                 entry.span
             ));
         } else if entry.kind.as_str() == "undesired" {
-            new_warnings += 1;
+            warnings.push(format!("would rather not work {}", entry.span));
         }
     }
     if let Some(max) = staff.max_minutes_week {
         let total = week_minutes + target.minutes();
         if total > i64::from(max) {
             reasons.push(format!(
-                "{} would work {} h in {}, over their maximum of {} h",
+                "{} would work {} in {}, {} over their maximum of {}",
                 staff.id,
-                total / 60,
+                hours(total),
                 iso_week(shift),
-                max / 60
+                hours(total - i64::from(max)),
+                hours(i64::from(max))
             ));
         }
     }
@@ -116,7 +128,8 @@ pub fn eligibility(
     Ok(Candidate {
         staff: staff.id.clone(),
         name: staff.name.clone(),
-        new_warnings,
+        new_warnings: warnings.len(),
+        warnings,
         week_minutes,
         same_department: staff.department.is_some()
             && staff.department.as_ref() == reference_department,
@@ -149,4 +162,63 @@ pub fn candidates(
     });
     found.truncate(CANDIDATES_MAX);
     found
+}
+
+/// Minutes as hours the way people say them: "38 h", "2.5 h", "0.75 h".
+fn hours(minutes: i64) -> String {
+    if minutes % 60 == 0 {
+        format!("{} h", minutes / 60)
+    } else {
+        let text = format!("{:.2}", minutes as f64 / 60.0);
+        format!("{} h", text.trim_end_matches('0'))
+    }
+}
+
+/// Someone who cannot take a shift as things stand, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NearMiss {
+    pub staff: Id,
+    pub name: String,
+    pub reasons: Vec<String>,
+}
+
+/// Who could cover a shift: those eligible, ranked as [`candidates`] ranks them, and below the
+/// line the active staff who miss, fewest reasons first, with the reasons.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cover {
+    pub candidates: Vec<Candidate>,
+    pub near_misses: Vec<NearMiss>,
+}
+
+/// The most near-misses listed for one shift.
+pub const NEAR_MISSES_MAX: usize = 10;
+
+/// Everyone who could take `shift`, and the nearest misses, leaving out those assigned to it.
+pub fn cover(input: &Input<'_>, shift: &Shift) -> Cover {
+    let assigned: Vec<Id> = input
+        .index
+        .assignments_of_shift(&shift.id)
+        .map(|a| a.staff.clone())
+        .collect();
+    let mut near_misses: Vec<NearMiss> = input
+        .index
+        .staff
+        .values()
+        .filter(|s| s.active && !assigned.contains(&s.id))
+        .filter_map(|s| {
+            eligibility(input, shift, s, None, shift.department.as_ref())
+                .err()
+                .map(|reasons| NearMiss {
+                    staff: s.id.clone(),
+                    name: s.name.clone(),
+                    reasons,
+                })
+        })
+        .collect();
+    near_misses.sort_by(|a, b| (a.reasons.len(), &a.staff).cmp(&(b.reasons.len(), &b.staff)));
+    near_misses.truncate(NEAR_MISSES_MAX);
+    Cover {
+        candidates: candidates(input, shift, &assigned, None),
+        near_misses,
+    }
 }

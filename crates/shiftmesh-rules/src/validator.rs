@@ -303,6 +303,12 @@ impl Validator {
             .count()
     }
 
+    /// Every conflict, borrowed and in no particular order: for counting and filtering
+    /// without copying them all.
+    pub fn iter(&self) -> impl Iterator<Item = &Conflict> + '_ {
+        self.by_scope.values().flatten()
+    }
+
     /// Every conflict, sorted (errors first, then by kind and id).
     pub fn conflicts(&self) -> Vec<Conflict> {
         let mut all: Vec<Conflict> = self.by_scope.values().flatten().cloned().collect();
@@ -362,7 +368,7 @@ pub fn open_and_acknowledged(
 }
 
 /// A warning acknowledged for exactly the data it is about.
-fn is_acknowledged(c: &Conflict, acks: &BTreeMap<String, Acknowledgement>) -> bool {
+pub fn is_acknowledged(c: &Conflict, acks: &BTreeMap<String, Acknowledgement>) -> bool {
     c.severity == Severity::Warning
         && acks
             .get(&c.id)
