@@ -1,6 +1,7 @@
 //! Replies as text, the way a person reads them at a terminal. (`--json` prints
 //! [`Reply::to_json`] instead.)
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use shiftmesh_app::{
@@ -561,7 +562,7 @@ fn staff_shown(s: &StaffShown) -> String {
     out
 }
 
-fn shift_line(view: &ShiftView) -> String {
+fn shift_line(view: &ShiftView, names: &BTreeMap<Id, String>) -> String {
     let shift = &view.shift;
     let mark = if view.damaged.is_some() {
         "  ← damaged"
@@ -585,11 +586,15 @@ fn shift_line(view: &ShiftView) -> String {
         } else {
             view.assigned
                 .iter()
-                .map(Id::as_str)
+                .map(|id| names.get(id).map_or(id.as_str(), String::as_str))
                 .collect::<Vec<_>>()
                 .join(", ")
         },
-        mark
+        if shift.label.is_empty() {
+            mark.to_owned()
+        } else {
+            format!("  · {}{mark}", shift.label)
+        }
     )
 }
 
@@ -804,25 +809,147 @@ fn cover(c: &shiftmesh_app::CoverShown) -> String {
     out
 }
 
+/// People's names by id, for the people a view lists.
+fn names_of(s: &ScheduleView) -> BTreeMap<Id, String> {
+    s.people
+        .iter()
+        .map(|p| (p.id.clone(), p.name.clone()))
+        .collect()
+}
+
+/// Whether a view is one whole month (shown as a calendar).
+fn is_month(s: &ScheduleView) -> bool {
+    s.from == s.from.first_of_month() && s.to == s.from.last_of_month() && s.from != s.to
+}
+
 fn schedule(s: &ScheduleView) -> String {
     let mut out = format!(
         "schedule {} – {} ({}); coverage is assigned/min/capacity\n",
         s.from, s.to, s.time_zone
     );
+    if is_month(s) {
+        out.push_str(&month_grid(s));
+    } else {
+        out.push_str(&day_by_day(s));
+    }
+    out.push_str(&hours_of(s));
+    if !s.unreadable.is_empty() {
+        out.push('\n');
+        out.push_str(&broken_rows(&s.unreadable));
+    }
+    out
+}
+
+/// Each day with its shifts (who works them by name), and who is away that day.
+fn day_by_day(s: &ScheduleView) -> String {
+    let names = names_of(s);
+    let mut out = String::new();
     for day in &s.days {
         let _ = writeln!(out, "\n{} {}", weekday_name(day.date.weekday()), day.date);
         if day.shifts.is_empty() {
             out.push_str("  (no shifts)\n");
         }
         for view in &day.shifts {
-            out.push_str(&shift_line(view));
+            out.push_str(&shift_line(view, &names));
             out.push('\n');
         }
+        let start = day.date.to_datetime(jiff::civil::Time::midnight());
+        let end = day
+            .date
+            .tomorrow()
+            .unwrap_or(day.date)
+            .to_datetime(jiff::civil::Time::midnight());
+        let away: Vec<String> = s
+            .people
+            .iter()
+            .flat_map(|p| p.availability.iter().map(move |a| (p, a)))
+            .filter(|(_, a)| a.kind.blocks_work() && a.span.from < end && start < a.span.to)
+            .map(|(p, a)| {
+                let why = if a.reason.is_empty() {
+                    a.kind.as_str().to_owned()
+                } else {
+                    format!("{}, {}", a.kind.as_str(), a.reason)
+                };
+                format!("{} ({why})", p.name)
+            })
+            .collect();
+        if !away.is_empty() {
+            let _ = writeln!(out, "  away: {}", away.join("; "));
+        }
     }
-    if !s.unreadable.is_empty() {
+    out
+}
+
+/// A month as a calendar: each day's number, then how many of its shifts have their minimum
+/// staff out of how many it has (`3/4`), marked `!` when one is short.
+fn month_grid(s: &ScheduleView) -> String {
+    const CELL_CHARS: usize = 10;
+    let mut out = String::from("\n");
+    for name in ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"] {
+        let _ = write!(out, "{name:<CELL_CHARS$}");
+    }
+    out = out.trim_end().to_owned();
+    out.push('\n');
+    let lead = usize::from(s.from.weekday().to_monday_zero_offset().unsigned_abs());
+    let mut line = " ".repeat(lead * CELL_CHARS);
+    let mut short_days = 0;
+    for day in &s.days {
+        let total = day.shifts.len();
+        let covered = day
+            .shifts
+            .iter()
+            .filter(|v| v.assigned.len() >= v.shift.min_staff as usize)
+            .count();
+        let cell = if total == 0 {
+            format!("{:>2} ·", day.date.day())
+        } else {
+            let mark = if covered < total {
+                short_days += 1;
+                "!"
+            } else {
+                ""
+            };
+            format!("{:>2} {covered}/{total}{mark}", day.date.day())
+        };
+        let _ = write!(line, "{cell:<CELL_CHARS$}");
+        if day.date.weekday() == jiff::civil::Weekday::Sunday {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line.clear();
+        }
+    }
+    if !line.trim().is_empty() {
+        out.push_str(line.trim_end());
         out.push('\n');
-        out.push_str(&broken_rows(&s.unreadable));
     }
+    let _ = writeln!(
+        out,
+        "\nEach day: shifts with their minimum staff / shifts ('!' on the {short_days} day(s) with one short);\nsee a day with 'shiftmesh schedule --day DAY'."
+    );
+    out
+}
+
+/// Hours assigned per person in the view, against their weekly maximum.
+fn hours_of(s: &ScheduleView) -> String {
+    let working: Vec<_> = s.people.iter().filter(|p| p.minutes > 0).collect();
+    if working.is_empty() {
+        return String::new();
+    }
+    let week = s.from.until(s.to).map_or(0, |span| span.get_days()) < 7;
+    let mut out = String::from("\nhours in this view\n");
+    let rows = working.iter().map(|p| {
+        let worked = hours(u32::try_from(p.minutes).unwrap_or(u32::MAX));
+        let limit = match (p.max_minutes_week, week) {
+            (Some(max), true) if i64::from(max) < p.minutes => {
+                format!("of {} h  ← over their maximum", hours(max))
+            }
+            (Some(max), true) => format!("of {} h", hours(max)),
+            (Some(max), false) => format!("(at most {} h a week)", hours(max)),
+            (None, _) => String::new(),
+        };
+        vec![format!("  {}", p.name), format!("{worked} h"), limit]
+    });
+    out.push_str(&table(&["  PERSON", "HOURS", ""], rows));
     out
 }
 

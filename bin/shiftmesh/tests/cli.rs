@@ -150,7 +150,7 @@ fn assign_and_unassign_show_in_the_schedule_with_coverage() {
     assert_eq!(monday[0]["assigned"], serde_json::json!(["sarah"]));
     let text = node.ok(&["schedule", "--day", "2026-11-23", "--staff", "sarah"]);
     assert!(
-        text.contains("sarah") && !text.contains("mon-night"),
+        text.contains("Sarah Lee") && !text.contains("mon-night"),
         "{text}"
     );
     let month = node.json(&["schedule", "--month", "2026-11"]);

@@ -766,3 +766,49 @@ fn a_clinic_plans_a_month_finds_cover_and_reverts_an_import_on_two_nodes() {
     );
     drop(running_a);
 }
+
+#[test]
+fn the_schedule_names_people_shows_who_is_away_their_hours_and_a_month_as_a_calendar() {
+    let node = clinic();
+    shift(
+        &node,
+        "mon-early",
+        "2026-12-14",
+        "06:00",
+        "14:00",
+        &["--label", "Ward round"],
+    );
+    shift(&node, "tue-early", "2026-12-15", "06:00", "14:00", &[]);
+    node.ok(&["assign", "ana", "mon-early"]);
+    node.ok(&[
+        "availability",
+        "add",
+        "ben",
+        "--from",
+        "2026-12-15",
+        "--to",
+        "2026-12-15",
+        "--kind",
+        "leave",
+        "--reason",
+        "flu",
+    ]);
+    let week = node.ok(&["schedule", "--week", "2026-12-14"]);
+    assert!(week.contains("1/1/1  Ana Ruiz  · Ward round"), "{week}");
+    assert!(week.contains("away: Ben Okafor (leave, flu)"), "{week}");
+    assert!(
+        week.contains("Ana Ruiz") && week.contains("8 h") && week.contains("of 40 h"),
+        "{week}"
+    );
+    let month = node.ok(&["schedule", "--month", "2026-12"]);
+    assert!(
+        month.lines().count() < 25,
+        "a calendar, not a list: {month}"
+    );
+    assert!(month.contains("Mon       Tue"), "{month}");
+    assert!(
+        month.contains("14 1/1") && month.contains("15 0/1!"),
+        "{month}"
+    );
+    assert!(!month.contains("(no shifts)"), "{month}");
+}

@@ -99,12 +99,11 @@ pub fn eligibility(
             continue;
         }
         if entry.kind.blocks_work() {
-            reasons.push(format!(
-                "{} is {} {}",
-                staff.id,
-                entry.kind.as_str(),
-                entry.span
-            ));
+            let state = match entry.kind.as_str() {
+                "leave" => "on leave",
+                other => other,
+            };
+            reasons.push(format!("{} is {state} {}", staff.id, entry.span));
         } else if entry.kind.as_str() == "undesired" {
             warnings.push(format!("would rather not work {}", entry.span));
         }
