@@ -31,7 +31,7 @@ const COMMAND_EXAMPLES: &[(&str, &str)] = &[
     ("invite", "shiftmesh invite --expires 2h > invite.txt"),
     ("peers", "shiftmesh peers"),
     ("peers list", "shiftmesh peers list --json"),
-    ("peers trust", "shiftmesh peers trust 12D3KooWAbCd --name back-office"),
+    ("peers trust", "shiftmesh peers trust 12D3KooWQ4zR6cYyUoh1sVv8hVJ9jHX8fNnGwU3dA2tKxPe5mBcL --name back-office"),
     ("peers revoke", "shiftmesh peers revoke back-office"),
     ("events", "shiftmesh events\n  shiftmesh events | jq .type"),
     ("department add", "shiftmesh department add ward --name 'Ward' --time-zone Europe/Berlin"),
@@ -343,8 +343,8 @@ pub enum PeersCommand {
     /// Make a machine a member of the site: every node then syncs with it. For a machine shown
     /// as pending ('shiftmesh peers'); a new machine usually joins with an invite instead
     Trust {
-        /// Its peer id or a unique prefix of it, as 'shiftmesh peers' or 'shiftmesh status' on
-        /// it shows
+        /// Its whole peer id, as 'shiftmesh peers' (in the line that names a pending machine)
+        /// or 'shiftmesh status' on it shows
         #[arg(value_name = "PEER_ID")]
         peer_id: String,
         /// A name to show for it [default: machine]
@@ -354,7 +354,8 @@ pub enum PeersCommand {
     /// Revoke a member (a lost, stolen or retired machine): every node that learns of it
     /// closes its connections and refuses it from then on
     Revoke {
-        /// Its peer id, a unique prefix of it, or its name as 'shiftmesh peers' shows
+        /// Its peer id, a unique prefix of a member's id, or a member's name, as 'shiftmesh
+        /// peers' shows
         #[arg(value_name = "PEER_ID")]
         peer_id: String,
     },

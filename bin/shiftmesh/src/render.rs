@@ -241,6 +241,14 @@ fn brought(conflicts: &[Conflict], written: bool) -> String {
 
 fn changed(c: &Changed) -> String {
     let mut text = c.message.clone();
+    if !c.cleared.is_empty() {
+        let _ = write!(
+            text,
+            "; it clears {} conflict(s): {}",
+            c.cleared.len(),
+            c.cleared.join(", ")
+        );
+    }
     text.push_str(&brought(&c.conflicts, true));
     text
 }
@@ -1012,7 +1020,7 @@ fn peers(list: &PeerList) -> String {
         );
     }
     if !list.peers.is_empty() {
-        text.push_str("\n(peer ids are shortened; any unique prefix, or a member's name, works in 'peers trust' and 'peers revoke')");
+        text.push_str("\n(peer ids are shortened; 'peers revoke' takes a unique prefix or a member's name, 'peers trust' the whole id)");
     }
     if !list.running {
         text.push_str(

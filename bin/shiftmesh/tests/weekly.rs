@@ -575,6 +575,24 @@ fn revert_undoes_an_import_and_refuses_what_a_later_change_rewrote() {
         "Ana P."
     );
 
+    // A revert that would leave something naming what it removes is refused.
+    node.ok(&["staff", "add", "zoe", "--name", "Zoe Ng"]);
+    let add_zoe = change_of(&node, "add staff zoe");
+    shift(&node, "sun-1", "2026-12-20", "08:00", "16:00", &[]);
+    node.ok(&["assign", "zoe", "sun-1"]);
+    let line = node.fails(1, &["revert", &add_zoe]);
+    assert!(
+        line.contains("made since that name it (sun-1/zoe)"),
+        "{line}"
+    );
+    node.ok(&["unassign", "zoe", "sun-1"]);
+    let unassign = change_of(&node, "unassign");
+    node.ok(&["shift", "remove", "sun-1"]);
+    let line = node.fails(1, &["revert", &unassign]);
+    assert!(line.contains("which is gone"), "{line}");
+    node.ok(&["revert", &add_zoe]);
+    node.fails(1, &["staff", "show", "zoe"]);
+
     let line = node.fails(2, &["revert", "xyz"]);
     assert!(line.contains("hex digits"), "{line}");
     node.fails(1, &["revert", "000000000000"]);
@@ -611,6 +629,11 @@ fn peers_are_named_by_short_prefixes_and_by_name() {
     assert!(shown.len() < b_id.len(), "ids are shortened: {listed}");
     let line = a.fails(1, &["peers", "revoke", "12D3KooW"]);
     assert!(line.contains("at least 12"), "{line}");
+    let line = a.fails(2, &["peers", "trust", &b_id[..16]]);
+    assert!(
+        line.contains("not a peer id"),
+        "trust takes the whole id: {line}"
+    );
     let revoked = a.json(&["peers", "revoke", &b_id[..16]]);
     assert_eq!(revoked["revoked"], b_id);
 }

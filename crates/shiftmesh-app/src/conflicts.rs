@@ -61,14 +61,19 @@ impl Checked<'_> {
         split(&self.validator, schedule.view())
     }
 
-    /// The open conflicts a change that touched `dirty` brought, without updating the
-    /// validation (so a borrowed one is not copied).
-    pub fn caused(&self, schedule: &mut Schedule, dirty: &Dirty) -> Result<Vec<Conflict>> {
+    /// The open conflicts a change that touched `dirty` brought and the ones it cleared,
+    /// without updating the validation (so a borrowed one is not copied). The conflicts
+    /// brought are dated.
+    pub fn caused(&self, schedule: &mut Schedule, dirty: &Dirty) -> Result<Effect> {
         let concurrent = schedule.all_concurrent_values()?;
         let input = Input::new(schedule.index(), schedule.zone(), &concurrent);
-        Ok(self
+        let (brought, cleared) = self
             .validator
-            .brought_by(&input, dirty, &schedule.index().acks))
+            .changed_by(&input, dirty, &schedule.index().acks);
+        Ok(Effect {
+            brought: dated(brought, schedule.index()),
+            cleared,
+        })
     }
 
     /// Brings the validation up to date after a change that touched `dirty` (copying a
@@ -81,18 +86,27 @@ impl Checked<'_> {
     }
 }
 
+/// What a change did to the open conflicts.
+#[derive(Clone, Debug, Default)]
+pub struct Effect {
+    /// The open conflicts that were not open, dated.
+    pub brought: Vec<Conflict>,
+    /// The ids of the open conflicts that are gone.
+    pub cleared: Vec<String>,
+}
+
 /// Makes a change with `write` (given the session and who is acting), persists it, and says
-/// what it brought: the write's result, the change, and the open conflicts that were not open.
+/// what it did: the write's result, the change, and the conflicts it brought and cleared.
 pub fn write<T>(
     ctx: &mut Context,
     write: impl FnOnce(&mut Session, &Edit) -> Result<(T, Written)>,
-) -> Result<(T, Written, Vec<Conflict>)> {
+) -> Result<(T, Written, Effect)> {
     let edit = ctx.edit()?;
     let (s, checked) = Checked::open(&mut ctx.db)?;
     let (value, written) = write(s, &edit)?;
     s.persist()?;
-    let caused = checked.caused(&mut s.schedule, &written.dirty)?;
-    Ok((value, written, dated(caused, s.schedule.index())))
+    let effect = checked.caused(&mut s.schedule, &written.dirty)?;
+    Ok((value, written, effect))
 }
 
 /// Conflicts with their dates (the earliest day of the shifts each names), for sorting and
@@ -101,12 +115,13 @@ pub fn dated(conflicts: Vec<Conflict>, index: &shiftmesh_model::Index) -> Vec<Co
     conflicts.into_iter().map(|c| c.dated(index)).collect()
 }
 
-/// A change as its reply: the entity to show, what happened, what it brought.
-pub fn changed(entity: impl serde::Serialize, message: String, conflicts: Vec<Conflict>) -> Reply {
+/// A change as its reply: the entity to show, what happened, what it brought and cleared.
+pub fn changed(entity: impl serde::Serialize, message: String, effect: Effect) -> Reply {
     Reply::Changed(Changed {
         entity: serde_json::to_value(entity).unwrap_or_default(),
         message,
-        conflicts,
+        conflicts: effect.brought,
+        cleared: effect.cleared,
     })
 }
 

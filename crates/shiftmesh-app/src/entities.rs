@@ -377,7 +377,7 @@ pub fn assign(
     Ok(Reply::Assigned(Assigned {
         assignment: assignment.key().to_string(),
         written: !check,
-        conflicts: crate::conflicts::dated(caused, s.schedule.index()),
+        conflicts: caused.brought,
     }))
 }
 

@@ -29,38 +29,35 @@ pub fn parse_peer_id(text: &str) -> Result<String> {
 /// (`12D3KooW`), so four more are needed before a prefix tells machines apart.
 pub const PEER_PREFIX_MIN_CHARS: usize = 12;
 
-/// The machine a user means, among those this node knows: a whole peer id, a unique prefix of
-/// one (as `shiftmesh peers` shows them), or the name of a member. Names given by pending
-/// machines are their own claims, so they are not matched.
-pub fn resolve_peer(ctx: &mut Context, text: &str) -> Result<String> {
+/// The member a user means: a whole peer id, a unique prefix of a member's id (as
+/// `shiftmesh peers` shows them), or a member's name. Only members are matched (a pending
+/// machine's id can be chosen to share a prefix), and a text that is one member's name and
+/// another's prefix is refused rather than guessed.
+pub fn resolve_member(ctx: &mut Context, text: &str) -> Result<String> {
     if let Ok(id) = parse_peer_id(text) {
         return Ok(id);
     }
     let text = text.trim();
     let known = crate::views::node_status(ctx)?.peers;
-    let by_name: Vec<&str> = known
-        .iter()
-        .filter(|p| p.state == "member" && p.name.as_deref() == Some(text))
+    let members = || known.iter().filter(|p| p.state == "member");
+    let mut matches: Vec<&str> = members()
+        .filter(|p| p.name.as_deref() == Some(text))
+        .chain(
+            members()
+                .filter(|p| text.len() >= PEER_PREFIX_MIN_CHARS && p.peer_id.starts_with(text)),
+        )
         .map(|p| p.peer_id.as_str())
         .collect();
-    let by_prefix: Vec<&str> = known
-        .iter()
-        .filter(|p| text.len() >= PEER_PREFIX_MIN_CHARS && p.peer_id.starts_with(text))
-        .map(|p| p.peer_id.as_str())
-        .collect();
-    let matches = if by_name.is_empty() {
-        by_prefix
-    } else {
-        by_name
-    };
+    matches.sort_unstable();
+    matches.dedup();
     match matches.as_slice() {
         [one] => Ok((*one).to_owned()),
         [] => Err(AppError::NotFound(format!(
-            "no machine of this site is named or starts with '{}' ('shiftmesh peers' lists them; a prefix needs at least {PEER_PREFIX_MIN_CHARS} characters)",
+            "no member of this site is named or starts with '{}' ('shiftmesh peers' lists them; a prefix needs at least {PEER_PREFIX_MIN_CHARS} characters)",
             text.chars().take(80).collect::<String>()
         ))),
         many => Err(AppError::Usage(format!(
-            "'{text}' could be any of {}; give more of the peer id",
+            "'{text}' could be any of {}; give the whole peer id",
             many.join(", ")
         ))),
     }
@@ -70,8 +67,10 @@ fn own_id(ctx: &mut Context) -> Result<String> {
     Ok(ctx.db.open()?.identity.peer_id().to_string())
 }
 
+/// Trusting takes the whole peer id: a machine with the site key can choose an identity that
+/// shares any short prefix with the one meant.
 pub fn trust(ctx: &mut Context, peer: &str, name: Option<String>) -> Result<Reply> {
-    let peer = resolve_peer(ctx, peer)?;
+    let peer = parse_peer_id(peer)?;
     if peer == own_id(ctx)? {
         return Err(AppError::Usage("that is this machine's own peer id".into()));
     }
@@ -88,7 +87,7 @@ pub fn trust(ctx: &mut Context, peer: &str, name: Option<String>) -> Result<Repl
 }
 
 pub fn revoke(ctx: &mut Context, peer: &str) -> Result<Reply> {
-    let peer = resolve_peer(ctx, peer)?;
+    let peer = resolve_member(ctx, peer)?;
     if peer == own_id(ctx)? {
         return Err(AppError::Refused(
             "this is this machine's own peer id; revoke a lost or retired machine from another member".into(),

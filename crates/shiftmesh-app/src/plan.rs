@@ -85,6 +85,11 @@ pub fn copy(ctx: &mut Context, spec: CopySpec) -> Result<Reply> {
             "copy at most {SCHEDULE_MAX_DAYS} days at once"
         )));
     }
+    if spec.onto == spec.from {
+        return Err(AppError::Usage(
+            "the copies would land on the days they are copied from; give another --onto".into(),
+        ));
+    }
     let shift_by = jiff::Span::new().days(days(spec.from, spec.onto));
     let copies = {
         let s = ctx.db.open()?;
@@ -201,7 +206,9 @@ fn write_copies(
         for (original, date) in copies {
             let shift = &index.shifts[original];
             let id = copied_id(&shift.id, shift.date, *date)?;
+            // A copy removed since counts as made: running again does not bring it back.
             if s.schedule.exists(Collection::Shifts, id.as_str())
+                || index.is_removed(Collection::Shifts, id.as_str())
                 || index.is_unreadable(Collection::Shifts, id.as_str())
                 || !made.insert(id.clone())
             {

@@ -69,6 +69,9 @@ impl Reply {
                 if let (Some(map), false) = (entity.as_object_mut(), c.conflicts.is_empty()) {
                     map.insert("conflicts".into(), value(&c.conflicts));
                 }
+                if let (Some(map), false) = (entity.as_object_mut(), c.cleared.is_empty()) {
+                    map.insert("cleared".into(), value(&c.cleared));
+                }
                 entity
             }
             Reply::Shifts(list) => {
@@ -156,7 +159,11 @@ pub struct Changed {
     /// What happened, in words ("added staff sam"; "… already has these values; nothing
     /// changed").
     pub message: String,
+    /// The conflicts it brought.
     pub conflicts: Vec<Conflict>,
+    /// The ids of the conflicts it cleared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cleared: Vec<String>,
 }
 
 /// A shift as views show it: its coverage and who is on it.

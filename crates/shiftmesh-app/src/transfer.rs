@@ -110,10 +110,7 @@ pub(crate) fn write_batch(
         report("saving", total, total);
     }
     s.persist()?;
-    Ok(crate::conflicts::dated(
-        checked.caused(&mut s.schedule, &written.dirty)?,
-        s.schedule.index(),
-    ))
+    Ok(checked.caused(&mut s.schedule, &written.dirty)?.brought)
 }
 
 pub fn export(
@@ -313,10 +310,7 @@ pub fn merge(ctx: &mut Context, source: Source) -> Result<Reply> {
         .merge_bytes(&bytes)
         .map_err(|e| AppError::Invalid(format!("{name} cannot be merged: {e}")))?;
     s.persist()?;
-    let conflicts = crate::conflicts::dated(
-        checked.caused(&mut s.schedule, &merged.dirty)?,
-        s.schedule.index(),
-    );
+    let conflicts = checked.caused(&mut s.schedule, &merged.dirty)?.brought;
     Ok(Reply::Merged(MergedFile {
         merged: name,
         new_changes: merged.new_changes,

@@ -1338,6 +1338,47 @@ pub enum Op {
     Adopt { collection: Collection },
 }
 
+impl Op {
+    /// What the operation does, in words, for the change's message.
+    pub fn describe(&self) -> String {
+        match self {
+            Op::Assign(a) => format!("assign {} to {}", a.staff, a.shift),
+            Op::Remove { collection, key } => format!("remove {} {key}", collection.noun()),
+            Op::SetField {
+                collection,
+                key,
+                field,
+                value,
+            } => format!(
+                "set {field} of {} {key} to {}",
+                collection.noun(),
+                value.to_json()
+            ),
+            Op::Restore { collection, key } => format!("restore {} {key}", collection.noun()),
+            Op::Acknowledge(a) => format!("acknowledge {}", a.conflict),
+            Op::RestoreField {
+                collection,
+                key,
+                field,
+            } if field.is_empty() => format!("restore {} {key}", collection.noun()),
+            Op::RestoreField {
+                collection,
+                key,
+                field,
+            } => format!(
+                "restore the last readable {field} of {} {key}",
+                collection.noun()
+            ),
+            Op::KeepVersion {
+                collection, key, ..
+            } => format!("keep one version of {} {key}", collection.noun()),
+            Op::Adopt { collection } => {
+                format!("adopt what a rival {} map holds", collection.key())
+            }
+        }
+    }
+}
+
 /// New entities for [`Schedule::add_many`].
 #[derive(Clone, Debug, Default)]
 pub struct Batch {

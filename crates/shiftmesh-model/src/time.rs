@@ -196,14 +196,19 @@ pub fn parse_day(text: &str, today: Date) -> Result<Date, InputError> {
             }
         });
     };
-    let (number, unit) = text[1..].split_at(text.len().saturating_sub(2));
+    // The unit is the last character; slicing by it keeps multi-byte text from splitting.
+    let body = &text[1..];
+    let Some(unit) = body.chars().last() else {
+        return Err(bad());
+    };
+    let number = &body[..body.len() - unit.len_utf8()];
     let n: i64 = digits(number)
         .filter(|n| *n <= OFFSET_MAX)
         .ok_or_else(bad)?;
     match unit {
-        "d" => offset(jiff::Span::new().days(sign * n)),
-        "w" => offset(jiff::Span::new().weeks(sign * n)),
-        "m" => offset(jiff::Span::new().months(sign * n)),
+        'd' => offset(jiff::Span::new().days(sign * n)),
+        'w' => offset(jiff::Span::new().weeks(sign * n)),
+        'm' => offset(jiff::Span::new().months(sign * n)),
         _ => Err(bad()),
     }
 }
@@ -433,7 +438,9 @@ mod tests {
         assert_eq!(day("+1w").unwrap(), "2026-12-09");
         assert_eq!(day("+1m").unwrap(), "2027-01-02");
         assert_eq!(day("2026-12-24").unwrap(), "2026-12-24");
-        for bad in ["+", "+d", "+3x", "3d", "+99999d", "soon", "-"] {
+        for bad in [
+            "+", "+d", "+3x", "3d", "+99999d", "soon", "-", "+3€", "-é", "+€d",
+        ] {
             assert!(day(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_clock("9:00").unwrap(), parse_time("09:00").unwrap());

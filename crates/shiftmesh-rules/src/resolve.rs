@@ -374,6 +374,13 @@ pub fn plan(
             ]
         }
     };
+    // The message says what the resolution did, not only which option was chosen.
+    let done: Vec<String> = ops.iter().map(Op::describe).collect();
+    let message = if done.is_empty() {
+        message
+    } else {
+        format!("{message}: {}", done.join("; "))
+    };
     Ok(Plan { message, ops })
 }
 

@@ -137,6 +137,18 @@ impl Validator {
         dirty: &Dirty,
         acks: &BTreeMap<String, Acknowledgement>,
     ) -> Vec<Conflict> {
+        self.changed_by(input, dirty, acks).0
+    }
+
+    /// What re-checking what `dirty` touched would change: the open conflicts it brings (as
+    /// [`Validator::brought_by`]) and the ids of the open ones it clears, without changing this
+    /// validation.
+    pub fn changed_by(
+        &self,
+        input: &Input<'_>,
+        dirty: &Dirty,
+        acks: &BTreeMap<String, Acknowledgement>,
+    ) -> (Vec<Conflict>, Vec<String>) {
         let (before, after) = if zones(input) != self.zones || dirty.len() > FULL_PASS_ABOVE_DIRTY {
             (self.conflicts(), Validator::new(input).conflicts())
         } else {
@@ -153,12 +165,19 @@ impl Validator {
             .filter(|c| !is_acknowledged(c, acks))
             .map(|c| c.id)
             .collect();
+        let still_there: HashSet<&str> = after.iter().map(|c| c.id.as_str()).collect();
+        let mut cleared: Vec<String> = was_open
+            .iter()
+            .filter(|id| !still_there.contains(id.as_str()))
+            .cloned()
+            .collect();
+        cleared.sort();
         let mut brought: Vec<Conflict> = after
             .into_iter()
             .filter(|c| !is_acknowledged(c, acks) && !was_open.contains(&c.id))
             .collect();
         sort(&mut brought);
-        brought
+        (brought, cleared)
     }
 
     /// Checks a scope again; returns the conflicts it had before.

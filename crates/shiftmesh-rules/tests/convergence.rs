@@ -4,7 +4,9 @@
 //! resolutions picked from the open conflicts: after every step the incremental pass equals
 //! the full pass, the kept index and conflicts equal a fresh load of the same document, no
 //! offered option removes a valid assignment, and once everything is merged every replica
-//! reports the same conflicts with the same ids.
+//! reports the same conflicts with the same ids. Reverts of recent changes are part of the
+//! workload; a revert of a replica's newest change brings its schedule back to what it was
+//! before that change.
 //!
 //! The seed is printed first; rerun a failure with `SHIFTMESH_PROPTEST_SEED=<seed>`, and the
 //! number of cases with `PROPTEST_CASES` (default 256).
@@ -45,6 +47,8 @@ enum Step {
     Foreign(usize, u64),
     /// A user picks an option of one of the open conflicts (by position, modulo their number).
     Resolve(usize, usize, usize),
+    /// A user reverts the change `back` changes before the replica's newest (0: the newest).
+    Revert(usize, usize),
     Merge(usize, usize),
 }
 
@@ -65,6 +69,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (r.clone(), 0u8..2, 0u8..3).prop_map(|(r, p, n)| Step::AddStaff(r, p, n)),
         2 => (r.clone(), any::<u64>()).prop_map(|(r, seed)| Step::Foreign(r, seed)),
         2 => (r.clone(), 0usize..16, 0usize..4).prop_map(|(r, c, o)| Step::Resolve(r, c, o)),
+        2 => (r.clone(), 0usize..3).prop_map(|(r, back)| Step::Revert(r, back)),
         3 => (r.clone(), r).prop_map(|(a, b)| Step::Merge(a, b)),
     ]
 }
@@ -258,6 +263,7 @@ fn apply(replicas: &mut [Replica], step: &Step) {
             let _ = replicas[r].write(|schedule, e| schedule.add(e, &person, "a".into()));
         }
         Step::Resolve(r, c, o) => resolve(&mut replicas[r], c, o),
+        Step::Revert(r, back) => revert(&mut replicas[r], back),
         // Writes the model may refuse (a pair already assigned, an entity already gone) are
         // part of the workload: a refused write changes nothing and is not checked.
         Step::Assign(r, p, s) => {
@@ -441,6 +447,54 @@ fn resolve(replica: &mut Replica, c: usize, o: usize) {
         return;
     };
     let _ = replica.write(|schedule, e| schedule.apply(e, plan.message.clone(), &plan.ops));
+}
+
+/// The schedule's live entities: what a user sees of it.
+type Live = (
+    Vec<shiftmesh_model::Department>,
+    Vec<shiftmesh_model::Staff>,
+    Vec<Shift>,
+    Vec<shiftmesh_model::Assignment>,
+    Vec<shiftmesh_model::Availability>,
+);
+
+fn live(schedule: &Schedule) -> Live {
+    let index = schedule.index();
+    (
+        index.departments.values().cloned().collect(),
+        index.staff.values().cloned().collect(),
+        index.shifts.values().cloned().collect(),
+        index.assignments.values().cloned().collect(),
+        index.availability.values().cloned().collect(),
+    )
+}
+
+/// Reverts a recent change; a revert the model refuses changes nothing. Reverting the newest
+/// change of a document whose history is one line there must give back the schedule as it was
+/// before that change.
+fn revert(replica: &mut Replica, back: usize) {
+    let doc = replica.world.schedule.doc_mut();
+    let metas: Vec<_> = doc
+        .get_changes_meta(&[])
+        .into_iter()
+        .map(|m| (m.hash, m.deps.to_vec()))
+        .collect();
+    let Some((hash, deps)) = metas.iter().rev().nth(back).cloned() else {
+        return;
+    };
+    let newest = back == 0 && doc.get_heads() == [hash];
+    let expected = newest.then(|| {
+        let before = doc.fork_at(&deps).unwrap();
+        live(&Schedule::from_doc(before).unwrap())
+    });
+    let reverted = replica.write(|schedule, e| schedule.revert(e, hash).map(|(w, _)| w));
+    if let (Ok(()), Some(expected)) = (reverted, expected) {
+        assert_eq!(
+            live(&replica.world.schedule),
+            expected,
+            "a revert of the newest change gives back the schedule before it"
+        );
+    }
 }
 
 fn run(steps: &[Step]) {

@@ -17,8 +17,10 @@ const REFUSALS_LISTED_MAX: usize = 5;
 
 /// One thing a revert does.
 enum Step {
-    /// Writes a field back to the value it had before (or deletes it, when it had none).
+    /// Writes a field of the entity object `obj` back to the value it had before (or deletes
+    /// it, when it had none).
     SetField {
+        obj: ObjId,
         collection: Collection,
         key: String,
         field: String,
@@ -32,6 +34,36 @@ enum Step {
         key: String,
         fields: Vec<(String, ScalarValue)>,
     },
+}
+
+impl Step {
+    fn entity(&self) -> (Collection, &str) {
+        match self {
+            Step::SetField {
+                collection, key, ..
+            }
+            | Step::Remove { collection, key }
+            | Step::Recreate {
+                collection, key, ..
+            } => (*collection, key),
+        }
+    }
+
+    /// Whether the step marks an entity removed (a soft removal written back).
+    fn removes(&self) -> bool {
+        match self {
+            Step::SetField { field, before, .. } => {
+                field == REMOVED_FIELD && matches!(before, Some(ScalarValue::Boolean(true)))
+            }
+            Step::Remove { .. } => true,
+            Step::Recreate { .. } => false,
+        }
+    }
+
+    /// Whether the step brings a softly removed entity back.
+    fn restores(&self) -> bool {
+        matches!(self, Step::SetField { field, .. } if field == REMOVED_FIELD) && !self.removes()
+    }
 }
 
 /// The collections a revert may touch: the schedule itself. Membership, accounts and the
@@ -110,16 +142,8 @@ impl Schedule {
         let (_, written) = self.write(edit, message.clone(), |s, dirty| {
             for step in &steps {
                 s.apply_revert_step(step)?;
-                let (collection, key) = match step {
-                    Step::SetField {
-                        collection, key, ..
-                    }
-                    | Step::Remove { collection, key }
-                    | Step::Recreate {
-                        collection, key, ..
-                    } => (*collection, key.clone()),
-                };
-                dirty.insert((collection, key));
+                let (collection, key) = step.entity();
+                dirty.insert((collection, key.to_owned()));
             }
             Ok(())
         })?;
@@ -144,21 +168,41 @@ impl Schedule {
             if !revertible(collection) {
                 continue;
             }
+            if &patch.obj != self.collection(collection) {
+                refusals.push(format!(
+                    "it wrote into a rival {} map that another program put at the document's root",
+                    collection.key()
+                ));
+                continue;
+            }
             match &patch.action {
                 PatchAction::PutMap {
                     key,
                     value: (Value::Object(ObjType::Map), object),
                     ..
-                } => match self.created_untouched(collection, key, object, &at_change) {
-                    Ok(()) => {
-                        created.insert((collection, key.clone()));
-                        steps.push(Step::Remove {
-                            collection,
-                            key: key.clone(),
-                        });
+                } => {
+                    // A new object over a key that held one replaced the entity (a resolution
+                    // that kept one version did): removing it would lose the entity.
+                    let held = self
+                        .doc
+                        .get_at(self.collection(collection), key.as_str(), deps);
+                    if !matches!(held, Ok(None)) {
+                        refusals.push(format!(
+                            "it replaced {key} as a whole (a resolution did); resolve again instead"
+                        ));
+                        continue;
                     }
-                    Err(why) => refusals.push(why),
-                },
+                    match self.created_untouched(collection, key, object, &at_change) {
+                        Ok(()) => {
+                            created.insert((collection, key.clone()));
+                            steps.push(Step::Remove {
+                                collection,
+                                key: key.clone(),
+                            });
+                        }
+                        Err(why) => refusals.push(why),
+                    }
+                }
                 PatchAction::DeleteMap { key } => {
                     match self.deleted_fields(collection, key, deps) {
                         Ok(fields) => steps.push(Step::Recreate {
@@ -169,7 +213,10 @@ impl Schedule {
                         Err(why) => refusals.push(why),
                     }
                 }
-                _ => {}
+                _ => refusals.push(format!(
+                    "it put a value shiftmesh does not write at {}",
+                    collection.key()
+                )),
             }
         }
         for patch in &patches {
@@ -189,6 +236,12 @@ impl Schedule {
                     if created.contains(&(collection, key.clone())) {
                         continue;
                     }
+                    // The entity must still be the object the change wrote into: a later
+                    // change may have replaced it (unassigned and assigned again).
+                    if self.entity_object(collection, &key).as_ref() != Some(&patch.obj) {
+                        refusals.push(format!("{key} was replaced or removed since"));
+                        continue;
+                    }
                     let field = match &patch.action {
                         PatchAction::PutMap {
                             key,
@@ -205,6 +258,7 @@ impl Schedule {
                     };
                     match self.field_before(&patch.obj, &field, deps, &at_change) {
                         Ok(before) => steps.push(Step::SetField {
+                            obj: patch.obj.clone(),
                             collection,
                             key,
                             field,
@@ -219,8 +273,9 @@ impl Schedule {
                 )),
             }
         }
-        // Fields of one entity are written after those entities are created, and removals come
-        // last so that an assignment goes before the shift it names.
+        refusals.extend(self.dangling_after(&steps, deps, &at_change));
+        // Entities deleted come back first and removals come last, assignments before the
+        // shifts and people they name.
         steps.sort_by_key(|s| match s {
             Step::Recreate { .. } => 0,
             Step::SetField { .. } => 1,
@@ -233,6 +288,152 @@ impl Schedule {
             }
         });
         (steps, refusals)
+    }
+
+    /// Why the steps would leave a reference to something removed, if they would: an entity
+    /// removed again while something made since points at it, or an assignment or entry
+    /// created again for a shift or person that is gone.
+    fn dangling_after(
+        &self,
+        steps: &[Step],
+        deps: &[ChangeHash],
+        at_change: &[ChangeHash],
+    ) -> Vec<String> {
+        let restored: BTreeSet<(Collection, &str)> = steps
+            .iter()
+            .filter(|s| s.restores())
+            .map(Step::entity)
+            .collect();
+        let removed: BTreeSet<(Collection, &str)> = steps
+            .iter()
+            .filter(|s| s.removes())
+            .map(Step::entity)
+            .collect();
+        let live = |collection: Collection, key: &str| {
+            (self.exists(collection, key) && !removed.contains(&(collection, key)))
+                || restored.contains(&(collection, key))
+        };
+        let mut why = Vec::new();
+        for step in steps {
+            let (collection, key) = step.entity();
+            if step.removes() {
+                let made_since: Vec<String> = self
+                    .references_to(collection, key)
+                    .into_iter()
+                    .filter(|(c, k)| {
+                        !removed.contains(&(*c, k.as_str()))
+                            && !self.made_by(*c, k, deps, at_change)
+                    })
+                    .map(|(_, k)| k)
+                    .collect();
+                if !made_since.is_empty() {
+                    why.push(format!(
+                        "{key} has {} made since that name it ({}); remove those first",
+                        made_since.len(),
+                        made_since.join(", ")
+                    ));
+                }
+            }
+            if let Step::Recreate { fields, .. } = step {
+                let named = |name: &str| {
+                    fields.iter().find_map(|(f, v)| match v {
+                        ScalarValue::Str(text) if f == name => Some(text.to_string()),
+                        _ => None,
+                    })
+                };
+                let needs: Vec<(Collection, String)> = match collection {
+                    Collection::Assignments => key
+                        .split_once('/')
+                        .map(|(shift, staff)| {
+                            vec![
+                                (Collection::Shifts, shift.to_owned()),
+                                (Collection::Staff, staff.to_owned()),
+                            ]
+                        })
+                        .unwrap_or_default(),
+                    Collection::Availability => named("staff")
+                        .map(|staff| vec![(Collection::Staff, staff)])
+                        .unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                for (c, k) in needs {
+                    if !live(c, &k) {
+                        why.push(format!(
+                            "{key} would name the {} {k}, which is gone",
+                            c.noun()
+                        ));
+                    }
+                }
+            }
+        }
+        why
+    }
+
+    /// What names an entity: the assignments of a shift or person, a person's availability,
+    /// the staff and shifts of a department.
+    fn references_to(&self, collection: Collection, key: &str) -> Vec<(Collection, String)> {
+        let index = self.index();
+        let Ok(id) = Id::parse(key) else {
+            return Vec::new();
+        };
+        let assignments = |keys: Vec<String>| {
+            keys.into_iter()
+                .map(|k| (Collection::Assignments, k))
+                .collect::<Vec<_>>()
+        };
+        match collection {
+            Collection::Shifts => assignments(
+                index
+                    .assignments_of_shift(&id)
+                    .map(|a| a.key().to_string())
+                    .collect(),
+            ),
+            Collection::Staff => {
+                let mut refs = assignments(
+                    index
+                        .assignments_of_staff(&id)
+                        .map(|a| a.key().to_string())
+                        .collect(),
+                );
+                refs.extend(
+                    index
+                        .availability_of_staff(&id)
+                        .map(|a| (Collection::Availability, a.id.to_string())),
+                );
+                refs
+            }
+            Collection::Departments => index
+                .staff
+                .values()
+                .filter(|s| s.department.as_ref() == Some(&id))
+                .map(|s| (Collection::Staff, s.id.to_string()))
+                .chain(
+                    index
+                        .shifts
+                        .values()
+                        .filter(|s| s.department.as_ref() == Some(&id))
+                        .map(|s| (Collection::Shifts, s.id.to_string())),
+                )
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the change at `at_change` (with parents `deps`) made the entity.
+    fn made_by(
+        &self,
+        collection: Collection,
+        key: &str,
+        deps: &[ChangeHash],
+        at_change: &[ChangeHash],
+    ) -> bool {
+        let coll = self.collection(collection);
+        let present = |heads: &[ChangeHash]| {
+            self.doc
+                .get_all_at(coll, key, heads)
+                .is_ok_and(|values| !values.is_empty())
+        };
+        present(at_change) && !present(deps)
     }
 
     /// A field's value before the change, when no later change has written it.
@@ -263,8 +464,8 @@ impl Schedule {
         }
     }
 
-    /// Checks that nothing has changed an entity the change created since: no field written
-    /// again, and nothing made since that points at it.
+    /// Checks that nothing has changed an entity the change created since (no field written
+    /// again); what points at it is checked with the other steps (`dangling_after`).
     fn created_untouched(
         &self,
         collection: Collection,
@@ -288,51 +489,6 @@ impl Schedule {
             .collect();
         if now != then {
             return Err(format!("{key} was changed since"));
-        }
-        let index = self.index();
-        let Ok(id) = Id::parse(key) else {
-            return Ok(());
-        };
-        let later = match collection {
-            Collection::Shifts => index.assignments_of_shift(&id).count(),
-            Collection::Staff => {
-                index.assignments_of_staff(&id).count() + index.availability_of_staff(&id).count()
-            }
-            _ => 0,
-        };
-        if later > 0 {
-            let pointing: Vec<String> = match collection {
-                Collection::Shifts => index
-                    .assignments_of_shift(&id)
-                    .map(|a| a.key().to_string())
-                    .collect(),
-                _ => index
-                    .assignments_of_staff(&id)
-                    .map(|a| a.key().to_string())
-                    .chain(index.availability_of_staff(&id).map(|a| a.id.to_string()))
-                    .collect(),
-            };
-            // What points at it and was made by the change itself is reverted with it.
-            let made_later: Vec<String> = pointing
-                .into_iter()
-                .filter(|k| {
-                    let c = if k.contains('/') {
-                        Collection::Assignments
-                    } else {
-                        Collection::Availability
-                    };
-                    self.doc
-                        .get_all_at(self.collection(c), k.as_str(), at_change)
-                        .is_ok_and(|v| v.is_empty())
-                })
-                .collect();
-            if !made_later.is_empty() {
-                return Err(format!(
-                    "{key} has {} made since ({}); remove those first",
-                    made_later.len(),
-                    made_later.join(", ")
-                ));
-            }
         }
         Ok(())
     }
@@ -370,22 +526,11 @@ impl Schedule {
     fn apply_revert_step(&mut self, step: &Step) -> Result<()> {
         match step {
             Step::SetField {
-                collection,
-                key,
-                field,
-                before,
-            } => {
-                let obj =
-                    self.entity_object(*collection, key)
-                        .ok_or_else(|| ModelError::NotFound {
-                            kind: collection.noun(),
-                            id: key.clone(),
-                        })?;
-                match before {
-                    Some(value) => self.doc.put(&obj, field.as_str(), value.clone())?,
-                    None => self.doc.delete(&obj, field.as_str())?,
-                }
-            }
+                obj, field, before, ..
+            } => match before {
+                Some(value) => self.doc.put(obj, field.as_str(), value.clone())?,
+                None => self.doc.delete(obj, field.as_str())?,
+            },
             Step::Remove { collection, key } => {
                 if collection.removes_softly() {
                     if let Some(obj) = self.entity_object(*collection, key) {
