@@ -33,6 +33,7 @@ const COMMAND_EXAMPLES: &[(&str, &str)] = &[
     ("peers list", "shiftmesh peers list --json"),
     ("peers trust", "shiftmesh peers trust 12D3KooWQ4zR6cYyUoh1sVv8hVJ9jHX8fNnGwU3dA2tKxPe5mBcL --name back-office"),
     ("peers revoke", "shiftmesh peers revoke back-office"),
+    ("peers forget", "shiftmesh peers forget 12D3KooWQ4zR"),
     ("events", "shiftmesh events\n  shiftmesh events | jq .type"),
     ("department add", "shiftmesh department add ward --name 'Ward' --time-zone Europe/Berlin"),
     ("department list", "shiftmesh department list"),
@@ -356,6 +357,13 @@ pub enum PeersCommand {
     Revoke {
         /// Its peer id, a unique prefix of a member's id, or a member's name, as 'shiftmesh
         /// peers' shows
+        #[arg(value_name = "PEER_ID")]
+        peer_id: String,
+    },
+    /// Dismiss a pending machine (a reused invite leaves one) from the running node's list,
+    /// until it connects again
+    Forget {
+        /// Its peer id or a unique prefix of it
         #[arg(value_name = "PEER_ID")]
         peer_id: String,
     },

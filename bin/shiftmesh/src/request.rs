@@ -118,6 +118,7 @@ pub fn of_command(command: Command, cwd: &Path) -> Result<Request, UsageError> {
             None | Some(PeersCommand::List) => Request::Peers,
             Some(PeersCommand::Trust { peer_id, name }) => Request::PeerTrust { peer_id, name },
             Some(PeersCommand::Revoke { peer_id }) => Request::PeerRevoke { peer_id },
+            Some(PeersCommand::Forget { peer_id }) => Request::PeerForget { peer_id },
         },
         Command::Department(cmd) => match cmd {
             DepartmentCommand::Add {

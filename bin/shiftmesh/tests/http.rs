@@ -299,6 +299,68 @@ fn every_endpoint_answers_a_manager_and_edits_are_authored_by_the_account() {
 }
 
 #[test]
+fn the_weeks_work_is_in_the_api_copy_repeat_now_cover_summary_and_revert() {
+    let (a, running) = clinic();
+    let alice = Client::signed_in(&a, "alice", "alice-password");
+    let (status, body) = alice.request(
+        "POST",
+        "/api/shifts/copy",
+        Some(json!({"from": "2026-11-23", "to": "2026-11-29", "onto": "2026-11-30"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["added"]["shifts"], 2, "{body}");
+    let repeated = alice.post(
+        "/api/shifts/repeat",
+        json!({"shift": "mon-am", "until": "2026-11-27", "weekdays": [2, 3]}),
+    );
+    assert_eq!(repeated["added"]["shifts"], 2, "{repeated}");
+    alice.get("/api/shifts/mon-am-2026-11-25");
+    let cover = alice.get("/api/shifts/mon-am-2026-11-30/cover");
+    assert_eq!(cover["candidates"].as_array().unwrap().len(), 3, "{cover}");
+    let now = alice.get("/api/now");
+    assert!(now["now"].is_array() && now["next"].is_array(), "{now}");
+    alice.post(
+        "/api/assignments",
+        json!({"staff": "sarah", "shift": "mon-am"}),
+    );
+    alice.post(
+        "/api/assignments",
+        json!({"staff": "sarah", "shift": "mon-mid"}),
+    );
+    let days = alice.get("/api/conflicts?summary=true&staff=sarah");
+    assert_eq!(days[0]["date"], "2026-11-23", "{days}");
+    assert_eq!(days[0]["kinds"]["double-booking"], 1, "{days}");
+    let (status, body) = alice.request(
+        "PATCH",
+        "/api/departments/none",
+        Some(json!({"name": "Nothing"})),
+    );
+    assert_eq!(status, 404, "{body}");
+    // The copy, undone over HTTP, found by its kind in the history.
+    let copy = alice.get("/api/history?kind=copy&limit=1");
+    let hash = copy[0]["hash"].as_str().unwrap();
+    let reverted = alice.post(&format!("/api/history/{}/revert", &hash[..12]), json!({}));
+    assert!(
+        reverted["reverted"]
+            .as_str()
+            .unwrap()
+            .starts_with(&hash[..12]),
+        "{reverted}"
+    );
+    let (status, _) = alice.request("GET", "/api/shifts/mon-am-2026-11-30", None);
+    assert_eq!(status, 404);
+    // A staff account reads, and may not undo.
+    let sam = Client::signed_in(&a, "sam", "sam-password");
+    let (status, body) = sam.request(
+        "POST",
+        &format!("/api/history/{}/revert", &hash[..12]),
+        None,
+    );
+    assert_eq!(status, 403, "{body}");
+    running.stop();
+}
+
+#[test]
 fn a_staff_account_reads_changes_its_own_leave_and_nothing_else() {
     let (a, running) = clinic();
     let sam = Client::signed_in(&a, "sam", "sam-password");

@@ -253,6 +253,10 @@ fn strangers_beside_three_members_get_nothing_and_change_nothing() {
     assert!(a
         .ok(&["peers"])
         .contains(&format!("shiftmesh peers trust {n_id}")));
+    // A pending machine can be dismissed (it is listed again when it connects again).
+    let forgotten = a.json(&["peers", "forget", &n_id[..16]]);
+    assert_eq!(forgotten["forgotten"], n_id);
+    a.fails(1, &["peers", "forget", "12D3KooWnobody"]);
     a.ok(&["peers", "trust", &n_id, "--name", "node-n"]);
     n.ok(&["peers", "trust", &peer_id(&a), "--name", "node-a"]);
     wait_until("the machine trusted by hand syncs", || {

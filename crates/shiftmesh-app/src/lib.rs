@@ -64,6 +64,7 @@ pub fn execute(ctx: &mut Context, request: Request) -> Result<Reply> {
         Request::Peers => views::peers(ctx),
         Request::PeerTrust { peer_id, name } => peers::trust(ctx, &peer_id, name),
         Request::PeerRevoke { peer_id } => peers::revoke(ctx, &peer_id),
+        Request::PeerForget { peer_id } => peers::forget(ctx, &peer_id),
         Request::Invite { expires_minutes } => peers::invite(ctx, expires_minutes),
         Request::DepartmentAdd {
             id,

@@ -63,6 +63,44 @@ pub fn resolve_member(ctx: &mut Context, text: &str) -> Result<String> {
     }
 }
 
+/// Dismisses a pending machine (one with the site key that is not a member, as a reused
+/// invite leaves): the running node forgets it, until it connects again. Forgetting is
+/// harmless, so a unique prefix of its id will do.
+pub fn forget(ctx: &mut Context, text: &str) -> Result<Reply> {
+    let Some(status) = ctx.db.node_status() else {
+        return Err(AppError::Refused(
+            "pending machines are known only while the node runs; with no node running there is nothing to forget".into(),
+        ));
+    };
+    let text = text.trim();
+    let pending: Vec<&str> = status
+        .peers
+        .iter()
+        .filter(|p| p.state == "pending" && p.peer_id.starts_with(text))
+        .map(|p| p.peer_id.as_str())
+        .collect();
+    let peer = match pending.as_slice() {
+        [one] => (*one).to_owned(),
+        [] => {
+            return Err(AppError::NotFound(format!(
+                "no pending machine's id starts with '{}' ('shiftmesh peers' lists them; 'peers revoke' removes a member)",
+                text.chars().take(80).collect::<String>()
+            )))
+        }
+        many => {
+            return Err(AppError::Usage(format!(
+                "'{text}' could be any of {}; give more of the peer id",
+                many.join(", ")
+            )))
+        }
+    };
+    Ok(changed(
+        json!({"forgotten": peer}),
+        format!("forgot the pending machine {peer}; it is listed again if it connects again"),
+        Default::default(),
+    ))
+}
+
 fn own_id(ctx: &mut Context) -> Result<String> {
     Ok(ctx.db.open()?.identity.peer_id().to_string())
 }

@@ -126,6 +126,10 @@ pub enum Request {
     PeerRevoke {
         peer_id: String,
     },
+    /// Dismisses a pending machine on the running node.
+    PeerForget {
+        peer_id: String,
+    },
     Invite {
         expires_minutes: i64,
     },
@@ -306,6 +310,7 @@ impl Request {
             Request::Peers => "peers",
             Request::PeerTrust { .. } => "peers trust",
             Request::PeerRevoke { .. } => "peers revoke",
+            Request::PeerForget { .. } => "peers forget",
             Request::Invite { .. } => "invite",
             Request::DepartmentAdd { .. } => "department add",
             Request::DepartmentList => "department list",
@@ -382,6 +387,7 @@ impl Request {
             self,
             Request::PeerTrust { .. }
                 | Request::PeerRevoke { .. }
+                | Request::PeerForget { .. }
                 | Request::Invite { .. }
                 | Request::Restore { .. }
                 | Request::Backup { .. }

@@ -787,6 +787,7 @@ impl Node {
         let started = std::time::Instant::now();
         let before = self.session.schedule.heads();
         let what = request.describe();
+        let forgetting = matches!(request, Request::PeerForget { .. });
         let Node {
             session,
             engine,
@@ -811,6 +812,16 @@ impl Node {
             ))
         });
         tracing::debug!("{what} ran in {:?}", started.elapsed());
+        // The application layer checks the machine is pending and names it; only the node
+        // holds the pending list.
+        if let (true, Ok(Reply::Changed(done))) = (forgetting, &reply) {
+            if let Some(peer) = done.entity["forgotten"]
+                .as_str()
+                .and_then(|id| id.parse::<PeerId>().ok())
+            {
+                self.pending.forget(&peer);
+            }
+        }
         let after = self.session.schedule.heads();
         if after == before {
             return (reply, None);
