@@ -229,6 +229,7 @@ pub enum AccountCommand {
     Add {
         #[arg(value_name = "LOGIN", value_parser = parse_id)]
         login: Id,
+        /// manager (edits everything) or staff (sees the schedule, manages their own leave)
         #[arg(long, value_enum)]
         role: RoleArg,
         /// The staff member the account belongs to (a staff account changes their leave)
@@ -250,6 +251,7 @@ pub enum AccountCommand {
     Passwd {
         #[arg(value_name = "LOGIN", value_parser = parse_id)]
         login: Id,
+        /// Read the password from the first line of stdin instead of asking
         #[arg(long)]
         password_stdin: bool,
     },
@@ -375,6 +377,7 @@ pub enum DepartmentCommand {
     Add {
         #[arg(value_parser = parse_id)]
         id: Id,
+        /// The name people see
         #[arg(long)]
         name: String,
         /// Its IANA time zone, if not the site's
@@ -390,6 +393,7 @@ pub enum DepartmentCommand {
     Update {
         #[arg(value_parser = parse_id)]
         id: Id,
+        /// Its new name
         #[arg(long)]
         name: Option<String>,
         /// Its IANA time zone
@@ -408,8 +412,10 @@ pub enum DepartmentCommand {
 
 #[derive(Debug, Args, Default)]
 pub struct StaffFields {
+    /// Their name as people see it
     #[arg(long)]
     pub name: Option<String>,
+    /// The department they belong to
     #[arg(long, value_name = "ID", value_parser = parse_id)]
     pub department: Option<Id>,
     /// A skill (repeat for several); on update, the given skills replace the old ones
@@ -421,8 +427,10 @@ pub struct StaffFields {
     /// Contracted maximum hours a week (decimals allowed)
     #[arg(long, value_name = "H", value_parser = shiftmesh_app::parse_hours)]
     pub max_hours_week: Option<u32>,
+    /// Their first working day (YYYY-MM-DD); not scheduled before it
     #[arg(long, allow_hyphen_values = true, value_name = "YYYY-MM-DD", value_parser = parse_date_arg)]
     pub employment_start: Option<Date>,
+    /// Their last working day; not scheduled after it
     #[arg(long, allow_hyphen_values = true, value_name = "YYYY-MM-DD", value_parser = parse_date_arg)]
     pub employment_end: Option<Date>,
     /// Whether the person can be scheduled
@@ -477,6 +485,7 @@ pub struct ShiftFields {
     /// Allow an end equal to the start: a shift of 24 hours
     #[arg(long = "24h")]
     pub whole_day: bool,
+    /// The department it belongs to
     #[arg(long, value_name = "ID", value_parser = parse_id)]
     pub department: Option<Id>,
     /// How many people the shift takes [default: 1]
@@ -491,6 +500,7 @@ pub struct ShiftFields {
     /// Remove every required skill (on update)
     #[arg(long, conflicts_with = "skills")]
     pub no_skills: bool,
+    /// A short label shown with it, like "Night watch"
     #[arg(long, value_name = "TEXT")]
     pub label: Option<String>,
 }
@@ -506,10 +516,13 @@ pub enum ShiftCommand {
     },
     /// List shifts, by date
     List {
+        /// The first day to list (YYYY-MM-DD, today, -1w…)
         #[arg(long, allow_hyphen_values = true, value_name = "DATE", value_parser = parse_date_arg)]
         from: Option<Date>,
+        /// The last day to list
         #[arg(long, allow_hyphen_values = true, value_name = "DATE", value_parser = parse_date_arg)]
         to: Option<Date>,
+        /// Only this department's shifts
         #[arg(long, value_name = "ID", value_parser = parse_id)]
         department: Option<Id>,
     },
@@ -592,8 +605,10 @@ pub struct AssignArgs {
     pub staff: Id,
     #[arg(value_name = "SHIFT_ID", value_parser = parse_id)]
     pub shift: Id,
+    /// The role they take on the shift, like "lead"
     #[arg(long)]
     pub role: Option<String>,
+    /// A note kept with the assignment
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
     /// Write nothing; list the conflicts the assignment would cause (exit 1 if any is an error)
@@ -668,6 +683,7 @@ pub struct ResolveArgs {
 pub struct AckArgs {
     #[arg(value_name = "CONFLICT_ID")]
     pub id: String,
+    /// Why it is all right, for whoever looks next
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
 }
@@ -713,13 +729,16 @@ pub enum AvailabilityCommand {
         /// end, so --from 2026-12-20 --to 2026-12-24 is five whole days)
         #[arg(long, allow_hyphen_values = true, value_name = "DAY[THH:MM]", value_parser = parse_to_arg)]
         to: DateTime,
+        /// What it is: unavailable (a hard no), leave, undesired or desired (preferences)
         #[arg(long, value_enum, default_value = "unavailable")]
         kind: KindArg,
+        /// Why, in a few words (shown with it)
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
     },
     /// List availability entries
     List {
+        /// Only this staff member's entries
         #[arg(long, value_name = "ID", value_parser = parse_id)]
         staff: Option<Id>,
     },
@@ -748,8 +767,10 @@ pub struct Period {
 pub struct ScheduleArgs {
     #[command(flatten)]
     pub period: Period,
+    /// Only this department's shifts and people
     #[arg(long, value_name = "ID", value_parser = parse_id)]
     pub department: Option<Id>,
+    /// Only this staff member's shifts
     #[arg(long, value_name = "ID", value_parser = parse_id)]
     pub staff: Option<Id>,
 }
@@ -796,6 +817,7 @@ pub enum ImportFormat {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
+    /// The files' format (csv)
     #[arg(long, value_enum)]
     pub format: ImportFormat,
     /// One or more CSV files; each file's header row says what it holds
@@ -812,6 +834,7 @@ pub enum ExportFormat {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    /// json (everything), csv (five files, into --out DIR) or ics (a calendar)
     #[arg(long, value_enum)]
     pub format: ExportFormat,
     /// Only this staff member's shifts (ics)
@@ -994,5 +1017,24 @@ mod tests {
             .collect();
         assert!(missing.is_empty(), "no example: {missing:?}");
         assert!(found.len() > 40, "{found:?}");
+    }
+
+    fn unexplained(command: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+            if !builtin && arg.get_long().is_some() && arg.get_help().is_none() {
+                out.push(format!("{path} --{}", arg.get_long().unwrap_or_default()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            unexplained(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_flag_says_what_it_does() {
+        let mut missing = Vec::new();
+        unexplained(&command(), "shiftmesh", &mut missing);
+        assert!(missing.is_empty(), "flags without help: {missing:?}");
     }
 }

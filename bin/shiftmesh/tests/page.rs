@@ -292,6 +292,23 @@ fn a_drag_assign_warns_first_and_appears_on_the_other_machines_page() {
         "B's page says what changed",
         "return [...document.querySelectorAll('#toasts .toast')].some(t => t.textContent.includes('assigned sarah to mon-am-education'))",
     );
+    // Undone from B's page: the newest change, A's booking, is reverted on both machines.
+    page_b.click("#recent");
+    let recent = page_b.dialog("the recent changes are listed");
+    assert!(
+        recent.contains("assign sarah to mon-am-education"),
+        "{recent}"
+    );
+    page_b.confirm();
+    page_a.wait(
+        "the undone booking leaves A's page",
+        "return document.querySelector('.shift[data-shift=\"mon-am-education\"] .people-on [data-staff=\"sarah\"]') === null",
+    );
+    wait_until("the revert reaches A's history", || {
+        a.json(&["history", "--limit", "1"])[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("revert "))
+    });
 }
 
 /// A TCP port that either refuses every connection (cut) or passes them on to `to` (healed):

@@ -835,3 +835,83 @@ fn the_schedule_names_people_shows_who_is_away_their_hours_and_a_month_as_a_cale
     );
     assert!(!month.contains("(no shifts)"), "{month}");
 }
+
+#[test]
+fn every_edit_says_what_it_brought_and_resolve_says_what_it_did() {
+    let node = clinic();
+    shift(&node, "mon-a", "2026-12-14", "06:00", "14:00", &[]);
+    shift(
+        &node,
+        "mon-b",
+        "2026-12-14",
+        "15:00",
+        "20:00",
+        &["--capacity", "2"],
+    );
+    node.ok(&["assign", "ana", "mon-a"]);
+    node.ok(&["assign", "ana", "mon-b"]);
+    // Leave over an assigned shift, and a shift moved onto another: both say so.
+    let leave = node.ok(&[
+        "availability",
+        "add",
+        "ana",
+        "--from",
+        "2026-12-14T12:00",
+        "--to",
+        "2026-12-14T13:00",
+    ]);
+    assert!(
+        leave.contains("SAVED WITH 1 ERROR(S)") && leave.contains("staff-unavailable"),
+        "{leave}"
+    );
+    let moved = node.ok(&["shift", "update", "mon-b", "--start", "13:00"]);
+    assert!(moved.contains("double-booking"), "{moved}");
+    // A resolution records and says what it did, and the edit that clears a conflict says so.
+    let id = node.json(&["conflicts", "--kind", "double-booking"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resolved = node.ok(&["resolve", &id[..8], "keep-first"]);
+    assert!(
+        resolved.contains("remove assignment mon-b/ana"),
+        "{resolved}"
+    );
+    let history = node.json(&["history", "--limit", "1"]);
+    assert!(
+        history[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("remove assignment mon-b/ana"),
+        "{history}"
+    );
+    let unavailable = node.json(&["conflicts", "--kind", "staff-unavailable"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cleared = node.ok(&["unassign", "ana", "mon-a"]);
+    assert!(
+        cleared.contains(&format!("it clears 1 conflict(s): {unavailable}")),
+        "{cleared}"
+    );
+}
+
+#[test]
+fn pick_value_takes_a_shift_time_as_people_write_it() {
+    let a = clinic();
+    shift(&a, "wed", "2026-12-16", "08:00", "14:00", &[]);
+    let b = Node::new("bob", "back-office");
+    common::sync(&a, &b);
+    a.ok(&["shift", "update", "wed", "--start", "9:00"]);
+    b.ok(&["shift", "update", "wed", "--end", "16:00"]);
+    common::sync(&a, &b);
+    let conflict = a.json(&["conflicts", "--kind", "concurrent-edit"]);
+    let id = conflict[0]["id"].as_str().unwrap().to_owned();
+    let shown = a.ok(&["conflicts", "show", &id[..6]]);
+    assert!(shown.contains("pick-value"), "{shown}");
+    a.ok(&["resolve", &id, "pick-value", "--value", "08:00-16:00"]);
+    let wed = a.json(&["shift", "show", "wed"]);
+    assert_eq!(
+        (wed["shift"]["start"].as_str(), wed["shift"]["end"].as_str()),
+        (Some("08:00"), Some("16:00"))
+    );
+}

@@ -496,9 +496,31 @@ async function assign(staff, shift) {
   }
 }
 
+/**
+ * Who could take a shift, best first (as `shiftmesh cover` ranks them), then the near-misses
+ * with why each misses, then everyone else by name: any of them can be chosen, and the check
+ * that follows says what it would cause.
+ */
+async function coverOptions(shift) {
+  const hours = (minutes) => `${Math.round(minutes / 6) / 10} h`;
+  let ranked = [];
+  try {
+    const cover = await get(`/api/shifts/${encodeURIComponent(shift)}/cover`);
+    ranked = [
+      ...cover.candidates.map((c) => [c.staff, `${c.name}: free, ${hours(c.week_minutes)} that week${c.same_department ? ', same department' : ''}${(c.warnings || []).length ? ` (${c.warnings.join('; ')})` : ''}`]),
+      ...cover.near_misses.map((m) => [m.staff, `${m.name}: ${m.reasons.join('; ')}`]),
+    ];
+  } catch (e) {
+    // Without the ranking, everyone by name still lets the assignment be made.
+  }
+  const listed = new Set(ranked.map(([id]) => id));
+  const rest = [...state.staff].sort(byName).filter((s) => !listed.has(s.id)).map((s) => [s.id, `${s.name} (${s.id})`]);
+  return [...ranked, ...rest];
+}
+
 async function pickAndAssign(shift) {
-  const options = [...state.staff].sort(byName).map((s) => [s.id, `${s.name} (${s.id})`]);
-  const staff = await choose({ title: `Assign someone to ${shift}`, label: 'Person', options, confirm: 'Check' });
+  const options = await coverOptions(shift);
+  const staff = await choose({ title: `Who could take ${shift}?`, label: 'Best first: who is free, then who nearly is and why not', options, confirm: 'Check' });
   if (staff) await assign(staff, shift);
 }
 
@@ -563,6 +585,39 @@ async function resolve(id, option) {
   }
   try {
     const done = await post(`/api/conflicts/${id}/resolve`, body);
+    toast(done.message);
+    load();
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+/** How many recent changes the undo list offers. */
+const RECENT_CHANGES = 15;
+
+/** Lists the recent changes (who, when, what) and undoes the one chosen, as a new change. */
+async function undoRecent() {
+  let recent;
+  try {
+    recent = await get(`/api/history?limit=${RECENT_CHANGES}`);
+  } catch (e) {
+    showError(e.message);
+    return;
+  }
+  if (recent.length === 0) {
+    toast('No changes yet');
+    return;
+  }
+  const when = (time) => new Date(time).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' });
+  const hash = await choose({
+    title: 'Recent changes',
+    label: 'Newest first; undoing one writes back what it replaced, and says so if a later change rewrote it',
+    options: recent.map((c) => [c.hash, `${when(c.time)} · ${c.author} · ${c.message}`]),
+    confirm: 'Undo this change',
+  });
+  if (!hash) return;
+  try {
+    const done = await post(`/api/history/${hash}/revert`, {});
     toast(done.message);
     load();
   } catch (e) {
@@ -708,6 +763,7 @@ function wire() {
   $('print').addEventListener('click', () => window.print());
   $('add-shift').addEventListener('click', () => editShift(null));
   $('add-staff').addEventListener('click', () => addStaff());
+  $('recent').addEventListener('click', () => undoRecent());
   $('add-my-leave').addEventListener('click', () => addLeave(myStaff()));
   document.addEventListener('click', (event) => {
     const target = event.target.closest('button');

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use automerge::transaction::Transactable;
-use automerge::{ChangeHash, ObjId, ObjType, PatchAction, Prop, ReadDoc, ScalarValue, Value};
+use automerge::{ChangeHash, ObjId, ObjType, PatchAction, Prop, ReadDoc, ScalarValue, Value, ROOT};
 
 use super::{Edit, Schedule, Written};
 use crate::entity::{Collection, REMOVED_FIELD};
@@ -153,6 +153,17 @@ impl Schedule {
     /// What reverting the change would write, and why it cannot where it cannot.
     fn revert_steps(&mut self, deps: &[ChangeHash], hash: ChangeHash) -> (Vec<Step>, Vec<String>) {
         let at_change = [hash];
+        // Automerge's diff reaches objects through the values that win at each key: while
+        // another program's map stands at a collection's root key, what happened inside the
+        // collection itself can be missing from it, so no revert is attempted then.
+        let hidden = self.hidden_collections(&[deps, &at_change, &[]]);
+        if !hidden.is_empty() {
+            let refusal = format!(
+                "another program put its own map at the root key of {} (see 'shiftmesh conflicts'); resolve that first",
+                hidden.join(", ")
+            );
+            return (Vec::new(), vec![refusal]);
+        }
         let patches = self.doc.diff(deps, &at_change);
         let mut steps = Vec::new();
         let mut refusals = Vec::new();
@@ -288,6 +299,30 @@ impl Schedule {
             }
         });
         (steps, refusals)
+    }
+
+    /// The revertible collections whose root key holds, at any of `heads` (empty: now),
+    /// something other than the collection's own map alone.
+    fn hidden_collections(&self, heads: &[&[ChangeHash]]) -> Vec<&'static str> {
+        Collection::ALL
+            .into_iter()
+            .filter(|c| revertible(*c))
+            .filter(|c| {
+                heads.iter().any(|at| {
+                    let values = if at.is_empty() {
+                        self.doc.get_all(ROOT, c.key())
+                    } else {
+                        self.doc.get_all_at(ROOT, c.key(), at)
+                    };
+                    match values.as_deref() {
+                        Ok([]) => false,
+                        Ok([(_, only)]) => only != self.collection(*c),
+                        _ => true,
+                    }
+                })
+            })
+            .map(|c| c.key())
+            .collect()
     }
 
     /// Why the steps would leave a reference to something removed, if they would: an entity
