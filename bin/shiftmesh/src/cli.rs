@@ -963,7 +963,9 @@ fn parse_week_arg(text: &str) -> Result<Date, String> {
         "this" => Ok(today()),
         "next" => step(1).map_err(|e| e.to_string()),
         "last" => step(-1).map_err(|e| e.to_string()),
-        _ => parse_date_arg(text),
+        _ => parse_date_arg(text).map_err(|_| {
+            format!("'{text}' is not a week: give this, next, last, or a day in it (YYYY-MM-DD, today, +3d…)")
+        }),
     }
 }
 
@@ -976,7 +978,9 @@ fn parse_month_arg(text: &str) -> Result<Date, String> {
         "next" => step(1).map_err(|e| e.to_string()),
         "last" => step(-1).map_err(|e| e.to_string()),
         _ if text.len() == 7 => parse_month(text).map_err(|e| e.to_string()),
-        _ => parse_date_arg(text),
+        _ => parse_date_arg(text).map_err(|_| {
+            format!("'{text}' is not a month: give this, next, last, YYYY-MM, or a day in it")
+        }),
     }
 }
 
@@ -984,7 +988,7 @@ fn parse_month_arg(text: &str) -> Result<Date, String> {
 /// than being read as an unknown flag) so the error can say what is wrong.
 fn parse_count(text: &str) -> Result<u32, String> {
     text.parse()
-        .map_err(|_| format!("'{text}' is not a number of people: give a whole number, 0 or more"))
+        .map_err(|_| format!("'{text}' is not a number of people: give a whole number like 2"))
 }
 
 #[cfg(test)]

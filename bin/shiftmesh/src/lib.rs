@@ -255,7 +255,14 @@ pub fn usage_line(error: &clap::Error) -> String {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("invalid arguments")
         .trim_start_matches("error: ");
-    format!("{first} (see 'shiftmesh --help')")
+    // The values an option takes are worth the line's length: they are the fix.
+    let values = rendered
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("[possible values:"))
+        .map(|l| format!(" {l}"))
+        .unwrap_or_default();
+    format!("{first}{values} (see 'shiftmesh --help')")
 }
 
 fn one_line(text: &str) -> String {

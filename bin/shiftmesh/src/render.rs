@@ -749,7 +749,12 @@ fn duty_line(view: &ShiftView, names: &std::collections::BTreeMap<Id, String>) -
 }
 
 fn on_duty(d: &shiftmesh_app::OnDuty) -> String {
-    let mut out = format!("on duty at {} ({})\n", format_datetime(d.at), d.time_zone);
+    let mut out = format!(
+        "on duty at {} {} ({})\n",
+        d.at.date(),
+        format_time(d.at.time()),
+        d.time_zone
+    );
     if d.now.is_empty() {
         out.push_str("  no shift is under way\n");
     }
@@ -807,22 +812,32 @@ fn cover(c: &shiftmesh_app::CoverShown) -> String {
             miss.reasons.join("; ")
         );
     }
-    if let Some(first) = c.cover.candidates.first() {
-        let _ = write!(
-            out,
-            "to assign the first: shiftmesh assign {} {}",
-            first.staff, c.shift.shift.id
-        );
+    let full = c.shift.assigned.len() >= c.shift.shift.capacity as usize;
+    match c.cover.candidates.first() {
+        Some(first) if full => {
+            let _ = write!(
+                out,
+                "the shift is full: to give it to {} in place of someone, run 'shiftmesh unassign STAFF {}' first (or resolve their conflict with find-substitute)",
+                first.staff, c.shift.shift.id
+            );
+        }
+        Some(first) => {
+            let _ = write!(
+                out,
+                "to assign the first: shiftmesh assign {} {}",
+                first.staff, c.shift.shift.id
+            );
+        }
+        None => {}
     }
     out
 }
 
-/// People's names by id, for the people a view lists.
+/// People's names by id: everyone the view lists, and everyone assigned in it.
 fn names_of(s: &ScheduleView) -> BTreeMap<Id, String> {
-    s.people
-        .iter()
-        .map(|p| (p.id.clone(), p.name.clone()))
-        .collect()
+    let mut names = s.names.clone();
+    names.extend(s.people.iter().map(|p| (p.id.clone(), p.name.clone())));
+    names
 }
 
 /// Whether a view is one whole month (shown as a calendar).
@@ -831,10 +846,12 @@ fn is_month(s: &ScheduleView) -> bool {
 }
 
 fn schedule(s: &ScheduleView) -> String {
-    let mut out = format!(
-        "schedule {} – {} ({}); coverage is assigned/min/capacity\n",
-        s.from, s.to, s.time_zone
-    );
+    let mut out = format!("schedule {} – {} ({})", s.from, s.to, s.time_zone);
+    out.push_str(if is_month(s) {
+        "\n"
+    } else {
+        "; coverage is assigned/min/capacity\n"
+    });
     if is_month(s) {
         out.push_str(&month_grid(s));
     } else {
@@ -857,21 +874,33 @@ fn day_by_day(s: &ScheduleView) -> String {
         if day.shifts.is_empty() {
             out.push_str("  (no shifts)\n");
         }
-        for view in &day.shifts {
-            out.push_str(&shift_line(view, &names));
-            out.push('\n');
-        }
         let start = day.date.to_datetime(jiff::civil::Time::midnight());
         let end = day
             .date
             .tomorrow()
             .unwrap_or(day.date)
             .to_datetime(jiff::civil::Time::midnight());
-        let away: Vec<String> = s
+        let away_today: Vec<_> = s
             .people
             .iter()
             .flat_map(|p| p.availability.iter().map(move |a| (p, a)))
             .filter(|(_, a)| a.kind.blocks_work() && a.span.from < end && start < a.span.to)
+            .collect();
+        for view in &day.shifts {
+            out.push_str(&shift_line(view, &names));
+            // Someone booked while away is the first thing to see on the line itself.
+            let booked_away: Vec<&str> = away_today
+                .iter()
+                .filter(|(p, _)| view.assigned.contains(&p.id))
+                .map(|(p, _)| p.name.as_str())
+                .collect();
+            if !booked_away.is_empty() {
+                let _ = write!(out, "  ← {} away that day", booked_away.join(", "));
+            }
+            out.push('\n');
+        }
+        let away: Vec<String> = away_today
+            .iter()
             .map(|(p, a)| {
                 let why = if a.reason.is_empty() {
                     a.kind.as_str().to_owned()
@@ -932,7 +961,7 @@ fn month_grid(s: &ScheduleView) -> String {
     }
     let _ = writeln!(
         out,
-        "\nEach day: shifts with their minimum staff / shifts ('!' on the {short_days} day(s) with one short);\nsee a day with 'shiftmesh schedule --day DAY'."
+        "\nEach day: how many of its shifts have their minimum staff / how many it has;\n'!' marks the {short_days} day(s) with a shift short. See a day with 'shiftmesh schedule --day DAY'."
     );
     out
 }
@@ -943,7 +972,8 @@ fn hours_of(s: &ScheduleView) -> String {
     if working.is_empty() {
         return String::new();
     }
-    let week = s.from.until(s.to).map_or(0, |span| span.get_days()) < 7;
+    // A weekly maximum means something against a week's hours only.
+    let week = s.from.until(s.to).map_or(0, |span| span.get_days()) == 6;
     let mut out = String::from("\nhours in this view\n");
     let rows = working.iter().map(|p| {
         let worked = hours(u32::try_from(p.minutes).unwrap_or(u32::MAX));

@@ -105,7 +105,45 @@ fn relative_days_short_times_and_whole_day_leave_are_taken() {
     assert_eq!(leave[0]["to"], "2026-12-25T00:00", "the last day is whole");
 
     let line = node.fails(2, &["schedule", "--week", "soon"]);
-    assert!(line.contains("'soon' is not a day"), "{line}");
+    assert!(
+        line.contains("'soon' is not a week: give this, next, last"),
+        "{line}"
+    );
+    let line = node.fails(
+        2,
+        &[
+            "availability",
+            "add",
+            "ana",
+            "--from",
+            "today",
+            "--to",
+            "+1d",
+            "--kind",
+            "holiday",
+        ],
+    );
+    assert!(
+        line.contains("[possible values: unavailable, leave, undesired, desired]"),
+        "{line}"
+    );
+    let line = node.fails(
+        2,
+        &[
+            "shift",
+            "list",
+            "--from",
+            "2026-12-20",
+            "--to",
+            "2026-12-10",
+        ],
+    );
+    assert!(
+        line.contains("ends (2026-12-10) before it starts"),
+        "{line}"
+    );
+    node.fails(1, &["conflicts", "--staff", "nobody"]);
+    node.fails(1, &["shift", "list", "--department", "nope"]);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use shiftmesh_model::{Concurrent, Dirty, Edit, Schedule, View, Written};
+use shiftmesh_model::{Collection, Concurrent, Dirty, Edit, Schedule, View, Written};
 use shiftmesh_rules::{
     is_acknowledged, open_and_acknowledged, plan, sort_conflicts, substitutes, Conflict, Input,
     OptionId, Request as Plan, Validator,
@@ -164,6 +164,20 @@ pub fn list(ctx: &mut Context, filter: &ConflictFilter) -> Result<Reply> {
     let Some(validator) = full_pass.as_ref().or(reader.validation()) else {
         return Err(AppError::Refused("no validation of the schedule".into()));
     };
+    // A filter that names nobody is a typing slip, not a clean bill.
+    if let Some(staff) = &filter.staff {
+        reader.view().require(Collection::Staff, staff.as_str())?;
+    }
+    if let Some(d) = &filter.department {
+        reader.view().require(Collection::Departments, d.as_str())?;
+    }
+    if let (Some(from), Some(to)) = (filter.from, filter.to) {
+        if to < from {
+            return Err(AppError::Usage(format!(
+                "the range ends ({to}) before it starts ({from})"
+            )));
+        }
+    }
     let index = reader.view().index();
     let mut acknowledged = 0;
     let mut conflicts = Vec::new();
@@ -267,13 +281,14 @@ fn find(id: &str, open: Vec<Conflict>, acknowledged: Vec<Conflict>) -> Result<(C
             "there is no conflict {id} (it may have been resolved); 'shiftmesh conflicts' lists the current ones"
         ))),
         n => Err(AppError::Usage(format!(
-            "{id} is the start of {n} conflict ids ({}); give more of it",
+            "{id} is the start of {n} conflict ids ({}{}); give more of it",
             matches
                 .iter()
                 .take(5)
                 .map(|(c, _)| c.id.as_str())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            if n > 5 { ", …" } else { "" }
         ))),
     }
 }

@@ -246,6 +246,10 @@ pub struct ScheduleView {
     pub days: Vec<ScheduleDay>,
     /// Everyone assigned or with availability in the range.
     pub people: Vec<PersonInView>,
+    /// The name of everyone assigned to a shift in the view (the people listed above may be
+    /// only some of them, when the view is of one person or department).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub names: BTreeMap<Id, String>,
     /// Shifts that cannot be placed on a day.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unreadable: Vec<Unreadable>,
@@ -460,6 +464,7 @@ mod tests {
                 shifts: Vec::new(),
             }],
             people: Vec::new(),
+            names: BTreeMap::new(),
             unreadable: Vec::new(),
         }));
         same_json(&Reply::Conflicts(ConflictList {

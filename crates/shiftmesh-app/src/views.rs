@@ -169,6 +169,16 @@ pub fn shift_list(
     department: Option<Id>,
 ) -> Result<Reply> {
     let r = ctx.db.read()?;
+    if let (Some(from), Some(to)) = (from, to) {
+        if to < from {
+            return Err(AppError::Usage(format!(
+                "the range ends ({to}) before it starts ({from})"
+            )));
+        }
+    }
+    if let Some(d) = &department {
+        r.view().require(Collection::Departments, d.as_str())?;
+    }
     let index = r.view().index();
     let shifts = match index.shift_date_range() {
         None => Vec::new(),
@@ -310,12 +320,18 @@ pub fn schedule(
             })
         })
         .collect();
+    let names = days
+        .iter()
+        .flat_map(|d| d.shifts.iter().flat_map(|s| &s.assigned))
+        .filter_map(|id| Some((id.clone(), index.staff.get(id)?.name.clone())))
+        .collect();
     Ok(Reply::Schedule(ScheduleView {
         from,
         to,
         time_zone: view.zone().name().to_owned(),
         days,
         people,
+        names,
         unreadable: unreadable(index, Collection::Shifts),
     }))
 }

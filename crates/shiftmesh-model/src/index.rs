@@ -689,10 +689,14 @@ impl Index {
         self.removed.contains(&(collection, key.to_owned()))
     }
 
-    /// The shifts that start on the days `from..=to`, in date order.
+    /// The shifts that start on the days `from..=to`, in date order (none when `to` comes
+    /// before `from`).
     pub fn shifts_between(&self, from: Date, to: Date) -> impl Iterator<Item = &Shift> + '_ {
+        // BTreeMap::range panics on a reversed range; a reversed range holds no day.
+        let reversed = to < from;
         self.shifts_by_day
-            .range(from..=to)
+            .range(from..=to.max(from))
+            .filter(move |_| !reversed)
             .flat_map(|(_, ids)| ids.iter())
             .filter_map(|id| self.shifts.get(id))
     }

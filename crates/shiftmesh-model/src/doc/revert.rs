@@ -122,7 +122,7 @@ impl Schedule {
                 .map(String::as_str)
                 .collect();
             return Err(ModelError::Refused(format!(
-                "change {} ('{original}') cannot be reverted: {}{}",
+                "change {} ('{original}') cannot be reverted: {}{}. Nothing was changed; revert the later changes first ('shiftmesh history --entity ID' shows them), or make the edit by hand",
                 short(hash),
                 listed.join("; "),
                 if more > 0 {
@@ -203,9 +203,10 @@ impl Schedule {
                         ));
                         continue;
                     }
+                    // Its fields go with it, whether or not it can be removed.
+                    created.insert((collection, key.clone()));
                     match self.created_untouched(collection, key, object, &at_change) {
                         Ok(()) => {
-                            created.insert((collection, key.clone()));
                             steps.push(Step::Remove {
                                 collection,
                                 key: key.clone(),
