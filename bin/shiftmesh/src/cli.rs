@@ -802,12 +802,15 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  shiftmesh history --kind import     # find the import's change\n  shiftmesh revert 3f9a1c2b7e4d      # undo it"
+    after_help = "Examples:\n  shiftmesh history --kind import     # find the import's change\n  shiftmesh revert 3f9a1c2b7e4d      # undo it\n  shiftmesh revert --last-merge      # undo what the last 'merge FILE' brought"
 )]
 pub struct RevertArgs {
     /// The change: a unique prefix (6 or more hex digits) of its hash, as 'history' shows
-    #[arg(value_name = "CHANGE")]
-    pub change: String,
+    #[arg(value_name = "CHANGE", required_unless_present = "last_merge")]
+    pub change: Option<String>,
+    /// Undo everything the last 'shiftmesh merge FILE' on this machine brought, at once
+    #[arg(long, conflicts_with = "change")]
+    pub last_merge: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

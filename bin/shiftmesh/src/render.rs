@@ -183,7 +183,10 @@ pub fn text(reply: &Reply) -> String {
                     m.merged
                 )
             } else {
-                format!("merged {} new change(s) from {}", m.new_changes, m.merged)
+                format!(
+                    "merged {} new change(s) from {} (undo all of them with 'shiftmesh revert --last-merge')",
+                    m.new_changes, m.merged
+                )
             };
             text.push_str(&brought(&m.conflicts, true));
             text

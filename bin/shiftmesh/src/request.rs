@@ -296,7 +296,10 @@ pub fn of_command(command: Command, cwd: &Path) -> Result<Request, UsageError> {
                 },
             }
         }
-        Command::Revert(a) => Request::Revert { change: a.change },
+        Command::Revert(a) => match a.change {
+            Some(change) if !a.last_merge => Request::Revert { change },
+            _ => Request::RevertLastMerge,
+        },
         Command::Import(a) => Request::Import {
             files: a.files.into_iter().map(|f| Source::Path(path(f))).collect(),
         },

@@ -953,3 +953,32 @@ fn pick_value_takes_a_shift_time_as_people_write_it() {
         (Some("08:00"), Some("16:00"))
     );
 }
+
+#[test]
+fn everything_one_merge_brought_is_reverted_in_one_command() {
+    let a = clinic();
+    let b = Node::new("bob", "back-office");
+    common::sync(&a, &b);
+    b.ok(&["staff", "add", "eve", "--name", "Eve Stone"]);
+    shift(&b, "sat-1", "2026-12-19", "08:00", "16:00", &[]);
+    b.ok(&["assign", "eve", "sat-1"]);
+    b.ok(&["staff", "update", "ana", "--name", "Ana R."]);
+    let file = b.path("bob.automerge");
+    b.ok(&["backup", &file]);
+    let merged = a.ok(&["merge", &file]);
+    assert!(merged.contains("revert --last-merge"), "{merged}");
+    a.ok(&["staff", "show", "eve"]);
+    let said = a.ok(&["revert", "--last-merge"]);
+    assert!(said.starts_with("revert the merge of"), "{said}");
+    a.fails(1, &["staff", "show", "eve"]);
+    a.fails(1, &["shift", "show", "sat-1"]);
+    assert_eq!(
+        a.json(&["staff", "show", "ana"])["staff"]["name"],
+        "Ana Ruiz"
+    );
+    // Merging the same file again brings nothing back: the revert is a change like any other.
+    a.ok(&["merge", &file]);
+    a.fails(1, &["staff", "show", "eve"]);
+    let line = a.fails(1, &["revert", "--last-merge"]);
+    assert!(line.contains("no merge to revert"), "{line}");
+}

@@ -254,6 +254,8 @@ pub enum Request {
     Revert {
         change: String,
     },
+    /// Undoes everything the last merge of a backup on this machine brought.
+    RevertLastMerge,
     History {
         limit: usize,
         #[serde(flatten)]
@@ -342,6 +344,7 @@ impl Request {
             Request::Resolve { .. } => "resolve",
             Request::Ack { .. } => "ack",
             Request::Revert { .. } => "revert",
+            Request::RevertLastMerge => "revert --last-merge",
             Request::History { .. } => "history",
             Request::Import { .. } => "import",
             Request::Export { .. } => "export",

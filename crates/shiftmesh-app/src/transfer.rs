@@ -304,12 +304,26 @@ pub fn restore(data_dir: &Path, source: &Source) -> Result<Reply> {
 
 pub fn merge(ctx: &mut Context, source: Source) -> Result<Reply> {
     let (name, bytes) = read_source(&source, BACKUP_FILE_MAX_BYTES)?;
+    let now_ms = ctx.edit()?.now_ms;
     let (s, checked) = Checked::open(&mut ctx.db)?;
+    let before = s.schedule.heads();
     let merged = s
         .schedule
         .merge_bytes(&bytes)
         .map_err(|e| AppError::Invalid(format!("{name} cannot be merged: {e}")))?;
     s.persist()?;
+    if merged.new_changes > 0 {
+        // What this file brought, so that `revert --last-merge` can undo all of it at once.
+        let hex = |heads: &[automerge::ChangeHash]| heads.iter().map(|h| h.to_string()).collect();
+        let record = shiftmesh_store::MergeRecord {
+            name: name.clone(),
+            at_ms: now_ms,
+            new_changes: merged.new_changes,
+            before: hex(&before),
+            after: hex(&s.schedule.heads()),
+        };
+        s.store.set_last_merge(Some(&record))?;
+    }
     let conflicts = checked.caused(&mut s.schedule, &merged.dirty)?.brought;
     Ok(Reply::Merged(MergedFile {
         merged: name,

@@ -8,6 +8,46 @@ use crate::{AppError, Result};
 /// The fewest hex digits of a change hash a revert takes (`history` shows twelve).
 pub const CHANGE_PREFIX_MIN_CHARS: usize = 6;
 
+/// Reverts everything the last merge of a backup on this machine brought, as one new change.
+pub fn revert_last_merge(ctx: &mut Context) -> Result<Reply> {
+    let record = {
+        let s = ctx.db.open()?;
+        s.store.last_merge()?.ok_or_else(|| {
+            AppError::NotFound(
+                "no merge to revert: none was made on this machine since the last one was reverted"
+                    .into(),
+            )
+        })?
+    };
+    let heads = |hex: &[String]| -> Result<Vec<automerge::ChangeHash>> {
+        hex.iter()
+            .map(|h| {
+                h.parse().map_err(|_| {
+                    AppError::Refused("the record of the last merge is damaged".into())
+                })
+            })
+            .collect()
+    };
+    let (before, after) = (heads(&record.before)?, heads(&record.after)?);
+    let what = format!("the merge of {}", record.name);
+    let message = format!(
+        "revert the merge of {} ({} change(s))",
+        record.name, record.new_changes
+    );
+    let (message, _, caused) = write(ctx, |s, edit| {
+        let (written, message) = s
+            .schedule
+            .revert_between(edit, &before, &after, &what, message)?;
+        s.store.set_last_merge(None)?;
+        Ok((message, written))
+    })?;
+    Ok(changed(
+        serde_json::json!({"reverted_merge": record.name, "changes": record.new_changes}),
+        message,
+        caused,
+    ))
+}
+
 /// Reverts the change whose hash is, or starts with, `change`.
 pub fn revert(ctx: &mut Context, change: &str) -> Result<Reply> {
     let prefix = change.trim();

@@ -343,6 +343,10 @@ pub async fn revert(
     answer(&web, caller, Request::Revert { change }).await
 }
 
+pub async fn revert_last_merge(State(web): State<Web>, Signed(caller): Signed) -> Answer {
+    answer(&web, caller, Request::RevertLastMerge).await
+}
+
 pub async fn cover(
     State(web): State<Web>,
     Signed(caller): Signed,

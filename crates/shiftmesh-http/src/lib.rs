@@ -99,6 +99,7 @@ pub fn router(web: Web, hosts: AllowedHosts) -> Router {
         .route("/backup", get(api::backup))
         .route("/import", post(api::import))
         .route("/merge", post(api::merge))
+        .route("/merge/last/revert", post(api::revert_last_merge))
         .route("/events", get(stream::events))
         .fallback(api::not_found);
     Router::new()

@@ -19,12 +19,14 @@
 
 mod error;
 mod identity;
+mod merges;
 mod peers;
 mod store;
 mod trust;
 
 pub use error::StoreError;
 pub use identity::{Identity, NodeConfig, SiteKey};
+pub use merges::MergeRecord;
 pub use peers::{PeerRecord, MAX_ADDRESSES_PER_PEER, MAX_REMEMBERED_PEERS};
 pub use store::{Opened, Store, LAST_GOOD_FILE, LOG_FOLD_BYTES, LOG_FOLD_ENTRIES};
 pub use trust::{

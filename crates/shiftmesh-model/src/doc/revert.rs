@@ -113,7 +113,23 @@ impl Schedule {
             })?;
         let deps = change.deps().to_vec();
         let original = change.message().unwrap_or_default().to_owned();
-        let (steps, refusals) = self.revert_steps(&deps, hash);
+        let what = format!("change {} ('{original}')", short(hash));
+        let message = format!("revert {}: {original}", short(hash));
+        self.revert_between(edit, &deps, &[hash], &what, message)
+    }
+
+    /// Writes a new change that undoes everything between the heads `before` and `after` (the
+    /// changes a merge brought, say), as [`Schedule::revert`] does for one change. `what`
+    /// names it in a refusal; `message` is the new change's.
+    pub fn revert_between(
+        &mut self,
+        edit: &Edit,
+        before: &[ChangeHash],
+        after: &[ChangeHash],
+        what: &str,
+        message: String,
+    ) -> Result<(Written, String)> {
+        let (steps, refusals) = self.revert_steps(before, after);
         if !refusals.is_empty() {
             let more = refusals.len().saturating_sub(REFUSALS_LISTED_MAX);
             let listed: Vec<&str> = refusals
@@ -122,8 +138,7 @@ impl Schedule {
                 .map(String::as_str)
                 .collect();
             return Err(ModelError::Refused(format!(
-                "change {} ('{original}') cannot be reverted: {}{}. Nothing was changed; revert the later changes first ('shiftmesh history --entity ID' shows them), or make the edit by hand",
-                short(hash),
+                "{what} cannot be reverted: {}{}. Nothing was changed; revert the later changes first ('shiftmesh history --entity ID' shows them), or make the edit by hand",
                 listed.join("; "),
                 if more > 0 {
                     format!("; and {more} more")
@@ -134,11 +149,9 @@ impl Schedule {
         }
         if steps.is_empty() {
             return Err(ModelError::Refused(format!(
-                "change {} ('{original}') changed nothing a revert can write back",
-                short(hash)
+                "{what} changed nothing a revert can write back"
             )));
         }
-        let message = format!("revert {}: {original}", short(hash));
         let (_, written) = self.write(edit, message.clone(), |s, dirty| {
             for step in &steps {
                 s.apply_revert_step(step)?;
@@ -151,12 +164,15 @@ impl Schedule {
     }
 
     /// What reverting the change would write, and why it cannot where it cannot.
-    fn revert_steps(&mut self, deps: &[ChangeHash], hash: ChangeHash) -> (Vec<Step>, Vec<String>) {
-        let at_change = [hash];
+    fn revert_steps(
+        &mut self,
+        deps: &[ChangeHash],
+        at_change: &[ChangeHash],
+    ) -> (Vec<Step>, Vec<String>) {
         // Automerge's diff reaches objects through the values that win at each key: while
         // another program's map stands at a collection's root key, what happened inside the
         // collection itself can be missing from it, so no revert is attempted then.
-        let hidden = self.hidden_collections(&[deps, &at_change, &[]]);
+        let hidden = self.hidden_collections(&[deps, at_change, &[]]);
         if !hidden.is_empty() {
             let refusal = format!(
                 "another program put its own map at the root key of {} (see 'shiftmesh conflicts'); resolve that first",
@@ -164,7 +180,7 @@ impl Schedule {
             );
             return (Vec::new(), vec![refusal]);
         }
-        let patches = self.doc.diff(deps, &at_change);
+        let patches = self.doc.diff(deps, at_change);
         let mut steps = Vec::new();
         let mut refusals = Vec::new();
         let mut created: BTreeSet<(Collection, String)> = BTreeSet::new();
@@ -205,7 +221,7 @@ impl Schedule {
                     }
                     // Its fields go with it, whether or not it can be removed.
                     created.insert((collection, key.clone()));
-                    match self.created_untouched(collection, key, object, &at_change) {
+                    match self.created_untouched(collection, key, object, at_change) {
                         Ok(()) => {
                             steps.push(Step::Remove {
                                 collection,
@@ -268,7 +284,7 @@ impl Schedule {
                             continue;
                         }
                     };
-                    match self.field_before(&patch.obj, &field, deps, &at_change) {
+                    match self.field_before(&patch.obj, &field, deps, at_change) {
                         Ok(before) => steps.push(Step::SetField {
                             obj: patch.obj.clone(),
                             collection,
@@ -285,7 +301,7 @@ impl Schedule {
                 )),
             }
         }
-        refusals.extend(self.dangling_after(&steps, deps, &at_change));
+        refusals.extend(self.dangling_after(&steps, deps, at_change));
         // Entities deleted come back first and removals come last, assignments before the
         // shifts and people they name.
         steps.sort_by_key(|s| match s {
