@@ -68,6 +68,44 @@ pub fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String
     out
 }
 
+/// How far a wrapped conflict message is indented.
+const MESSAGE_INDENT_CHARS: usize = 4;
+
+/// The width text is fitted to: `COLUMNS` when set, else the terminal's; none when the output
+/// goes to a pipe or file (scripts get each conflict on one line).
+fn width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if let Some(columns) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return Some(columns);
+    }
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    terminal_size::terminal_size().map(|(terminal_size::Width(w), _)| usize::from(w))
+}
+
+/// `text` in lines of at most `width` characters (a longer word has a line of its own), each
+/// indented by `indent` spaces.
+fn wrap(text: &str, indent: usize, width: usize) -> String {
+    let room = width.saturating_sub(indent).max(1);
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > room {
+            let _ = writeln!(out, "{:indent$}{line}", "");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        let _ = writeln!(out, "{:indent$}{line}", "");
+    }
+    out
+}
+
 /// The text of a reply.
 pub fn text(reply: &Reply) -> String {
     match reply {
@@ -326,8 +364,19 @@ pub fn describe(conflicts: &[Conflict]) -> String {
             continue;
         }
         let _ = writeln!(out, "\n{}s", severity.as_str());
+        let width = width();
         for c in group {
-            let _ = writeln!(out, "  {}  {:<19} {}", c.id, c.kind.as_str(), c.message);
+            let head = format!("  {}  {:<19} ", c.id, c.kind.as_str());
+            match width {
+                // Too long for the terminal: the message goes under its id, wrapped.
+                Some(w) if head.chars().count() + c.message.chars().count() > w => {
+                    let _ = writeln!(out, "{}", head.trim_end());
+                    out.push_str(&wrap(&c.message, MESSAGE_INDENT_CHARS, w));
+                }
+                _ => {
+                    let _ = writeln!(out, "{head}{}", c.message);
+                }
+            }
             let options: Vec<&str> = c.options.iter().map(|o| o.id.as_str()).collect();
             let _ = writeln!(out, "  {:<18}  options: {}", "", options.join(", "));
         }
@@ -402,7 +451,7 @@ fn conflicts(list: &ConflictList) -> String {
     let mut text = heading(&list.conflicts, list.acknowledged);
     text.push_str(&describe(&list.conflicts));
     text.push_str(
-        "\nshow one with 'shiftmesh conflicts show ID'; fix it with 'shiftmesh resolve ID OPTION'",
+        "\nshow one with 'shiftmesh conflicts show ID', fix it with\n'shiftmesh resolve ID OPTION'",
     );
     text
 }

@@ -982,3 +982,40 @@ fn everything_one_merge_brought_is_reverted_in_one_command() {
     let line = a.fails(1, &["revert", "--last-merge"]);
     assert!(line.contains("no merge to revert"), "{line}");
 }
+
+#[test]
+fn conflicts_fit_the_terminal_and_stay_whole_for_scripts() {
+    let node = clinic();
+    shift(&node, "mon-a", "2026-12-14", "06:00", "14:00", &[]);
+    shift(&node, "mon-b", "2026-12-14", "08:00", "12:00", &[]);
+    node.ok(&["assign", "ana", "mon-a"]);
+    node.ok(&["assign", "ana", "mon-b"]);
+    let at = |columns: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_shiftmesh"));
+        command
+            .arg("--data-dir")
+            .arg(node.data())
+            .args(["conflicts", "--kind", "double-booking"])
+            .env_remove("SHIFTMESH_DATA_DIR")
+            .env_remove("COLUMNS");
+        if let Some(columns) = columns {
+            command.env("COLUMNS", columns);
+        }
+        text(&command.output().unwrap().stdout)
+    };
+    let narrow = at(Some("80"));
+    assert!(narrow.lines().all(|l| l.chars().count() <= 80), "{narrow}");
+    assert!(
+        narrow.contains("double-booking") && narrow.contains("mon-b"),
+        "{narrow}"
+    );
+    let piped = at(None);
+    let line = piped
+        .lines()
+        .find(|l| l.contains("double-booking"))
+        .unwrap();
+    assert!(
+        line.contains("mon-a") && line.contains("mon-b"),
+        "one line each: {piped}"
+    );
+}
