@@ -1019,3 +1019,83 @@ fn conflicts_fit_the_terminal_and_stay_whole_for_scripts() {
         "one line each: {piped}"
     );
 }
+
+/// Reads a child's stdout line by line on a thread, so the test can wait with a deadline.
+fn lines_of(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receive
+}
+
+#[test]
+fn events_are_lines_for_a_person_at_a_terminal_and_json_for_scripts() {
+    use std::process::{Command, Stdio};
+    let node = clinic();
+    let _running = node.start(&[]);
+    let binary = env!("CARGO_BIN_EXE_shiftmesh");
+    let data = node.data().display().to_string();
+    // `script` (util-linux) gives the command a terminal, as a person sitting at one has.
+    let mut at_terminal = Command::new("script")
+        .args([
+            "-q",
+            "-e",
+            "-c",
+            &format!("{binary} --data-dir {data} events"),
+            "/dev/null",
+        ])
+        .env_remove("SHIFTMESH_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut piped = Command::new(binary)
+        .args(["--data-dir", &data, "events"])
+        .env_remove("SHIFTMESH_DATA_DIR")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (readable, json) = (
+        lines_of(at_terminal.stdout.take().unwrap()),
+        lines_of(piped.stdout.take().unwrap()),
+    );
+    let (mut seen_readable, mut seen_json) = (None, None);
+    // Both followers subscribe shortly after they start: edit until each has seen an event.
+    for n in 0..20 {
+        node.ok(&[
+            "staff",
+            "add",
+            &format!("p{n}"),
+            "--name",
+            &format!("Person {n}"),
+        ]);
+        let wait = std::time::Duration::from_millis(500);
+        while let Ok(line) = readable.recv_timeout(wait) {
+            if !line.trim().is_empty() {
+                seen_readable.get_or_insert(line);
+            }
+        }
+        while let Ok(line) = json.recv_timeout(wait) {
+            seen_json.get_or_insert(line);
+        }
+        if seen_readable.is_some() && seen_json.is_some() {
+            break;
+        }
+    }
+    let _ = (at_terminal.kill(), piped.kill());
+    let _ = (at_terminal.wait(), piped.wait());
+    let readable = seen_readable.expect("an event on the terminal");
+    assert!(!readable.trim_start().starts_with('{'), "{readable}");
+    assert!(readable.contains('='), "fields as name=value: {readable}");
+    let json: Value = serde_json::from_str(&seen_json.expect("an event on the pipe")).unwrap();
+    assert!(json["type"].is_string(), "{json}");
+}
