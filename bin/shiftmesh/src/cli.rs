@@ -952,11 +952,7 @@ fn parse_copy_start(text: &str) -> Result<Date, String> {
     if text != "this" {
         return parse_date_arg(text);
     }
-    let today = today();
-    let back = i64::from(today.weekday().to_monday_zero_offset());
-    today
-        .checked_sub(jiff::Span::new().days(back))
-        .map_err(|e| e.to_string())
+    Ok(shiftmesh_model::time::monday_of(today()))
 }
 
 /// A week: `this`, `next`, `last`, or any day in it.

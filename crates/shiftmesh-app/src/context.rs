@@ -13,6 +13,15 @@ use crate::session::{fresh_index, load_schedule, now_ms, write_index_snapshot, S
 use crate::status::Status;
 use crate::Result;
 
+/// What a request running inside a node may ask of the node beyond its session: what only
+/// the running node knows (connections, pending machines).
+pub trait NodeLink {
+    /// The node's status, computed when asked for.
+    fn status(&mut self, session: &mut Session) -> Status;
+    /// Drops a pending machine from the node's list; whether it was there.
+    fn forget_pending(&mut self, peer: &str) -> bool;
+}
+
 /// Told how far a long request (an import) has got: what it is doing, done, total.
 pub type Progress<'p> = &'p mut dyn FnMut(&str, usize, usize);
 
@@ -38,8 +47,8 @@ pub enum Db<'a> {
         session: &'a mut Session,
         /// The node's validation of that session's schedule, current as of this request.
         validation: &'a Validator,
-        /// The running node's status, computed when asked for.
-        status: &'a mut dyn FnMut(&mut Session) -> Status,
+        /// The running node itself.
+        node: &'a mut dyn NodeLink,
     },
 }
 
@@ -83,7 +92,7 @@ impl<'a> Context<'a> {
         caller: Caller,
         session: &'a mut Session,
         validation: &'a Validator,
-        status: &'a mut dyn FnMut(&mut Session) -> Status,
+        node: &'a mut dyn NodeLink,
     ) -> Context<'a> {
         Context {
             data_dir: session.store.dir().to_owned(),
@@ -91,7 +100,7 @@ impl<'a> Context<'a> {
             db: Db::Live {
                 session,
                 validation,
-                status,
+                node,
             },
             progress: None,
         }
@@ -152,9 +161,16 @@ impl Db<'_> {
     /// The running node's status, or None when this process opened the store itself.
     pub fn node_status(&mut self) -> Option<Status> {
         match self {
-            Db::Live {
-                session, status, ..
-            } => Some(status(session)),
+            Db::Live { session, node, .. } => Some(node.status(session)),
+            Db::Offline { .. } => None,
+        }
+    }
+
+    /// Drops a pending machine from the running node's list: whether it was there, or None
+    /// when no node runs this request.
+    pub fn forget_pending(&mut self, peer: &str) -> Option<bool> {
+        match self {
+            Db::Live { node, .. } => Some(node.forget_pending(peer)),
             Db::Offline { .. } => None,
         }
     }

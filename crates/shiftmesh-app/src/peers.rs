@@ -50,12 +50,19 @@ pub fn resolve_member(ctx: &mut Context, text: &str) -> Result<String> {
         .collect();
     matches.sort_unstable();
     matches.dedup();
-    match matches.as_slice() {
-        [one] => Ok((*one).to_owned()),
-        [] => Err(AppError::NotFound(format!(
+    the_one(&matches, text, || {
+        format!(
             "no member of this site is named or starts with '{}' ('shiftmesh peers' lists them; a prefix needs at least {PEER_PREFIX_MIN_CHARS} characters)",
             text.chars().take(80).collect::<String>()
-        ))),
+        )
+    })
+}
+
+/// The one peer id `text` matched, or why there is not exactly one.
+fn the_one(matches: &[&str], text: &str, none: impl FnOnce() -> String) -> Result<String> {
+    match matches {
+        [one] => Ok((*one).to_owned()),
+        [] => Err(AppError::NotFound(none())),
         many => Err(AppError::Usage(format!(
             "'{text}' could be any of {}; give the whole peer id",
             many.join(", ")
@@ -79,21 +86,17 @@ pub fn forget(ctx: &mut Context, text: &str) -> Result<Reply> {
         .filter(|p| p.state == "pending" && p.peer_id.starts_with(text))
         .map(|p| p.peer_id.as_str())
         .collect();
-    let peer = match pending.as_slice() {
-        [one] => (*one).to_owned(),
-        [] => {
-            return Err(AppError::NotFound(format!(
-                "no pending machine's id starts with '{}' ('shiftmesh peers' lists them; 'peers revoke' removes a member)",
-                text.chars().take(80).collect::<String>()
-            )))
-        }
-        many => {
-            return Err(AppError::Usage(format!(
-                "'{text}' could be any of {}; give more of the peer id",
-                many.join(", ")
-            )))
-        }
-    };
+    let peer = the_one(&pending, text, || {
+        format!(
+            "no pending machine's id starts with '{}' ('shiftmesh peers' lists them; 'peers revoke' removes a member)",
+            text.chars().take(80).collect::<String>()
+        )
+    })?;
+    if ctx.db.forget_pending(&peer) != Some(true) {
+        return Err(AppError::NotFound(format!(
+            "{peer} is no longer pending ('shiftmesh peers' lists the machines as they are now)"
+        )));
+    }
     Ok(changed(
         json!({"forgotten": peer}),
         format!("forgot the pending machine {peer}; it is listed again if it connects again"),

@@ -156,10 +156,7 @@ pub fn repeat(ctx: &mut Context, spec: RepeatSpec) -> Result<Reply> {
     } else {
         spec.weekdays.clone()
     };
-    let monday = |d: Date| {
-        d.checked_sub(jiff::Span::new().days(i64::from(d.weekday().to_monday_zero_offset())))
-            .unwrap_or(d)
-    };
+    let monday = shiftmesh_model::time::monday_of;
     let home_week = monday(template.date);
     let mut copies = Vec::new();
     let mut day = first;

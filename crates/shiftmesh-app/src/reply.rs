@@ -246,8 +246,8 @@ pub struct ScheduleView {
     pub days: Vec<ScheduleDay>,
     /// Everyone assigned or with availability in the range.
     pub people: Vec<PersonInView>,
-    /// The name of everyone assigned to a shift in the view (the people listed above may be
-    /// only some of them, when the view is of one person or department).
+    /// The names of those assigned to a shift in the view whom `people` does not list (a view
+    /// of one person or department lists only them).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub names: BTreeMap<Id, String>,
     /// Shifts that cannot be placed on a day.

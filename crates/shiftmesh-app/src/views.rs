@@ -196,12 +196,7 @@ pub fn shift_list(
 
 /// The days a period covers, given today in the site's zone.
 fn days_of(period: Period, today: Date) -> (Date, Date) {
-    let monday = |anchor: Date| {
-        let back = i64::from(anchor.weekday().to_monday_zero_offset());
-        anchor
-            .checked_sub(jiff::Span::new().days(back))
-            .unwrap_or(anchor)
-    };
+    let monday = shiftmesh_model::time::monday_of;
     let sunday = |monday: Date| {
         monday
             .checked_add(jiff::Span::new().days(6))
@@ -298,7 +293,7 @@ pub fn schedule(
     }
     let mut ids: BTreeSet<Id> = minutes.keys().cloned().collect();
     ids.extend(touching.keys().map(|id| (*id).clone()));
-    let people = ids
+    let people: Vec<PersonInView> = ids
         .into_iter()
         .filter_map(|id| {
             let person = index.staff.get(&id)?;
@@ -320,9 +315,13 @@ pub fn schedule(
             })
         })
         .collect();
+    // Names the people listed lack: only a view of one person or department has any, so a
+    // page's whole week carries none twice.
+    let listed: BTreeSet<&Id> = people.iter().map(|p| &p.id).collect();
     let names = days
         .iter()
         .flat_map(|d| d.shifts.iter().flat_map(|s| &s.assigned))
+        .filter(|id| !listed.contains(id))
         .filter_map(|id| Some((id.clone(), index.staff.get(id)?.name.clone())))
         .collect();
     Ok(Reply::Schedule(ScheduleView {

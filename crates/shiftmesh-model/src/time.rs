@@ -213,6 +213,13 @@ pub fn parse_day(text: &str, today: Date) -> Result<Date, InputError> {
     }
 }
 
+/// The Monday of the week (Monday to Sunday) that holds `day`.
+pub fn monday_of(day: Date) -> Date {
+    let back = i64::from(day.weekday().to_monday_zero_offset());
+    // Only the first days jiff knows have no Monday before them; they are their own.
+    day.checked_sub(jiff::Span::new().days(back)).unwrap_or(day)
+}
+
 /// The largest offset [`parse_day`] takes, in its unit (days, weeks or months).
 const OFFSET_MAX: i64 = 9_999;
 

@@ -105,8 +105,9 @@ impl PendingPeers {
         }
     }
 
-    pub fn forget(&mut self, peer: &PeerId) {
-        self.0.remove(peer);
+    /// Drops a machine from the list; whether it was on it.
+    pub fn forget(&mut self, peer: &PeerId) -> bool {
+        self.0.remove(peer).is_some()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&PeerId, &Pending)> {

@@ -30,7 +30,7 @@ use crate::membership::{self, PendingPeers};
 use crate::ui;
 use crate::NodeError;
 use shiftmesh_app::session::{write_index_snapshot, Session};
-use shiftmesh_app::{AppError, Caller, Context, PeerStatus, Reply, Request, Status};
+use shiftmesh_app::{AppError, Caller, Context, NodeLink, PeerStatus, Reply, Request, Status};
 
 /// Where a node listens when not told: every interface, on a fixed port so invites stay
 /// valid across restarts. When it is taken, an ephemeral port is used instead.
@@ -341,6 +341,35 @@ async fn write_line(
 
 /// This node and its peers as they stand: computed only when a command asks for it (`status`,
 /// `peers`, `invite`), never on the path of an ordinary edit.
+/// What a request running on the node's session may ask of the node itself.
+struct Link<'n> {
+    engine: &'n mut Engine<PeerId>,
+    validator: &'n Validator,
+    net: &'n Net,
+    serving: &'n Serving,
+    addresses: &'n BTreeMap<PeerId, String>,
+    pending: &'n mut PendingPeers,
+}
+
+impl NodeLink for Link<'_> {
+    fn status(&mut self, session: &mut Session) -> Status {
+        status_of(
+            self.engine,
+            self.validator,
+            self.net,
+            self.serving,
+            self.addresses,
+            self.pending,
+            session,
+        )
+    }
+
+    fn forget_pending(&mut self, peer: &str) -> bool {
+        peer.parse::<PeerId>()
+            .is_ok_and(|peer| self.pending.forget(&peer))
+    }
+}
+
 fn status_of(
     engine: &mut Engine<PeerId>,
     validator: &Validator,
@@ -787,7 +816,6 @@ impl Node {
         let started = std::time::Instant::now();
         let before = self.session.schedule.heads();
         let what = request.describe();
-        let forgetting = matches!(request, Request::PeerForget { .. });
         let Node {
             session,
             engine,
@@ -798,11 +826,16 @@ impl Node {
             pending,
             ..
         } = self;
-        let mut status = |session: &mut Session| {
-            status_of(engine, validator, net, serving, addresses, pending, session)
+        let mut link = Link {
+            engine,
+            validator,
+            net,
+            serving,
+            addresses,
+            pending,
         };
         let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut ctx = Context::live(caller, session, &*validator, &mut status);
+            let mut ctx = Context::live(caller, session, &*validator, &mut link);
             shiftmesh_app::execute(&mut ctx, request)
         }))
         .unwrap_or_else(|_| {
@@ -812,16 +845,6 @@ impl Node {
             ))
         });
         tracing::debug!("{what} ran in {:?}", started.elapsed());
-        // The application layer checks the machine is pending and names it; only the node
-        // holds the pending list.
-        if let (true, Ok(Reply::Changed(done))) = (forgetting, &reply) {
-            if let Some(peer) = done.entity["forgotten"]
-                .as_str()
-                .and_then(|id| id.parse::<PeerId>().ok())
-            {
-                self.pending.forget(&peer);
-            }
-        }
         let after = self.session.schedule.heads();
         if after == before {
             return (reply, None);

@@ -310,7 +310,8 @@ fn minutes(a: Timestamp, b: Timestamp) -> i64 {
     (b.as_second() - a.as_second()) / 60
 }
 
-fn hours(minutes: i64) -> String {
+/// Minutes as hours in messages: "38 h", "7 h 30 min".
+pub(crate) fn hours(minutes: i64) -> String {
     if minutes % 60 == 0 {
         format!("{} h", minutes / 60)
     } else {

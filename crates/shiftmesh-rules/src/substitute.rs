@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use shiftmesh_model::{AssignmentKey, Id, Shift, Staff};
 
-use crate::check::{iso_week, iso_week_of, Input};
+use crate::check::{hours, iso_week, iso_week_of, Input};
 
 /// Someone who could take a shift.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,16 +161,6 @@ pub fn candidates(
     });
     found.truncate(CANDIDATES_MAX);
     found
-}
-
-/// Minutes as hours the way people say them: "38 h", "2.5 h", "0.75 h".
-fn hours(minutes: i64) -> String {
-    if minutes % 60 == 0 {
-        format!("{} h", minutes / 60)
-    } else {
-        let text = format!("{:.2}", minutes as f64 / 60.0);
-        format!("{} h", text.trim_end_matches('0'))
-    }
 }
 
 /// Someone who cannot take a shift as things stand, and why.
