@@ -11,7 +11,7 @@ const EXAMPLES: &str = "\
 Examples:
   shiftmesh node                        # run this machine's node (initialises on first run)
   shiftmesh invite                      # on a machine of the site: prints an invite
-  shiftmesh init --join INVITE && shiftmesh node   # on a new machine
+  shiftmesh init --join - && shiftmesh node   # on a new machine: paste the invite
   shiftmesh init --name 'City Museum' --time-zone Europe/Berlin
   shiftmesh staff add sarah --name 'Sarah Lee' --skill guide --max-hours-week 38
   shiftmesh shift add mon-am-exhibits --date 2026-11-23 --start 09:00 --end 13:00 --capacity 2
@@ -25,7 +25,7 @@ const GLOBAL: &str = "Global options";
 
 /// An example for each command without one of its own, shown at the end of its `--help`.
 const COMMAND_EXAMPLES: &[(&str, &str)] = &[
-    ("init", "shiftmesh init --name 'City Clinic' --time-zone Europe/Berlin\n  shiftmesh init --join \"$INVITE\"   # the line 'shiftmesh invite' printed on a machine of the site"),
+    ("init", "shiftmesh init --name 'City Clinic' --time-zone Europe/Berlin\n  shiftmesh init --join -   # then paste the line 'shiftmesh invite' printed on a machine of the site\n  shiftmesh init --join invite.txt   # or read it from a file"),
     ("node", "shiftmesh node\n  shiftmesh node --ui-listen 0.0.0.0:4781 --peer /ip4/192.168.1.20/tcp/4780"),
     ("status", "shiftmesh status\n  shiftmesh status --json"),
     ("invite", "shiftmesh invite --expires 2h > invite.txt"),
@@ -279,9 +279,12 @@ pub struct InitArgs {
     /// This node's name, recorded with every change it makes [default: the host name]
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
-    /// Join an existing site with an invite from one of its machines ('shiftmesh invite');
-    /// the site's name and time zone then come from the site
-    #[arg(long, value_name = "INVITE", conflicts_with_all = ["name", "time_zone"])]
+    /// Join an existing site with an invite from one of its machines ('shiftmesh invite'):
+    /// '-' reads it from stdin (paste it, then Enter), a path reads it from that file. The
+    /// invite itself is taken too, but then other users of this machine can see it while the
+    /// command runs, and your shell's history keeps it. The site's name and time zone then
+    /// come from the site
+    #[arg(long, value_name = "-|FILE|INVITE", conflicts_with_all = ["name", "time_zone"])]
     pub join: Option<String>,
 }
 
@@ -323,7 +326,9 @@ use shiftmesh_app::MAX_INVITE_MINUTES;
 
 fn parse_expiry(text: &str) -> Result<Expiry, String> {
     let bad = || format!("'{text}' is not a duration like 30m, 24h or 7d");
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    // The unit is the last character, which may be any character a user typed.
+    let unit_at = text.char_indices().last().map_or(0, |(at, _)| at);
+    let (number, unit) = text.split_at(unit_at);
     let n: i64 = number.parse().map_err(|_| bad())?;
     let minutes = match unit {
         "m" => n,
@@ -1039,5 +1044,80 @@ mod tests {
         let mut missing = Vec::new();
         unexplained(&command(), "shiftmesh", &mut missing);
         assert!(missing.is_empty(), "flags without help: {missing:?}");
+    }
+
+    fn leaf_paths(command: &clap::Command, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+        let subs: Vec<&clap::Command> = command
+            .get_subcommands()
+            .filter(|c| c.get_name() != "help")
+            .collect();
+        if subs.is_empty() {
+            out.push(path.clone());
+        }
+        for sub in subs {
+            let mut longer = path.clone();
+            longer.push(sub.get_name().to_owned());
+            leaf_paths(sub, longer, out);
+        }
+    }
+
+    /// A user once typed `invite --expires 1é`: the parser cut the text inside a character
+    /// and panicked. Every value of every command, however odd, is refused or taken.
+    #[test]
+    fn no_argument_panics() {
+        let odd = [
+            "1é",
+            "é",
+            "",
+            "-1",
+            "0",
+            "99999999999999999999",
+            "+99999999d",
+            "-99999w",
+            "2026-13-45",
+            "2026-02-30T25:61",
+            "25:99",
+            "9:",
+            ":",
+            "\u{202e}x",
+            "\u{0}",
+            "a/b/../c",
+            "x".repeat(100_000).leak(),
+        ];
+        let root = command();
+        let mut leaves = Vec::new();
+        leaf_paths(&root, Vec::new(), &mut leaves);
+        let cwd = std::env::temp_dir();
+        let mut tried = 0;
+        for path in &leaves {
+            let mut leaf = &root;
+            for name in path {
+                leaf = leaf.find_subcommand(name).expect("a path found by walking");
+            }
+            for arg in leaf
+                .get_arguments()
+                .filter(|a| a.get_action().takes_values())
+            {
+                for value in odd {
+                    let mut argv: Vec<String> = vec!["shiftmesh".into()];
+                    argv.extend(path.iter().cloned());
+                    match arg.get_long() {
+                        Some(long) => argv.push(format!("--{long}={value}")),
+                        None => argv.push(value.to_owned()),
+                    }
+                    tried += 1;
+                    let outcome = std::panic::catch_unwind(|| {
+                        let Ok(matches) = command().try_get_matches_from(&argv) else {
+                            return;
+                        };
+                        if let Ok(cli) = <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+                            let _ = crate::request::of_command(cli.command, &cwd);
+                        }
+                    });
+                    assert!(outcome.is_ok(), "panicked on {argv:?}");
+                }
+            }
+        }
+        assert!(tried > 1_000, "only {tried} tried");
     }
 }

@@ -10,7 +10,7 @@ mod render;
 mod request;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use shiftmesh_app::{AppError, Caller, Context, Reply, Request, Setup};
@@ -65,7 +65,7 @@ fn init(cli: Cli) -> anyhow::Result<()> {
             name: args.name,
             time_zone: args.time_zone,
             node_name: args.node_name,
-            join: args.join,
+            join: args.join.as_deref().map(read_invite).transpose()?,
             user,
         },
     )?;
@@ -91,6 +91,37 @@ fn init(cli: Cli) -> anyhow::Result<()> {
         ),
     }
     })
+}
+
+/// The invite `--join` names: `-` reads it from stdin, an existing file's path from that file,
+/// and anything else is the invite itself.
+fn read_invite(given: &str) -> anyhow::Result<String> {
+    use std::io::Read as _;
+    // Far more than any invite: the invite's own check says what is wrong with a long one.
+    const INVITE_READ_MAX_BYTES: u64 = 64 * 1024;
+    let mut text = String::new();
+    if given == "-" {
+        if std::io::stdin().is_terminal() {
+            eprintln!("Paste the invite ('shiftmesh invite' printed it on a machine of the site), then press Enter:");
+            std::io::stdin()
+                .read_line(&mut text)
+                .context("reading the invite from stdin")?;
+        } else {
+            std::io::stdin()
+                .take(INVITE_READ_MAX_BYTES)
+                .read_to_string(&mut text)
+                .context("reading the invite from stdin")?;
+        }
+        return Ok(text);
+    }
+    let path = Path::new(given);
+    if !given.starts_with(shiftmesh_app::INVITE_PREFIX) && path.is_file() {
+        std::fs::File::open(path)
+            .and_then(|f| f.take(INVITE_READ_MAX_BYTES).read_to_string(&mut text))
+            .with_context(|| format!("reading the invite from {}", path.display()))?;
+        return Ok(text);
+    }
+    Ok(given.to_owned())
 }
 
 fn run_request(cli: Cli) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     // Automerge panics on some malformed input; those calls are guarded and refuse the input,
     // so their panics are not news to the user.
     shiftmesh_model::guard::quiet_guarded_panics();
+    shiftmesh_store::keep_new_files_private();
     let cli = match shiftmesh::cli::parse() {
         Ok(cli) => cli,
         Err(e) => return usage_failure(e),

@@ -1167,10 +1167,12 @@ fn status(s: &StatusReport) -> String {
 }
 
 /// What to do with an invite: printed on stderr, so stdout holds the invite alone and
-/// `shiftmesh init --join "$(shiftmesh invite)"` works.
+/// `shiftmesh invite > invite.txt` saves just it. The invite is read from stdin or a file, not
+/// given on the command line, where other local users see it (`/proc/PID/cmdline`) and the
+/// shell's history keeps it.
 pub fn invite_instructions(invite: &shiftmesh_app::InviteIssued) -> String {
     format!(
-        "On the new machine run:\n  shiftmesh init --join INVITE\n  shiftmesh node\nThe invite (on stdout) can be used once, until {}. It holds the site key: pass it only to machines of this site.",
+        "On the new machine, paste the invite (on stdout) into:\n  shiftmesh init --join -\n  shiftmesh node\nor save it to a file (shiftmesh invite > invite.txt), copy the file over and run 'shiftmesh init --join invite.txt'.\nThe invite can be used once, until {}. It holds the site key: pass it only to machines of this site, and delete the file once used.",
         invite.expires
     )
 }

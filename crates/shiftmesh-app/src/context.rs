@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use shiftmesh_model::entity::check_author_part;
 use shiftmesh_model::{Collection, Concurrent, ConcurrentValue, Edit, Schedule, View};
 use shiftmesh_rules::Validator;
 use shiftmesh_store::{Identity, Opened, Store};
@@ -11,7 +12,7 @@ use shiftmesh_store::{Identity, Opened, Store};
 use crate::caller::Caller;
 use crate::session::{fresh_index, load_schedule, now_ms, write_index_snapshot, Session};
 use crate::status::Status;
-use crate::Result;
+use crate::{AppError, Result};
 
 /// What a request running inside a node may ask of the node beyond its session: what only
 /// the running node knows (connections, pending machines).
@@ -110,8 +111,14 @@ impl<'a> Context<'a> {
     pub fn edit(&mut self) -> Result<Edit> {
         let name = self.caller.name.clone();
         let session = self.db.open()?;
+        let machine = &session.identity.config.node_name;
+        // The author is shown in every history line on every machine: a name with a newline
+        // or of 100 KB would forge or flood those lines.
+        check_author_part("the user name (--as, SHIFTMESH_USER or the login)", &name)
+            .and_then(|()| check_author_part("this machine's name (node.json)", machine))
+            .map_err(|e| AppError::Invalid(e.message))?;
         Ok(Edit {
-            author: format!("{name}@{}", session.identity.config.node_name),
+            author: format!("{name}@{machine}"),
             now_ms: now_ms(),
         })
     }

@@ -6,9 +6,12 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use shiftmesh_store::SiteKey;
 
-const PREFIX: &str = "shiftmesh-invite-1.";
+/// How every invite begins.
+pub const INVITE_PREFIX: &str = "shiftmesh-invite-1.";
 /// An invite longer than this is refused before decoding.
 const INVITE_MAX_BYTES: usize = 8 * 1024;
+/// The most addresses an invite may name (a machine lists a few per network interface).
+const INVITE_MAX_ADDRESSES: usize = 32;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invite {
@@ -27,7 +30,7 @@ pub struct Invite {
 impl Invite {
     pub fn encode(&self) -> String {
         let json = serde_json::to_vec(self).expect("an invite serialises");
-        format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(json))
+        format!("{INVITE_PREFIX}{}", URL_SAFE_NO_PAD.encode(json))
     }
 
     /// Reads an invite; the error says what is wrong with it.
@@ -37,7 +40,7 @@ impl Invite {
             return Err("the invite is too long to be one".into());
         }
         let body = text
-            .strip_prefix(PREFIX)
+            .strip_prefix(INVITE_PREFIX)
             .ok_or("an invite starts with 'shiftmesh-invite-1.'; copy the whole line 'shiftmesh invite' printed")?;
         let json = URL_SAFE_NO_PAD
             .decode(body)
@@ -52,6 +55,20 @@ impl Invite {
         if invite.addresses.is_empty() {
             return Err("the invite names no address to reach the site at".into());
         }
+        if invite.peer.parse::<libp2p_identity::PeerId>().is_err() {
+            return Err("the invite's peer id is damaged; copy it again".into());
+        }
+        if invite.addresses.len() > INVITE_MAX_ADDRESSES
+            || invite
+                .addresses
+                .iter()
+                .any(|a| a.parse::<multiaddr::Multiaddr>().is_err())
+        {
+            return Err("the invite's addresses are damaged; copy it again".into());
+        }
+        if invite.expires.parse::<jiff::Timestamp>().is_err() {
+            return Err("the invite's expiry is damaged; copy it again".into());
+        }
         Ok((invite, key))
     }
 }
@@ -64,7 +81,7 @@ mod tests {
     fn an_invite_reads_back_and_damage_is_named() {
         let invite = Invite {
             key: "ab".repeat(32),
-            peer: "12D3KooW".into(),
+            peer: libp2p_identity::PeerId::random().to_string(),
             addresses: vec!["/ip4/127.0.0.1/tcp/4780".into()],
             secret: "00ff".repeat(16),
             expires: "2026-11-23T10:00:00Z".into(),
@@ -75,5 +92,36 @@ mod tests {
         assert_eq!(key.to_hex(), invite.key);
         assert!(Invite::decode("hello").unwrap_err().contains("starts with"));
         assert!(Invite::decode(&text[..text.len() - 5]).is_err());
+    }
+
+    /// An invite whose peer id, addresses or expiry are garbage was once accepted by
+    /// `init --join`, leaving a machine that could never join.
+    #[test]
+    fn an_invite_with_a_garbage_peer_or_address_is_refused() {
+        let good = Invite {
+            key: "ab".repeat(32),
+            peer: libp2p_identity::PeerId::random().to_string(),
+            addresses: vec!["/ip4/127.0.0.1/tcp/4780".into()],
+            secret: "00ff".repeat(16),
+            expires: "2026-11-23T10:00:00Z".into(),
+        };
+        let damaged = [
+            Invite {
+                peer: "12D3KooWgarbage".into(),
+                ..good.clone()
+            },
+            Invite {
+                addresses: vec!["not an address".into()],
+                ..good.clone()
+            },
+            Invite {
+                expires: "soon".into(),
+                ..good.clone()
+            },
+        ];
+        for (invite, what) in damaged.iter().zip(["peer id", "addresses", "expiry"]) {
+            let error = Invite::decode(&invite.encode()).unwrap_err();
+            assert!(error.contains(what), "{error}");
+        }
     }
 }

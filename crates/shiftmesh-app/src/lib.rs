@@ -34,7 +34,7 @@ pub use context::{Context, Db, NodeLink, Progress, Reader};
 pub use csv::{check_csv, hours, parse_hours};
 pub use error::{AppError, Category, Result};
 pub use init::{host_name, init, Initialised, Setup};
-pub use invite::Invite;
+pub use invite::{Invite, INVITE_PREFIX};
 pub use peers::{parse_peer_id, MAX_INVITE_MINUTES, PEER_PREFIX_MIN_CHARS};
 pub use plan::{CopySpec, RepeatSpec, COPY_MAX_SHIFTS};
 pub use reply::*;

@@ -18,6 +18,9 @@ pub const SKILLS_MAX_COUNT: usize = 64;
 pub const CAPACITY_MAX: u32 = 1000;
 /// The most hours a week one staff member may be contracted for.
 pub const MAX_HOURS_WEEK_LIMIT: u32 = 168;
+/// The longest person or machine name recorded as a change's author (`person@machine`), in
+/// bytes: enough for any login or host name, short enough to keep every history line readable.
+pub const AUTHOR_PART_MAX_BYTES: usize = 64;
 
 /// The top-level maps of the document, one per entity kind, and the site's own settings (the
 /// root's scalars, which are not a collection but are read, conflicted and written like an
@@ -498,6 +501,26 @@ pub fn check_name(what: &str, text: &str) -> Result<(), InputError> {
         return Err(InputError::new(format!("{what} must not be empty")));
     }
     check_text(what, text)
+}
+
+/// Checks one half of an author (`person@machine`): a non-empty name of at most
+/// [`AUTHOR_PART_MAX_BYTES`], without control characters.
+pub fn check_author_part(what: &str, text: &str) -> Result<(), InputError> {
+    if text.trim().is_empty() {
+        return Err(InputError::new(format!("{what} must not be empty")));
+    }
+    if text.len() > AUTHOR_PART_MAX_BYTES {
+        return Err(InputError::new(format!(
+            "{what} is {} bytes long; the limit is {AUTHOR_PART_MAX_BYTES}",
+            text.len()
+        )));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(InputError::new(format!(
+            "{what} contains a control character"
+        )));
+    }
+    Ok(())
 }
 
 /// Checks a set of skills: each a valid id, at most [`SKILLS_MAX_COUNT`].

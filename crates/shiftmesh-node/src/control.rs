@@ -55,6 +55,12 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join(SOCKET_FILE)
 }
 
+/// Whether a process of user `uid` may be talked to over the control socket, from either end:
+/// this process's own user, or root (who can read the data directory anyway).
+pub fn may_talk_to(uid: rustix::process::Uid) -> bool {
+    uid == rustix::process::geteuid() || uid.is_root()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     #[error("the node on {0} stopped answering ({1}); see its log")]
@@ -63,6 +69,10 @@ pub enum ControlError {
     Malformed(PathBuf, String),
     #[error("permission denied on {0}: only the user who owns the data directory may use its node; run the command as that user")]
     NotOwner(PathBuf),
+    #[error("{0} is not a socket (a symlink or a file put there?); remove it, then start the node again")]
+    NotASocket(PathBuf),
+    #[error("the program answering on {0} runs as user id {1}, not as you; it is not this data directory's node, so nothing was sent to it")]
+    ForeignServer(PathBuf, u32),
 }
 
 /// A connection to the node running on a data directory.
@@ -74,15 +84,36 @@ pub struct Client {
 impl Client {
     /// Connects to the node running on `data_dir`, or None when none runs there (no socket,
     /// or a stale one left by a node that was killed).
+    ///
+    /// The socket must be a socket, not a symlink to one elsewhere, and whoever answers on it
+    /// must run as this user (or root): anything else could be another user's program waiting
+    /// for our requests.
     pub fn connect(data_dir: &Path) -> Result<Option<Client>, ControlError> {
+        use std::os::unix::fs::FileTypeExt;
         let path = socket_path(data_dir);
-        match UnixStream::connect(&path) {
-            Ok(stream) => Ok(Some(Client { path, stream })),
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                Err(ControlError::NotOwner(path))
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if !meta.file_type().is_socket() => {
+                return Err(ControlError::NotASocket(path));
             }
-            Err(_) => Ok(None),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(ControlError::NotOwner(path));
+            }
+            Err(_) => return Ok(None),
         }
+        let stream = match UnixStream::connect(&path) {
+            Ok(stream) => stream,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(ControlError::NotOwner(path));
+            }
+            Err(_) => return Ok(None),
+        };
+        let server = rustix::net::sockopt::socket_peercred(&stream)
+            .map_err(|e| ControlError::Io(path.clone(), e.into()))?;
+        if !may_talk_to(server.uid) {
+            return Err(ControlError::ForeignServer(path, server.uid.as_raw()));
+        }
+        Ok(Some(Client { path, stream }))
     }
 
     fn send(&mut self, request: &ControlRequest) -> Result<(), ControlError> {

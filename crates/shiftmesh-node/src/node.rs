@@ -253,6 +253,23 @@ async fn accept_control(
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        // The socket's mode already keeps other users out; their credentials are checked too,
+        // in case the mode was changed under us.
+        match stream.peer_cred() {
+            Ok(cred) if crate::control::may_talk_to(rustix::process::Uid::from_raw(cred.uid())) => {
+            }
+            Ok(cred) => {
+                tracing::warn!(
+                    "refused a control connection from user id {}: only the data directory's owner may use its node",
+                    cred.uid()
+                );
+                continue;
+            }
+            Err(e) => {
+                tracing::debug!("control connection without credentials: {e}");
+                continue;
+            }
+        }
         let control = control.clone();
         let events = events.clone();
         let links = links.clone();

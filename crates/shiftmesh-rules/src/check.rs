@@ -323,9 +323,9 @@ fn key_of(a: &Assignment) -> String {
     a.key().to_string()
 }
 
-/// The conflicts of one week of one person: those anchored in that week (a pair by its earlier
-/// assignment, the others by their assignment or week). Pairs can reach into the weeks either
-/// side, so those are read too.
+/// The conflicts of one week of one person: those anchored in that week (a pair or a window of
+/// overlap by its earliest assignment, the others by their assignment or week). They can reach
+/// into the weeks either side, so those are read too.
 fn check_staff_week(id: &Id, week: Week, input: &Input<'_>) -> Vec<Conflict> {
     let Some(staff) = input.live_staff(id) else {
         return Vec::new();
@@ -333,24 +333,46 @@ fn check_staff_week(id: &Id, week: Week, input: &Input<'_>) -> Vec<Conflict> {
     let Some(monday) = monday_of(week) else {
         return Vec::new();
     };
-    let from = monday
-        .checked_sub(jiff::Span::new().days(7))
-        .unwrap_or(monday);
-    let to = monday
-        .checked_add(jiff::Span::new().days(13))
-        .unwrap_or(monday);
-    let held: Vec<Held<'_>> = input
-        .index
-        .assignments_of_staff_between(id, from, to)
-        .filter_map(|assignment| {
-            let shift = input.live_shift(&assignment.shift)?;
-            Some(Held {
-                interval: input.interval(assignment, shift),
-                assignment,
-                shift,
+    let days = |n: i64| {
+        monday
+            .checked_add(jiff::Span::new().days(n))
+            .unwrap_or(monday)
+    };
+    let held_between = |from, to| {
+        input
+            .index
+            .assignments_of_staff_between(id, from, to)
+            .filter_map(|assignment| {
+                let shift = input.live_shift(&assignment.shift)?;
+                Some(Held {
+                    interval: input.interval(assignment, shift),
+                    assignment,
+                    shift,
+                })
             })
-        })
-        .collect();
+    };
+    let mut to = days(13);
+    let mut held: Vec<Held<'_>> = held_between(days(-7), to).collect();
+    // A window of overlap that starts this week can run on past the days read: read on, a
+    // fortnight at a time, while the last window still starts this week (a shift is at most a
+    // day long, so a fortnight without one ends every window).
+    loop {
+        sort_held(&mut held);
+        let last_window_start = overlap_windows(&held)
+            .pop()
+            .filter(|w| w.end == held.len())
+            .map(|w| week_of(held[w.start].shift.date));
+        if last_window_start != Some(week) {
+            break;
+        }
+        let next = to.checked_add(jiff::Span::new().days(14)).unwrap_or(to);
+        let read = held.len();
+        held.extend(held_between(to.tomorrow().unwrap_or(to), next));
+        to = next;
+        if held.len() == read {
+            break;
+        }
+    }
     check_staff_held(staff, held, blocks_of(id, input), input)
         .into_iter()
         .filter(|(anchor, _)| *anchor == week)
@@ -395,91 +417,140 @@ fn check_staff_held(
     out
 }
 
+/// One person's assignments in start order, gathered into windows of overlap: each assignment
+/// of a window starts before the latest end among those before it in the window. A window of
+/// two is the classic pair; a longer one is reported whole, so one person's n overlapping
+/// assignments make one conflict rather than n²/2 (which let one CSV stall every node).
+fn overlap_windows(held: &[Held<'_>]) -> Vec<std::ops::Range<usize>> {
+    let mut windows = Vec::new();
+    let mut first = 0;
+    let mut latest_end = None;
+    for (i, h) in held.iter().enumerate() {
+        match latest_end {
+            Some(end) if h.interval.start < end => latest_end = Some(h.interval.end.max(end)),
+            _ => {
+                if i - first >= 2 {
+                    windows.push(first..i);
+                }
+                first = i;
+                latest_end = Some(h.interval.end);
+            }
+        }
+    }
+    if held.len() - first >= 2 {
+        windows.push(first..held.len());
+    }
+    windows
+}
+
 fn double_bookings(
     staff: &Staff,
     held: &[Held<'_>],
     input: &Input<'_>,
     out: &mut Vec<(Week, Conflict)>,
 ) {
-    for (i, a) in held.iter().enumerate() {
-        for b in &held[i + 1..] {
-            if b.interval.start >= a.interval.end {
-                break;
-            }
-            let (first, second) = if creation_order(a.assignment) <= creation_order(b.assignment) {
-                (a, b)
-            } else {
-                (b, a)
-            };
-            let overlap_start = a.interval.start.max(b.interval.start);
-            let overlap_end = a.interval.end.min(b.interval.end);
-            // Staggered: one starts first and the other ends last, so the overlap can be split.
-            let staggered = a.interval.start < b.interval.start && a.interval.end < b.interval.end;
-            let keys = [key_of(first.assignment), key_of(second.assignment)];
-            let mut sorted = keys.clone();
-            sorted.sort();
-            let mut options = vec![
-                ResolutionOption::new(
-                    OptionId::KeepFirst,
-                    format!("keep {} (made first), remove {}", keys[0], keys[1]),
-                ),
-                ResolutionOption::new(
-                    OptionId::KeepSecond,
-                    format!("keep {}, remove {} (made first)", keys[1], keys[0]),
-                ),
-            ];
-            if staggered {
-                options.push(ResolutionOption::new(
-                    OptionId::SplitTime,
-                    format!(
-                        "{} works {} until the overlap's midpoint and {} from then on",
-                        staff.id, a.shift.id, b.shift.id
-                    ),
-                ));
-            }
+    for window in overlap_windows(held).into_iter().map(|r| &held[r]) {
+        out.push((
+            week_of(window[0].shift.date),
+            double_booking(staff, window, input),
+        ));
+    }
+}
+
+/// The conflict of one window of overlapping assignments (at least two, in start order).
+fn double_booking(staff: &Staff, window: &[Held<'_>], input: &Input<'_>) -> Conflict {
+    let mut made: Vec<&Held<'_>> = window.iter().collect();
+    made.sort_by_key(|h| creation_order(h.assignment));
+    let (first, second) = (made[0], made[1]);
+    let keys: Vec<String> = made.iter().map(|h| key_of(h.assignment)).collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    let mut id_parts = vec![staff.id.as_str()];
+    id_parts.extend(sorted.iter().map(String::as_str));
+    let mut options = Vec::new();
+    let message;
+    if let [a, b] = window {
+        let overlap_start = a.interval.start.max(b.interval.start);
+        let overlap_end = a.interval.end.min(b.interval.end);
+        options.push(ResolutionOption::new(
+            OptionId::KeepFirst,
+            format!("keep {} (made first), remove {}", keys[0], keys[1]),
+        ));
+        options.push(ResolutionOption::new(
+            OptionId::KeepSecond,
+            format!("keep {}, remove {} (made first)", keys[1], keys[0]),
+        ));
+        // Staggered: one starts first and the other ends last, so the overlap can be split.
+        if a.interval.start < b.interval.start && a.interval.end < b.interval.end {
             options.push(ResolutionOption::new(
-                OptionId::FindSubstitute,
-                format!("give {} to someone else (--staff ID)", second.shift.id),
-            ));
-            out.push((
-                week_of(a.shift.date),
-                Conflict {
-                    id: conflict_id(
-                        Kind::DoubleBooking,
-                        &[staff.id.as_str(), &sorted[0], &sorted[1]],
-                    ),
-                    kind: Kind::DoubleBooking,
-                    severity: Kind::DoubleBooking.severity(),
-                    message: format!(
-                        "{} is booked into {} and {}, which overlap {}–{}",
-                        staff.id,
-                        first.shift.id,
-                        second.shift.id,
-                        input.local(first.shift, overlap_start),
-                        input.local(first.shift, overlap_end)
-                    ),
-                    staff: vec![staff.id.clone()],
-                    shifts: vec![first.shift.id.clone(), second.shift.id.clone()],
-                    assignments: keys.to_vec(),
-                    options,
-                    entity: None,
-                    field: None,
-                    values: Vec::new(),
-                    date: Some(first.shift.date.min(second.shift.date)),
-                    fingerprint: with_shift(
-                        with_shift(
-                            with_assignment(
-                                with_assignment(Fingerprint::new(), first.assignment),
-                                second.assignment,
-                            ),
-                            first.shift,
-                        ),
-                        second.shift,
-                    )
-                    .finish(),
-                },
+                OptionId::SplitTime,
+                format!(
+                    "{} works {} until the overlap's midpoint and {} from then on",
+                    staff.id, a.shift.id, b.shift.id
+                ),
             ));
         }
+        message = format!(
+            "{} is booked into {} and {}, which overlap {}–{}",
+            staff.id,
+            first.shift.id,
+            second.shift.id,
+            input.local(first.shift, overlap_start),
+            input.local(first.shift, overlap_end)
+        );
+    } else {
+        let others = keys.len() - 1;
+        options.push(ResolutionOption::new(
+            OptionId::KeepFirst,
+            format!("keep {} (made first), remove the other {others}", keys[0]),
+        ));
+        options.push(ResolutionOption::new(
+            OptionId::KeepSecond,
+            format!("keep {}, remove the other {others}", keys[1]),
+        ));
+        let window_start = window[0].interval.start;
+        let window_end = window
+            .iter()
+            .map(|h| h.interval.end)
+            .max()
+            .unwrap_or(window_start);
+        message = format!(
+            "{} is booked into {} shifts that overlap between {} and {}: {}",
+            staff.id,
+            made.len(),
+            input.local(window[0].shift, window_start),
+            input.local(window[0].shift, window_end),
+            made.iter()
+                .map(|h| h.shift.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    options.push(ResolutionOption::new(
+        OptionId::FindSubstitute,
+        format!("give {} to someone else (--staff ID)", second.shift.id),
+    ));
+    let fingerprint = made
+        .iter()
+        .fold(Fingerprint::new(), |f, h| with_assignment(f, h.assignment));
+    let fingerprint = made
+        .iter()
+        .fold(fingerprint, |f, h| with_shift(f, h.shift))
+        .finish();
+    Conflict {
+        id: conflict_id(Kind::DoubleBooking, &id_parts),
+        kind: Kind::DoubleBooking,
+        severity: Kind::DoubleBooking.severity(),
+        message,
+        staff: vec![staff.id.clone()],
+        shifts: made.iter().map(|h| h.shift.id.clone()).collect(),
+        assignments: keys,
+        options,
+        entity: None,
+        field: None,
+        values: Vec::new(),
+        date: made.iter().map(|h| h.shift.date).min(),
+        fingerprint,
     }
 }
 

@@ -157,8 +157,17 @@ pub fn plan(
         })
     };
     let ops = match option {
-        OptionId::KeepFirst => vec![remove(&conflict.assignments[1])],
-        OptionId::KeepSecond => vec![remove(&conflict.assignments[0])],
+        // A window of overlap keeps the one chosen and loses every other assignment in it.
+        OptionId::KeepFirst | OptionId::KeepSecond => {
+            let kept = usize::from(option == OptionId::KeepSecond);
+            conflict
+                .assignments
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != kept)
+                .map(|(_, key)| remove(key))
+                .collect()
+        }
         OptionId::MarkUncovered | OptionId::RemoveAssignment => {
             vec![remove(&conflict.assignments[0])]
         }

@@ -247,11 +247,21 @@ impl Validator {
     ) -> HashSet<Scope> {
         let index = input.index;
         let mut scopes = HashSet::new();
-        // The person-weeks that read a shift (and its neighbours) for one person now.
+        // The person-weeks that read a shift (and its neighbours) for one person now, and the
+        // scopes naming the person's assignments of the days around it: a window of overlap
+        // that the shift joins or leaves may start weeks earlier.
         let around = |staff: &Id, shift: &Id, scopes: &mut HashSet<Scope>| {
             if let Some(s) = index.shifts.get(shift) {
                 for week in weeks_around(week_of(s.date)) {
                     scopes.insert(Scope::StaffWeek(staff.clone(), week));
+                }
+                let day = |n: i64| {
+                    s.date
+                        .checked_add(jiff::Span::new().days(n))
+                        .unwrap_or(s.date)
+                };
+                for neighbour in index.assignments_of_staff_between(staff, day(-2), day(2)) {
+                    self.mentioned(Mention::Assignment(neighbour.key().to_string()), scopes);
                 }
             }
         };

@@ -569,3 +569,90 @@ fn incremental_equals_full_and_replicas_agree_after_random_edits_and_merges() {
         panic!("seed {seed}: {e}");
     }
 }
+
+/// A window of overlap can run for weeks (a day shift and a night shift every day, each
+/// reaching into the next): the incremental pass follows it as it grows, splits and joins.
+#[test]
+fn a_window_of_overlap_across_weeks_stays_equal_to_the_full_pass() {
+    const DAYS: usize = 20;
+    let mut world = World::new("UTC");
+    world.staff("ann", &[], None);
+    for day in 0..=DAYS {
+        let date = jiff::civil::date(2026, 11, 2) + jiff::Span::new().days(day as i64);
+        world.shift(
+            &format!("d{day:02}"),
+            &date.to_string(),
+            ("06:00", "06:00"),
+            (1, 0),
+            &[],
+        );
+        world.shift(
+            &format!("n{day:02}"),
+            &date.to_string(),
+            ("18:00", "18:00"),
+            (1, 0),
+            &[],
+        );
+    }
+    let concurrent = world.schedule.all_concurrent_values().unwrap();
+    let validator = Validator::new(&Input::new(
+        world.schedule.index(),
+        world.schedule.zone(),
+        &concurrent,
+    ));
+    let mut replica = Replica { world, validator };
+    let assign = |replica: &mut Replica, shift: &str| {
+        let a = shiftmesh_model::Assignment {
+            shift: id(shift),
+            staff: id("ann"),
+            role: String::new(),
+            note: String::new(),
+            created_at_ms: replica.world.clock,
+            created_by: "alice@a".into(),
+            window: None,
+        };
+        replica.write(|s, e| s.assign(e, &a)).unwrap();
+    };
+    // The chain grows from its end and from its start, across three weeks.
+    for day in (DAYS / 2..DAYS).chain((0..DAYS / 2).rev()) {
+        assign(&mut replica, &format!("d{day:02}"));
+        assign(&mut replica, &format!("n{day:02}"));
+    }
+    let windows = |replica: &mut Replica| {
+        common::conflicts(&mut replica.world.schedule)
+            .into_iter()
+            .filter(|c| c.kind == Kind::DoubleBooking)
+            .map(|c| c.assignments.len())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(windows(&mut replica), [2 * DAYS]);
+    // A day more at its end, three weeks after the window starts.
+    assign(&mut replica, &format!("d{DAYS:02}"));
+    assign(&mut replica, &format!("n{DAYS:02}"));
+    assert_eq!(windows(&mut replica), [2 * DAYS + 2]);
+    // Taking out a day's two shifts splits it; a shift moved into the gap joins it again.
+    for shift in ["d09", "n09"] {
+        replica
+            .write(|s, e| {
+                s.remove(
+                    e,
+                    Collection::Assignments,
+                    &format!("{shift}/ann"),
+                    &[],
+                    "x".into(),
+                )
+            })
+            .unwrap();
+    }
+    assert_eq!(windows(&mut replica).len(), 2);
+    let mut moved = replica.world.schedule.index().shifts[&id("d15")].clone();
+    moved.date = jiff::civil::date(2026, 11, 11);
+    replica
+        .write(|s, e| s.update(e, &moved, &["time"], "m".into()))
+        .unwrap();
+    assert_eq!(
+        windows(&mut replica).len(),
+        3,
+        "d15 joins the first window and its old day splits the second"
+    );
+}

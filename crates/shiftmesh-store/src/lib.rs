@@ -28,7 +28,10 @@ pub use error::StoreError;
 pub use identity::{Identity, NodeConfig, SiteKey};
 pub use merges::MergeRecord;
 pub use peers::{PeerRecord, MAX_ADDRESSES_PER_PEER, MAX_REMEMBERED_PEERS};
-pub use store::{Opened, Store, LAST_GOOD_FILE, LOG_FOLD_BYTES, LOG_FOLD_ENTRIES};
+pub use store::{
+    keep_new_files_private, keep_private, Opened, Store, LAST_GOOD_FILE, LOG_FOLD_BYTES,
+    LOG_FOLD_ENTRIES,
+};
 pub use trust::{
     new_join_secret, InviteRecord, InviteRefused, JoinTicket, JOIN_SECRET_BYTES, MAX_INVITES,
     SPENT_INVITE_KEEP_MS,
@@ -36,29 +39,33 @@ pub use trust::{
 
 /// Writes `bytes` to `path` so that a crash leaves either the old file or the new one whole:
 /// write a temporary file readable only by the owner, sync it, then rename it into place.
+///
+/// The temporary file has a random name beside `path` and is created with `O_EXCL` (tempfile's
+/// default), so a file or symlink planted under a predictable name is neither followed nor
+/// deleted; the rename replaces `path` itself, never what a symlink there points to.
 pub fn write_file_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), StoreError> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
     let io = |source| StoreError::Io {
         path: path.to_owned(),
         source,
     };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let mut file = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .tempfile_in(parent)
         .map_err(io)?;
     file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
-    if let Some(parent) = path.parent() {
-        if let Ok(dir) = std::fs::File::open(parent) {
-            // Syncing the directory makes the rename itself durable.
-            let _ = dir.sync_all();
-        }
+    file.as_file().sync_all().map_err(io)?;
+    file.persist(path).map_err(|e| io(e.error))?;
+    if let Ok(dir) = std::fs::File::open(parent) {
+        // Syncing the directory makes the rename itself durable.
+        let _ = dir.sync_all();
     }
     Ok(())
 }

@@ -110,6 +110,10 @@ impl Store {
     }
 
     fn open_db(dir: &Path) -> Result<Store, StoreError> {
+        keep_private(dir).map_err(|source| StoreError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
         let db = sled::Config::new()
             .path(dir.join(STORE_DIR))
             .cache_capacity(SLED_CACHE_BYTES)
@@ -443,4 +447,39 @@ fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
         .chunks(32)
         .map(|c| ChangeHash::try_from(c).ok())
         .collect()
+}
+
+/// Makes the data directory and everything in it the owner's alone (directories 0700, files
+/// 0600), on every open: a directory made beforehand, a restore or an older release may have
+/// left them readable by every local user, and sled creates its files with the process's
+/// umask. Symlinks are left as they are and not followed.
+pub fn keep_private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut pending = vec![dir.to_owned()];
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::symlink_metadata(&path)?;
+        let wanted = if meta.is_dir() {
+            0o700
+        } else if meta.is_file() {
+            0o600
+        } else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o777 != wanted {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(wanted))?;
+        }
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes every file this process creates from now on its owner's alone (umask 077), so sled's
+/// own files in the data directory are never readable by other local users, even between two
+/// opens.
+pub fn keep_new_files_private() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 }
