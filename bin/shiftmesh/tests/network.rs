@@ -283,3 +283,51 @@ fn commands_through_a_running_node_behave_as_without_one() {
     // Once stopped, the same commands work on the store directly.
     assert_eq!(a.heads(), through_node);
 }
+
+fn peer_entry(node: &Node, peer_id: &str) -> Value {
+    node.json(&["peers"])
+        .as_array()
+        .and_then(|peers| peers.iter().find(|p| p["peer_id"] == peer_id).cloned())
+        .unwrap_or(Value::Null)
+}
+
+fn peer_id_of(node: &Node) -> String {
+    node.status()["peer_id"].as_str().unwrap().to_owned()
+}
+
+/// The site was a star around its first machine: members learned only the inviter's address,
+/// so with it off (and no mDNS) the others never met. Members now tell each other where they
+/// are, remember it, and keep syncing without the founder, also after a restart.
+#[test]
+fn members_meet_directly_and_keep_syncing_with_the_founder_off() {
+    let (a, node_a) = founder();
+    let (b, node_b) = join("bob", "back-office", &a);
+    let (c, node_c) = join("carol", "laptop", &a);
+    let (b_id, c_id) = (peer_id_of(&b), peer_id_of(&c));
+    wait_until("the back office and the laptop connect directly", || {
+        peer_entry(&b, &c_id)["connected"] == true && peer_entry(&c, &b_id)["connected"] == true
+    });
+    wait_until("all three agree", || converged(&[&a, &b, &c]));
+    // Heads that agree are 0 behind and 0 ahead, whoever relayed what.
+    wait_until("behind and ahead are 0 between agreeing machines", || {
+        let entry = peer_entry(&b, &c_id);
+        entry["behind"] == 0 && entry["ahead"] == 0
+    });
+    node_a.stop();
+    b.ok(&["staff", "add", "nina", "--name", "Nina Ross"]);
+    wait_until("the laptop has the back office's edit", || {
+        c.run(&["staff", "show", "nina"]).status.success()
+    });
+    // After a restart without any --peer, each finds the other at the address it remembered
+    // (each listens where it did before, as a site machine on its fixed port does).
+    let (b_at, c_at) = (b.address(), c.address());
+    node_b.stop();
+    node_c.stop();
+    let _b = b.start(&["--listen", &b_at]);
+    let _c = c.start(&["--listen", &c_at]);
+    c.ok(&["staff", "add", "omar", "--name", "Omar Said"]);
+    wait_until(
+        "the back office has the laptop's edit, the founder still off",
+        || b.run(&["staff", "show", "omar"]).status.success(),
+    );
+}

@@ -40,7 +40,8 @@ pub struct PeerStatus {
     pub addresses: Vec<String>,
     /// When a sync session with it last completed (RFC 3339).
     pub last_sync: Option<String>,
-    /// Changes of ours it lacks, as far as the heads we last shared tell.
+    /// Changes of ours it lacks, counted from what it is known to hold (the heads it last
+    /// announced or synced): 0 when its heads are ours.
     pub behind: Option<usize>,
     /// Heads it announced that we lack.
     pub ahead: Option<usize>,

@@ -25,8 +25,9 @@ use crate::{NetConfig, NetError};
 pub const SYNC_PROTOCOL: &str = "/shiftmesh/sync/1";
 pub const ANNOUNCE_PROTOCOL: &str = "/shiftmesh/announce/1";
 pub const JOIN_PROTOCOL: &str = "/shiftmesh/join/1";
-/// The largest announcement, announcement answer, join request or join answer on the wire.
-pub const MAX_SMALL_MESSAGE_BYTES: u64 = 4 * 1024;
+/// The largest announcement, announcement answer, join request or join answer on the wire (an
+/// announcement of 64 heads and 16 members' addresses is about 5 KiB).
+pub const MAX_SMALL_MESSAGE_BYTES: u64 = 8 * 1024;
 /// Announcements and joins are answered at once; a peer that does not answer within this is
 /// treated as gone for that message.
 pub const SMALL_REQUEST_TIMEOUT_SECS: u64 = 10;

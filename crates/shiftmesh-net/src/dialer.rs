@@ -112,16 +112,17 @@ impl Dialer {
         });
     }
 
-    pub fn add_known(&mut self, peer: PeerId, address: Multiaddr) {
+    /// Remembers an address of a peer; true when it is new.
+    pub fn add_known(&mut self, peer: PeerId, address: Multiaddr) -> bool {
         if peer == self.me || !is_dialable(&address) {
-            return;
+            return false;
         }
         let address: Multiaddr = address
             .iter()
             .filter(|p| !matches!(p, Protocol::P2p(_)))
             .collect();
         if !self.known.contains_key(&peer) && self.known.len() >= MAX_KNOWN_PEERS {
-            return;
+            return false;
         }
         let known = self.known.entry(peer).or_insert_with(|| Known {
             addresses: Vec::new(),
@@ -137,7 +138,14 @@ impl Dialer {
             known.addresses.drain(..excess);
             // A new address is worth trying at once.
             known.backoff.reset();
+            return true;
         }
+        false
+    }
+
+    /// The addresses a peer is known at (empty when it is not known).
+    pub fn addresses_of(&self, peer: &PeerId) -> &[Multiaddr] {
+        self.known.get(peer).map_or(&[], |k| k.addresses.as_slice())
     }
 
     pub fn set_dialable(&mut self, dialable: HashSet<PeerId>) {

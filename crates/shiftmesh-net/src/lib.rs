@@ -31,7 +31,8 @@ use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{identify, mdns, Swarm};
 use shiftmesh_sync::{
-    Announcement, AnnouncementAck, JoinRequest, JoinResponse, SyncRequest, SyncResponse,
+    Announcement, AnnouncementAck, JoinRequest, JoinResponse, MemberAddresses, SyncRequest,
+    SyncResponse, MAX_SHARED_ADDRESSES_PER_MEMBER, MAX_SHARED_MEMBERS,
 };
 use tokio::sync::mpsc;
 
@@ -251,6 +252,7 @@ pub fn start(config: NetConfig) -> Result<Net, NetError> {
         joins_sent: HashMap::new(),
         next_response_id: 0,
         fingerprint: fingerprint.clone(),
+        last_heads: Vec::new(),
     };
     task.apply_trust(config.trust);
     tokio::spawn(task.run(command_rx));
@@ -295,6 +297,9 @@ struct Task {
     joins_sent: HashMap<OutboundRequestId, PeerId>,
     next_response_id: u64,
     fingerprint: String,
+    /// The heads the node last announced, sent again with the members' addresses whenever
+    /// those are worth telling (a member connected, a new address was learned).
+    last_heads: Vec<serde_bytes::ByteBuf>,
 }
 
 /// How often the redial loop looks for peers to dial (and strangers to let go).
@@ -329,6 +334,84 @@ impl Task {
     fn emit(&self, event: Event) -> impl std::future::Future<Output = bool> + Send + 'static {
         let events = self.events.clone();
         async move { events.send(event).await.is_ok() }
+    }
+
+    /// Sends our last heads and the members' addresses we know to `peers`.
+    fn announce_to(&mut self, peers: &[PeerId]) {
+        let announcement = Announcement {
+            heads: self.last_heads.clone(),
+            members: self.member_addresses(),
+        };
+        for peer in peers {
+            self.swarm
+                .behaviour_mut()
+                .announce
+                .inner()
+                .send_request(peer, announcement.clone());
+        }
+    }
+
+    /// Where we reach the members we know addresses of, connected ones first (their addresses
+    /// are proven to work), bounded for the wire.
+    fn member_addresses(&self) -> Vec<MemberAddresses> {
+        let mut members: Vec<(bool, PeerId)> = self
+            .trust
+            .members
+            .iter()
+            .filter(|p| self.trust.is_member(p) && !self.dialer.addresses_of(p).is_empty())
+            .map(|p| (!self.is_admitted(p), *p))
+            .collect();
+        members.sort();
+        members
+            .into_iter()
+            .take(MAX_SHARED_MEMBERS)
+            .map(|(_, peer)| {
+                let addresses = self.dialer.addresses_of(&peer);
+                let newest = addresses
+                    .len()
+                    .saturating_sub(MAX_SHARED_ADDRESSES_PER_MEMBER);
+                MemberAddresses {
+                    peer: serde_bytes::ByteBuf::from(peer.to_bytes()),
+                    addresses: addresses[newest..]
+                        .iter()
+                        .map(|a| serde_bytes::ByteBuf::from(a.to_vec()))
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// Takes in the members' addresses a member told us of: each parsed, ours and revoked
+    /// machines' skipped, and remembered (by the node too, for members), so that members can
+    /// be dialed directly.
+    async fn learn_members(&mut self, from: PeerId, members: &[MemberAddresses]) -> bool {
+        let me = *self.swarm.local_peer_id();
+        for member in members {
+            let Ok(peer) = PeerId::from_bytes(&member.peer) else {
+                tracing::debug!("{from} told of a member with a malformed peer id");
+                continue;
+            };
+            if peer == me || self.trust.revoked.contains(&peer) {
+                continue;
+            }
+            for bytes in &member.addresses {
+                let Ok(address) = Multiaddr::try_from(bytes.to_vec()) else {
+                    continue;
+                };
+                // Kept even when the membership list that names the peer has not reached us
+                // yet: the dialer dials only members, so it waits there until then.
+                if self.dialer.add_known(peer, address.clone()) {
+                    tracing::debug!("{from} told us {peer} is at {address}");
+                    if self.trust.is_member(&peer)
+                        && !self.emit(Event::Learned { peer, address }).await
+                    {
+                        return false;
+                    }
+                }
+            }
+        }
+        self.dialer.dial_due(&mut self.swarm);
+        true
     }
 
     fn is_admitted(&self, peer: &PeerId) -> bool {
@@ -370,19 +453,14 @@ impl Task {
                 }
             }
             Command::Announce(announcement) => {
+                self.last_heads = announcement.heads;
                 let members: Vec<PeerId> = self
                     .peers
                     .iter()
                     .filter(|(_, p)| p.admitted)
                     .map(|(id, _)| *id)
                     .collect();
-                for peer in members {
-                    self.swarm
-                        .behaviour_mut()
-                        .announce
-                        .inner()
-                        .send_request(&peer, announcement.clone());
-                }
+                self.announce_to(&members);
             }
             Command::Join { peer, request } => {
                 let id = self.swarm.behaviour_mut().join.send_request(&peer, request);
@@ -683,9 +761,10 @@ impl Task {
                 if !self.is_admitted(&peer_id) {
                     return true;
                 }
+                let mut new = false;
                 for address in info.listen_addrs {
                     if dialer::is_dialable(&address) {
-                        self.dialer.add_known(peer_id, address.clone());
+                        new |= self.dialer.add_known(peer_id, address.clone());
                         let event = Event::Learned {
                             peer: peer_id,
                             address,
@@ -695,6 +774,14 @@ impl Task {
                         }
                     }
                 }
+                // Every other member learns where this one is, and this one where they are.
+                let members: Vec<PeerId> = self
+                    .peers
+                    .iter()
+                    .filter(|(id, p)| p.admitted && (new || **id == peer_id))
+                    .map(|(id, _)| *id)
+                    .collect();
+                self.announce_to(&members);
             }
             _ => {}
         }
@@ -782,9 +869,12 @@ impl Task {
             .announce
             .inner()
             .send_response(channel, AnnouncementAck::default());
-        if let Err(e) = request.heads() {
+        if let Err(e) = request.heads().and_then(|_| request.members().map(|_| ())) {
             tracing::info!("ignored a malformed announcement from {peer}: {e}");
             return true;
+        }
+        if !self.learn_members(peer, &request.members).await {
+            return false;
         }
         self.emit(Event::Announcement {
             peer,

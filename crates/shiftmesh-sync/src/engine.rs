@@ -191,7 +191,8 @@ pub struct PeerReport<P> {
     pub connected: bool,
     /// When the last session with it completed, in either direction.
     pub last_sync_ms: Option<Millis>,
-    /// Changes of ours it lacks, as far as the heads we last shared tell.
+    /// Changes of ours it lacks, as far as we know what it holds (the heads it announced or
+    /// sent last, and those we shared): 0 when its heads are ours.
     pub behind: usize,
     /// Heads it announced that we lack (0: we have everything it told us of).
     pub ahead: usize,
@@ -510,13 +511,26 @@ impl<P: Ord + Clone> Engine<P> {
         self.peers
             .iter()
             .map(|(id, p)| {
-                let shared = &p.outbound.shared_heads;
+                // Everything the peer is known to hold: the heads it announced, the heads it
+                // last sent in a session, and those both sides last shared. A peer never loses
+                // changes, so the union holds; only heads we hold ourselves can be counted from.
+                let mut known: Vec<ChangeHash> = p
+                    .announced
+                    .iter()
+                    .chain(p.outbound.their_heads.iter().flatten())
+                    .chain(&p.outbound.shared_heads)
+                    .copied()
+                    .collect();
+                known.sort();
+                known.dedup();
+                let unknown_to_us = shiftmesh_model::absent(schedule.doc(), &known);
+                known.retain(|h| !unknown_to_us.contains(h));
                 // Metadata only: `get_changes` would re-encode the changes from the op set,
                 // which costs hundreds of milliseconds on a large schedule.
-                let behind = if shared.is_empty() {
+                let behind = if known.is_empty() {
                     total
                 } else {
-                    schedule.doc_mut().get_changes_meta(shared).len()
+                    schedule.doc_mut().get_changes_meta(&known).len()
                 };
                 let ahead = lacking(schedule, &p.announced);
                 PeerReport {

@@ -13,6 +13,7 @@ pub use engine::{
     Engine, Input, Limits, Millis, Outcome, Output, PeerReport, Role, SavedStates, SessionError,
 };
 pub use wire::{
-    Announcement, AnnouncementAck, JoinRequest, JoinResponse, SyncRequest, SyncResponse, WireError,
-    MAX_ANNOUNCED_HEADS, MAX_JOIN_NAME_BYTES, MAX_JOIN_SECRET_BYTES,
+    Announcement, AnnouncementAck, JoinRequest, JoinResponse, MemberAddresses, SyncRequest,
+    SyncResponse, WireError, MAX_ANNOUNCED_HEADS, MAX_JOIN_NAME_BYTES, MAX_JOIN_SECRET_BYTES,
+    MAX_SHARED_ADDRESSES_PER_MEMBER, MAX_SHARED_MEMBERS,
 };

@@ -22,10 +22,28 @@ pub struct SyncResponse {
 }
 
 /// "My heads are now these", sent to each connected member. Small, and only a trigger to sync.
+/// It also carries where the sender reaches other members, so that every two members can
+/// connect directly and the site does not hang on the machine that invited them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Announcement {
     pub heads: Vec<serde_bytes::ByteBuf>,
+    /// Other members and their addresses, as the sender knows them (older nodes send none).
+    #[serde(default)]
+    pub members: Vec<MemberAddresses>,
 }
+
+/// A member's peer id and the addresses it was reached at, as encoded bytes: the network layer
+/// parses them and drops what does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberAddresses {
+    pub peer: serde_bytes::ByteBuf,
+    pub addresses: Vec<serde_bytes::ByteBuf>,
+}
+
+/// The most members one announcement tells of, and the most addresses of each: a site of a
+/// few machines needs far fewer, and the whole stays within the 8 KiB of a small message.
+pub const MAX_SHARED_MEMBERS: usize = 16;
+pub const MAX_SHARED_ADDRESSES_PER_MEMBER: usize = 4;
 
 /// The most heads an announcement may carry. Concurrent edits on every node of a site give at
 /// most one head per node, so this is far above any real site.
@@ -37,6 +55,8 @@ pub enum WireError {
     TooManyHeads { count: usize, max: usize },
     #[error("the announcement carries a head that is not a 32-byte hash")]
     BadHead,
+    #[error("the announcement tells of more members or addresses than allowed")]
+    TooManyMembers,
     #[error("the join request is malformed (secret or name too long, or not text)")]
     BadJoinRequest,
 }
@@ -48,7 +68,21 @@ impl Announcement {
                 .iter()
                 .map(|h| serde_bytes::ByteBuf::from(h.0.to_vec()))
                 .collect(),
+            members: Vec::new(),
         }
+    }
+
+    /// The members it tells of, checked for number; each entry is parsed by whoever uses it.
+    pub fn members(&self) -> Result<&[MemberAddresses], WireError> {
+        if self.members.len() > MAX_SHARED_MEMBERS
+            || self
+                .members
+                .iter()
+                .any(|m| m.addresses.len() > MAX_SHARED_ADDRESSES_PER_MEMBER)
+        {
+            return Err(WireError::TooManyMembers);
+        }
+        Ok(&self.members)
     }
 
     /// The heads, checked: a bounded number of well-formed hashes.
