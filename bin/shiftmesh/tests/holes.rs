@@ -310,3 +310,54 @@ fn an_author_with_a_line_break_or_of_100_kb_is_refused() {
     );
     assert!(a.json(&["staff", "list"]).as_array().unwrap().is_empty());
 }
+
+/// How long the silent host keeps connecting at most, and how many sockets it holds at most.
+const SILENT_HOST_MAX_SECS: u64 = 60;
+const SILENT_HOST_MAX_SOCKETS: usize = 400;
+
+/// A host without the site key that connects in a loop and says nothing once filled every
+/// place for connections in their handshake, keeping new members out while it ran. Now one
+/// source holds a few places, each for a few seconds.
+#[test]
+fn a_host_that_connects_and_says_nothing_cannot_keep_a_new_member_out() {
+    let (a, _node_a) = founder();
+    let target: std::net::SocketAddr = {
+        let address = a.address();
+        let port = address.rsplit('/').next().unwrap();
+        format!("127.0.0.1:{port}").parse().unwrap()
+    };
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let silent_host = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let mut sockets = Vec::new();
+                let deadline =
+                    std::time::Instant::now() + Duration::from_secs(SILENT_HOST_MAX_SECS);
+                while !done.load(std::sync::atomic::Ordering::Relaxed)
+                    && std::time::Instant::now() < deadline
+                    && sockets.len() < SILENT_HOST_MAX_SOCKETS
+                {
+                    // Another address of this machine, as another host on the LAN would be.
+                    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+                    if let Ok(stream) = socket.connect(target).await {
+                        sockets.push(stream);
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                sockets.len()
+            })
+        })
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let (b, _node_b) = join("bob", "node-b", &a);
+    wait_until("the new member joined and synced", || converged(&[&a, &b]));
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let held = silent_host.join().unwrap();
+    assert!(held > 16, "the silent host opened {held} connections");
+}

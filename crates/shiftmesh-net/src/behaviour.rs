@@ -8,7 +8,7 @@ use libp2p::allow_block_list::{self, BlockedPeers};
 use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::core::transport::Transport as _;
 use libp2p::core::upgrade::Version;
-use libp2p::pnet::{PnetConfig, PreSharedKey};
+use libp2p::pnet::{PnetConfig, PnetError, PreSharedKey};
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
@@ -19,6 +19,7 @@ use shiftmesh_sync::{
 };
 
 use crate::gate::MembersOnly;
+use crate::sources::PendingPerSource;
 use crate::{NetConfig, NetError};
 
 /// The protocols' names; a new version gets a new name.
@@ -43,6 +44,8 @@ pub const SYNC_REQUEST_TIMEOUT_SECS: u64 = 60;
 pub const IDLE_CONNECTION_TIMEOUT_SECS: u64 = 3600;
 /// The transport upgrade (pnet, noise, yamux) must finish within this.
 pub const UPGRADE_TIMEOUT_SECS: u64 = 20;
+/// The pnet handshake (each side's first 24 bytes) must finish within this.
+pub const FIRST_BYTES_TIMEOUT_SECS: u64 = 5;
 pub const MAX_CONNECTIONS: u32 = 64;
 pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
 pub const MAX_PENDING_INCOMING: u32 = 16;
@@ -58,6 +61,7 @@ pub struct Behaviour {
     /// Revoked members: their connections are closed and refused.
     pub blocked: allow_block_list::Behaviour<BlockedPeers>,
     pub limits: connection_limits::Behaviour,
+    pub per_source: PendingPerSource,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     pub sync: MembersOnly<request_response::cbor::Behaviour<SyncRequest, SyncResponse>>,
     pub announce: MembersOnly<request_response::cbor::Behaviour<Announcement, AnnouncementAck>>,
@@ -108,11 +112,20 @@ pub fn build(config: &NetConfig, psk: PreSharedKey) -> Result<Swarm<Behaviour>, 
             let noise = noise::Config::new(key)?;
             let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
             Ok::<_, BoxError>(
-                tcp.and_then(move |socket, _| PnetConfig::new(psk).handshake(socket))
-                    .upgrade(Version::V1Lazy)
-                    .authenticate(noise)
-                    .multiplex(yamux::Config::default())
-                    .timeout(Duration::from_secs(UPGRADE_TIMEOUT_SECS)),
+                // pnet starts by reading the other side's nonce: a host that connects and
+                // says nothing is let go after a few seconds, not the whole upgrade timeout.
+                tcp.and_then(move |socket, _| async move {
+                    tokio::time::timeout(
+                        Duration::from_secs(FIRST_BYTES_TIMEOUT_SECS),
+                        PnetConfig::new(psk).handshake(socket),
+                    )
+                    .await
+                    .map_err(|_| PnetError::HandshakeError(std::io::ErrorKind::TimedOut.into()))?
+                })
+                .upgrade(Version::V1Lazy)
+                .authenticate(noise)
+                .multiplex(yamux::Config::default())
+                .timeout(Duration::from_secs(UPGRADE_TIMEOUT_SECS)),
             )
         })
         .map_err(|e| NetError::Build(e.to_string()))?
@@ -133,6 +146,7 @@ pub fn build(config: &NetConfig, psk: PreSharedKey) -> Result<Swarm<Behaviour>, 
                         .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
                         .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
                 ),
+                per_source: PendingPerSource::default(),
                 mdns: Toggle::from(mdns),
                 sync: MembersOnly::new(protocol(
                     SYNC_PROTOCOL,

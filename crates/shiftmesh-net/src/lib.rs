@@ -20,6 +20,7 @@ mod behaviour;
 mod dialer;
 mod gate;
 mod rate;
+mod sources;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -42,15 +43,16 @@ pub use libp2p::{Multiaddr, PeerId};
 
 use crate::behaviour::{Behaviour, BehaviourEvent};
 pub use crate::behaviour::{
-    ANNOUNCE_PROTOCOL, IDLE_CONNECTION_TIMEOUT_SECS, JOIN_PROTOCOL, MAX_CONCURRENT_STREAMS,
-    MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, MAX_PENDING_INCOMING, MAX_SMALL_MESSAGE_BYTES,
-    MAX_SYNC_WIRE_BYTES, SMALL_REQUEST_TIMEOUT_SECS, SYNC_PROTOCOL, SYNC_REQUEST_TIMEOUT_SECS,
-    UPGRADE_TIMEOUT_SECS,
+    ANNOUNCE_PROTOCOL, FIRST_BYTES_TIMEOUT_SECS, IDLE_CONNECTION_TIMEOUT_SECS, JOIN_PROTOCOL,
+    MAX_CONCURRENT_STREAMS, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, MAX_PENDING_INCOMING,
+    MAX_SMALL_MESSAGE_BYTES, MAX_SYNC_WIRE_BYTES, SMALL_REQUEST_TIMEOUT_SECS, SYNC_PROTOCOL,
+    SYNC_REQUEST_TIMEOUT_SECS, UPGRADE_TIMEOUT_SECS,
 };
 use crate::dialer::Dialer;
 pub use crate::dialer::{MAX_KNOWN_PEERS, REDIAL_MAX_MS, REDIAL_MIN_MS};
 use crate::rate::Bucket;
 pub use crate::rate::{REQUESTS_PER_PEER_PER_SEC, REQUEST_BURST_PER_PEER};
+pub use crate::sources::MAX_PENDING_INCOMING_PER_SOURCE;
 
 /// Commands the node may queue before `send` reports the network task as busy.
 pub const COMMAND_QUEUE_LEN: usize = 1024;
