@@ -150,7 +150,13 @@ impl FieldValue {
 
     /// The value as a person would read it in a message.
     pub fn describe(&self) -> String {
+        // Long text is cut: a message must stay a line, whatever another writer stored.
+        const SHOWN_MAX_CHARS: usize = 60;
         match self {
+            FieldValue::Str(s) if s.chars().count() > SHOWN_MAX_CHARS => {
+                let start: String = s.chars().take(SHOWN_MAX_CHARS).collect();
+                format!("{start:?}… ({} bytes in all)", s.len())
+            }
             FieldValue::Str(s) => format!("{s:?}"),
             FieldValue::Int(i) => i.to_string(),
             FieldValue::Bool(b) => b.to_string(),
@@ -192,6 +198,20 @@ pub struct Read<E> {
     pub damage: Vec<Damage>,
 }
 
+/// What the command line's limits would refuse in a text read from the document: the same
+/// limits hold for what peers and other programs write.
+fn text_problem(text: &str, multiline: bool) -> Option<String> {
+    if text.len() > TEXT_MAX_BYTES {
+        return Some(format!(
+            "is {} bytes long; the limit is {TEXT_MAX_BYTES}",
+            text.len()
+        ));
+    }
+    text.chars()
+        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t')))
+        .then(|| "contains a control character".to_owned())
+}
+
 /// Reads an entity's fields one by one, noting each that is damaged.
 pub(crate) struct FieldReader {
     fields: Fields,
@@ -215,11 +235,19 @@ impl FieldReader {
         });
     }
 
-    /// Optional text: absent reads as empty.
+    /// Optional text: absent reads as empty. Text the command line would refuse (too long,
+    /// control characters other than line breaks and tabs), as another program or a member's
+    /// modified build could write, reads as empty too.
     fn text(&mut self, name: &str) -> String {
         match self.fields.take(name) {
             None => String::new(),
-            Some(FieldValue::Str(s)) => s,
+            Some(FieldValue::Str(s)) => match text_problem(&s, true) {
+                None => s,
+                Some(problem) => {
+                    self.damaged(name, Some(FieldValue::Str(s)), problem);
+                    String::new()
+                }
+            },
             Some(other) => {
                 self.damaged(name, Some(other), "is not text");
                 String::new()
@@ -230,7 +258,13 @@ impl FieldReader {
     /// Text that must not be empty; damaged, it reads as `fallback`.
     fn name(&mut self, name: &str, fallback: &str) -> String {
         match self.fields.take(name) {
-            Some(FieldValue::Str(s)) if !s.trim().is_empty() => s,
+            Some(FieldValue::Str(s)) if !s.trim().is_empty() => match text_problem(&s, false) {
+                None => s,
+                Some(problem) => {
+                    self.damaged(name, Some(FieldValue::Str(s)), problem);
+                    fallback.to_owned()
+                }
+            },
             Some(FieldValue::Str(s)) => {
                 self.damaged(name, Some(FieldValue::Str(s)), "is empty");
                 fallback.to_owned()

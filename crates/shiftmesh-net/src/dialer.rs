@@ -17,6 +17,9 @@ use crate::behaviour::Behaviour;
 
 pub const REDIAL_MIN_MS: u64 = 500;
 pub const REDIAL_MAX_MS: u64 = 30_000;
+/// A connection that stayed open this long resets a peer's redial backoff when it closes; one
+/// that closed sooner doubles it.
+pub const STABLE_CONNECTION_SECS: u64 = 10;
 /// Peers known by id (found by mDNS, told by identify, remembered); beyond this, new ones are
 /// ignored, so a noisy network cannot grow our memory.
 pub const MAX_KNOWN_PEERS: usize = 256;
@@ -54,6 +57,8 @@ impl Backoff {
 struct Known {
     addresses: Vec<Multiaddr>,
     connected: bool,
+    /// When its current connection opened.
+    connected_at: Option<Instant>,
     backoff: Backoff,
 }
 
@@ -127,6 +132,7 @@ impl Dialer {
         let known = self.known.entry(peer).or_insert_with(|| Known {
             addresses: Vec::new(),
             connected: false,
+            connected_at: None,
             backoff: Backoff::now(),
         });
         if !known.addresses.contains(&address) {
@@ -213,7 +219,7 @@ impl Dialer {
         }
         if let Some(known) = self.known.get_mut(&peer) {
             known.connected = true;
-            known.backoff.reset();
+            known.connected_at = Some(Instant::now());
         } else if self.known.len() < MAX_KNOWN_PEERS {
             // A peer that dialed us: we know no address to redial it at, but track it.
             self.known.insert(
@@ -221,16 +227,33 @@ impl Dialer {
                 Known {
                     addresses: Vec::new(),
                     connected: true,
+                    connected_at: Some(Instant::now()),
                     backoff: Backoff::now(),
                 },
             );
         }
     }
 
+    /// A peer's last connection closed: redial soon if the connection had lasted, later and
+    /// later if it closes as soon as it opens (a member that revoked us refuses us that way, and
+    /// a flapping link does the same).
     pub fn disconnected(&mut self, peer: PeerId) {
         if let Some(known) = self.known.get_mut(&peer) {
             known.connected = false;
-            known.backoff.reset();
+            let lasted = known
+                .connected_at
+                .take()
+                .is_some_and(|at| at.elapsed() >= Duration::from_secs(STABLE_CONNECTION_SECS));
+            if lasted {
+                known.backoff.reset();
+            } else {
+                known.backoff.wait(Instant::now());
+                if known.backoff.delay_ms >= REDIAL_MAX_MS {
+                    tracing::warn!(
+                        "{peer} keeps closing our connections as soon as they open; if it is a member, this machine may have been revoked from the site (ask on a member: shiftmesh peers)"
+                    );
+                }
+            }
         }
     }
 
@@ -241,5 +264,46 @@ impl Dialer {
                 s.dialing = None;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libp2p::core::transport::PortUse;
+    use libp2p::core::Endpoint;
+
+    fn delay_of(dialer: &Dialer, peer: &PeerId) -> u64 {
+        dialer.known[peer].backoff.delay_ms
+    }
+
+    /// A revoked machine was refused at once and redialed every half second forever.
+    #[test]
+    fn a_peer_that_closes_at_once_is_redialed_later_and_later_and_a_lasting_one_soon() {
+        let mut dialer = Dialer::new(PeerId::random());
+        let peer = PeerId::random();
+        let address: Multiaddr = "/ip4/127.0.0.1/tcp/4780".parse().unwrap();
+        let endpoint = ConnectedPoint::Dialer {
+            address: address.clone(),
+            role_override: Endpoint::Dialer,
+            port_use: PortUse::Reuse,
+        };
+        dialer.add_known(peer, address);
+        let mut delays = Vec::new();
+        for _ in 0..8 {
+            dialer.connected(peer, ConnectionId::new_unchecked(1), &endpoint);
+            dialer.disconnected(peer);
+            delays.push(delay_of(&dialer, &peer));
+        }
+        assert!(delays.windows(2).all(|w| w[1] >= w[0]), "{delays:?}");
+        assert_eq!(delays.last(), Some(&REDIAL_MAX_MS));
+        // A connection that lasted resets it.
+        dialer.connected(peer, ConnectionId::new_unchecked(2), &endpoint);
+        if let Some(known) = dialer.known.get_mut(&peer) {
+            known.connected_at =
+                Some(Instant::now() - Duration::from_secs(STABLE_CONNECTION_SECS + 1));
+        }
+        dialer.disconnected(peer);
+        assert_eq!(delay_of(&dialer, &peer), REDIAL_MIN_MS);
     }
 }
