@@ -176,7 +176,7 @@ fn show(json: bool, request: &Request, reply: &Reply) -> anyhow::Result<()> {
             text: Some(text), ..
         }) => output::text(text)?,
         _ if json => output::json(&reply.to_json())?,
-        _ => output::text(&render::text(reply))?,
+        _ => output::human(&render::text(reply))?,
     }
     if let (false, Reply::Invite(invite)) = (json, reply) {
         eprintln!("{}", render::invite_instructions(invite));

@@ -28,6 +28,27 @@ pub fn text(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints text made for a person: control characters other than line breaks and tabs (a
+/// terminal escape another Automerge program stored in a label, say) are shown as `\u{…}`
+/// rather than sent to the terminal, where they could clear it or forge lines.
+pub fn human(text: &str) -> anyhow::Result<()> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return self::text(text);
+    }
+    let shown: String = text
+        .chars()
+        .map(|c| match c {
+            '\n' | '\t' => c.to_string(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    self::text(&shown)
+}
+
 /// Prints `value` as JSON with `--json`, else the text `human` makes.
 pub fn either<T: Serialize + ?Sized>(
     as_json: bool,
@@ -37,7 +58,7 @@ pub fn either<T: Serialize + ?Sized>(
     if as_json {
         json(value)
     } else {
-        text(&human())
+        self::human(&human())
     }
 }
 

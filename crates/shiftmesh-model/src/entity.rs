@@ -198,18 +198,16 @@ pub struct Read<E> {
     pub damage: Vec<Damage>,
 }
 
-/// What the command line's limits would refuse in a text read from the document: the same
-/// limits hold for what peers and other programs write.
-fn text_problem(text: &str, multiline: bool) -> Option<String> {
-    if text.len() > TEXT_MAX_BYTES {
-        return Some(format!(
+/// What the command line's length limit would refuse in a text read from the document: the
+/// same bound holds for what peers and other programs write. Control characters stay readable
+/// (nothing readable is hidden); the command line escapes them when it prints.
+fn text_problem(text: &str) -> Option<String> {
+    (text.len() > TEXT_MAX_BYTES).then(|| {
+        format!(
             "is {} bytes long; the limit is {TEXT_MAX_BYTES}",
             text.len()
-        ));
-    }
-    text.chars()
-        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t')))
-        .then(|| "contains a control character".to_owned())
+        )
+    })
 }
 
 /// Reads an entity's fields one by one, noting each that is damaged.
@@ -235,13 +233,12 @@ impl FieldReader {
         });
     }
 
-    /// Optional text: absent reads as empty. Text the command line would refuse (too long,
-    /// control characters other than line breaks and tabs), as another program or a member's
-    /// modified build could write, reads as empty too.
+    /// Optional text: absent reads as empty. Text longer than the command line accepts, as
+    /// another program or a member's modified build could write, reads as empty too.
     fn text(&mut self, name: &str) -> String {
         match self.fields.take(name) {
             None => String::new(),
-            Some(FieldValue::Str(s)) => match text_problem(&s, true) {
+            Some(FieldValue::Str(s)) => match text_problem(&s) {
                 None => s,
                 Some(problem) => {
                     self.damaged(name, Some(FieldValue::Str(s)), problem);
@@ -258,7 +255,7 @@ impl FieldReader {
     /// Text that must not be empty; damaged, it reads as `fallback`.
     fn name(&mut self, name: &str, fallback: &str) -> String {
         match self.fields.take(name) {
-            Some(FieldValue::Str(s)) if !s.trim().is_empty() => match text_problem(&s, false) {
+            Some(FieldValue::Str(s)) if !s.trim().is_empty() => match text_problem(&s) {
                 None => s,
                 Some(problem) => {
                     self.damaged(name, Some(FieldValue::Str(s)), problem);
