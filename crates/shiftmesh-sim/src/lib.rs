@@ -89,13 +89,58 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "seed {}: {}\nreplay: SHIFTMESH_SIM_SEED={} SHIFTMESH_SIM_FAULTS={} cargo test -p shiftmesh-sim --release replay -- --nocapture",
+            "seed {}: {}\nreplay: {}",
             self.seed,
             self.message,
-            self.seed,
-            u8::from(self.faults)
+            replay_command(self.seed, self.faults)
         )
     }
+}
+
+/// The command that runs one seed again, printing what it did.
+pub fn replay_command(seed: u64, faults: bool) -> String {
+    format!(
+        "SHIFTMESH_SIM_SEED={seed} SHIFTMESH_SIM_FAULTS={} cargo test -p shiftmesh-sim --release replay -- --nocapture",
+        u8::from(faults)
+    )
+}
+
+/// The bound on agreement after the faults stop, in simulated time: the 99th percentile over
+/// any [`HEAL_WINDOW_SEEDS`] seeds with faults. A node that waited for its periodic catch-up
+/// after a lost message took 45 s; retries and timeouts bring it to seconds.
+pub const HEAL_P99_MAX_MS: u64 = 5_000;
+pub const HEAL_WINDOW_SEEDS: usize = 1_000;
+
+/// The value at quantile `q` (0 to 1) of `values`, or 0 when there are none.
+pub fn quantile(values: &[u64], q: f64) -> u64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    sorted
+        .get(((sorted.len().max(1) - 1) as f64 * q) as usize)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Checks the heal bound over seeds with faults (`(seed, report)`): an error naming the
+/// window's p99 and the replay command of each seed over the bound.
+pub fn check_heal_bound(window: &[(u64, Report)]) -> Result<(), String> {
+    let times: Vec<u64> = window.iter().map(|(_, r)| r.quiesce_ms).collect();
+    let p99 = quantile(&times, 0.99);
+    if p99 <= HEAL_P99_MAX_MS {
+        return Ok(());
+    }
+    let mut message = format!(
+        "agreement after the faults stopped had p99 {p99} ms over {} seeds (the bound is {HEAL_P99_MAX_MS} ms); the slow ones:",
+        window.len()
+    );
+    for (seed, report) in window.iter().filter(|(_, r)| r.quiesce_ms > HEAL_P99_MAX_MS) {
+        message.push_str(&format!(
+            "\n  seed {seed}: {} ms; replay: {}",
+            report.quiesce_ms,
+            replay_command(*seed, true)
+        ));
+    }
+    Err(message)
 }
 
 enum Message {
@@ -662,9 +707,8 @@ pub fn summary(reports: &[Report]) -> String {
     if reports.is_empty() {
         return "0 seeds".to_owned();
     }
-    let mut quiesce: Vec<u64> = reports.iter().map(|r| r.quiesce_ms).collect();
-    quiesce.sort_unstable();
-    let at = |q: f64| quiesce[((quiesce.len() - 1) as f64 * q) as usize];
+    let quiesce: Vec<u64> = reports.iter().map(|r| r.quiesce_ms).collect();
+    let at = |q: f64| quantile(&quiesce, q);
     format!(
         "{} seeds: {} acknowledged edits, 0 lost; {} messages ({} dropped, {} duplicated); {} crashes, {} partitions, {} disconnections; {} sessions completed, {} failed, at most {} rounds; agreement after the faults stopped p50 {} ms, p99 {} ms (simulated)",
         reports.len(),

@@ -37,8 +37,17 @@ pub struct Limits {
     pub catch_up_interval_ms: Millis,
     /// How soon after a session of ours failed (a dropped request, a timeout, a bad message) it
     /// is tried again, rather than waiting for the next catch-up: the edits it carried should
-    /// not wait for the interval.
-    pub retry_after_failure_ms: Millis,
+    /// not wait for the interval. The wait doubles with each failure in a row up to
+    /// `retry_max_ms`, less a random part of up to half of it so that peers do not retry in step.
+    pub retry_min_ms: Millis,
+    pub retry_max_ms: Millis,
+    /// Retries of sessions with one peer within a minute; beyond, the catch-up takes over.
+    pub max_retries_per_peer_per_minute: u32,
+    /// How long a session of ours waits for the peer's answer to a request before it is
+    /// given up and retried: a message lost while a link was down would otherwise hold the
+    /// session until `session_timeout_ms`. It doubles with each failure in a row, so a slow
+    /// link carrying a large first catch-up gets the time it needs on a later try.
+    pub response_timeout_ms: Millis,
 }
 
 impl Default for Limits {
@@ -49,7 +58,10 @@ impl Default for Limits {
             max_sessions_in_flight: 16,
             session_timeout_ms: 120_000,
             catch_up_interval_ms: 45_000,
-            retry_after_failure_ms: 2_000,
+            retry_min_ms: 250,
+            retry_max_ms: 8_000,
+            max_retries_per_peer_per_minute: 30,
+            response_timeout_ms: 4_000,
         }
     }
 }
@@ -230,8 +242,13 @@ struct Peer {
     inbound_session: Option<Session>,
     /// Another outbound session is wanted once the running one ends (or a slot frees).
     pending: bool,
-    /// Our last session with the peer failed while connected: start another soon.
-    retry: bool,
+    /// Our sessions with the peer that failed in a row (0 once one completes).
+    failures: u32,
+    /// When our next session is due after a failure (None: no retry is waiting).
+    retry_at: Option<Millis>,
+    /// Retries started in the minute that began at `retry_minute_started`.
+    retries_this_minute: u32,
+    retry_minute_started: Millis,
     last_session_start: Option<Millis>,
     last_sync: Option<Millis>,
     /// The heads it last announced.
@@ -255,7 +272,10 @@ impl Peer {
             outbound_session: None,
             inbound_session: None,
             pending: false,
-            retry: false,
+            failures: 0,
+            retry_at: None,
+            retries_this_minute: 0,
+            retry_minute_started: 0,
             last_session_start: None,
             last_sync: None,
             announced: Vec::new(),
@@ -341,6 +361,22 @@ fn receive_into_fresh(
     receive_into(schedule, state, message)
 }
 
+/// How long after its `failures`-th failure in a row a session with `peer` is tried again:
+/// doubling from `retry_min_ms` to `retry_max_ms`, less up to half of it drawn from the peer
+/// and the time (deterministic, so a simulation replays; different per peer, so peers that
+/// failed together do not retry together).
+fn retry_delay<P: std::hash::Hash>(limits: &Limits, failures: u32, peer: &P, now: Millis) -> Millis {
+    use std::hash::{Hash, Hasher};
+    let full = limits
+        .retry_min_ms
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(limits.retry_max_ms);
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (peer, failures, now).hash(&mut hasher);
+    let jitter = hasher.finish() % (full / 2).max(1);
+    full - jitter
+}
+
 /// How many of `heads` the schedule lacks. (A graph lookup: `get_change_by_hash` would
 /// re-encode each change from the op set, which costs seconds on a large schedule.)
 fn lacking(schedule: &mut Schedule, heads: &[ChangeHash]) -> usize {
@@ -373,14 +409,17 @@ pub struct Engine<P> {
     limits: Limits,
     peers: BTreeMap<P, Peer>,
     last_announced: Vec<ChangeHash>,
+    /// The time of the input being handled.
+    now: Millis,
 }
 
-impl<P: Ord + Clone> Engine<P> {
+impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
     pub fn new(limits: Limits) -> Engine<P> {
         Engine {
             limits,
             peers: BTreeMap::new(),
             last_announced: Vec::new(),
+            now: 0,
         }
     }
 
@@ -396,6 +435,39 @@ impl<P: Ord + Clone> Engine<P> {
         input: Input<P>,
     ) -> Vec<Output<P>> {
         let mut out = Vec::new();
+        self.now = now;
+        // Anything a peer sends shows the link works: a retry waiting on it starts at once.
+        let heard_from = match &input {
+            Input::Request { peer, .. }
+            | Input::Response { peer, .. }
+            | Input::Announcement { peer, .. } => Some(peer.clone()),
+            _ => None,
+        };
+        if let Some(p) = heard_from.as_ref().and_then(|peer| self.peers.get_mut(peer)) {
+            if p.retry_at.is_some_and(|at| at > now) {
+                p.retry_at = Some(now);
+            }
+        }
+        self.handle_input(schedule, now, input, &mut out);
+        if let Some(peer) = heard_from {
+            let waiting = self
+                .peers
+                .get(&peer)
+                .is_some_and(|p| p.retry_at.is_some() && p.outbound_session.is_none());
+            if waiting {
+                self.start(schedule, now, &peer, &mut out);
+            }
+        }
+        out
+    }
+
+    fn handle_input(
+        &mut self,
+        schedule: &mut Schedule,
+        now: Millis,
+        input: Input<P>,
+        out: &mut Vec<Output<P>>,
+    ) {
         match input {
             Input::Connected {
                 peer,
@@ -407,10 +479,12 @@ impl<P: Ord + Clone> Engine<P> {
                     .entry(peer.clone())
                     .or_insert_with(|| Peer::new(&saved));
                 entry.connected = true;
+                entry.failures = 0;
+                entry.retry_at = None;
                 reset(&mut entry.outbound);
                 reset(&mut entry.inbound);
                 if initiate {
-                    self.start(schedule, now, &peer, &mut out);
+                    self.start(schedule, now, &peer, out);
                 } else {
                     // The catch-up interval counts from now, so the dialer's session comes first.
                     entry.last_session_start = Some(now);
@@ -421,38 +495,38 @@ impl<P: Ord + Clone> Engine<P> {
                     p.connected = false;
                     p.pending = false;
                     for role in [Role::Outbound, Role::Inbound] {
-                        self.fail(&peer, role, SessionError::Disconnected, &mut out);
+                        self.fail(&peer, role, SessionError::Disconnected, out);
                     }
                 }
-                self.start_queued(schedule, now, &mut out);
+                self.start_queued(schedule, now, out);
             }
             Input::Request { peer, request } => {
-                self.respond(schedule, now, &peer, request, &mut out);
+                self.respond(schedule, now, &peer, request, out);
             }
             Input::Response { peer, response } => {
-                self.step(schedule, now, &peer, response, &mut out);
-                self.start_queued(schedule, now, &mut out);
+                self.step(schedule, now, &peer, response, out);
+                self.start_queued(schedule, now, out);
             }
             Input::RequestFailed { peer, reason } => {
                 self.fail(
                     &peer,
                     Role::Outbound,
                     SessionError::Transport(reason),
-                    &mut out,
+                    out,
                 );
-                self.start_queued(schedule, now, &mut out);
+                self.start_queued(schedule, now, out);
             }
             Input::Announcement { peer, heads } => {
                 let lacking = lacking(schedule, &heads) > 0;
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.announced = heads;
                     if lacking && p.connected {
-                        self.start(schedule, now, &peer, &mut out);
+                        self.start(schedule, now, &peer, out);
                     }
                 }
             }
             Input::LocalChange => {
-                self.announce(schedule, &mut out);
+                self.announce(schedule, out);
                 let connected: Vec<P> = self
                     .peers
                     .iter()
@@ -460,49 +534,45 @@ impl<P: Ord + Clone> Engine<P> {
                     .map(|(id, _)| id.clone())
                     .collect();
                 for peer in connected {
-                    self.start(schedule, now, &peer, &mut out);
+                    self.start(schedule, now, &peer, out);
                 }
             }
             Input::Tick => {
-                let timeout = self.limits.session_timeout_ms;
                 let mut stuck = Vec::new();
                 let mut due = Vec::new();
                 for (id, p) in &self.peers {
-                    for (role, session) in [
-                        (Role::Outbound, &p.outbound_session),
-                        (Role::Inbound, &p.inbound_session),
-                    ] {
+                    // Ours waits for an answer; the peer's, for its next request.
+                    let waits = [
+                        (Role::Outbound, &p.outbound_session, self.response_timeout(p)),
+                        (Role::Inbound, &p.inbound_session, self.limits.session_timeout_ms),
+                    ];
+                    for (role, session, timeout) in waits {
                         if let Some(s) = session {
                             if now.saturating_sub(s.last_activity) >= timeout {
-                                stuck.push((id.clone(), role));
+                                stuck.push((id.clone(), role, timeout));
                             }
                         }
                     }
                     let since = now.saturating_sub(p.last_session_start.unwrap_or(0));
-                    let wait = if p.retry {
-                        self.limits.retry_after_failure_ms
-                    } else {
-                        self.limits.catch_up_interval_ms
-                    };
-                    if p.connected && since >= wait {
+                    let retry_due = p.retry_at.is_some_and(|at| now >= at);
+                    if p.connected && (retry_due || since >= self.limits.catch_up_interval_ms) {
                         due.push(id.clone());
                     }
                 }
-                for (peer, role) in stuck {
+                for (peer, role, timeout) in stuck {
                     self.fail(
                         &peer,
                         role,
                         SessionError::TimedOut { after_ms: timeout },
-                        &mut out,
+                        out,
                     );
                 }
                 for peer in due {
-                    self.start(schedule, now, &peer, &mut out);
+                    self.start(schedule, now, &peer, out);
                 }
-                self.start_queued(schedule, now, &mut out);
+                self.start_queued(schedule, now, out);
             }
         }
-        out
     }
 
     /// How every peer known since start stands.
@@ -567,6 +637,15 @@ impl<P: Ord + Clone> Engine<P> {
         out
     }
 
+    /// How long a session of ours waits for an answer: longer after each failure in a row.
+    fn response_timeout(&self, p: &Peer) -> Millis {
+        let doubled = self
+            .limits
+            .response_timeout_ms
+            .saturating_mul(1 << p.failures.min(16));
+        doubled.min(self.limits.session_timeout_ms)
+    }
+
     fn in_flight(&self) -> usize {
         self.peers
             .values()
@@ -588,8 +667,19 @@ impl<P: Ord + Clone> Engine<P> {
             p.pending = true;
             return;
         }
+        if p.retry_at.take().is_some() {
+            // Retries are bounded per minute, so a peer that fails every session costs at
+            // most this many; beyond it the catch-up interval takes over.
+            if now.saturating_sub(p.retry_minute_started) >= 60_000 {
+                p.retry_minute_started = now;
+                p.retries_this_minute = 0;
+            }
+            if p.retries_this_minute >= self.limits.max_retries_per_peer_per_minute {
+                return;
+            }
+            p.retries_this_minute += 1;
+        }
         p.pending = false;
-        p.retry = false;
         p.last_session_start = Some(now);
         reset(&mut p.outbound);
         // A reset state always has something to say (at least our heads); nothing to send
@@ -836,6 +926,10 @@ impl<P: Ord + Clone> Engine<P> {
         let Some(session) = p.take_session(role) else {
             return;
         };
+        if role == Role::Outbound {
+            p.failures = 0;
+            p.retry_at = None;
+        }
         p.last_sync = Some(now);
         let state = p.state(role).encode();
         if p.saved.get(&role) != Some(&state) {
@@ -867,7 +961,8 @@ impl<P: Ord + Clone> Engine<P> {
         let had = p.take_session(role);
         reset(p.state(role));
         if role == Role::Outbound && !matches!(error, SessionError::Disconnected) {
-            p.retry = true;
+            p.failures = p.failures.saturating_add(1);
+            p.retry_at = Some(self.now + retry_delay(&self.limits, p.failures, peer, self.now));
         }
         if had.is_some() || !matches!(error, SessionError::Disconnected) {
             out.push(Output::SessionEnded {

@@ -117,9 +117,19 @@ impl Mesh {
     /// Delivers messages until none is left; returns how many were delivered.
     fn run(&mut self) -> usize {
         let mut delivered = 0;
-        while let Some((from, to, message)) = self.queue.pop_front() {
+        while self.deliver_one() {
             delivered += 1;
             assert!(delivered < 100_000, "the mesh never went quiet");
+        }
+        delivered
+    }
+
+    /// Delivers the oldest message in flight; false when there is none.
+    fn deliver_one(&mut self) -> bool {
+        let Some((from, to, message)) = self.queue.pop_front() else {
+            return false;
+        };
+        {
             self.now += 1;
             let input = match message {
                 Message::Request(request) => Input::Request {
@@ -134,7 +144,7 @@ impl Mesh {
             };
             self.input(to, input);
         }
-        delivered
+        true
     }
 
     fn add_staff(&mut self, at: usize, id: &str, name: &str) {
@@ -335,17 +345,82 @@ fn a_dropped_request_is_retried_soon_not_at_the_next_catch_up() {
     );
     assert_eq!(mesh.failures(0).len(), 1);
     let limits = *mesh.replicas[0].engine.limits();
-    assert!(limits.retry_after_failure_ms < limits.catch_up_interval_ms);
-    // Not before the retry delay...
-    mesh.now += limits.retry_after_failure_ms - 1;
+    assert!(limits.retry_min_ms < 1_000, "well under a second");
+    // Not before half the first delay (the rest is jitter)...
+    mesh.now += limits.retry_min_ms / 2 - 1;
     mesh.input(0, Input::Tick);
     assert!(mesh.queue.is_empty(), "retried before the delay");
-    // ...and at it, without waiting for the catch-up interval.
-    mesh.now += 1;
+    // ...and by the whole of it, without waiting for the catch-up interval.
+    mesh.now += limits.retry_min_ms / 2 + 1;
     mesh.input(0, Input::Tick);
     assert!(!mesh.queue.is_empty(), "no retry after the delay");
     mesh.run();
     mesh.assert_converged();
+}
+
+/// A request lost on a link that stayed up (a partition that dropped it) once held the session
+/// for the two minutes of the session timeout; now the answer is waited for a few seconds, and
+/// a message from the peer starts the retry at once.
+#[test]
+fn a_lost_request_is_given_up_soon_and_any_word_from_the_peer_retries_at_once() {
+    let mut mesh = Mesh::new(2);
+    mesh.connect(0, 1);
+    mesh.run();
+    mesh.add_staff(0, "ana", "Ana");
+    mesh.queue.clear();
+    let limits = *mesh.replicas[0].engine.limits();
+    assert!(limits.response_timeout_ms < limits.session_timeout_ms);
+    mesh.now += limits.response_timeout_ms;
+    mesh.input(0, Input::Tick);
+    assert!(mesh
+        .failures(0)
+        .iter()
+        .any(|e| matches!(e, SessionError::TimedOut { .. })));
+    assert!(mesh.queue.is_empty(), "the retry waits its delay");
+    // The peer speaks (its own edit's announcement): the link works, so ours starts now.
+    mesh.add_staff(1, "bo", "Bo");
+    assert!(mesh.deliver_one());
+    assert!(
+        mesh.queue.iter().any(|(from, to, m)| *from == 0
+            && *to == 1
+            && matches!(m, Message::Request(r) if r.start)),
+        "no retry on the peer's word"
+    );
+    mesh.run();
+    mesh.assert_converged();
+}
+
+/// A peer that fails every session is retried at most so often a minute; the catch-up
+/// interval takes over beyond that.
+#[test]
+fn retries_of_a_failing_peer_are_bounded_per_minute() {
+    let mut mesh = Mesh::new(2);
+    mesh.connect(0, 1);
+    mesh.run();
+    let limits = *mesh.replicas[0].engine.limits();
+    let mut started = 0;
+    let minute_ends = mesh.now + 60_000;
+    while mesh.now < minute_ends {
+        mesh.now += 50;
+        mesh.input(0, Input::Tick);
+        while let Some((from, to, _)) = mesh.queue.pop_front() {
+            if from == 0 && to == 1 {
+                started += 1;
+            }
+            mesh.input(
+                0,
+                Input::RequestFailed {
+                    peer: 1,
+                    reason: "refused".into(),
+                },
+            );
+        }
+    }
+    assert!(started > 5, "retried {started} times");
+    assert!(
+        started <= limits.max_retries_per_peer_per_minute as usize + 1,
+        "{started} sessions started in a minute"
+    );
 }
 
 #[test]
