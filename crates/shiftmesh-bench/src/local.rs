@@ -167,6 +167,15 @@ fn raw_collections(index: &Index) -> Vec<(&'static str, hydrate::Value)> {
     ]
 }
 
+/// `--validation DATA`: the full and incremental validation figures of one data directory.
+pub fn print_validation(data: &Path) -> anyhow::Result<()> {
+    let (full, incremental, conflicts) = validation(data, VALIDATION_MIN_RUNS)?;
+    println!(
+        "full validation pass ({conflicts} conflicts): {full:.1?}; incremental after one edit: {incremental:.3?}"
+    );
+    Ok(())
+}
+
 /// The full validation pass, and the incremental pass after one edit (moving a shift, which
 /// re-checks it and everyone assigned to it), each the median of `runs`.
 fn validation(data: &Path, runs: usize) -> anyhow::Result<(Duration, Duration, usize)> {

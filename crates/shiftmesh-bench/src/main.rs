@@ -111,6 +111,12 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("--child-open") => return local::child(|| local::open_store(Path::new(&args[1]))),
         Some("--child-raw-load") => return local::child(|| local::raw_load(Path::new(&args[1]))),
+        // Only the validation figures, on a data directory already imported: for working on
+        // the validation pass without a whole run.
+        Some("--validation") => {
+            let data = args.get(1).context("--validation needs a data directory")?;
+            return local::print_validation(Path::new(data));
+        }
         _ => {}
     }
     let work = std::env::temp_dir().join(format!("shiftmesh-bench-{}", std::process::id()));
