@@ -133,7 +133,10 @@ pub fn check_heal_bound(window: &[(u64, Report)]) -> Result<(), String> {
         "agreement after the faults stopped had p99 {p99} ms over {} seeds (the bound is {HEAL_P99_MAX_MS} ms); the slow ones:",
         window.len()
     );
-    for (seed, report) in window.iter().filter(|(_, r)| r.quiesce_ms > HEAL_P99_MAX_MS) {
+    for (seed, report) in window
+        .iter()
+        .filter(|(_, r)| r.quiesce_ms > HEAL_P99_MAX_MS)
+    {
         message.push_str(&format!(
             "\n  seed {seed}: {} ms; replay: {}",
             report.quiesce_ms,

@@ -365,7 +365,12 @@ fn receive_into_fresh(
 /// doubling from `retry_min_ms` to `retry_max_ms`, less up to half of it drawn from the peer
 /// and the time (deterministic, so a simulation replays; different per peer, so peers that
 /// failed together do not retry together).
-fn retry_delay<P: std::hash::Hash>(limits: &Limits, failures: u32, peer: &P, now: Millis) -> Millis {
+fn retry_delay<P: std::hash::Hash>(
+    limits: &Limits,
+    failures: u32,
+    peer: &P,
+    now: Millis,
+) -> Millis {
     use std::hash::{Hash, Hasher};
     let full = limits
         .retry_min_ms
@@ -443,7 +448,10 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
             | Input::Announcement { peer, .. } => Some(peer.clone()),
             _ => None,
         };
-        if let Some(p) = heard_from.as_ref().and_then(|peer| self.peers.get_mut(peer)) {
+        if let Some(p) = heard_from
+            .as_ref()
+            .and_then(|peer| self.peers.get_mut(peer))
+        {
             if p.retry_at.is_some_and(|at| at > now) {
                 p.retry_at = Some(now);
             }
@@ -508,12 +516,7 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
                 self.start_queued(schedule, now, out);
             }
             Input::RequestFailed { peer, reason } => {
-                self.fail(
-                    &peer,
-                    Role::Outbound,
-                    SessionError::Transport(reason),
-                    out,
-                );
+                self.fail(&peer, Role::Outbound, SessionError::Transport(reason), out);
                 self.start_queued(schedule, now, out);
             }
             Input::Announcement { peer, heads } => {
@@ -543,8 +546,16 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
                 for (id, p) in &self.peers {
                     // Ours waits for an answer; the peer's, for its next request.
                     let waits = [
-                        (Role::Outbound, &p.outbound_session, self.response_timeout(p)),
-                        (Role::Inbound, &p.inbound_session, self.limits.session_timeout_ms),
+                        (
+                            Role::Outbound,
+                            &p.outbound_session,
+                            self.response_timeout(p),
+                        ),
+                        (
+                            Role::Inbound,
+                            &p.inbound_session,
+                            self.limits.session_timeout_ms,
+                        ),
                     ];
                     for (role, session, timeout) in waits {
                         if let Some(s) = session {
