@@ -318,6 +318,43 @@ fn members_meet_directly_and_keep_syncing_with_the_founder_off() {
     wait_until("the laptop has the back office's edit", || {
         c.run(&["staff", "show", "nina"]).status.success()
     });
+    // An edit made on the founder while its node is off, merged on the back office from a
+    // backup, reaches the laptop: its event names the machine that made it and, apart, the
+    // one that passed it on.
+    let mut follower = std::process::Command::new(env!("CARGO_BIN_EXE_shiftmesh"))
+        .args(["--data-dir", &c.data().display().to_string(), "events"])
+        .env_remove("SHIFTMESH_DATA_DIR")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = follower.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    a.ok(&["staff", "add", "zed", "--name", "Zed Park"]);
+    let backup = a.path("from-a.automerge");
+    a.ok(&["backup", &backup]);
+    b.ok(&["merge", &backup]);
+    let event = std::iter::from_fn(|| lines.recv_timeout(std::time::Duration::from_secs(30)).ok())
+        .map(|line| serde_json::from_str::<Value>(&line).unwrap())
+        .find(|e| e["id"] == "zed")
+        .expect("the laptop's events report zed");
+    let _ = (follower.kill(), follower.wait());
+    assert_eq!(event["made_on"], "node-a", "{event}");
+    assert_eq!(event["relayed_by"], "back-office", "{event}");
     // After a restart without any --peer, each finds the other at the address it remembered
     // (each listens where it did before, as a site machine on its fixed port does).
     let (b_at, c_at) = (b.address(), c.address());

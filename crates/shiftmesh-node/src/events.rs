@@ -15,18 +15,27 @@ pub enum EntityChange {
     Removed,
 }
 
-/// Who made a change and where it came from: `origin` is "local" or the peer the change came
-/// from; `by` the authors of the changes (`user@node`, several joined by ", ").
+/// Who made a change and where it came from: `origin` is "local" or the peer id the change came
+/// from, `relayed_by` that member's name ("local" for this machine); `by` the authors of the
+/// changes (`user@node`, several joined by ", ") and `made_on` the machines they name, which
+/// need not be the one that relayed them.
 #[derive(Clone, Copy, Debug)]
 pub struct Source<'a> {
     pub origin: &'a str,
+    pub relayed_by: &'a str,
     pub by: &'a str,
+    pub made_on: &'a str,
 }
 
 /// An entity created, updated or removed; assignments are reported as such, the rest as
 /// `entity-…` with their collection.
 pub fn entity(collection: Collection, key: &str, change: EntityChange, source: Source) -> Value {
-    let Source { origin, by } = source;
+    let Source {
+        origin,
+        relayed_by,
+        by,
+        made_on,
+    } = source;
     let verb = match change {
         EntityChange::Created => "created",
         EntityChange::Updated => "updated",
@@ -35,17 +44,18 @@ pub fn entity(collection: Collection, key: &str, change: EntityChange, source: S
     if collection == Collection::Assignments && change != EntityChange::Updated {
         if let Ok(k) = AssignmentKey::parse(key) {
             return json!({"type": format!("assignment-{verb}"), "time": now(), "assignment": key,
-                          "staff": k.staff, "shift": k.shift, "origin": origin, "by": by});
+                          "staff": k.staff, "shift": k.shift, "origin": origin,
+                          "relayed_by": relayed_by, "by": by, "made_on": made_on});
         }
     }
     json!({"type": format!("entity-{verb}"), "time": now(), "collection": collection.key(),
-           "id": key, "origin": origin, "by": by})
+           "id": key, "origin": origin, "relayed_by": relayed_by, "by": by, "made_on": made_on})
 }
 
 /// A change too large to report entity by entity (an import, a first sync).
 pub fn many_changed(count: usize, source: Source) -> Value {
     json!({"type": "entities-changed", "time": now(), "count": count, "origin": source.origin,
-           "by": source.by})
+           "relayed_by": source.relayed_by, "by": source.by, "made_on": source.made_on})
 }
 
 pub fn conflict(kind: &str, conflict: &Conflict) -> Value {

@@ -792,7 +792,30 @@ impl Node {
         authors.sort();
         authors.dedup();
         let by = authors.join(", ");
-        let source = events::Source { origin, by: &by };
+        let mut machines: Vec<&str> = authors
+            .iter()
+            .map(|a| shiftmesh_model::history::split_author(a).1)
+            .collect();
+        machines.sort_unstable();
+        machines.dedup();
+        let made_on = machines.join(", ");
+        // The machine that passed the changes on, by its name in the membership list.
+        let relayed_by = match origin {
+            "local" => "local".to_owned(),
+            peer => self
+                .session
+                .schedule
+                .index()
+                .members
+                .get(peer)
+                .map_or_else(|| peer.to_owned(), |m| m.name.clone()),
+        };
+        let source = events::Source {
+            origin,
+            relayed_by: &relayed_by,
+            by: &by,
+            made_on: &made_on,
+        };
         let schedule = &self.session.schedule;
         if dirty.len() > MAX_ENTITY_EVENTS_PER_CHANGE {
             self.emit(events::many_changed(dirty.len(), source));
