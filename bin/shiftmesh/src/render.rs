@@ -175,6 +175,12 @@ pub fn text(reply: &Reply) -> String {
                 if e.diff_omitted > 0 {
                     let _ = writeln!(out, "    … and {} more field changes", e.diff_omitted);
                 }
+                if let Some(operations) = e.bulk_operations {
+                    let _ = writeln!(
+                        out,
+                        "    (a bulk change of {operations} operations; its fields are not listed)"
+                    );
+                }
             }
             if out.is_empty() {
                 out.push_str("(no changes)");

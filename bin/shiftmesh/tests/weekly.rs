@@ -1099,3 +1099,60 @@ fn events_are_lines_for_a_person_at_a_terminal_and_json_for_scripts() {
     let json: Value = serde_json::from_str(&seen_json.expect("an event on the pipe")).unwrap();
     assert!(json["type"].is_string(), "{json}");
 }
+
+/// An import of a year's schedule took `history --limit 5` ten seconds and a gigabyte: its
+/// field differences were worked out whole. A bulk change is one line with its size now, and an
+/// entity's history still finds the import that created it.
+#[test]
+fn a_bulk_change_is_one_history_line_and_an_entity_still_finds_it() {
+    let node = Node::new("alice", "front-desk");
+    let mut csv = String::from("id,name,department,skills,max_hours_week\n");
+    for n in 0..2_500 {
+        csv.push_str(&format!("p{n:04},Person {n},,guide,40\n"));
+    }
+    let file = node.path("staff.csv");
+    std::fs::write(&file, csv).unwrap();
+    node.ok(&["import", "--format", "csv", &file]);
+    node.ok(&["staff", "add", "late", "--name", "Late Comer"]);
+    let shown = node.ok(&["history", "--limit", "2"]);
+    let lines: Vec<&str> = shown.lines().collect();
+    let import = lines
+        .iter()
+        .position(|l| l.contains("import 2500 staff"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        lines[import + 1].contains("a bulk change of") && lines[import + 1].contains("operations"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("staff/p0001/name"),
+        "no field of a bulk change is listed: {shown}"
+    );
+    let json = node.json(&["history", "--limit", "2"]);
+    let bulk = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["bulk_operations"].is_number())
+        .expect("the import is marked as a bulk change");
+    assert!(bulk["diff"].as_array().unwrap().is_empty());
+    let ordinary = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["message"].as_str().unwrap().contains("late"))
+        .unwrap();
+    assert!(ordinary.get("bulk_operations").is_none(), "{ordinary}");
+    // One person's history: the import that created them, not every change.
+    let theirs = node.json(&["history", "--entity", "p0007"]);
+    let messages: Vec<&str> = theirs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(messages[0].starts_with("import"), "{messages:?}");
+    let late = node.json(&["history", "--entity", "late"]);
+    assert_eq!(late.as_array().unwrap().len(), 1);
+}

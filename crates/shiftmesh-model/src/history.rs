@@ -8,6 +8,10 @@ use crate::schema::is_schema_change;
 
 /// The most field differences listed for one change; the rest are counted.
 pub const HISTORY_FIELDS_MAX_PER_CHANGE: usize = 50;
+/// A change of more operations than this (an import of a year's schedule is about a million)
+/// is a bulk change: history shows it as one line with its size, without its field
+/// differences, which would take seconds and a gigabyte to work out.
+pub const BULK_CHANGE_OPS: u64 = 10_000;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {
@@ -29,6 +33,10 @@ pub struct HistoryEntry {
     pub diff: Vec<FieldChange>,
     /// How many field differences were left out of `diff`.
     pub diff_omitted: usize,
+    /// For a bulk change (more than [`BULK_CHANGE_OPS`] operations), how many operations it
+    /// holds; its `diff` is then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulk_operations: Option<u64>,
 }
 
 /// Splits `user@node` into its user and node.
@@ -94,9 +102,20 @@ pub fn history(doc: &mut AutoCommit, limit: usize, filter: &HistoryFilter) -> Ve
         if !filter.admits(meta.timestamp, &author, message) {
             continue;
         }
-        let diff = field_changes(doc, &meta.deps, meta.hash);
+        let operations = (meta.max_op + 1).saturating_sub(meta.start_op);
+        let bulk = operations > BULK_CHANGE_OPS;
+        let diff = if bulk {
+            Vec::new()
+        } else {
+            field_changes(doc, &meta.deps, meta.hash)
+        };
         if let Some(entity) = &filter.entity {
-            if !diff.iter().any(|d| path_names(&d.path, entity)) {
+            let touched = if bulk {
+                created_by(doc, &meta, entity)
+            } else {
+                diff.iter().any(|d| path_names(&d.path, entity))
+            };
+            if !touched {
                 continue;
             }
         }
@@ -116,9 +135,28 @@ pub fn history(doc: &mut AutoCommit, limit: usize, filter: &HistoryFilter) -> Ve
             message: meta.message.map(|m| m.into_owned()).unwrap_or_default(),
             diff_omitted: total - shown.len(),
             diff: shown,
+            bulk_operations: bulk.then_some(operations),
         });
     }
     out
+}
+
+/// Whether a bulk change created the entity `id` (of any collection): its map was made by one
+/// of the change's own operations. A bulk change is an import or a merge of new entities, so
+/// this is how an entity's history finds it without working out its whole difference.
+fn created_by(doc: &AutoCommit, meta: &automerge::ChangeMetadata<'_>, id: &str) -> bool {
+    let at = [meta.hash];
+    crate::Collection::ALL.iter().any(|collection| {
+        let Ok(Some((_, map))) = doc.get_at(automerge::ROOT, collection.key(), &at) else {
+            return false;
+        };
+        match doc.get_at(&map, id, &at) {
+            Ok(Some((_, automerge::ObjId::Id(counter, actor, _)))) => {
+                actor == *meta.actor && (meta.start_op..=meta.max_op).contains(&counter)
+            }
+            _ => false,
+        }
+    })
 }
 
 fn path_names(path: &str, entity: &str) -> bool {
