@@ -77,15 +77,19 @@ impl Invite {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_invite_reads_back_and_damage_is_named() {
-        let invite = Invite {
+    fn sample() -> Invite {
+        Invite {
             key: "ab".repeat(32),
             peer: libp2p_identity::PeerId::random().to_string(),
             addresses: vec!["/ip4/127.0.0.1/tcp/4780".into()],
             secret: "00ff".repeat(16),
             expires: "2026-11-23T10:00:00Z".into(),
-        };
+        }
+    }
+
+    #[test]
+    fn an_invite_reads_back_and_damage_is_named() {
+        let invite = sample();
         let text = invite.encode();
         let (back, key) = Invite::decode(&format!("  {text}\n")).unwrap();
         assert_eq!(back, invite);
@@ -98,13 +102,7 @@ mod tests {
     /// `init --join`, leaving a machine that could never join.
     #[test]
     fn an_invite_with_a_garbage_peer_or_address_is_refused() {
-        let good = Invite {
-            key: "ab".repeat(32),
-            peer: libp2p_identity::PeerId::random().to_string(),
-            addresses: vec!["/ip4/127.0.0.1/tcp/4780".into()],
-            secret: "00ff".repeat(16),
-            expires: "2026-11-23T10:00:00Z".into(),
-        };
+        let good = sample();
         let damaged = [
             Invite {
                 peer: "12D3KooWgarbage".into(),

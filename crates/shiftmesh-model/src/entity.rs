@@ -465,9 +465,14 @@ fn optional_id_field(id: &Option<Id>) -> FieldValue {
 
 /// Checks free text: at most [`TEXT_MAX_BYTES`] and no control characters other than none.
 pub fn check_text(what: &str, text: &str) -> Result<(), InputError> {
-    if text.len() > TEXT_MAX_BYTES {
+    check_line(what, text, TEXT_MAX_BYTES)
+}
+
+/// One line of plain text: at most `max_bytes`, no control characters.
+fn check_line(what: &str, text: &str, max_bytes: usize) -> Result<(), InputError> {
+    if text.len() > max_bytes {
         return Err(InputError::new(format!(
-            "{what} is {} bytes long; the limit is {TEXT_MAX_BYTES}",
+            "{what} is {} bytes long; the limit is {max_bytes}",
             text.len()
         )));
     }
@@ -540,18 +545,7 @@ pub fn check_author_part(what: &str, text: &str) -> Result<(), InputError> {
     if text.trim().is_empty() {
         return Err(InputError::new(format!("{what} must not be empty")));
     }
-    if text.len() > AUTHOR_PART_MAX_BYTES {
-        return Err(InputError::new(format!(
-            "{what} is {} bytes long; the limit is {AUTHOR_PART_MAX_BYTES}",
-            text.len()
-        )));
-    }
-    if text.chars().any(char::is_control) {
-        return Err(InputError::new(format!(
-            "{what} contains a control character"
-        )));
-    }
-    Ok(())
+    check_line(what, text, AUTHOR_PART_MAX_BYTES)
 }
 
 /// Checks a set of skills: each a valid id, at most [`SKILLS_MAX_COUNT`].
