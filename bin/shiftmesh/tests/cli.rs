@@ -500,6 +500,37 @@ fn history_shows_who_when_where_and_field_level_changes() {
     );
 }
 
+/// The history is recorded in the store as changes are made; after a restore to an earlier
+/// backup it lists only what the restored schedule holds, and it names the import that
+/// created an entity.
+#[test]
+fn history_follows_a_restore_and_finds_the_import_that_made_an_entity() {
+    let node = museum();
+    let backup = node.path("before.automerge");
+    node.ok(&["backup", &backup]);
+    node.ok(&["shift", "update", "mon-am-exhibits", "--capacity", "5"]);
+    let newest = |node: &Node| node.json(&["history", "--limit", "1"])[0]["message"].clone();
+    assert_eq!(newest(&node), "update shift mon-am-exhibits (capacity)");
+    node.ok(&["restore", &backup, "--yes"]);
+    assert_ne!(
+        newest(&node),
+        "update shift mon-am-exhibits (capacity)",
+        "a change the restored schedule does not hold is not listed"
+    );
+    // An import is one line, found by what it created.
+    let dir = Path::new(&node.path("roster")).to_owned();
+    generate_small(&dir);
+    let mut import = vec!["import", "--format", "csv"];
+    let files = csv_files(&dir);
+    import.extend(files.iter().map(String::as_str));
+    node.ok(&import);
+    let shift = std::fs::read_to_string(dir.join("shifts.csv")).unwrap();
+    let shift = shift.lines().nth(1).unwrap().split(',').next().unwrap();
+    let lines = node.json(&["history", "--entity", shift]);
+    assert_eq!(lines.as_array().unwrap().len(), 1, "{lines}");
+    assert!(lines[0]["message"].as_str().unwrap().starts_with("import"));
+}
+
 fn generate_small(into: &Path) {
     shiftmesh_testdata::generate(shiftmesh_testdata::SMALL, 1)
         .write_csv(into)

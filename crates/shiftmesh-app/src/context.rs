@@ -165,6 +165,30 @@ impl Db<'_> {
         }
     }
 
+    /// The newest `limit` changes the filter admits. Without a node or an open session, only
+    /// the store is opened: the recorded history needs neither the document nor the index,
+    /// unless it is behind.
+    pub fn history(
+        &mut self,
+        limit: usize,
+        filter: &shiftmesh_model::history::HistoryFilter,
+    ) -> Result<Vec<shiftmesh_model::history::HistoryEntry>> {
+        if let Db::Offline {
+            data_dir,
+            session: None,
+            ..
+        } = self
+        {
+            let Opened { mut store, .. } = Store::open(data_dir)?;
+            if !crate::history::is_current(&store, store.heads())? {
+                let mut schedule = load_schedule(&mut store)?;
+                crate::history::bring_up_to_date(&store, schedule.doc_mut(), false)?;
+            }
+            return crate::history::read(&store, limit, filter);
+        }
+        self.read()?.history(limit, filter)
+    }
+
     /// The running node's status, or None when this process opened the store itself.
     pub fn node_status(&mut self) -> Option<Status> {
         match self {
@@ -313,7 +337,29 @@ impl Reader<'_> {
         }
     }
 
-    /// The whole schedule, for a read that needs the document itself (history).
+    /// The newest `limit` changes the filter admits, from the history recorded in the store
+    /// (brought up to date first, which loads the document only when it is behind).
+    pub fn history(
+        &mut self,
+        limit: usize,
+        filter: &shiftmesh_model::history::HistoryFilter,
+    ) -> Result<Vec<shiftmesh_model::history::HistoryEntry>> {
+        match self {
+            Reader::Open(s, _) => {
+                crate::history::bring_up_to_date(&s.store, s.schedule.doc_mut(), false)?;
+                crate::history::read(&s.store, limit, filter)
+            }
+            Reader::Snapshot(s) => {
+                if !crate::history::is_current(&s.store, s.store.heads())? {
+                    let mut schedule = s.schedule()?;
+                    crate::history::bring_up_to_date(&s.store, schedule.doc_mut(), false)?;
+                }
+                crate::history::read(&s.store, limit, filter)
+            }
+        }
+    }
+
+    /// The whole schedule, for a read that needs the document itself.
     pub fn schedule(&mut self) -> Result<ScheduleRef<'_>> {
         match self {
             Reader::Snapshot(s) => Ok(ScheduleRef::Owned(Box::new(s.schedule()?))),

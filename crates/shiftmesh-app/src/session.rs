@@ -41,6 +41,12 @@ impl Session {
         if self.write_index_on_persist {
             write_index_snapshot(&mut self.store, &mut self.schedule)?;
         }
+        // The changes are durable already: a history that cannot be recorded now is worked
+        // out when it is next read, and must not fail the write.
+        if let Err(e) = crate::history::bring_up_to_date(&self.store, self.schedule.doc_mut(), true)
+        {
+            tracing::warn!("the history of the new changes was not recorded: {e}");
+        }
         Ok(())
     }
 

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::civil::Date;
 use serde_json::json;
-use shiftmesh_model::history::history as read_history;
 use shiftmesh_model::{Collection, Id, Index, Shift, View};
 
 use crate::context::{Context, Reader};
@@ -417,9 +416,7 @@ pub fn history(
             "history lists at most {HISTORY_LIMIT_MAX} changes at once, not {limit}"
         )));
     }
-    let mut r = ctx.db.read()?;
-    let mut schedule = r.schedule()?;
-    let entries = read_history(schedule.doc_mut(), limit, filter);
+    let entries = ctx.db.history(limit, filter)?;
     Ok(Reply::History(entries))
 }
 

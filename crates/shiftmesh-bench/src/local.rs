@@ -20,6 +20,8 @@ use crate::run_ok;
 /// What the local figures leave for the rest of the run.
 pub struct Local {
     pub rows: Vec<Row>,
+    /// The data directory of the last import, kept for the figures that follow.
+    pub data: PathBuf,
     pub notes: Vec<String>,
 }
 
@@ -143,7 +145,7 @@ pub fn measure(work: &Path, bin: &Path, csv: &[PathBuf], runs: usize) -> anyhow:
             raw_bytes.len()
         ),
     ];
-    Ok(Local { rows, notes })
+    Ok(Local { rows, data, notes })
 }
 
 fn read_index(data: &Path) -> anyhow::Result<Index> {
@@ -271,13 +273,13 @@ pub fn child(work: impl FnOnce() -> anyhow::Result<Duration>) -> anyhow::Result<
 }
 
 /// What a child process measured.
-struct ChildFigures {
-    time: Duration,
-    peak_rss_kib: u64,
-    document_load: Duration,
+pub struct ChildFigures {
+    pub time: Duration,
+    pub peak_rss_kib: u64,
+    pub document_load: Duration,
 }
 
-fn measure_child(args: &[&str]) -> anyhow::Result<ChildFigures> {
+pub fn measure_child(args: &[&str]) -> anyhow::Result<ChildFigures> {
     let out = Command::new(std::env::current_exe()?).args(args).output()?;
     if !out.status.success() {
         bail!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));

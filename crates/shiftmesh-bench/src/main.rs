@@ -20,6 +20,7 @@ use anyhow::{bail, Context};
 use shiftmesh_testdata::{Profile, LARGE, SMALL, YEAR};
 
 mod cluster;
+mod history;
 mod local;
 mod network;
 mod page;
@@ -111,6 +112,10 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("--child-open") => return local::child(|| local::open_store(Path::new(&args[1]))),
         Some("--child-raw-load") => return local::child(|| local::raw_load(Path::new(&args[1]))),
+        Some("--child-history") => {
+            let entity = args.get(2).map(String::as_str);
+            return local::child(|| history::offline(Path::new(&args[1]), entity));
+        }
         // Only the validation figures, on a data directory already imported: for working on
         // the validation pass without a whole run.
         Some("--validation") => {
@@ -183,6 +188,14 @@ fn bench(work: &Path, args: &[String], options: &Options) -> anyhow::Result<()> 
             let measured = local::measure(work, &bin, &csv, options.runs)?;
             rows.extend(measured.rows);
             notes.extend(measured.notes);
+            eprintln!("== {}: history", p.name);
+            rows.extend(history::measure(
+                &bin,
+                &measured.data,
+                &staff[0],
+                &shifts[0],
+                options.runs,
+            )?);
         }
         eprintln!("== {}: sites of {:?} nodes", p.name, options.sizes);
         let settings = network::Settings {

@@ -1,10 +1,22 @@
 //! The audit trail: who changed what, when, on which node, with field-level before and after.
+//!
+//! Each change is worked out once, from its own operations ([`record`]): the fields it wrote,
+//! each read just before and just after it. The store keeps what this gives, so `history`
+//! reads the newest lines without loading the document. [`document_diff`] is the slow,
+//! obviously right way (Automerge's diff of the whole document between the change's
+//! dependencies and the change); the property tests hold the two equal.
 
-use automerge::{AutoCommit, ChangeHash, PatchAction, Prop, ReadDoc, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::legacy::{Key, ObjectId};
+use automerge::{
+    AutoCommit, ChangeHash, ChangeMetadata, ObjId, PatchAction, Prop, ReadDoc, Value, ROOT,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::doc::scalar_to_json;
-use crate::schema::is_schema_change;
+use crate::schema::{collection_object, is_schema_change};
+use crate::Collection;
 
 /// The most field differences listed for one change; the rest are counted.
 pub const HISTORY_FIELDS_MAX_PER_CHANGE: usize = 50;
@@ -65,117 +77,244 @@ pub struct HistoryFilter {
 }
 
 impl HistoryFilter {
-    /// Whether a change's recorded facts pass (the entity is checked on its diff).
-    fn admits(&self, seconds: i64, author: &str, message: &str) -> bool {
+    /// Whether an entry's recorded facts pass (the entity is found through the store's index).
+    pub fn admits(&self, entry: &HistoryEntry) -> bool {
+        let seconds = entry
+            .time
+            .parse::<jiff::Timestamp>()
+            .map_or(0, |t| t.as_second());
         self.since.is_none_or(|t| seconds >= t.as_second())
             && self.until.is_none_or(|t| seconds < t.as_second())
             && self
                 .author
                 .as_ref()
-                .is_none_or(|a| author.contains(a.as_str()))
+                .is_none_or(|a| entry.author.contains(a.as_str()))
             && self
                 .kind
                 .as_ref()
-                .is_none_or(|k| message.starts_with(k.as_str()))
+                .is_none_or(|k| entry.message.starts_with(k.as_str()))
     }
 }
 
-/// The newest `limit` changes the filter admits (in causal order, newest first).
-pub fn history(doc: &mut AutoCommit, limit: usize, filter: &HistoryFilter) -> Vec<HistoryEntry> {
-    let metas: Vec<_> = doc
-        .get_changes_meta(&[])
+/// One change as the history keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recorded {
+    pub hash: ChangeHash,
+    /// Where the change sorts, newest last: its last operation's counter, which is larger than
+    /// that of every change it depends on (so this order is causal), then its hash.
+    pub order: u64,
+    pub entry: HistoryEntry,
+    /// Every entity it touched, by id (an assignment also under its shift and its staff), or
+    /// for a bulk change every entity it created; sorted.
+    pub entities: Vec<String>,
+}
+
+impl Recorded {
+    pub fn is_bulk(&self) -> bool {
+        self.entry.bulk_operations.is_some()
+    }
+}
+
+/// Every change of `doc` that is not in `since` or its past, recorded, in causal order; the
+/// schema's own changes are left out. `since` names changes the document holds.
+pub fn record_since(doc: &mut AutoCommit, since: &[ChangeHash]) -> Vec<Recorded> {
+    let metas: Vec<ChangeMetadata<'static>> = doc
+        .get_changes_meta(since)
         .into_iter()
         .map(|m| m.into_owned())
         .filter(|m| !is_schema_change(&m.hash))
         .collect();
-    let mut out = Vec::new();
-    for meta in metas.into_iter().rev() {
-        if out.len() >= limit {
-            break;
-        }
-        let author = meta
-            .author
-            .as_ref()
-            .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
-            .unwrap_or_default();
-        let message = meta.message.as_deref().unwrap_or_default();
-        if !filter.admits(meta.timestamp, &author, message) {
-            continue;
-        }
-        let operations = (meta.max_op + 1).saturating_sub(meta.start_op);
-        let bulk = operations > BULK_CHANGE_OPS;
-        let diff = if bulk {
-            Vec::new()
-        } else {
-            field_changes(doc, &meta.deps, meta.hash)
+    metas.iter().map(|meta| record(doc, meta)).collect()
+}
+
+/// One change recorded: its field differences worked out from its own operations, or for a
+/// bulk change (more than [`BULK_CHANGE_OPS`] operations) its size and the entities it
+/// created.
+pub fn record(doc: &mut AutoCommit, meta: &ChangeMetadata<'_>) -> Recorded {
+    let author = author_of(meta);
+    let operations = (meta.max_op + 1).saturating_sub(meta.start_op);
+    let bulk = operations > BULK_CHANGE_OPS;
+    let (diff, entities) = if bulk {
+        (Vec::new(), created_by(doc, meta))
+    } else {
+        let diff = op_diff(doc, meta);
+        let entities = diff.iter().flat_map(|d| path_entities(&d.path)).collect();
+        (diff, entities)
+    };
+    Recorded {
+        hash: meta.hash,
+        order: meta.max_op,
+        entry: entry(meta, author, diff, bulk.then_some(operations)),
+        entities: entities.into_iter().collect(),
+    }
+}
+
+/// The author recorded on a change (`user@node`), empty when it has none.
+fn author_of(meta: &ChangeMetadata<'_>) -> String {
+    meta.author
+        .as_ref()
+        .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
+        .unwrap_or_default()
+}
+
+fn entry(
+    meta: &ChangeMetadata<'_>,
+    author: String,
+    diff: Vec<FieldChange>,
+    bulk_operations: Option<u64>,
+) -> HistoryEntry {
+    let total = diff.len();
+    let shown: Vec<FieldChange> = diff
+        .into_iter()
+        .take(HISTORY_FIELDS_MAX_PER_CHANGE)
+        .collect();
+    HistoryEntry {
+        hash: meta.hash.to_string(),
+        time: jiff::Timestamp::from_second(meta.timestamp)
+            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default(),
+        node: split_author(&author).1.to_owned(),
+        author,
+        message: meta.message.as_deref().unwrap_or_default().to_owned(),
+        diff_omitted: total - shown.len(),
+        diff: shown,
+        bulk_operations,
+    }
+}
+
+/// The fields a change wrote, each read at the change's dependencies (before) and at the
+/// change (after), sorted by path. Keys written and removed again within the change, and
+/// writes into lists, are left out, as Automerge's own diff leaves them.
+fn op_diff(doc: &mut AutoCommit, meta: &ChangeMetadata<'_>) -> Vec<FieldChange> {
+    let Some(change) = doc.get_change_by_hash(&meta.hash) else {
+        return Vec::new();
+    };
+    // The keys written, by object (named `counter@actor`, "" for the root).
+    let mut written: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for op in change.decode().operations {
+        let object = match (op.obj, &op.key) {
+            (_, Key::Seq(_)) => continue,
+            (ObjectId::Root, _) => String::new(),
+            (ObjectId::Id(id), _) => format!("{}@{}", id.counter(), id.actor().to_hex_string()),
         };
-        if let Some(entity) = &filter.entity {
-            let touched = if bulk {
-                created_by(doc, &meta, entity)
-            } else {
-                diff.iter().any(|d| path_names(&d.path, entity))
-            };
-            if !touched {
+        if let Key::Map(key) = op.key {
+            written.entry(object).or_default().insert(key.to_string());
+        }
+    }
+    let after = [meta.hash];
+    let mut out = Vec::new();
+    for (object, keys) in written {
+        let Some((obj, path)) = locate(doc, &object, &after) else {
+            continue;
+        };
+        for key in keys {
+            let before = read_field(doc, &obj, &key, &meta.deps, "(existed)");
+            let now = read_field(doc, &obj, &key, &after, "(created)");
+            if before.is_none() && now.is_none() {
                 continue;
             }
+            out.push(FieldChange {
+                path: format!(
+                    "{}{key}",
+                    path.iter().map(|p| format!("{p}/")).collect::<String>()
+                ),
+                before: before.unwrap_or(serde_json::Value::Null),
+                after: now.unwrap_or(serde_json::Value::Null),
+            });
         }
-        let node = split_author(&author).1.to_owned();
-        let total = diff.len();
-        let shown: Vec<FieldChange> = diff
-            .into_iter()
-            .take(HISTORY_FIELDS_MAX_PER_CHANGE)
-            .collect();
-        out.push(HistoryEntry {
-            hash: meta.hash.to_string(),
-            time: jiff::Timestamp::from_second(meta.timestamp)
-                .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-                .unwrap_or_default(),
-            author,
-            node,
-            message: meta.message.map(|m| m.into_owned()).unwrap_or_default(),
-            diff_omitted: total - shown.len(),
-            diff: shown,
-            bulk_operations: bulk.then_some(operations),
-        });
     }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
     out
 }
 
-/// Whether a bulk change created the entity `id` (of any collection): its map was made by one
-/// of the change's own operations. A bulk change is an import or a merge of new entities, so
-/// this is how an entity's history finds it without working out its whole difference.
-fn created_by(doc: &AutoCommit, meta: &automerge::ChangeMetadata<'_>, id: &str) -> bool {
-    let at = [meta.hash];
-    crate::Collection::ALL.iter().any(|collection| {
-        let Ok(Some((_, map))) = doc.get_at(automerge::ROOT, collection.key(), &at) else {
-            return false;
-        };
-        match doc.get_at(&map, id, &at) {
-            Ok(Some((_, automerge::ObjId::Id(counter, actor, _)))) => {
-                actor == *meta.actor && (meta.start_op..=meta.max_op).contains(&counter)
-            }
-            _ => false,
+/// A map object named `counter@actor` ("" for the root) and its path of keys from the root,
+/// if it is a map that can be seen at `heads`.
+fn locate(doc: &AutoCommit, object: &str, heads: &[ChangeHash]) -> Option<(ObjId, Vec<String>)> {
+    if object.is_empty() {
+        return Some((ROOT, Vec::new()));
+    }
+    let (obj, kind) = doc.import(object).ok()?;
+    if kind != automerge::ObjType::Map {
+        return None;
+    }
+    let mut path = Vec::new();
+    for parent in doc.parents_at(&obj, heads).ok()? {
+        if !parent.visible {
+            return None;
         }
-    })
+        match parent.prop {
+            Prop::Map(key) => path.push(key),
+            Prop::Seq(_) => return None,
+        }
+    }
+    path.reverse();
+    Some((obj, path))
 }
 
-fn path_names(path: &str, entity: &str) -> bool {
-    let mut parts = path.split('/');
-    let _collection = parts.next();
-    let key = parts.next().unwrap_or("");
-    // Assignment keys are SHIFT/STAFF, so the next part belongs to the key too.
-    if path.starts_with("assignments/") {
-        let staff = parts.next().unwrap_or("");
-        key == entity || staff == entity
-    } else {
-        key == entity
+/// A field's value at `heads`: its scalar, `object` for a nested object, None when absent.
+fn read_field(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    key: &str,
+    heads: &[ChangeHash],
+    object: &str,
+) -> Option<serde_json::Value> {
+    match doc.get_at(obj, key, heads) {
+        Ok(Some((Value::Scalar(s), _))) => Some(scalar_to_json(s.as_ref())),
+        Ok(Some((Value::Object(_), _))) => Some(serde_json::Value::from(object)),
+        _ => None,
     }
 }
 
-fn field_changes(doc: &mut AutoCommit, deps: &[ChangeHash], hash: ChangeHash) -> Vec<FieldChange> {
-    let patches = doc.diff(deps, &[hash]);
+/// The entities a difference's path names: `collection/key/field`, where an assignment's key
+/// is `SHIFT/STAFF` and names its shift and its staff as well.
+fn path_entities(path: &str) -> Vec<String> {
+    let Some((collection, rest)) = path.split_once('/') else {
+        return Vec::new();
+    };
+    if collection == Collection::Assignments.key() {
+        let mut parts = rest.splitn(3, '/');
+        let (Some(shift), Some(staff)) = (parts.next(), parts.next()) else {
+            return Vec::new();
+        };
+        return vec![
+            format!("{shift}/{staff}"),
+            shift.to_owned(),
+            staff.to_owned(),
+        ];
+    }
+    let key = rest.split_once('/').map_or(rest, |(key, _)| key);
+    vec![key.to_owned()]
+}
+
+/// The entities a bulk change created: those whose map was made by one of the change's own
+/// operations. A bulk change is an import or a merge of new entities, so this is how an
+/// entity's history finds it without working out its whole difference.
+fn created_by(doc: &AutoCommit, meta: &ChangeMetadata<'_>) -> BTreeSet<String> {
+    let at = [meta.hash];
+    let mut created = BTreeSet::new();
+    for collection in Collection::ALL {
+        let Some(map) = collection_object(collection).and_then(|id| doc.import_obj(id).ok()) else {
+            continue;
+        };
+        for item in doc.map_range_at(&map, .., &at) {
+            if let ObjId::Id(counter, actor, _) = item.id() {
+                if actor == *meta.actor && (meta.start_op..=meta.max_op).contains(&counter) {
+                    created.extend(path_entities(&format!("{}/{}", collection.key(), item.key)));
+                }
+            }
+        }
+    }
+    created
+}
+
+/// A change's entry worked out the slow way: Automerge's diff of the whole document between
+/// the change's dependencies and the change, its differences sorted by path. The reference
+/// [`record`] is tested against; nothing else should call it on a large document.
+pub fn document_diff(doc: &mut AutoCommit, meta: &ChangeMetadata<'_>) -> HistoryEntry {
+    let author = author_of(meta);
     let mut out = Vec::new();
-    for patch in patches {
+    for patch in doc.diff(&meta.deps, &[meta.hash]) {
         let mut path: Vec<String> = patch
             .path
             .iter()
@@ -195,11 +334,8 @@ fn field_changes(doc: &mut AutoCommit, deps: &[ChangeHash], hash: ChangeHash) ->
             PatchAction::DeleteMap { key } => (key.clone(), serde_json::Value::Null),
             _ => continue,
         };
-        let before = match doc.get_at(&patch.obj, key.as_str(), deps) {
-            Ok(Some((Value::Scalar(s), _))) => scalar_to_json(s.as_ref()),
-            Ok(Some((Value::Object(_), _))) => serde_json::Value::from("(existed)"),
-            _ => serde_json::Value::Null,
-        };
+        let before = read_field(doc, &patch.obj, &key, &meta.deps, "(existed)")
+            .unwrap_or(serde_json::Value::Null);
         path.push(key);
         out.push(FieldChange {
             path: path.join("/"),
@@ -207,5 +343,6 @@ fn field_changes(doc: &mut AutoCommit, deps: &[ChangeHash], hash: ChangeHash) ->
             after,
         });
     }
-    out
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    entry(meta, author, out, None)
 }

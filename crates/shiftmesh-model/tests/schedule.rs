@@ -391,3 +391,48 @@ fn a_merge_reports_the_fields_it_wrote_and_entities_made_whole() {
     );
     assert_eq!(b.touched_since(&before).fields, merged.fields);
 }
+
+/// A change of more than `BULK_CHANGE_OPS` operations (an import) is recorded as one line with
+/// its size, indexed by every entity it created (an assignment also by its shift and person),
+/// and an ordinary change after it by the fields it wrote.
+#[test]
+fn a_bulk_change_is_one_line_indexed_by_what_it_created() {
+    use shiftmesh_model::history::{record_since, BULK_CHANGE_OPS};
+    let mut s = Schedule::new();
+    let batch = shiftmesh_model::Batch {
+        staff: (0..2000).map(|n| staff(&format!("p{n:04}"))).collect(),
+        shifts: vec![shift("mon", "2026-11-23", "09:00", "17:00")],
+        assignments: vec![assignment("p0007", "mon", 1)],
+        ..Default::default()
+    };
+    let before = s.heads();
+    s.add_many(&edit("ana@office", 1), &batch, "import".into(), &mut |_| {})
+        .unwrap();
+    s.update(
+        &edit("ana@office", 2),
+        &Staff {
+            name: "Renamed".into(),
+            ..staff("p0001")
+        },
+        &["name"],
+        "rename p0001".into(),
+    )
+    .unwrap();
+    let recorded = record_since(s.doc_mut(), &before);
+    assert_eq!(recorded.len(), 2);
+    let import = &recorded[0];
+    assert!(import.entry.bulk_operations.unwrap() > BULK_CHANGE_OPS);
+    assert!(import.entry.diff.is_empty());
+    for id in ["p0000", "p1999", "mon", "mon/p0007"] {
+        assert!(
+            import.entities.binary_search(&id.to_owned()).is_ok(),
+            "{id}"
+        );
+    }
+    assert_eq!(import.entities.len(), 2000 + 1 + 1);
+    let rename = &recorded[1];
+    assert!(import.order < rename.order);
+    assert_eq!(rename.entities, ["p0001"]);
+    assert_eq!(rename.entry.diff[0].path, "staff/p0001/name");
+    assert_eq!(rename.entry.diff[0].after, "Renamed");
+}

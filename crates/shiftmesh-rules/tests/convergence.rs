@@ -16,6 +16,7 @@ mod common;
 use common::{id, World};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use shiftmesh_model::history;
 use shiftmesh_model::{
     AvailabilityKind, Collection, Dirty, Edit, Schedule, Shift, TouchedFields, Written,
 };
@@ -497,7 +498,8 @@ fn revert(replica: &mut Replica, back: usize) {
     }
 }
 
-fn run(steps: &[Step]) {
+/// Runs the steps on fresh replicas, then merges every replica with every other.
+fn replay(steps: &[Step]) -> Vec<Replica> {
     let mut origin = base();
     let mut replicas: Vec<Replica> = (0..REPLICAS)
         .map(|i| {
@@ -523,6 +525,11 @@ fn run(steps: &[Step]) {
             }
         }
     }
+    replicas
+}
+
+fn run(steps: &[Step]) {
+    let mut replicas = replay(steps);
     let reference = common::conflicts(&mut replicas[0].world.schedule);
     let heads = replicas[0].world.schedule.heads();
     for replica in &mut replicas[1..] {
@@ -537,6 +544,42 @@ fn run(steps: &[Step]) {
 
 #[test]
 fn incremental_equals_full_and_replicas_agree_after_random_edits_and_merges() {
+    run_random_cases(256, run);
+}
+
+/// The history of every change, worked out from the change's own operations (as the store
+/// records it), equals Automerge's diff of the whole document between the change's
+/// dependencies and the change, on random edits with merges, concurrent values, reverts and
+/// other programs' writes.
+#[test]
+fn history_from_each_changes_operations_equals_the_document_diff() {
+    run_random_cases(64, |steps| {
+        let mut replicas = replay(steps);
+        let doc = replicas[0].world.schedule.doc_mut();
+        let metas: Vec<automerge::ChangeMetadata<'static>> = doc
+            .get_changes_meta(&[])
+            .into_iter()
+            .map(|m| m.into_owned())
+            .filter(|m| !shiftmesh_model::schema::is_schema_change(&m.hash))
+            .collect();
+        for meta in &metas {
+            let recorded = history::record(doc, meta);
+            assert_eq!(
+                recorded.entry,
+                history::document_diff(doc, meta),
+                "change {}",
+                meta.hash
+            );
+        }
+        let since: Vec<_> = metas.iter().take(metas.len() / 2).map(|m| m.hash).collect();
+        let later = history::record_since(doc, &since);
+        assert!(later.iter().all(|r| !since.contains(&r.hash)));
+    });
+}
+
+/// Runs `check` on random step sequences: the seed is printed first, and taken from
+/// `SHIFTMESH_PROPTEST_SEED` when set; `PROPTEST_CASES` overrides `cases`.
+fn run_random_cases(cases: u32, check: fn(&[Step])) {
     let seed: u64 = std::env::var("SHIFTMESH_PROPTEST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -553,7 +596,7 @@ fn incremental_equals_full_and_replicas_agree_after_random_edits_and_merges() {
         cases: std::env::var("PROPTEST_CASES")
             .ok()
             .and_then(|c| c.parse().ok())
-            .unwrap_or(256),
+            .unwrap_or(cases),
         failure_persistence: None,
         ..Config::default()
     };
@@ -562,7 +605,7 @@ fn incremental_equals_full_and_replicas_agree_after_random_edits_and_merges() {
         TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
     );
     let result = runner.run(&proptest::collection::vec(step(), 1..40), |steps| {
-        run(&steps);
+        check(&steps);
         Ok(())
     });
     if let Err(e) = result {

@@ -10,7 +10,9 @@
 //!   site.key                0600  the site's pre-shared key (go-ipfs swarm.key format)
 //!   store/                        sled: trees "snapshot" (save()), "log" (save_after() chunks),
 //!                                 "meta" (heads, a pending join), "peers" (addresses learned),
-//!                                 "sync" (per-peer states), "invites" (digests of join secrets)
+//!                                 "sync" (per-peer states), "invites" (digests of join secrets),
+//!                                 "history", "history_entities", "history_bulk" (the history
+//!                                 as recorded, see history.rs)
 //!   node.sock               0600  the running node's control channel (only while it runs)
 //!   last-good.automerge     0600  a copy of the schedule outside sled (the last snapshot plus
 //!                                 every change persisted since), for `restore`
@@ -18,6 +20,7 @@
 //! ```
 
 mod error;
+mod history;
 mod identity;
 mod merges;
 mod peers;
@@ -25,6 +28,7 @@ mod store;
 mod trust;
 
 pub use error::StoreError;
+pub use history::HistoryRow;
 pub use identity::{Identity, NodeConfig, SiteKey};
 pub use merges::MergeRecord;
 pub use peers::{PeerRecord, MAX_ADDRESSES_PER_PEER, MAX_REMEMBERED_PEERS};

@@ -58,6 +58,9 @@ pub struct Store {
     pub(crate) peers: sled::Tree,
     pub(crate) sync_states: sled::Tree,
     pub(crate) invites: sled::Tree,
+    pub(crate) history: sled::Tree,
+    pub(crate) history_entities: sled::Tree,
+    pub(crate) history_bulk: sled::Tree,
     /// The heads covered by what is on disk (snapshot plus log).
     persisted_heads: Vec<ChangeHash>,
     log_entries: usize,
@@ -128,6 +131,9 @@ impl Store {
         let peers = tree("peers")?;
         let sync_states = tree("sync")?;
         let invites = tree("invites")?;
+        let history = tree("history")?;
+        let history_entities = tree("history_entities")?;
+        let history_bulk = tree("history_bulk")?;
         let persisted_heads = match meta.get(HEADS_KEY)? {
             Some(bytes) => decode_heads(&bytes)
                 .ok_or_else(|| corrupt(dir, "its recorded heads are unreadable".into()))?,
@@ -142,6 +148,9 @@ impl Store {
             peers,
             sync_states,
             invites,
+            history,
+            history_entities,
+            history_bulk,
             persisted_heads,
             log_entries: 0,
             log_bytes: 0,
@@ -425,7 +434,7 @@ fn classify_open_error(dir: &Path, error: sled::Error) -> StoreError {
     }
 }
 
-fn transaction_error(error: TransactionError<()>) -> StoreError {
+pub(crate) fn transaction_error(error: TransactionError<()>) -> StoreError {
     match error {
         TransactionError::Storage(e) => StoreError::Sled(e),
         // No transaction here aborts on purpose.
@@ -435,11 +444,11 @@ fn transaction_error(error: TransactionError<()>) -> StoreError {
     }
 }
 
-fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
     heads.iter().flat_map(|h| h.0).collect()
 }
 
-fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
+pub(crate) fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
     if !bytes.len().is_multiple_of(32) {
         return None;
     }

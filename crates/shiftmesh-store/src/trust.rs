@@ -146,7 +146,7 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn record(now: i64, ttl: i64) -> InviteRecord {
@@ -159,7 +159,7 @@ mod tests {
         }
     }
 
-    fn store() -> (tempfile::TempDir, Store) {
+    pub(crate) fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let mut doc = automerge::AutoCommit::new();
         let opened = Store::init(
