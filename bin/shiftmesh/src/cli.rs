@@ -208,7 +208,12 @@ pub enum Command {
     Import(ImportArgs),
     /// Export the schedule as JSON, CSV (five files) or iCalendar
     Export(ExportArgs),
-    /// Write the whole schedule, with its history, to one file
+    /// Check this machine the way a support person would (store, permissions, disk, peers,
+    /// backups, time zones), each finding with what to do; exit 1 when something needs
+    /// attention
+    Doctor,
+    /// Write the whole schedule, with its history, to one file; 'backup list' shows the backups
+    /// the node writes by itself (config.toml's [backup])
     Backup(BackupArgs),
     /// Replace this node's schedule with a backup
     Restore(RestoreArgs),
@@ -857,9 +862,19 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct BackupArgs {
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    #[command(subcommand)]
+    pub list: Option<BackupCommand>,
+    /// Where to write the backup (./list for a file named list)
+    #[arg(value_name = "FILE", required = true)]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// The backups the node wrote by itself, newest first, and where it writes them
+    List,
 }
 
 #[derive(Debug, Args)]

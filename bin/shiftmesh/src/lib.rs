@@ -190,6 +190,12 @@ fn show(json: bool, request: &Request, reply: &Reply) -> anyhow::Result<()> {
             eprintln!("note: {note}");
         }
     }
+    if let Reply::Doctor(findings) = reply {
+        let warnings = findings.iter().filter(|f| f.warning).count();
+        if warnings > 0 {
+            anyhow::bail!("{warnings} thing(s) on this machine need attention");
+        }
+    }
     if let (Request::Assign { check: true, .. }, Reply::Assigned(a)) = (request, reply) {
         let errors = a
             .conflicts
@@ -286,14 +292,32 @@ pub fn usage_line(error: &clap::Error) -> String {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("invalid arguments")
         .trim_start_matches("error: ");
-    // The values an option takes are worth the line's length: they are the fix.
+    // The values an option takes, and the arguments missing, are worth the line's length:
+    // they are the fix.
     let values = rendered
         .lines()
         .map(str::trim)
         .find(|l| l.starts_with("[possible values:"))
         .map(|l| format!(" {l}"))
         .unwrap_or_default();
-    format!("{first}{values} (see 'shiftmesh --help')")
+    let missing = if first.ends_with("were not provided:") {
+        rendered
+            .lines()
+            .skip_while(|l| !l.ends_with("were not provided:"))
+            .skip(1)
+            .map(str::trim)
+            .take_while(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        String::new()
+    };
+    let missing = if missing.is_empty() {
+        missing
+    } else {
+        format!(" {missing}")
+    };
+    format!("{first}{missing}{values} (see 'shiftmesh --help')")
 }
 
 fn one_line(text: &str) -> String {

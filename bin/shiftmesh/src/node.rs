@@ -40,19 +40,55 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let options = NodeOptions {
-        data_dir,
-        listen: args.listen,
-        peers: args.peer,
-        mdns: !args.no_mdns,
-        ui: (!args.no_ui).then(|| {
-            args.ui_listen
-                .unwrap_or_else(shiftmesh_node::default_ui_address)
-        }),
-        owner,
-    };
+    let config = shiftmesh_app::config::Config::load(&data_dir)?;
+    let options = node_options(data_dir, args, config, owner)?;
     shiftmesh_node::run(options)?;
     Ok(())
+}
+
+/// The node's settings: each flag given on the command line, else the data directory's
+/// config.toml, else the default.
+fn node_options(
+    data_dir: std::path::PathBuf,
+    args: crate::cli::NodeArgs,
+    config: shiftmesh_app::config::Config,
+    owner: String,
+) -> anyhow::Result<NodeOptions> {
+    let file = data_dir.join(shiftmesh_app::config::CONFIG_FILE);
+    let ui = if args.no_ui {
+        None
+    } else if let Some(address) = args.ui_listen {
+        Some(address)
+    } else {
+        match config.ui_listen.as_deref() {
+            None => Some(shiftmesh_node::default_ui_address()),
+            Some("off") => None,
+            Some(text) => Some(text.parse().map_err(|_| {
+                anyhow!(
+                    "{}: ui_listen is '{text}', not an address like 127.0.0.1:4781 (or \"off\")",
+                    file.display()
+                )
+            })?),
+        }
+    };
+    let backup = config.backup_policy(&data_dir)?;
+    Ok(NodeOptions {
+        listen: if args.listen.is_empty() {
+            config.listen
+        } else {
+            args.listen
+        },
+        peers: if args.peer.is_empty() {
+            config.peers
+        } else {
+            args.peer
+        },
+        mdns: !args.no_mdns && config.mdns.unwrap_or(true),
+        ui,
+        owner,
+        backup,
+        data_dir,
+    })
 }
 
 fn running_node(cli: &Cli) -> anyhow::Result<Client> {

@@ -204,6 +204,8 @@ pub fn text(reply: &Reply) -> String {
                 (None, None) => String::new(),
             },
         },
+        Reply::Backups(list) => backups(list),
+        Reply::Doctor(findings) => doctor(findings),
         Reply::BackedUp(b) => format!(
             "wrote {} ({} bytes, {} changes)",
             b.written
@@ -1149,8 +1151,16 @@ fn status(s: &StatusReport) -> String {
             s.damaged
         );
     }
+    let mut warnings = String::new();
+    for w in &s.warnings {
+        let _ = write!(
+            warnings,
+            "\nwarning     {} ('shiftmesh doctor' says what to do)",
+            w.what
+        );
+    }
     format!(
-        "site        {} ({})\nnode        {}  {}\nmembership  {}\nsite key    fingerprint {}\ndata dir    {}\nnode state  {state}\npeers       {connected} connected; {others} ('shiftmesh peers' lists them)\nschema      {schema}\nchanges     {}\nheads       {}\nentities    {} departments, {} staff, {} shifts, {} assignments, {} availability entries\nconflicts   {conflicts}",
+        "site        {} ({})\nnode        {}  {}\nmembership  {}\nsite key    fingerprint {}\ndata dir    {}\nnode state  {state}\npeers       {connected} connected; {others} ('shiftmesh peers' lists them)\nschema      {schema}\nchanges     {}\nheads       {}\nentities    {} departments, {} staff, {} shifts, {} assignments, {} availability entries\nconflicts   {conflicts}{warnings}",
         s.site.clone().unwrap_or_default(),
         s.time_zone,
         s.name,
@@ -1181,4 +1191,44 @@ pub fn invite_instructions(invite: &shiftmesh_app::InviteIssued) -> String {
         "On the new machine, paste the invite (on stdout) into:\n  shiftmesh init --join -\n  shiftmesh node\nor save it to a file (shiftmesh invite > invite.txt), copy the file over and run 'shiftmesh init --join invite.txt'.\nThe invite can be used once, until {}. It holds the site key: pass it only to machines of this site, and delete the file once used.",
         invite.expires
     )
+}
+
+fn backups(list: &shiftmesh_app::BackupList) -> String {
+    let Some(dir) = &list.dir else {
+        return "scheduled backups are off (config.toml: [backup] every = \"off\")".into();
+    };
+    let mut out = format!(
+        "backups every {} into {}, kept {} days\n",
+        list.every.as_deref().unwrap_or("?"),
+        dir.display(),
+        list.keep_days.unwrap_or(0)
+    );
+    if list.backups.is_empty() {
+        out.push_str("none written yet (the node writes the first one when it runs)");
+    }
+    for b in &list.backups {
+        out.push_str(&format!(
+            "{}  {:>12} bytes  {}\n",
+            b.time,
+            b.bytes,
+            b.path.display()
+        ));
+    }
+    out.trim_end().to_owned()
+}
+
+fn doctor(findings: &[shiftmesh_app::doctor::Finding]) -> String {
+    let mut out = String::new();
+    for f in findings {
+        let mark = if f.warning { "WARN" } else { "ok  " };
+        let _ = writeln!(out, "{mark}  {:<12} {}", f.check, f.what);
+        if let Some(fix) = &f.fix {
+            let _ = writeln!(out, "      {:<12} fix: {fix}", "");
+        }
+    }
+    // When something needs attention, the exit status and a line on stderr say so.
+    if findings.iter().all(|f| !f.warning) {
+        out.push_str("nothing needs attention");
+    }
+    out.trim_end().to_owned()
 }

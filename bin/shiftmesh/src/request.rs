@@ -13,8 +13,8 @@ use shiftmesh_model::history::HistoryFilter;
 use shiftmesh_model::Role;
 
 use crate::cli::{
-    AccountCommand, AvailabilityCommand, Command, ConflictsCommand, DepartmentCommand,
-    ExportFormat, PeersCommand, RoleArg, ShiftCommand, StaffCommand,
+    AccountCommand, AvailabilityCommand, BackupCommand, Command, ConflictsCommand,
+    DepartmentCommand, ExportFormat, PeersCommand, RoleArg, ShiftCommand, StaffCommand,
 };
 use crate::UsageError;
 
@@ -313,8 +313,12 @@ pub fn of_command(command: Command, cwd: &Path) -> Result<Request, UsageError> {
             department: a.department,
             out: a.out.map(path),
         },
-        Command::Backup(a) => Request::Backup {
-            file: Some(path(a.file)),
+        Command::Doctor => Request::Doctor,
+        Command::Backup(a) => match (a.list, a.file) {
+            (Some(BackupCommand::List), _) | (None, None) => Request::BackupList,
+            (None, Some(file)) => Request::Backup {
+                file: Some(path(file)),
+            },
         },
         Command::Restore(a) => Request::Restore {
             source: Source::Path(path(a.file)),

@@ -5,10 +5,13 @@
 //! API receive. Nothing here prints, parses a command line or opens a socket.
 
 mod accounts;
+pub mod backups;
 mod caller;
+pub mod config;
 mod conflicts;
 mod context;
 mod csv;
+pub mod doctor;
 mod entities;
 mod error;
 mod history;
@@ -147,6 +150,8 @@ pub fn execute(ctx: &mut Context, request: Request) -> Result<Reply> {
             out,
         } => transfer::export(ctx, format, staff, department, out),
         Request::Backup { file } => transfer::backup(ctx, file),
+        Request::BackupList => backups::list_configured(ctx),
+        Request::Doctor => doctor::doctor(ctx),
         Request::Restore { .. } => match ctx.db {
             Db::Live { .. } => Err(AppError::Refused(
                 "restore replaces the whole store, which the running node holds; stop the node (Ctrl-C), run the restore, then start the node again".into(),

@@ -38,6 +38,10 @@ pub enum Reply {
     Planned(Planned),
     Exported(Exported),
     BackedUp(BackedUp),
+    /// The scheduled backups, newest first, and where they are written.
+    Backups(BackupList),
+    /// What `doctor` found, check by check.
+    Doctor(Vec<crate::doctor::Finding>),
     Restored(Restored),
     Merged(MergedFile),
     Account(AccountView),
@@ -395,6 +399,15 @@ pub struct BackedUp {
     /// The backup itself, when it was asked for rather than written to a file.
     #[serde(with = "serde_bytes", default, skip_serializing_if = "Vec::is_empty")]
     pub data: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BackupList {
+    /// Where the node writes them (None: scheduled backups are off).
+    pub dir: Option<PathBuf>,
+    pub every: Option<String>,
+    pub keep_days: Option<u32>,
+    pub backups: Vec<crate::backups::BackupFile>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

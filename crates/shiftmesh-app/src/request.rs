@@ -275,6 +275,10 @@ pub enum Request {
         /// A file on this machine; None returns the bytes.
         file: Option<PathBuf>,
     },
+    /// The backups the node wrote by itself (config.toml's `[backup]`).
+    BackupList,
+    /// Checks this machine the way a support person would.
+    Doctor,
     Restore {
         source: Source,
     },
@@ -349,6 +353,8 @@ impl Request {
             Request::Import { .. } => "import",
             Request::Export { .. } => "export",
             Request::Backup { .. } => "backup",
+            Request::BackupList => "backup list",
+            Request::Doctor => "doctor",
             Request::Restore { .. } => "restore",
             Request::Merge { .. } => "merge",
             Request::AccountAdd { .. } => "account add",
@@ -394,6 +400,8 @@ impl Request {
                 | Request::Invite { .. }
                 | Request::Restore { .. }
                 | Request::Backup { .. }
+                | Request::BackupList
+                | Request::Doctor
                 | Request::AccountAdd { .. }
                 | Request::AccountList
                 | Request::AccountPasswd { .. }

@@ -104,6 +104,16 @@ pub fn write_index_snapshot(
     Ok(changes)
 }
 
+/// The variable that sets this process's clock off by a number of seconds: a test's way to
+/// play a machine whose clock is wrong (everything it records and compares uses this clock).
+pub const CLOCK_SKEW_ENV: &str = "SHIFTMESH_CLOCK_SKEW_SECS";
+
 pub fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
+    let skew_ms = std::env::var(CLOCK_SKEW_ENV)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .map_or(0, |secs| secs.saturating_mul(1000));
+    jiff::Timestamp::now()
+        .as_millisecond()
+        .saturating_add(skew_ms)
 }

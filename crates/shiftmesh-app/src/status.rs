@@ -45,6 +45,9 @@ pub struct PeerStatus {
     pub behind: Option<usize>,
     /// Heads it announced that we lack.
     pub ahead: Option<usize>,
+    /// Its clock minus ours, from its last announcement (ms; None when unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_ms: Option<i64>,
 }
 
 impl PeerStatus {
@@ -58,6 +61,7 @@ impl PeerStatus {
             last_sync: None,
             behind: None,
             ahead: None,
+            clock_offset_ms: None,
         }
     }
 }
@@ -152,4 +156,7 @@ pub struct StatusReport {
     pub conflicts: usize,
     pub counts: EntityCounts,
     pub peers: Vec<PeerStatus>,
+    /// What needs attention on this machine (`doctor`'s cheap checks; `doctor` says more).
+    #[serde(default)]
+    pub warnings: Vec<crate::doctor::Finding>,
 }

@@ -437,7 +437,15 @@ pub fn status(ctx: &mut Context) -> Result<Reply> {
     let changes = r.changes();
     let index = r.view().index();
     let site = r.view().site().clone();
+    let warnings = crate::doctor::warnings(
+        &data_dir,
+        r.store(),
+        index,
+        &node.peer_id,
+        Some(r.store().heads()),
+    );
     Ok(Reply::Status(StatusReport {
+        warnings,
         peer_id: node.peer_id,
         name: node.name,
         site: site.name.clone(),

@@ -340,9 +340,14 @@ impl Task {
 
     /// Sends our last heads and the members' addresses we know to `peers`.
     fn announce_to(&mut self, peers: &[PeerId]) {
+        let sent_at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_millis()).ok());
         let announcement = Announcement {
             heads: self.last_heads.clone(),
             members: self.member_addresses(),
+            sent_at_ms,
         };
         for peer in peers {
             self.swarm

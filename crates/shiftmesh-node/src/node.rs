@@ -54,7 +54,15 @@ pub struct NodeOptions {
     /// The data directory's owner (the OS user running the node): the author of what the
     /// owner's login link does.
     pub owner: String,
+    /// When and where the node writes backups by itself; None: it does not.
+    pub backup: Option<shiftmesh_app::config::BackupPolicy>,
 }
+
+/// How often, at most, the node records that a peer was heard from.
+pub const PEER_SEEN_RECORD_EVERY_MS: i64 = 60_000;
+
+/// The longest the node waits between looks at whether a scheduled backup is due.
+pub const BACKUP_CHECK_MAX_SECS: u64 = 60;
 
 /// Where the page and the HTTP API listen when not told: this machine only.
 pub const DEFAULT_UI_PORT: u16 = 4781;
@@ -211,9 +219,12 @@ async fn serve(options: NodeOptions) -> Result<(), NodeError> {
             listen: Vec::new(),
             ui: ui.as_ref().map(|ui| ui.links.base.clone()),
         },
-        addresses: BTreeMap::new(),
+        peers_seen: BTreeMap::new(),
         pending: PendingPeers::default(),
         joining: JoinState::Idle,
+        backup: options.backup.clone(),
+        last_seen_recorded: BTreeMap::new(),
+        next_backup_check_ms: 0,
     };
     let result = node.run(control_rx).await;
     let _ = std::fs::remove_file(&socket);
@@ -364,7 +375,7 @@ struct Link<'n> {
     validator: &'n Validator,
     net: &'n Net,
     serving: &'n Serving,
-    addresses: &'n BTreeMap<PeerId, String>,
+    peers_seen: &'n BTreeMap<PeerId, PeerSeen>,
     pending: &'n mut PendingPeers,
 }
 
@@ -375,7 +386,7 @@ impl NodeLink for Link<'_> {
             self.validator,
             self.net,
             self.serving,
-            self.addresses,
+            self.peers_seen,
             self.pending,
             session,
         )
@@ -392,7 +403,7 @@ fn status_of(
     validator: &Validator,
     net: &Net,
     serving: &Serving,
-    addresses: &BTreeMap<PeerId, String>,
+    peers_seen: &BTreeMap<PeerId, PeerSeen>,
     pending: &PendingPeers,
     session: &mut Session,
 ) -> Status {
@@ -427,10 +438,11 @@ fn status_of(
             .entry(id.clone())
             .or_insert_with(|| PeerStatus::new(id));
         entry.connected = r.connected;
-        if let Some(address) = addresses.get(&r.peer) {
-            if !entry.addresses.contains(address) {
-                entry.addresses.push(address.clone());
+        if let Some(seen) = peers_seen.get(&r.peer) {
+            if !entry.addresses.contains(&seen.address) {
+                entry.addresses.push(seen.address.clone());
             }
+            entry.clock_offset_ms = seen.clock_offset_ms;
         }
         entry.last_sync = r.last_sync_ms.and_then(|ms| {
             jiff::Timestamp::from_millisecond(ms as i64)
@@ -499,6 +511,15 @@ fn now_ms() -> u64 {
     u64::try_from(shiftmesh_app::session::now_ms()).unwrap_or(0)
 }
 
+/// What the node last learned of a peer it was connected to.
+#[derive(Debug, Default)]
+struct PeerSeen {
+    address: String,
+    /// Its clock minus ours when its last announcement arrived (ms; the network's delay on a
+    /// LAN is far below what this is for).
+    clock_offset_ms: Option<i64>,
+}
+
 /// Where this node can be reached: its network addresses and its page.
 struct Serving {
     listen: Vec<String>,
@@ -513,11 +534,16 @@ struct Node {
     net: Net,
     events: Hub,
     serving: Serving,
-    /// The address each peer was last connected at.
-    addresses: BTreeMap<PeerId, String>,
+    /// Where each peer was last connected, and how far its clock is from ours.
+    peers_seen: BTreeMap<PeerId, PeerSeen>,
     /// Peers with the site key that are not members.
     pending: PendingPeers,
     joining: JoinState,
+    backup: Option<shiftmesh_app::config::BackupPolicy>,
+    /// When each connected peer was last recorded as seen (dropped when it disconnects).
+    last_seen_recorded: BTreeMap<PeerId, i64>,
+    /// When to look again whether a scheduled backup is due (ms since the epoch).
+    next_backup_check_ms: i64,
 }
 
 impl Node {
@@ -547,6 +573,7 @@ impl Node {
                     }
                 }
                 _ = tick.tick() => {
+                    self.scheduled_backup();
                     self.retry_join();
                     self.input(Input::Tick, None)
                 }
@@ -555,6 +582,50 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// Records (at most once a minute per peer) that a member was heard from, for `doctor`.
+    fn heard_from(&mut self, peer: PeerId) {
+        let now = shiftmesh_app::session::now_ms();
+        let last = self
+            .last_seen_recorded
+            .get(&peer)
+            .copied()
+            .unwrap_or(i64::MIN);
+        if now.saturating_sub(last) < PEER_SEEN_RECORD_EVERY_MS {
+            return;
+        }
+        self.last_seen_recorded.insert(peer, now);
+        if let Err(e) = self.session.store.mark_seen(&peer.to_string(), now) {
+            tracing::warn!("could not record when {peer} was seen: {e}");
+        }
+    }
+
+    /// Writes a backup when one is due and prunes old ones (see `shiftmesh_app::backups`).
+    fn scheduled_backup(&mut self) {
+        let Some(policy) = &self.backup else {
+            return;
+        };
+        let now = shiftmesh_app::session::now_ms();
+        if now < self.next_backup_check_ms {
+            return;
+        }
+        let check_every = policy.every.min(Duration::from_secs(BACKUP_CHECK_MAX_SECS));
+        self.next_backup_check_ms = now + check_every.as_millis() as i64;
+        match shiftmesh_app::backups::run_scheduled(&mut self.session, policy, now) {
+            Ok(run) => {
+                if let Some(path) = run.written {
+                    tracing::info!("wrote the scheduled backup {}", path.display());
+                }
+                for path in run.pruned {
+                    tracing::info!("removed the old backup {}", path.display());
+                }
+            }
+            Err(e) => tracing::warn!(
+                "could not write the scheduled backup into {}: {e}",
+                policy.dir.display()
+            ),
+        }
     }
 
     fn shutdown(&mut self) {
@@ -581,8 +652,9 @@ impl Node {
                 address,
                 dialer,
             } => {
-                self.addresses.insert(peer, address.to_string());
+                self.peers_seen.entry(peer).or_default().address = address.to_string();
                 self.pending.forget(&peer);
+                self.heard_from(peer);
                 let saved = self.saved_states(&peer);
                 self.emit(events::peer(
                     "peer-connected",
@@ -601,6 +673,7 @@ impl Node {
                 );
             }
             Event::Disconnected { peer } => {
+                self.last_seen_recorded.remove(&peer);
                 self.emit(events::peer("peer-disconnected", &peer.to_string(), None));
                 self.input(Input::Disconnected { peer }, None);
             }
@@ -614,6 +687,11 @@ impl Node {
                 self.input(Input::RequestFailed { peer, reason }, None)
             }
             Event::Announcement { peer, announcement } => {
+                self.heard_from(peer);
+                if let Some(sent_at) = announcement.sent_at_ms {
+                    let offset = sent_at.saturating_sub(shiftmesh_app::session::now_ms());
+                    self.peers_seen.entry(peer).or_default().clock_offset_ms = Some(offset);
+                }
                 if let Ok(heads) = announcement.heads() {
                     self.input(Input::Announcement { peer, heads }, None);
                 }
@@ -862,7 +940,7 @@ impl Node {
             validator,
             net,
             serving,
-            addresses,
+            peers_seen,
             pending,
             ..
         } = self;
@@ -871,7 +949,7 @@ impl Node {
             validator,
             net,
             serving,
-            addresses,
+            peers_seen,
             pending,
         };
         let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

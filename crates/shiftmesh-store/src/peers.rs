@@ -15,6 +15,9 @@ pub const MAX_ADDRESSES_PER_PEER: usize = 8;
 pub struct PeerRecord {
     /// Multiaddresses the peer was reached at or listens on, newest last.
     pub addresses: Vec<String>,
+    /// When this machine last heard from it (ms since the epoch), for `doctor`.
+    #[serde(default)]
+    pub last_seen_ms: Option<i64>,
 }
 
 fn state_key(peer: &str, role: &str) -> Vec<u8> {
@@ -44,23 +47,45 @@ impl Store {
     /// Adds an address to the peer's record (keeping the newest few). Returns false when the
     /// peer is new and the store already remembers as many peers as it may.
     pub fn remember_address(&mut self, peer: &str, address: &str) -> Result<bool, StoreError> {
-        let mut record = match self.peers.get(peer.as_bytes())? {
+        self.update_peer(peer, |record| {
+            if record.addresses.last().map(String::as_str) == Some(address) {
+                return false;
+            }
+            record.addresses.retain(|a| a != address);
+            record.addresses.push(address.to_owned());
+            let excess = record
+                .addresses
+                .len()
+                .saturating_sub(MAX_ADDRESSES_PER_PEER);
+            record.addresses.drain(..excess);
+            true
+        })
+    }
+
+    /// Records that the peer was heard from at `now_ms`. Returns false when the peer is new
+    /// and the store already remembers as many peers as it may.
+    pub fn mark_seen(&mut self, peer: &str, now_ms: i64) -> Result<bool, StoreError> {
+        self.update_peer(peer, |record| {
+            record.last_seen_ms = Some(now_ms);
+            true
+        })
+    }
+
+    /// Reads, changes and writes back a peer's record (`change` says whether it changed it).
+    fn update_peer(
+        &mut self,
+        peer: &str,
+        change: impl FnOnce(&mut PeerRecord) -> bool,
+    ) -> Result<bool, StoreError> {
+        let mut record: PeerRecord = match self.peers.get(peer.as_bytes())? {
             Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
             None if self.peers.len() >= MAX_REMEMBERED_PEERS => return Ok(false),
             None => PeerRecord::default(),
         };
-        if record.addresses.last().map(String::as_str) == Some(address) {
-            return Ok(true);
+        if change(&mut record) {
+            let bytes = serde_json::to_vec(&record).expect("a peer record serialises");
+            self.peers.insert(peer.as_bytes(), bytes)?;
         }
-        record.addresses.retain(|a| a != address);
-        record.addresses.push(address.to_owned());
-        let excess = record
-            .addresses
-            .len()
-            .saturating_sub(MAX_ADDRESSES_PER_PEER);
-        record.addresses.drain(..excess);
-        let bytes = serde_json::to_vec(&record).expect("a peer record serialises");
-        self.peers.insert(peer.as_bytes(), bytes)?;
         Ok(true)
     }
 

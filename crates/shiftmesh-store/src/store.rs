@@ -43,6 +43,7 @@ const SLED_FLUSH_EVERY_MS: u64 = 1000;
 const STORE_DIR: &str = "store";
 const SNAPSHOT_KEY: &[u8] = b"doc";
 const HEADS_KEY: &[u8] = b"heads";
+const LAST_BACKUP_KEY: &[u8] = b"last_backup";
 /// The file beside the store holding the read index for the heads on disk; a cache that is
 /// rebuilt from the document whenever it is missing, stale or unreadable.
 pub const INDEX_FILE: &str = "index.snapshot";
@@ -394,6 +395,22 @@ impl Store {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// When the last scheduled backup was written (ms since the epoch) and the heads it held.
+    pub fn last_backup(&self) -> Result<Option<(i64, Vec<ChangeHash>)>, StoreError> {
+        Ok(self.meta.get(LAST_BACKUP_KEY)?.and_then(|bytes| {
+            let at = i64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+            Some((at, decode_heads(&bytes[8..])?))
+        }))
+    }
+
+    /// Records a scheduled backup just written.
+    pub fn record_backup(&self, at_ms: i64, heads: &[ChangeHash]) -> Result<(), StoreError> {
+        let mut bytes = at_ms.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&encode_heads(heads));
+        self.meta.insert(LAST_BACKUP_KEY, bytes)?;
+        Ok(())
     }
 
     /// How many entries the log holds (for status and tests).

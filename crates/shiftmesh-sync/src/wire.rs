@@ -30,6 +30,10 @@ pub struct Announcement {
     /// Other members and their addresses, as the sender knows them (older nodes send none).
     #[serde(default)]
     pub members: Vec<MemberAddresses>,
+    /// The sender's clock when it sent this (ms since the epoch; older nodes send none), so
+    /// that `doctor` can tell a machine whose clock is off: a wrong clock makes history lie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at_ms: Option<i64>,
 }
 
 /// A member's peer id and the addresses it was reached at, as encoded bytes: the network layer
@@ -69,6 +73,7 @@ impl Announcement {
                 .map(|h| serde_bytes::ByteBuf::from(h.0.to_vec()))
                 .collect(),
             members: Vec::new(),
+            sent_at_ms: None,
         }
     }
 

@@ -39,12 +39,18 @@ impl Node {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with_env(args, &[])
+    }
+
+    /// Runs a command with environment variables set.
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_shiftmesh"))
             .arg("--data-dir")
             .arg(self.data())
             .args(args)
             .env_remove("SHIFTMESH_DATA_DIR")
             .env("SHIFTMESH_USER", self.user)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .unwrap()

