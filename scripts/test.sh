@@ -4,9 +4,10 @@
 # security scenarios, bin/shiftmesh/tests/trust.rs; the page in headless Chromium,
 # bin/shiftmesh/tests/page.rs; 600 simulation seeds, crates/shiftmesh-sim;
 # 20 cycles of the crash loop, bin/shiftmesh/tests/crash_loop.rs), then the README quick start
-# run line by line against the freshly built binary, the demo, the mDNS check and a short
-# network lab. The long runs have their own scripts: scripts/fuzz.sh SECONDS,
-# scripts/soak.sh SEEDS, scripts/crash-loop.sh N, scripts/netlab.sh NODES ROUNDS.
+# run line by line against the freshly built binary, the demo, the Debian package installed and
+# started as its unit would start it, the mDNS check and a short network lab. The long runs have
+# their own scripts: scripts/fuzz.sh SECONDS, scripts/soak.sh SEEDS, scripts/crash-loop.sh N,
+# scripts/netlab.sh NODES ROUNDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +39,9 @@ scripts/ics-check.sh target/debug/shiftmesh
 step "three nodes on loopback (scripts/demo.sh)"
 scripts/demo.sh target/debug/shiftmesh >/dev/null
 echo "demo: ok"
+
+step "the Debian package: build, install, start as its unit would, status, remove (scripts/package-check.sh)"
+scripts/package-check.sh
 
 step "mDNS discovery between two network namespaces"
 scripts/mdns-check.sh target/debug/shiftmesh

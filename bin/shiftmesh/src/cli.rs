@@ -61,7 +61,15 @@ const COMMAND_EXAMPLES: &[(&str, &str)] = &[
     ("ack", "shiftmesh ack 7c21 --note 'agreed with Ana'"),
     ("import", "shiftmesh import --format csv staff.csv shifts.csv assignments.csv"),
     ("export", "shiftmesh export --format csv --out backup-dir\n  shiftmesh export --format ics --staff ana --out ana.ics"),
-    ("backup", "shiftmesh backup monday.automerge"),
+    ("backup", "shiftmesh backup monday.automerge\n  shiftmesh backup list"),
+    ("backup list", "shiftmesh backup list --json"),
+    ("doctor", "shiftmesh doctor\n  shiftmesh doctor --json | jq '.[] | select(.warning)'"),
+    ("service", "shiftmesh service install\n  shiftmesh service status"),
+    ("service install", "shiftmesh service install            # a user service\n  sudo shiftmesh service install       # a system service, its own user, data in /var/lib/shiftmesh"),
+    ("service uninstall", "shiftmesh service uninstall"),
+    ("service status", "shiftmesh service status"),
+    ("completions", "shiftmesh completions bash > ~/.local/share/bash-completion/completions/shiftmesh"),
+    ("man", "shiftmesh man target/man && man target/man/shiftmesh.1"),
     ("restore", "shiftmesh restore monday.automerge --yes"),
     ("merge", "shiftmesh merge colleague.automerge"),
     ("ui", "shiftmesh ui"),
@@ -208,6 +216,21 @@ pub enum Command {
     Import(ImportArgs),
     /// Export the schedule as JSON, CSV (five files) or iCalendar
     Export(ExportArgs),
+    /// Run the node as a systemd service that starts with the machine: a user service, or
+    /// (as root) a system service with its own user and /var/lib/shiftmesh
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (shiftmesh.1 and one per command) into DIR (for packagers)
+    #[command(hide = true)]
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Check this machine the way a support person would (store, permissions, disk, peers,
     /// backups, time zones), each finding with what to do; exit 1 when something needs
     /// attention
@@ -869,6 +892,28 @@ pub struct BackupArgs {
     /// Where to write the backup (./list for a file named list)
     #[arg(value_name = "FILE", required = true)]
     pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Write and enable the unit, and start the node (a user unit unless run as root)
+    Install {
+        /// A user unit even when run as root
+        #[arg(long)]
+        user: bool,
+    },
+    /// Stop the service and remove its unit (the data stays)
+    Uninstall {
+        /// The user unit even when run as root
+        #[arg(long)]
+        user: bool,
+    },
+    /// Whether the unit is installed, enabled and running
+    Status {
+        /// The user unit even when run as root
+        #[arg(long)]
+        user: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@ mod node;
 mod output;
 mod render;
 mod request;
+mod service;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events => node::follow_events(&cli),
         Command::Ui => node::ui_link(&cli),
         Command::Init(_) => init(cli),
+        Command::Service(command) => service::run(&cli, command),
+        Command::Completions { shell } => service::completions(*shell),
+        Command::Man { dir } => service::man_pages(dir),
         _ => run_request(cli),
     }
 }

@@ -100,14 +100,20 @@ fn password(from_stdin: bool) -> Result<String, UsageError> {
     Ok(first)
 }
 
-/// The request a command line stands for. `init`, `node`, `events` and `ui` are not
-/// requests (they set a machine up, run it, or follow it).
+/// The request a command line stands for. `init`, `node`, `events`, `ui`, `service`,
+/// `completions` and `man` are not requests (they set a machine up, run it, or follow it).
 pub fn of_command(command: Command, cwd: &Path) -> Result<Request, UsageError> {
     let path = |p: PathBuf| absolute(cwd, p);
     Ok(match command {
-        Command::Init(_) | Command::Node(_) | Command::Events | Command::Ui => {
+        Command::Init(_)
+        | Command::Node(_)
+        | Command::Events
+        | Command::Ui
+        | Command::Service(_)
+        | Command::Completions { .. }
+        | Command::Man { .. } => {
             return Err(UsageError(
-                "init, node, events and ui are run by the command line itself".into(),
+                "init, node, events, ui, service, completions and man are run by the command line itself".into(),
             ))
         }
         Command::Status => Request::Status,

@@ -211,3 +211,44 @@ fn doctor_is_quiet_on_a_healthy_machine_and_finds_each_planted_problem() {
         "{warnings:?}"
     );
 }
+
+/// `service install --user` writes a user unit that runs this binary on this data directory;
+/// where no systemd user manager runs (CI), it says so in one line and how to start it later;
+/// `status` and `uninstall` find the unit. (Where a user manager runs, the real install is left
+/// to a person: a test does not install services on a developer's machine.)
+#[test]
+fn service_install_writes_a_user_unit_that_status_and_uninstall_find() {
+    let manager = std::process::Command::new("systemctl")
+        .args(["--user", "is-system-running"])
+        .output();
+    if manager.is_ok_and(|o| !o.stdout.is_empty() && !o.stdout.starts_with(b"offline")) {
+        eprintln!("a systemd user manager runs here; not installing a service on this machine");
+        return;
+    }
+    let node = Node::new("ana", "office");
+    let config = node.data().join("xdg-config");
+    let env = [("XDG_CONFIG_HOME", config.to_str().unwrap())];
+    let install = node.run_with_env(&["service", "install", "--user"], &env);
+    let unit = config.join("systemd/user/shiftmesh.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(
+        text.contains(&format!(
+            "ExecStart=\"{}\" --data-dir \"{}\" node",
+            env!("CARGO_BIN_EXE_shiftmesh"),
+            node.data().display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("Type=notify"));
+    assert_eq!(install.status.code(), Some(1), "{install:?}");
+    let error = String::from_utf8_lossy(&install.stderr);
+    assert_eq!(error.trim_end().lines().count(), 1, "{error}");
+    assert!(error.contains("enable --now shiftmesh"), "{error}");
+    let status = node.run_with_env(&["--json", "service", "status", "--user"], &env);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["installed"], true);
+    let out = node.run_with_env(&["service", "uninstall", "--user"], &env);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!unit.exists());
+    assert!(node.data().join("node.json").exists(), "the data stays");
+}

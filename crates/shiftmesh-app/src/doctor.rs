@@ -70,13 +70,13 @@ pub fn doctor(ctx: &mut Context) -> Result<Reply> {
     let heads = session.schedule.heads();
     let me = session.identity.peer_id().to_string();
     let mut findings = vec![store_matches_last_good(session), time_zones(session)];
-    findings.extend(checks(
-        &data_dir,
-        &session.store,
-        session.schedule.index(),
-        &me,
-        Some(&heads),
-    ));
+    findings.extend(checks(&Machine {
+        data_dir: &data_dir,
+        store: &session.store,
+        index: session.schedule.index(),
+        me: &me,
+        heads: Some(&heads),
+    }));
     findings.extend(clocks(live.as_ref()));
     for finding in &mut findings {
         if finding.check == "permissions" && !finding.warning && before.warning {
@@ -86,30 +86,29 @@ pub fn doctor(ctx: &mut Context) -> Result<Reply> {
     Ok(Reply::Doctor(findings))
 }
 
+/// What the cheap checks look at.
+pub struct Machine<'a> {
+    pub data_dir: &'a Path,
+    pub store: &'a Store,
+    pub index: &'a shiftmesh_model::Index,
+    /// This machine's peer id.
+    pub me: &'a str,
+    /// The schedule's heads, when known (a backup of them is not stale).
+    pub heads: Option<&'a [automerge::ChangeHash]>,
+}
+
 /// The warnings `status` shows: those of the checks that need no document read back.
-pub fn warnings(
-    data_dir: &Path,
-    store: &Store,
-    index: &shiftmesh_model::Index,
-    me: &str,
-    heads: Option<&[automerge::ChangeHash]>,
-) -> Vec<Finding> {
-    let mut found = checks(data_dir, store, index, me, heads);
+pub fn warnings(machine: &Machine<'_>) -> Vec<Finding> {
+    let mut found = checks(machine);
     found.retain(|f| f.warning);
     found
 }
 
-fn checks(
-    data_dir: &Path,
-    store: &Store,
-    index: &shiftmesh_model::Index,
-    me: &str,
-    heads: Option<&[automerge::ChangeHash]>,
-) -> Vec<Finding> {
+fn checks(m: &Machine<'_>) -> Vec<Finding> {
     let now = now_ms();
-    let mut found = vec![permissions(data_dir), disk(data_dir)];
-    found.extend(peers(store, index, me, now));
-    found.push(backups(data_dir, store, heads, now));
+    let mut found = vec![permissions(m.data_dir), disk(m.data_dir)];
+    found.extend(peers(m.store, m.index, m.me, now));
+    found.push(backups(m.data_dir, m.store, m.heads, now));
     found
 }
 

@@ -437,13 +437,13 @@ pub fn status(ctx: &mut Context) -> Result<Reply> {
     let changes = r.changes();
     let index = r.view().index();
     let site = r.view().site().clone();
-    let warnings = crate::doctor::warnings(
-        &data_dir,
-        r.store(),
+    let warnings = crate::doctor::warnings(&crate::doctor::Machine {
+        data_dir: &data_dir,
+        store: r.store(),
         index,
-        &node.peer_id,
-        Some(r.store().heads()),
-    );
+        me: &node.peer_id,
+        heads: Some(r.store().heads()),
+    });
     Ok(Reply::Status(StatusReport {
         warnings,
         peer_id: node.peer_id,

@@ -226,7 +226,13 @@ async fn serve(options: NodeOptions) -> Result<(), NodeError> {
         last_seen_recorded: BTreeMap::new(),
         next_backup_check_ms: 0,
     };
+    // Under systemd (Type=notify) the unit counts as started only now, when requests are
+    // answered; elsewhere this does nothing.
+    if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        tracing::warn!("could not tell systemd the node is ready: {e}");
+    }
     let result = node.run(control_rx).await;
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     let _ = std::fs::remove_file(&socket);
     node.shutdown();
     // Open pages' event streams end, and the server stops taking requests.
