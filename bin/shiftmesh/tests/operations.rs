@@ -130,7 +130,7 @@ fn with_backups_every(node: &Node, every: &str) {
 #[test]
 fn doctor_is_quiet_on_a_healthy_machine_and_finds_each_planted_problem() {
     let (a, running_a) = common::founder();
-    with_backups_every(&a, "1h");
+    with_backups_every(&a, "2s");
     running_a.stop();
     let running_a = a.start(&[]);
     let (b, running_b) = common::join("bob", "node-b", &a);

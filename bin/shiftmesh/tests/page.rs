@@ -238,6 +238,25 @@ fn the_owner_link_opens_the_week_with_names_and_coverage() {
         page.run("return document.querySelector('.shift[data-shift=\"wed-night\"] .badge.error') !== null"),
         json!(true)
     );
+    // What `doctor` would warn about shows in the header: nothing on a healthy machine, and a
+    // file of the schedule opened to every user of the machine once the page looks again.
+    assert_eq!(
+        page.run("return document.getElementById('attention').hidden"),
+        json!(true)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let opened = std::fs::Permissions::from_mode(0o644);
+    std::fs::set_permissions(a.data().join("node.json"), opened).unwrap();
+    page.run("location.reload(); return true");
+    let said = page.wait(
+        "the header says something needs attention",
+        "const a = document.getElementById('attention'); return !a.hidden && a.textContent + ' | ' + a.title",
+    );
+    let said = said.as_str().unwrap();
+    assert!(
+        said.starts_with("1 thing needs attention") && said.contains("chmod -R go-rwx"),
+        "{said}"
+    );
 }
 
 #[test]

@@ -78,6 +78,7 @@ pub fn doctor(ctx: &mut Context) -> Result<Reply> {
         heads: Some(&heads),
     }));
     findings.extend(clocks(live.as_ref()));
+    findings.push(listening(live.as_ref()));
     for finding in &mut findings {
         if finding.check == "permissions" && !finding.warning && before.warning {
             finding.what = format!("{}; made private again just now", before.what);
@@ -110,6 +111,67 @@ fn checks(m: &Machine<'_>) -> Vec<Finding> {
     found.extend(peers(m.store, m.index, m.me, now));
     found.push(backups(m.data_dir, m.store, m.heads, now));
     found
+}
+
+/// How long `doctor` waits for its own node to accept a connection on one address.
+const LISTEN_PROBE_TIMEOUT_MS: u64 = 500;
+
+/// The running node's addresses take connections (TCP; the site key's handshake is not tried).
+/// This tells a port that is not open; a firewall in front of it only other machines can tell.
+fn listening(live: Option<&Status>) -> Finding {
+    let Some(status) = live else {
+        return Finding::ok("listening", "not checked: no node runs");
+    };
+    let targets: Vec<(String, std::net::SocketAddr)> = status
+        .listen
+        .iter()
+        .filter_map(|address| Some((address.clone(), socket_address(address)?)))
+        .collect();
+    let closed: Vec<&str> = targets
+        .iter()
+        .filter(|(_, target)| {
+            let timeout = std::time::Duration::from_millis(LISTEN_PROBE_TIMEOUT_MS);
+            std::net::TcpStream::connect_timeout(target, timeout).is_err()
+        })
+        .map(|(address, _)| address.as_str())
+        .collect();
+    if targets.is_empty() {
+        return Finding::warn(
+            "listening",
+            "the node listens on no TCP address other machines could reach",
+            "start it with --listen /ip4/0.0.0.0/tcp/4780 (or 'listen' in config.toml)",
+        );
+    }
+    if closed.is_empty() {
+        Finding::ok(
+            "listening",
+            format!("the node takes connections on {}", status.listen.join(", ")),
+        )
+    } else {
+        Finding::warn(
+            "listening",
+            format!(
+                "the node does not take connections on {}",
+                closed.join(", ")
+            ),
+            "another program may hold the port, or the address is gone (a new network?): \
+             restart the node",
+        )
+    }
+}
+
+/// `/ip4/A/tcp/P` or `/ip6/A/tcp/P` as a socket address.
+fn socket_address(multiaddr: &str) -> Option<std::net::SocketAddr> {
+    let mut parts = multiaddr.split('/').skip(1);
+    let (family, host, protocol, port) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if protocol != "tcp" || !matches!(family, "ip4" | "ip6") {
+        return None;
+    }
+    Some(std::net::SocketAddr::new(
+        host.parse().ok()?,
+        port.parse().ok()?,
+    ))
 }
 
 /// This machine's clock against each connected peer's, as the running node measured them.
@@ -330,7 +392,23 @@ fn backups(
         Err(e) => return Finding::warn("backups", e.to_string(), "correct config.toml"),
     };
     let last = store.last_backup().ok().flatten();
+    let allowed = 2 * policy.every.as_millis() as i64;
     let Some((at_ms, backed_up)) = last else {
+        // A machine set up a moment ago has had no chance to write one yet.
+        let made_ms = std::fs::metadata(data_dir.join(shiftmesh_store::IDENTITY_FILE))
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as i64);
+        if now.saturating_sub(made_ms) <= allowed {
+            return Finding::ok(
+                "backups",
+                format!(
+                    "the first is written into {} once the node has run a while",
+                    policy.dir.display()
+                ),
+            );
+        }
         return Finding::warn(
             "backups",
             format!(
@@ -343,7 +421,6 @@ fn backups(
     // Nothing new since the last backup is not a stale backup.
     let unchanged = heads.is_some_and(|h| h == backed_up.as_slice());
     let age = now.saturating_sub(at_ms);
-    let allowed = 2 * policy.every.as_millis() as i64;
     if age > allowed && !unchanged {
         return Finding::warn(
             "backups",
@@ -375,5 +452,25 @@ fn humane(every: std::time::Duration) -> String {
         s if s % 3600 == 0 => format!("{}h", s / 3600),
         s if s % 60 == 0 => format!("{}m", s / 60),
         s => format!("{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_are_read_as_socket_addresses() {
+        assert_eq!(
+            socket_address("/ip4/192.168.1.20/tcp/4780"),
+            Some("192.168.1.20:4780".parse().unwrap())
+        );
+        assert_eq!(
+            socket_address("/ip6/::1/tcp/4780"),
+            Some("[::1]:4780".parse().unwrap())
+        );
+        assert_eq!(socket_address("/ip4/10.0.0.1/udp/4780/quic"), None);
+        assert_eq!(socket_address("/dns/example.org/tcp/4780"), None);
+        assert_eq!(socket_address("garbage"), None);
     }
 }

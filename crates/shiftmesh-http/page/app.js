@@ -350,6 +350,12 @@ function drawStatus() {
     mesh.textContent = `${connected} of ${members.length} machines connected`;
   }
   $('offline').hidden = members.length === 0 || connected > 0;
+  // What `shiftmesh doctor` would warn about on this machine, each with what to do.
+  const warnings = status.warnings || [];
+  const attention = $('attention');
+  attention.hidden = warnings.length === 0;
+  attention.textContent = warnings.length === 1 ? '1 thing needs attention' : `${warnings.length} things need attention`;
+  attention.title = warnings.map((w) => (w.fix ? `${w.what}: ${w.fix}` : w.what)).join('\n');
 }
 
 /** A staff account's own view: its upcoming shifts first, and its leave. */

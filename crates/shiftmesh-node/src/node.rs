@@ -61,6 +61,10 @@ pub struct NodeOptions {
 /// How often, at most, the node records that a peer was heard from.
 pub const PEER_SEEN_RECORD_EVERY_MS: i64 = 60_000;
 
+/// How long after it starts the node first looks whether a backup is due (or the interval,
+/// if shorter): a node starting with the machine serves first and saves a copy after.
+pub const BACKUP_FIRST_CHECK_DELAY_SECS: u64 = 300;
+
 /// The longest the node waits between looks at whether a scheduled backup is due.
 pub const BACKUP_CHECK_MAX_SECS: u64 = 60;
 
@@ -222,9 +226,14 @@ async fn serve(options: NodeOptions) -> Result<(), NodeError> {
         peers_seen: BTreeMap::new(),
         pending: PendingPeers::default(),
         joining: JoinState::Idle,
+        next_backup_check_ms: options.backup.as_ref().map_or(0, |policy| {
+            let delay = policy
+                .every
+                .min(Duration::from_secs(BACKUP_FIRST_CHECK_DELAY_SECS));
+            shiftmesh_app::session::now_ms() + delay.as_millis() as i64
+        }),
         backup: options.backup.clone(),
         last_seen_recorded: BTreeMap::new(),
-        next_backup_check_ms: 0,
     };
     // Under systemd (Type=notify) the unit counts as started only now, when requests are
     // answered; elsewhere this does nothing.

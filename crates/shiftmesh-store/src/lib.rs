@@ -29,7 +29,7 @@ mod trust;
 
 pub use error::StoreError;
 pub use history::HistoryRow;
-pub use identity::{Identity, NodeConfig, SiteKey};
+pub use identity::{Identity, NodeConfig, SiteKey, IDENTITY_FILE};
 pub use merges::MergeRecord;
 pub use peers::{PeerRecord, MAX_ADDRESSES_PER_PEER, MAX_REMEMBERED_PEERS};
 pub use store::{
