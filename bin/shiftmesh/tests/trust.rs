@@ -326,6 +326,14 @@ fn joining_is_recorded_and_a_revoked_member_is_cut_off_everywhere() {
         !staff_ids(&c).contains("marker"),
         "c still receives the schedule"
     );
+    // The revocation never reaches c, but c sees every member refuse it and says so, in
+    // `status` and in `doctor`.
+    wait_until("c says it has probably been revoked", || {
+        c.status()["warnings"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|f| f["check"] == "membership"))
+    });
+    assert_eq!(c.run(&["doctor"]).status.code(), Some(1));
     assert!(b
         .fails(1, &["peers", "revoke", &c_id])
         .contains("already revoked"));

@@ -182,7 +182,7 @@ impl Db<'_> {
             let Opened { mut store, .. } = Store::open(data_dir)?;
             if !crate::history::is_current(&store, store.heads())? {
                 let mut schedule = load_schedule(&mut store)?;
-                crate::history::bring_up_to_date(&store, schedule.doc_mut(), false)?;
+                crate::history::bring_up_to_date(&store, schedule.doc_mut(), None)?;
             }
             return crate::history::read(&store, limit, filter);
         }
@@ -346,13 +346,13 @@ impl Reader<'_> {
     ) -> Result<Vec<shiftmesh_model::history::HistoryEntry>> {
         match self {
             Reader::Open(s, _) => {
-                crate::history::bring_up_to_date(&s.store, s.schedule.doc_mut(), false)?;
+                crate::history::bring_up_to_date(&s.store, s.schedule.doc_mut(), None)?;
                 crate::history::read(&s.store, limit, filter)
             }
             Reader::Snapshot(s) => {
                 if !crate::history::is_current(&s.store, s.store.heads())? {
                     let mut schedule = s.schedule()?;
-                    crate::history::bring_up_to_date(&s.store, schedule.doc_mut(), false)?;
+                    crate::history::bring_up_to_date(&s.store, schedule.doc_mut(), None)?;
                 }
                 crate::history::read(&s.store, limit, filter)
             }

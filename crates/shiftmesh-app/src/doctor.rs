@@ -76,8 +76,8 @@ pub fn doctor(ctx: &mut Context) -> Result<Reply> {
         index: session.schedule.index(),
         me: &me,
         heads: Some(&heads),
+        node: live.as_ref(),
     }));
-    findings.extend(clocks(live.as_ref()));
     findings.push(listening(live.as_ref()));
     for finding in &mut findings {
         if finding.check == "permissions" && !finding.warning && before.warning {
@@ -96,6 +96,8 @@ pub struct Machine<'a> {
     pub me: &'a str,
     /// The schedule's heads, when known (a backup of them is not stale).
     pub heads: Option<&'a [automerge::ChangeHash]>,
+    /// The running node's view of its peers (None: no node runs).
+    pub node: Option<&'a Status>,
 }
 
 /// The warnings `status` shows: those of the checks that need no document read back.
@@ -110,6 +112,8 @@ fn checks(m: &Machine<'_>) -> Vec<Finding> {
     let mut found = vec![permissions(m.data_dir), disk(m.data_dir)];
     found.extend(peers(m.store, m.index, m.me, now));
     found.push(backups(m.data_dir, m.store, m.heads, now));
+    found.extend(clocks(m.node));
+    found.push(refused(m.node));
     found
 }
 
@@ -172,6 +176,28 @@ fn socket_address(multiaddr: &str) -> Option<std::net::SocketAddr> {
         host.parse().ok()?,
         port.parse().ok()?,
     ))
+}
+
+/// Whether the other members still take this machine: when every one of them closes its
+/// connections as soon as they open, it has most likely been revoked, and nothing tells it
+/// otherwise (the revocation never reaches a machine cut off by it).
+fn refused(live: Option<&Status>) -> Finding {
+    let members: Vec<_> = live
+        .map(|s| s.peers.iter().filter(|p| p.state == "member").collect())
+        .unwrap_or_default();
+    if !members.is_empty() && members.iter().all(|p| p.refuses_us) {
+        return Finding::warn(
+            "membership",
+            "every other member closes this machine's connections as soon as they open: it has \
+             probably been revoked, and its schedule is no longer kept in sync",
+            "ask on another machine ('shiftmesh peers' there shows whether this one is revoked); \
+             to take part again it needs a new invite and a new data directory",
+        );
+    }
+    Finding::ok(
+        "membership",
+        "the other members take this machine's connections",
+    )
 }
 
 /// This machine's clock against each connected peer's, as the running node measured them.

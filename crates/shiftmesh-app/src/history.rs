@@ -1,6 +1,8 @@
-//! The history kept in the store: each change's line recorded once, when it is persisted (or,
-//! for a long past that arrived at once, when the history is first read), and read back
-//! newest first without loading the document.
+//! The history kept in the store: each change's line recorded once, and read back newest first
+//! without loading the document. A one-off command records its changes as it persists them; a
+//! running node records on its tick, after the edit was acknowledged and sent on, so the
+//! history costs nothing on the paths people wait on. A long past that arrived at once (a
+//! fresh node's catch-up) is recorded when the history is first read.
 
 use automerge::AutoCommit;
 use shiftmesh_model::history::{record_since, HistoryEntry, HistoryFilter, Recorded};
@@ -8,13 +10,39 @@ use shiftmesh_store::{HistoryRow, Store, StoreError};
 
 use crate::{AppError, Result};
 
-/// Past this many changes to record at once, a write leaves them to the next read of the
-/// history: a fresh node that received a long past should not wait for its audit trail.
+/// Past this many changes to record at once, recording along the way leaves them to the next
+/// read of the history: a fresh node that received a long past should not wait for its audit
+/// trail.
 pub const HISTORY_RECORD_INLINE_CHANGES_MAX: usize = 1000;
 
-/// Records the lines of every change of `doc` the store's history lacks. With `inline`, does
-/// nothing when there are more than [`HISTORY_RECORD_INLINE_CHANGES_MAX`] of them.
-pub fn bring_up_to_date(store: &Store, doc: &mut AutoCommit, inline: bool) -> Result<()> {
+/// How much recording along the way (not for a read of the history) may take on at once.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordLimit {
+    pub changes: usize,
+    /// Operations in all: a running node leaves a bulk change it received (a catch-up) to the
+    /// first read, rather than hold the memory for it while it serves.
+    pub operations: u64,
+}
+
+/// What a one-off command records as it persists: everything but a long past.
+pub const ONE_OFF_RECORD_LIMIT: RecordLimit = RecordLimit {
+    changes: HISTORY_RECORD_INLINE_CHANGES_MAX,
+    operations: u64::MAX,
+};
+
+/// What a running node records on its tick.
+pub const NODE_RECORD_LIMIT: RecordLimit = RecordLimit {
+    changes: HISTORY_RECORD_INLINE_CHANGES_MAX,
+    operations: shiftmesh_model::history::BULK_CHANGE_OPS,
+};
+
+/// Records the lines of every change of `doc` the store's history lacks; within `limit`, or
+/// not at all (None: no limit, as for a read of the history).
+pub fn bring_up_to_date(
+    store: &Store,
+    doc: &mut AutoCommit,
+    limit: Option<RecordLimit>,
+) -> Result<()> {
     let heads = doc.get_heads();
     let since = match store.history_heads()? {
         Some(covered) if covered == heads => return Ok(()),
@@ -27,8 +55,15 @@ pub fn bring_up_to_date(store: &Store, doc: &mut AutoCommit, inline: bool) -> Re
         }
         None => Vec::new(),
     };
-    if inline && doc.get_changes_meta(&since).len() > HISTORY_RECORD_INLINE_CHANGES_MAX {
-        return Ok(());
+    if let Some(limit) = limit {
+        let pending = doc.get_changes_meta(&since);
+        let operations: u64 = pending
+            .iter()
+            .map(|m| (m.max_op + 1).saturating_sub(m.start_op))
+            .sum();
+        if pending.len() > limit.changes || operations > limit.operations {
+            return Ok(());
+        }
     }
     let started = std::time::Instant::now();
     let rows: Vec<HistoryRow> = record_since(doc, &since)

@@ -80,6 +80,7 @@ pub fn init(data_dir: &Path, setup: Setup) -> Result<Initialised> {
         schedule,
         identity: opened.identity,
         write_index_on_persist: true,
+        record_history_on_persist: true,
     };
     let peer_id = s.identity.peer_id().to_string();
     let edit = Edit {

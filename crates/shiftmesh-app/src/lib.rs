@@ -37,7 +37,9 @@ pub use conflicts::evaluate;
 pub use context::{Context, Db, NodeLink, Progress, Reader};
 pub use csv::{check_csv, hours, parse_hours};
 pub use error::{AppError, Category, Result};
-pub use history::HISTORY_RECORD_INLINE_CHANGES_MAX;
+pub use history::{
+    RecordLimit, HISTORY_RECORD_INLINE_CHANGES_MAX, NODE_RECORD_LIMIT, ONE_OFF_RECORD_LIMIT,
+};
 pub use init::{host_name, init, Initialised, Setup};
 pub use invite::{Invite, INVITE_PREFIX};
 pub use peers::{parse_peer_id, MAX_INVITE_MINUTES, PEER_PREFIX_MIN_CHARS};

@@ -17,6 +17,9 @@ pub struct Session {
     /// so the next read skips loading the document; a running node holds the index in memory
     /// and writes the snapshot once, when it stops.
     pub write_index_on_persist: bool,
+    /// Whether [`Session::persist`] also records the history of the new changes. A one-off
+    /// command does; a running node records on its tick instead, off the acknowledgement's path.
+    pub record_history_on_persist: bool,
 }
 
 impl Session {
@@ -32,6 +35,7 @@ impl Session {
             schedule,
             identity,
             write_index_on_persist: true,
+            record_history_on_persist: true,
         })
     }
 
@@ -41,13 +45,21 @@ impl Session {
         if self.write_index_on_persist {
             write_index_snapshot(&mut self.store, &mut self.schedule)?;
         }
-        // The changes are durable already: a history that cannot be recorded now is worked
-        // out when it is next read, and must not fail the write.
-        if let Err(e) = crate::history::bring_up_to_date(&self.store, self.schedule.doc_mut(), true)
+        if self.record_history_on_persist {
+            self.record_history(crate::history::ONE_OFF_RECORD_LIMIT);
+        }
+        Ok(())
+    }
+
+    /// Records the history of the changes not yet recorded, within `limit`. The changes are
+    /// durable already: a history that cannot be recorded now is worked out when it is next
+    /// read, and must not fail anything.
+    pub fn record_history(&mut self, limit: crate::history::RecordLimit) {
+        if let Err(e) =
+            crate::history::bring_up_to_date(&self.store, self.schedule.doc_mut(), Some(limit))
         {
             tracing::warn!("the history of the new changes was not recorded: {e}");
         }
-        Ok(())
     }
 
     /// Loads the schedule again from the store (after Automerge panicked on a peer's input,

@@ -48,6 +48,10 @@ pub struct PeerStatus {
     /// Its clock minus ours, from its last announcement (ms; None when unknown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_offset_ms: Option<i64>,
+    /// It closed this machine's connections as soon as they opened, several times in a row
+    /// (a member that revoked this machine does).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refuses_us: bool,
 }
 
 impl PeerStatus {
@@ -62,6 +66,7 @@ impl PeerStatus {
             behind: None,
             ahead: None,
             clock_offset_ms: None,
+            refuses_us: false,
         }
     }
 }

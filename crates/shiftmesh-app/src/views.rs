@@ -443,6 +443,7 @@ pub fn status(ctx: &mut Context) -> Result<Reply> {
         index,
         me: &node.peer_id,
         heads: Some(r.store().heads()),
+        node: node.running.then_some(&node),
     });
     Ok(Reply::Status(StatusReport {
         warnings,

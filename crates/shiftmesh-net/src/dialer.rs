@@ -20,6 +20,9 @@ pub const REDIAL_MAX_MS: u64 = 30_000;
 /// A connection that stayed open this long resets a peer's redial backoff when it closes; one
 /// that closed sooner doubles it.
 pub const STABLE_CONNECTION_SECS: u64 = 10;
+/// After this many connections in a row closed as soon as they opened, a peer is reported as
+/// refusing us (a member that revoked this machine does that).
+pub const REFUSED_AFTER_QUICK_CLOSES: u32 = 3;
 /// Peers known by id (found by mDNS, told by identify, remembered); beyond this, new ones are
 /// ignored, so a noisy network cannot grow our memory.
 pub const MAX_KNOWN_PEERS: usize = 256;
@@ -76,6 +79,8 @@ struct Known {
     /// When its current connection opened.
     connected_at: Option<Instant>,
     backoff: Backoff,
+    /// Connections in a row it closed as soon as they opened.
+    quick_closes: u32,
 }
 
 /// A `--peer` address; its peer id is learned on the first connection unless given.
@@ -150,6 +155,7 @@ impl Dialer {
             connected: false,
             connected_at: None,
             backoff: Backoff::now(),
+            quick_closes: 0,
         });
         if !known.addresses.contains(&address) {
             known.addresses.push(address);
@@ -268,6 +274,7 @@ impl Dialer {
                     connected: true,
                     connected_at: Some(Instant::now()),
                     backoff: Backoff::now(),
+                    quick_closes: 0,
                 },
             );
         }
@@ -275,24 +282,30 @@ impl Dialer {
 
     /// A peer's last connection closed: redial soon if the connection had lasted, later and
     /// later if it closes as soon as it opens (a member that revoked us refuses us that way, and
-    /// a flapping link does the same).
-    pub fn disconnected(&mut self, peer: PeerId) {
-        if let Some(known) = self.known.get_mut(&peer) {
-            known.connected = false;
-            let lasted = known
-                .connected_at
-                .take()
-                .is_some_and(|at| at.elapsed() >= Duration::from_secs(STABLE_CONNECTION_SECS));
-            if lasted {
-                known.backoff.reset();
-            } else {
-                known.backoff.wait(Instant::now());
-                if known.backoff.delay_ms >= REDIAL_MAX_MS {
-                    tracing::warn!(
-                        "{peer} keeps closing our connections as soon as they open; if it is a member, this machine may have been revoked from the site (ask on a member: shiftmesh peers)"
-                    );
-                }
+    /// a flapping link does the same). True when the peer has just refused us
+    /// [`REFUSED_AFTER_QUICK_CLOSES`] times in a row.
+    pub fn disconnected(&mut self, peer: PeerId) -> bool {
+        let Some(known) = self.known.get_mut(&peer) else {
+            return false;
+        };
+        known.connected = false;
+        let lasted = known
+            .connected_at
+            .take()
+            .is_some_and(|at| at.elapsed() >= Duration::from_secs(STABLE_CONNECTION_SECS));
+        if lasted {
+            known.backoff.reset();
+            known.quick_closes = 0;
+            false
+        } else {
+            known.quick_closes = known.quick_closes.saturating_add(1);
+            known.backoff.wait(Instant::now());
+            if known.backoff.delay_ms >= REDIAL_MAX_MS {
+                tracing::warn!(
+                    "{peer} keeps closing our connections as soon as they open; if it is a member, this machine may have been revoked from the site (ask on a member: shiftmesh peers)"
+                );
             }
+            known.quick_closes == REFUSED_AFTER_QUICK_CLOSES
         }
     }
 
@@ -329,11 +342,18 @@ mod tests {
         };
         dialer.add_known(peer, address);
         let mut delays = Vec::new();
+        let mut refused = Vec::new();
         for _ in 0..8 {
             dialer.connected(peer, ConnectionId::new_unchecked(1), &endpoint);
-            dialer.disconnected(peer);
+            refused.push(dialer.disconnected(peer));
             delays.push(delay_of(&dialer, &peer));
         }
+        let told: Vec<usize> = (0..8).filter(|i| refused[*i]).collect();
+        assert_eq!(
+            told,
+            [REFUSED_AFTER_QUICK_CLOSES as usize - 1],
+            "reported once"
+        );
         assert!(delays.windows(2).all(|w| w[1] >= w[0]), "{delays:?}");
         assert_eq!(delays.last(), Some(&REDIAL_MAX_MS));
         // A connection that lasted resets it.

@@ -168,6 +168,11 @@ pub enum Event {
         peer: PeerId,
         announcement: Announcement,
     },
+    /// A peer closed our connections as soon as they opened, several times in a row: it does
+    /// not take us as a member (or the link flaps).
+    Refusing {
+        peer: PeerId,
+    },
     /// An address a member can be reached at, worth remembering for the next run.
     Learned {
         peer: PeerId,
@@ -620,7 +625,10 @@ impl Task {
                 if num_established > 0 {
                     return true;
                 }
-                self.dialer.disconnected(peer_id);
+                let refusing = self.dialer.disconnected(peer_id);
+                if refusing && !self.emit(Event::Refusing { peer: peer_id }).await {
+                    return false;
+                }
                 let why = cause.map_or("closed".to_owned(), |c| c.to_string());
                 let was = self.peers.remove(&peer_id);
                 if was.as_ref().is_some_and(|p| p.reconnect) {

@@ -179,6 +179,7 @@ async fn open_session(data_dir: &std::path::Path) -> Result<Session, NodeError> 
 async fn serve(options: NodeOptions) -> Result<(), NodeError> {
     let mut session = open_session(&options.data_dir).await?;
     session.write_index_on_persist = false;
+    session.record_history_on_persist = false;
     let validator = validate_all(&mut session);
     let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE_LEN);
     // Event ids start at this run's start time, so an id from an earlier run never passes
@@ -458,6 +459,7 @@ fn status_of(
                 entry.addresses.push(seen.address.clone());
             }
             entry.clock_offset_ms = seen.clock_offset_ms;
+            entry.refuses_us = seen.refuses_us;
         }
         entry.last_sync = r.last_sync_ms.and_then(|ms| {
             jiff::Timestamp::from_millisecond(ms as i64)
@@ -533,6 +535,9 @@ struct PeerSeen {
     /// Its clock minus ours when its last announcement arrived (ms; the network's delay on a
     /// LAN is far below what this is for).
     clock_offset_ms: Option<i64>,
+    /// It closed our connections as soon as they opened, several times in a row, and has not
+    /// announced anything since.
+    refuses_us: bool,
 }
 
 /// Where this node can be reached: its network addresses and its page.
@@ -588,6 +593,7 @@ impl Node {
                     }
                 }
                 _ = tick.tick() => {
+                    self.session.record_history(shiftmesh_app::NODE_RECORD_LIMIT);
                     self.scheduled_backup();
                     self.retry_join();
                     self.input(Input::Tick, None)
@@ -703,9 +709,11 @@ impl Node {
             }
             Event::Announcement { peer, announcement } => {
                 self.heard_from(peer);
+                let seen = self.peers_seen.entry(peer).or_default();
+                seen.refuses_us = false;
                 if let Some(sent_at) = announcement.sent_at_ms {
                     let offset = sent_at.saturating_sub(shiftmesh_app::session::now_ms());
-                    self.peers_seen.entry(peer).or_default().clock_offset_ms = Some(offset);
+                    seen.clock_offset_ms = Some(offset);
                 }
                 if let Ok(heads) = announcement.heads() {
                     self.input(Input::Announcement { peer, heads }, None);
@@ -721,6 +729,9 @@ impl Node {
                 self.net.send(Command::JoinRespond { id, response });
             }
             Event::JoinAnswered { peer, answer } => self.join_answered(peer, answer),
+            Event::Refusing { peer } => {
+                self.peers_seen.entry(peer).or_default().refuses_us = true;
+            }
             Event::Learned { peer, address } => {
                 if let Err(e) = self
                     .session
