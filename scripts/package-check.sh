@@ -21,15 +21,26 @@ if [ -e "$data" ]; then
   exit 1
 fi
 
+had_user=false
+getent passwd shiftmesh >/dev/null && had_user=true
 deb="$(scripts/package.sh --debug)"
+log="$(mktemp)"
 node_pid=""
+masked=false
 cleanup() {
   [ -n "$node_pid" ] && kill "$node_pid" 2>/dev/null || true
   dpkg --purge shiftmesh >/dev/null 2>&1 || true
-  userdel shiftmesh 2>/dev/null || true
-  rm -rf "$data"
+  [ "$masked" = true ] && systemctl unmask shiftmesh.service >/dev/null 2>&1 || true
+  [ "$had_user" = false ] && userdel shiftmesh 2>/dev/null || true
+  rm -rf "$data" "$log"
 }
 trap cleanup EXIT
+# Where systemd runs, the package's postinst would start the real service (listening on the
+# LAN, with mDNS); masked, it cannot, and the node below is the only one.
+if [ -d /run/systemd/system ]; then
+  systemctl mask shiftmesh.service >/dev/null
+  masked=true
+fi
 
 dpkg -i "$deb" >/dev/null
 for f in /usr/bin/shiftmesh /lib/systemd/system/shiftmesh.service \
@@ -47,13 +58,13 @@ user="$(sed -n 's/^User=//p' "$unit")"
 install -d -o "$user" -g "$user" -m 0700 "$data"
 printf 'listen = ["/ip4/127.0.0.1/tcp/0"]\nmdns = false\nui_listen = "127.0.0.1:0"\n' > "$data/config.toml"
 chown "$user:$user" "$data/config.toml"
-log="$(mktemp)"
 runuser -u "$user" -- sh -c "umask 0077; cd /; exec $exec_start" 2>"$log" &
 node_pid=$!
 
 as_user() { runuser -u "$user" -- /usr/bin/shiftmesh --data-dir "$data" "$@"; }
 for _ in $(seq 1 600); do
-  if as_user --json status 2>/dev/null | grep -q '"running": true'; then break; fi
+  # Only once the node's socket exists does `status` ask the node rather than open the store.
+  if [ -S "$data/node.sock" ] && as_user --json status 2>/dev/null | grep -q '"running": true'; then break; fi
   kill -0 "$node_pid" 2>/dev/null || { echo "package-check: the node stopped:" >&2; cat "$log" >&2; exit 1; }
   sleep 0.1
 done

@@ -67,7 +67,12 @@ if [ "$1" = configure ]; then
     --home-dir /var/lib/shiftmesh --no-create-home --shell /usr/sbin/nologin shiftmesh
   if [ -d /run/systemd/system ]; then
     systemctl daemon-reload
-    systemctl enable --now shiftmesh.service || true
+    if [ -n "$2" ]; then
+      # An upgrade: the running node restarts on the new binary.
+      systemctl try-restart shiftmesh.service || true
+    else
+      systemctl enable --now shiftmesh.service || true
+    fi
   fi
 fi
 POSTINST

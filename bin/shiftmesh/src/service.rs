@@ -16,6 +16,8 @@ use crate::cli::{Cli, ServiceCommand};
 pub const SYSTEM_UNIT: &str = include_str!("../packaging/shiftmesh.service");
 const UNIT_NAME: &str = "shiftmesh.service";
 const SYSTEM_UNIT_DIR: &str = "/etc/systemd/system";
+/// Where the Debian package puts the system unit.
+const PACKAGED_UNIT: &str = "/lib/systemd/system/shiftmesh.service";
 const SYSTEM_USER: &str = "shiftmesh";
 const SYSTEM_DATA_DIR: &str = "/var/lib/shiftmesh";
 const PACKAGED_BINARY: &str = "/usr/bin/shiftmesh";
@@ -128,6 +130,20 @@ fn install(cli: &Cli, user: bool) -> anyhow::Result<()> {
     let unit = match &scope {
         Scope::User { data_dir } => user_unit(&exe, data_dir),
         Scope::System => {
+            if Path::new(PACKAGED_UNIT).exists() {
+                bail!(
+                    "the shiftmesh package installed the system service already ({PACKAGED_UNIT}); \
+                     'systemctl status shiftmesh' shows it"
+                );
+            }
+            // The unit hides /home and /root from the node (ProtectHome=yes).
+            if exe.starts_with("/home") || exe.starts_with("/root") {
+                bail!(
+                    "the system service cannot run {} (the unit hides /home and /root): install \
+                     the package, or copy the binary to /usr/local/bin and run it from there",
+                    exe.display()
+                );
+            }
             ensure_system_user()?;
             system_unit(&exe)
         }
@@ -194,6 +210,12 @@ fn uninstall(cli: &Cli, user: bool) -> anyhow::Result<()> {
     let scope = Scope::of(cli, user)?;
     let path = scope.unit_path()?;
     if !path.exists() {
+        if matches!(scope, Scope::System) && Path::new(PACKAGED_UNIT).exists() {
+            bail!(
+                "the shiftmesh package installed the system service: 'apt remove shiftmesh' \
+                 removes it (the data stays)"
+            );
+        }
         println!(
             "no service is installed ({} does not exist)",
             path.display()
@@ -219,7 +241,10 @@ struct ServiceState {
 
 fn status(cli: &Cli, user: bool) -> anyhow::Result<()> {
     let scope = Scope::of(cli, user)?;
-    let unit = scope.unit_path()?;
+    let mut unit = scope.unit_path()?;
+    if matches!(scope, Scope::System) && !unit.exists() && Path::new(PACKAGED_UNIT).exists() {
+        unit = PathBuf::from(PACKAGED_UNIT);
+    }
     let ask = |what: &str| match scope.systemctl(&[what, UNIT_NAME]) {
         Ok(out) if !String::from_utf8_lossy(&out.stdout).trim().is_empty() => {
             String::from_utf8_lossy(&out.stdout).trim().to_owned()

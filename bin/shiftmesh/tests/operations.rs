@@ -24,9 +24,14 @@ fn a_running_node_backs_up_once_per_interval_only_after_changes_and_prunes_old_o
     node.ok(&["staff", "add", "kim", "--name", "Kim Ray"]);
     let dir = node.data().join("usb-stick");
     std::fs::create_dir_all(&dir).unwrap();
-    // A backup from long ago, and a file that is none of the node's business.
-    let old = dir.join("shiftmesh-20200101T000000Z.automerge");
-    node.ok(&["backup", old.to_str().unwrap()]);
+    // Backups from long ago, and a file that is none of the node's business.
+    let old: Vec<_> = ["2019", "2020", "2021"]
+        .iter()
+        .map(|year| dir.join(format!("shiftmesh-{year}0101T000000Z.automerge")))
+        .collect();
+    for file in &old {
+        node.ok(&["backup", file.to_str().unwrap()]);
+    }
     std::fs::write(dir.join("notes.txt"), "keep me").unwrap();
     std::fs::write(
         node.data().join("config.toml"),
@@ -36,23 +41,28 @@ fn a_running_node_backs_up_once_per_interval_only_after_changes_and_prunes_old_o
         ),
     )
     .unwrap();
+    let new_ones = |node: &Node| {
+        backups(node)
+            .iter()
+            .filter(|b| b["time"].as_str().unwrap() > "2022")
+            .count()
+    };
 
     let running = node.start(&[]);
     wait_until(
-        "the first scheduled backup is written and the old one removed",
-        || {
-            let list = backups(&node);
-            list.len() == 1 && !list[0]["time"].as_str().unwrap().starts_with("2020")
-        },
+        "the first scheduled backup is written and the oldest removed",
+        || new_ones(&node) == 1 && !old[0].exists(),
     );
-    assert!(!old.exists());
+    // The newest three are kept whatever their age.
+    assert!(old[1].exists() && old[2].exists());
     // Three intervals with nothing changed write nothing.
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(backups(&node).len(), 1, "no change, no new backup");
+    assert_eq!(new_ones(&node), 1, "no change, no new backup");
     node.ok(&["staff", "add", "lee", "--name", "Lee Cho"]);
-    wait_until("a backup of the edit is written", || {
-        backups(&node).len() == 2
-    });
+    wait_until(
+        "a backup of the edit is written, and one more old one removed",
+        || new_ones(&node) == 2 && !old[1].exists(),
+    );
     assert_eq!(
         std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
         "keep me"

@@ -1,7 +1,8 @@
 //! Backups the node writes by itself: one file per backup, named by the instant it was written
 //! (`shiftmesh-20261203T063000Z.automerge`, which `restore` reads), only when the schedule
-//! changed since the last one, and those older than the policy keeps removed (the newest is
-//! always kept). Files of any other name in the directory are never touched.
+//! changed since the last one, and those older than the policy keeps removed (the newest
+//! [`BACKUPS_KEPT_MIN`] are always kept). Files of any other name in the directory are never
+//! touched.
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,9 @@ const FILE_SUFFIX: &str = ".automerge";
 const FILE_TIME_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 /// The most backup files listed or considered for pruning in one directory.
 pub const BACKUP_FILES_MAX: usize = 10_000;
+/// The newest backups kept whatever their age: a clock that jumps forward must not make every
+/// backup look old.
+pub const BACKUPS_KEPT_MIN: usize = 3;
 
 /// One scheduled backup on disk.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -62,7 +66,6 @@ pub fn list(dir: &Path) -> Result<Vec<BackupFile>> {
     };
     let mut found: Vec<(jiff::Timestamp, BackupFile)> = entries
         .filter_map(|entry| entry.ok())
-        .take(BACKUP_FILES_MAX)
         .filter_map(|entry| {
             let at = time_of(entry.file_name().to_str()?)?;
             let meta = entry.metadata().ok().filter(|m| m.is_file())?;
@@ -75,6 +78,7 @@ pub fn list(dir: &Path) -> Result<Vec<BackupFile>> {
                 },
             ))
         })
+        .take(BACKUP_FILES_MAX)
         .collect();
     found.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
     Ok(found.into_iter().map(|(_, file)| file).collect())
@@ -128,13 +132,14 @@ pub fn run_scheduled(
     if due(policy, last.as_ref(), &heads, now_ms) {
         let at = jiff::Timestamp::from_millisecond(now_ms)
             .map_err(|e| AppError::Refused(format!("the clock reads no instant ({e})")))?;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .create(&policy.dir)
-            .map_err(|source| AppError::File {
+        // Only the directory itself is made: when its parent is missing (a USB stick not
+        // mounted), the backup must not land on the disk beneath the mount point.
+        if !policy.dir.is_dir() {
+            std::fs::create_dir(&policy.dir).map_err(|source| AppError::File {
                 path: policy.dir.clone(),
                 source,
             })?;
+        }
         let path = policy.dir.join(file_name(at));
         let bytes = session.schedule.doc_mut().save();
         write_file_atomically(&path, &bytes)?;
@@ -142,7 +147,7 @@ pub fn run_scheduled(
         run.written = Some(path);
     }
     let keep_from = now_ms.saturating_sub(i64::from(policy.keep_days) * 86_400_000);
-    for old in list(&policy.dir)?.into_iter().skip(1) {
+    for old in list(&policy.dir)?.into_iter().skip(BACKUPS_KEPT_MIN) {
         let written_ms = old
             .time
             .parse::<jiff::Timestamp>()

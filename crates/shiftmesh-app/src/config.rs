@@ -41,7 +41,7 @@ pub struct Config {
 pub struct BackupConfig {
     /// How often: a number and a unit (s, m, h, d), like "24h", or "off".
     pub every: String,
-    /// How many days a scheduled backup is kept; the newest is always kept.
+    /// How many days a scheduled backup is kept; the newest three are always kept.
     pub keep_days: u32,
     /// The directory, such as a USB stick's mount point (default DATA/backups).
     pub dir: Option<PathBuf>,

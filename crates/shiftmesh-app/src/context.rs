@@ -186,7 +186,9 @@ impl Db<'_> {
             }
             return crate::history::read(&store, limit, filter);
         }
-        self.read()?.history(limit, filter)
+        let session = self.open()?;
+        crate::history::bring_up_to_date(&session.store, session.schedule.doc_mut(), None)?;
+        crate::history::read(&session.store, limit, filter)
     }
 
     /// The running node's status, or None when this process opened the store itself.
@@ -334,28 +336,6 @@ impl Reader<'_> {
         match self {
             Reader::Snapshot(s) => Ok(s.schedule()?.concurrent_values(collection, key)?),
             Reader::Open(s, _) => Ok(s.schedule.concurrent_values(collection, key)?),
-        }
-    }
-
-    /// The newest `limit` changes the filter admits, from the history recorded in the store
-    /// (brought up to date first, which loads the document only when it is behind).
-    pub fn history(
-        &mut self,
-        limit: usize,
-        filter: &shiftmesh_model::history::HistoryFilter,
-    ) -> Result<Vec<shiftmesh_model::history::HistoryEntry>> {
-        match self {
-            Reader::Open(s, _) => {
-                crate::history::bring_up_to_date(&s.store, s.schedule.doc_mut(), None)?;
-                crate::history::read(&s.store, limit, filter)
-            }
-            Reader::Snapshot(s) => {
-                if !crate::history::is_current(&s.store, s.store.heads())? {
-                    let mut schedule = s.schedule()?;
-                    crate::history::bring_up_to_date(&s.store, schedule.doc_mut(), None)?;
-                }
-                crate::history::read(&s.store, limit, filter)
-            }
         }
     }
 

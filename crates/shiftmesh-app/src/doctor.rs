@@ -19,7 +19,7 @@ pub const DISK_FREE_MIN_BYTES: u64 = 1024 * 1024 * 1024;
 /// Below this share of free space (percent), a warning.
 pub const DISK_FREE_MIN_PERCENT: u64 = 5;
 /// A peer's clock further off than this from ours (either way) is worth setting right.
-pub const CLOCK_SKEW_WARN_MS: i64 = 5 * 60 * 1000;
+pub const CLOCK_SKEW_WARN_MS: u64 = 5 * 60 * 1000;
 /// A member silent for longer than this is worth a look.
 pub const PEER_SILENT_WARN_MS: i64 = 24 * 3600 * 1000;
 /// How many files with wrong permissions a finding names.
@@ -212,10 +212,10 @@ fn clocks(live: Option<&Status>) -> Vec<Finding> {
         .peers
         .iter()
         .filter_map(|p| Some((p, p.clock_offset_ms?)))
-        .filter(|(_, offset)| offset.abs() > CLOCK_SKEW_WARN_MS)
+        .filter(|(_, offset)| offset.unsigned_abs() > CLOCK_SKEW_WARN_MS)
         .map(|(p, offset)| {
             let name = p.name.clone().unwrap_or_else(|| p.peer_id.clone());
-            let minutes = offset.abs() / 60_000;
+            let minutes = offset.unsigned_abs() / 60_000;
             let way = if offset > 0 { "ahead of" } else { "behind" };
             Finding::warn(
                 "clock",
@@ -406,7 +406,9 @@ fn backups(
     heads: Option<&[automerge::ChangeHash]>,
     now: i64,
 ) -> Finding {
-    let policy = match Config::load(data_dir).and_then(|c| c.backup_policy(data_dir)) {
+    let config = Config::load(data_dir);
+    let chosen_dir = config.as_ref().is_ok_and(|c| c.backup.dir.is_some());
+    let policy = match config.and_then(|c| c.backup_policy(data_dir)) {
         Ok(Some(policy)) => policy,
         Ok(None) => {
             return Finding::warn(
@@ -417,6 +419,13 @@ fn backups(
         }
         Err(e) => return Finding::warn("backups", e.to_string(), "correct config.toml"),
     };
+    if chosen_dir && !policy.dir.is_dir() {
+        return Finding::warn(
+            "backups",
+            format!("the backup directory {} is missing", policy.dir.display()),
+            "mount the USB stick (or disk) it lives on, or correct backup.dir in config.toml",
+        );
+    }
     let last = store.last_backup().ok().flatten();
     let allowed = 2 * policy.every.as_millis() as i64;
     let Some((at_ms, backed_up)) = last else {

@@ -5,7 +5,9 @@
 //! fresh node's catch-up) is recorded when the history is first read.
 
 use automerge::AutoCommit;
-use shiftmesh_model::history::{record_since, HistoryEntry, HistoryFilter, Recorded};
+use shiftmesh_model::history::{
+    change_operations, record_since, HistoryEntry, HistoryFilter, Recorded,
+};
 use shiftmesh_store::{HistoryRow, Store, StoreError};
 
 use crate::{AppError, Result};
@@ -37,15 +39,16 @@ pub const NODE_RECORD_LIMIT: RecordLimit = RecordLimit {
 };
 
 /// Records the lines of every change of `doc` the store's history lacks; within `limit`, or
-/// not at all (None: no limit, as for a read of the history).
+/// not at all (None: no limit, as for a read of the history). Whether the history is now up to
+/// date (false: left for later, being over the limit).
 pub fn bring_up_to_date(
     store: &Store,
     doc: &mut AutoCommit,
     limit: Option<RecordLimit>,
-) -> Result<()> {
+) -> Result<bool> {
     let heads = doc.get_heads();
     let since = match store.history_heads()? {
-        Some(covered) if covered == heads => return Ok(()),
+        Some(covered) if covered == heads => return Ok(true),
         // A restore or a replaced store can leave a history of changes the document does not
         // hold: it is worked out again.
         Some(covered) if shiftmesh_model::absent(doc, &covered).is_empty() => covered,
@@ -57,12 +60,9 @@ pub fn bring_up_to_date(
     };
     if let Some(limit) = limit {
         let pending = doc.get_changes_meta(&since);
-        let operations: u64 = pending
-            .iter()
-            .map(|m| (m.max_op + 1).saturating_sub(m.start_op))
-            .sum();
+        let operations: u64 = pending.iter().map(change_operations).sum();
         if pending.len() > limit.changes || operations > limit.operations {
-            return Ok(());
+            return Ok(false);
         }
     }
     let started = std::time::Instant::now();
@@ -76,7 +76,7 @@ pub fn bring_up_to_date(
         rows.len(),
         started.elapsed()
     );
-    Ok(())
+    Ok(true)
 }
 
 fn row(recorded: Recorded) -> Result<HistoryRow> {

@@ -46,19 +46,21 @@ impl Session {
             write_index_snapshot(&mut self.store, &mut self.schedule)?;
         }
         if self.record_history_on_persist {
-            self.record_history(crate::history::ONE_OFF_RECORD_LIMIT);
+            let _ = self.record_history(crate::history::ONE_OFF_RECORD_LIMIT);
         }
         Ok(())
     }
 
-    /// Records the history of the changes not yet recorded, within `limit`. The changes are
-    /// durable already: a history that cannot be recorded now is worked out when it is next
-    /// read, and must not fail anything.
-    pub fn record_history(&mut self, limit: crate::history::RecordLimit) {
-        if let Err(e) =
-            crate::history::bring_up_to_date(&self.store, self.schedule.doc_mut(), Some(limit))
-        {
-            tracing::warn!("the history of the new changes was not recorded: {e}");
+    /// Records the history of the changes not yet recorded, within `limit`; whether the
+    /// history is now up to date. The changes are durable already: a history that cannot be
+    /// recorded now is worked out when it is next read, and must not fail anything.
+    pub fn record_history(&mut self, limit: crate::history::RecordLimit) -> bool {
+        match crate::history::bring_up_to_date(&self.store, self.schedule.doc_mut(), Some(limit)) {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!("the history of the new changes was not recorded: {e}");
+                false
+            }
         }
     }
 

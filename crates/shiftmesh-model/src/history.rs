@@ -132,7 +132,7 @@ pub fn record_since(doc: &mut AutoCommit, since: &[ChangeHash]) -> Vec<Recorded>
 /// created.
 pub fn record(doc: &mut AutoCommit, meta: &ChangeMetadata<'_>) -> Recorded {
     let author = author_of(meta);
-    let operations = (meta.max_op + 1).saturating_sub(meta.start_op);
+    let operations = change_operations(meta);
     let bulk = operations > BULK_CHANGE_OPS;
     let (diff, entities) = if bulk {
         (Vec::new(), created_by(doc, meta))
@@ -147,6 +147,11 @@ pub fn record(doc: &mut AutoCommit, meta: &ChangeMetadata<'_>) -> Recorded {
         entry: entry(meta, author, diff, bulk.then_some(operations)),
         entities: entities.into_iter().collect(),
     }
+}
+
+/// How many operations a change holds.
+pub fn change_operations(meta: &ChangeMetadata<'_>) -> u64 {
+    meta.max_op.saturating_add(1).saturating_sub(meta.start_op)
 }
 
 /// The author recorded on a change (`user@node`), empty when it has none.

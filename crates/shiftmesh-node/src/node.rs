@@ -58,6 +58,9 @@ pub struct NodeOptions {
     pub backup: Option<shiftmesh_app::config::BackupPolicy>,
 }
 
+/// The largest clock offset from a peer taken as a clock at all (ten years, in ms).
+pub const CLOCK_OFFSET_PLAUSIBLE_MAX_MS: u64 = 10 * 366 * 24 * 3600 * 1000;
+
 /// How often, at most, the node records that a peer was heard from.
 pub const PEER_SEEN_RECORD_EVERY_MS: i64 = 60_000;
 
@@ -235,6 +238,7 @@ async fn serve(options: NodeOptions) -> Result<(), NodeError> {
         }),
         backup: options.backup.clone(),
         last_seen_recorded: BTreeMap::new(),
+        history_left_at: None,
     };
     // Under systemd (Type=notify) the unit counts as started only now, when requests are
     // answered; elsewhere this does nothing.
@@ -560,6 +564,8 @@ struct Node {
     pending: PendingPeers,
     joining: JoinState,
     backup: Option<shiftmesh_app::config::BackupPolicy>,
+    /// The heads at which recording the history was left (deferred or failed), if it was.
+    history_left_at: Option<Vec<automerge::ChangeHash>>,
     /// When each connected peer was last recorded as seen (dropped when it disconnects).
     last_seen_recorded: BTreeMap<PeerId, i64>,
     /// When to look again whether a scheduled backup is due (ms since the epoch).
@@ -593,7 +599,7 @@ impl Node {
                     }
                 }
                 _ = tick.tick() => {
-                    self.session.record_history(shiftmesh_app::NODE_RECORD_LIMIT);
+                    self.record_history();
                     self.scheduled_backup();
                     self.retry_join();
                     self.input(Input::Tick, None)
@@ -605,7 +611,41 @@ impl Node {
         Ok(())
     }
 
-    /// Records (at most once a minute per peer) that a member was heard from, for `doctor`.
+    /// Records the history of new changes, off the paths people wait on. What it leaves (a
+    /// bulk change, a long past) or fails on is not tried again until the schedule changes; a
+    /// read of the history records it then.
+    fn record_history(&mut self) {
+        let heads = self.session.schedule.heads();
+        if self.history_left_at.as_ref() == Some(&heads) {
+            return;
+        }
+        let session = &mut self.session;
+        let outcome = shiftmesh_model::guard::guard_panics(|| {
+            session.record_history(shiftmesh_app::NODE_RECORD_LIMIT)
+        });
+        match outcome {
+            Some(true) => self.history_left_at = None,
+            Some(false) => self.history_left_at = Some(heads),
+            None => {
+                tracing::error!(
+                    "recording the history failed inside Automerge (a bug); it is left until the schedule changes"
+                );
+                self.history_left_at = Some(heads);
+            }
+        }
+    }
+
+    /// A peer sent us something over a connection (a sync message, an announcement): it
+    /// takes us, whatever it did before.
+    fn talked_with(&mut self, peer: PeerId) {
+        if let Some(seen) = self.peers_seen.get_mut(&peer) {
+            seen.refuses_us = false;
+        }
+        self.heard_from(peer);
+    }
+
+    /// Records (in the store at most once a minute per peer) that a member was heard from, for
+    /// `doctor`.
     fn heard_from(&mut self, peer: PeerId) {
         let now = shiftmesh_app::session::now_ms();
         let last = self
@@ -699,21 +739,25 @@ impl Node {
                 self.input(Input::Disconnected { peer }, None);
             }
             Event::Request { peer, id, request } => {
+                self.talked_with(peer);
                 self.input(Input::Request { peer, request }, Some(id))
             }
             Event::Response { peer, response } => {
+                self.talked_with(peer);
                 self.input(Input::Response { peer, response }, None)
             }
             Event::RequestFailed { peer, reason } => {
                 self.input(Input::RequestFailed { peer, reason }, None)
             }
             Event::Announcement { peer, announcement } => {
-                self.heard_from(peer);
-                let seen = self.peers_seen.entry(peer).or_default();
-                seen.refuses_us = false;
-                if let Some(sent_at) = announcement.sent_at_ms {
-                    let offset = sent_at.saturating_sub(shiftmesh_app::session::now_ms());
-                    seen.clock_offset_ms = Some(offset);
+                self.talked_with(peer);
+                // A clock decades off is not a clock (or not an honest one): it is left out.
+                let offset = announcement
+                    .sent_at_ms
+                    .map(|sent_at| sent_at.saturating_sub(shiftmesh_app::session::now_ms()))
+                    .filter(|offset| offset.unsigned_abs() <= CLOCK_OFFSET_PLAUSIBLE_MAX_MS);
+                if let Some(offset) = offset {
+                    self.peers_seen.entry(peer).or_default().clock_offset_ms = Some(offset);
                 }
                 if let Ok(heads) = announcement.heads() {
                     self.input(Input::Announcement { peer, heads }, None);

@@ -71,11 +71,13 @@ impl Store {
 
     /// Forgets the recorded history (it no longer matches the document).
     pub fn clear_history(&self) -> Result<(), StoreError> {
+        // The record of what is covered goes first: a crash halfway leaves a history that says
+        // it covers nothing, which is worked out again, never one that claims lines it lost.
+        self.meta.remove(HISTORY_HEADS_KEY)?;
+        self.meta.remove(HISTORY_FORMAT_KEY)?;
         self.history.clear()?;
         self.history_entities.clear()?;
         self.history_bulk.clear()?;
-        self.meta.remove(HISTORY_HEADS_KEY)?;
-        self.meta.remove(HISTORY_FORMAT_KEY)?;
         Ok(())
     }
 
