@@ -354,16 +354,12 @@ use shiftmesh_app::MAX_INVITE_MINUTES;
 
 fn parse_expiry(text: &str) -> Result<Expiry, String> {
     let bad = || format!("'{text}' is not a duration like 30m, 24h or 7d");
-    // The unit is the last character, which may be any character a user typed.
-    let unit_at = text.char_indices().last().map_or(0, |(at, _)| at);
-    let (number, unit) = text.split_at(unit_at);
-    let n: i64 = number.parse().map_err(|_| bad())?;
-    let minutes = match unit {
-        "m" => n,
-        "h" => n.saturating_mul(60),
-        "d" => n.saturating_mul(24 * 60),
-        _ => return Err(bad()),
-    };
+    let duration = shiftmesh_app::config::parse_duration(text).ok_or_else(bad)?;
+    // An invite's validity is counted in whole minutes.
+    if duration.as_secs() % 60 != 0 {
+        return Err(bad());
+    }
+    let minutes = i64::try_from(duration.as_secs() / 60).unwrap_or(i64::MAX);
     if !(1..=MAX_INVITE_MINUTES).contains(&minutes) {
         return Err(format!(
             "an invite stays valid between 1 minute and 30 days, not '{text}'"

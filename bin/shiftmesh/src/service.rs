@@ -68,32 +68,53 @@ fn user_config_dir() -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(".config"))
 }
 
-/// The unit a user's manager runs: this binary on the user's data directory. The system
-/// unit's sandboxing needs privileges a user manager may not have, so only what works there.
+/// Directives of the system unit a user's manager cannot apply, running without privileges:
+/// the unit's own user and state directory, the system's network target, and the sandboxing
+/// that needs namespaces or privileges.
+const SYSTEM_ONLY_KEYS: &[&str] = &[
+    "After",
+    "Wants",
+    "User",
+    "Group",
+    "StateDirectory",
+    "StateDirectoryMode",
+    "ProtectSystem",
+    "ProtectHome",
+    "PrivateTmp",
+    "PrivateDevices",
+    "ProtectKernelTunables",
+    "ProtectKernelModules",
+    "ProtectControlGroups",
+    "ProtectClock",
+    "ProtectHostname",
+    "RestrictNamespaces",
+    "RestrictSUIDSGID",
+    "MemoryDenyWriteExecute",
+    "SystemCallArchitectures",
+    "ReadWritePaths",
+];
+
+/// The unit a user's manager runs: the packaged unit, less what only a system manager can
+/// apply, running this binary on the user's data directory.
 fn user_unit(exe: &Path, data_dir: &Path) -> String {
-    format!(
-        "# Written by 'shiftmesh service install'; 'shiftmesh service uninstall' removes it.\n\
-         [Unit]\n\
-         Description=shiftmesh node: the staff schedule, kept in sync with the site's other machines\n\
-         Documentation=man:shiftmesh(1)\n\
-         \n\
-         [Service]\n\
-         Type=notify\n\
-         ExecStart=\"{}\" --data-dir \"{}\" node\n\
-         Restart=on-failure\n\
-         RestartSec=5\n\
-         TimeoutStopSec=30\n\
-         UMask=0077\n\
-         NoNewPrivileges=yes\n\
-         LockPersonality=yes\n\
-         RestrictRealtime=yes\n\
-         RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK\n\
-         \n\
-         [Install]\n\
-         WantedBy=default.target\n",
-        exe.display(),
-        data_dir.display()
-    )
+    let mut unit = String::from(
+        "# Written by 'shiftmesh service install' from the packaged unit; \
+         'shiftmesh service uninstall' removes it.\n",
+    );
+    for line in SYSTEM_UNIT.lines().filter(|l| !l.starts_with('#')) {
+        match line.split_once('=').map(|(key, _)| key) {
+            Some(key) if SYSTEM_ONLY_KEYS.contains(&key) => continue,
+            Some("ExecStart") => unit.push_str(&format!(
+                "ExecStart=\"{}\" --data-dir \"{}\" node",
+                exe.display(),
+                data_dir.display()
+            )),
+            Some("WantedBy") => unit.push_str("WantedBy=default.target"),
+            _ => unit.push_str(line),
+        }
+        unit.push('\n');
+    }
+    unit
 }
 
 fn system_unit(exe: &Path) -> String {

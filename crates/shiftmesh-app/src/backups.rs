@@ -57,6 +57,11 @@ fn time_of(name: &str) -> Option<jiff::Timestamp> {
 
 /// The scheduled backups in `dir`, newest first; a directory that does not exist has none.
 pub fn list(dir: &Path) -> Result<Vec<BackupFile>> {
+    Ok(dated(dir)?.into_iter().map(|(_, file)| file).collect())
+}
+
+/// The scheduled backups in `dir` with the instant each was written, newest first.
+fn dated(dir: &Path) -> Result<Vec<(jiff::Timestamp, BackupFile)>> {
     let entries = match std::fs::read_dir(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         other => other.map_err(|source| AppError::File {
@@ -81,7 +86,7 @@ pub fn list(dir: &Path) -> Result<Vec<BackupFile>> {
         .take(BACKUP_FILES_MAX)
         .collect();
     found.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-    Ok(found.into_iter().map(|(_, file)| file).collect())
+    Ok(found)
 }
 
 /// `backup list`: the scheduled backups of this data directory's settings.
@@ -147,12 +152,8 @@ pub fn run_scheduled(
         run.written = Some(path);
     }
     let keep_from = now_ms.saturating_sub(i64::from(policy.keep_days) * 86_400_000);
-    for old in list(&policy.dir)?.into_iter().skip(BACKUPS_KEPT_MIN) {
-        let written_ms = old
-            .time
-            .parse::<jiff::Timestamp>()
-            .map_or(i64::MAX, |t| t.as_millisecond());
-        if written_ms < keep_from {
+    for (written, old) in dated(&policy.dir)?.into_iter().skip(BACKUPS_KEPT_MIN) {
+        if written.as_millisecond() < keep_from {
             std::fs::remove_file(&old.path).map_err(|source| AppError::File {
                 path: old.path.clone(),
                 source,

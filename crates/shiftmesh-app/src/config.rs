@@ -123,29 +123,36 @@ impl Config {
     }
 }
 
-/// Reads "30s", "15m", "24h", "7d" or "off".
-pub fn parse_every(text: &str) -> Result<Option<Duration>> {
-    if text == "off" {
-        return Ok(None);
-    }
-    let bad = || {
-        AppError::Invalid(format!(
-            "backup.every is '{text}', not a duration like 24h, 30m or 7d (or \"off\")"
-        ))
-    };
+/// A duration as people write it: a whole number and a unit, s, m, h or d ("90s", "30m",
+/// "24h", "7d"); None for anything else. Each caller bounds it as its setting needs.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    // The unit is the last character, which may be any character a user typed.
     let unit_at = text.char_indices().last().map_or(0, |(at, _)| at);
     let (number, unit) = text.split_at(unit_at);
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit {
+    let n: u64 = number.parse().ok()?;
+    let unit_secs = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => return Err(bad()),
+        _ => return None,
     };
-    match n.checked_mul(seconds) {
-        Some(total) if total > 0 && total <= 366 * 86_400 => Ok(Some(Duration::from_secs(total))),
-        _ => Err(bad()),
+    n.checked_mul(unit_secs).map(Duration::from_secs)
+}
+
+/// The longest interval between scheduled backups.
+const BACKUP_EVERY_MAX_SECS: u64 = 366 * 86_400;
+
+/// Reads `backup.every`: a duration of one second to a year, or "off".
+pub fn parse_every(text: &str) -> Result<Option<Duration>> {
+    if text == "off" {
+        return Ok(None);
+    }
+    match parse_duration(text) {
+        Some(every) if (1..=BACKUP_EVERY_MAX_SECS).contains(&every.as_secs()) => Ok(Some(every)),
+        _ => Err(AppError::Invalid(format!(
+            "backup.every is '{text}', not a duration like 24h, 30m or 7d (or \"off\")"
+        ))),
     }
 }
 

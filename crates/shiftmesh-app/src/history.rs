@@ -6,7 +6,7 @@
 
 use automerge::AutoCommit;
 use shiftmesh_model::history::{
-    change_operations, record_since, HistoryEntry, HistoryFilter, Recorded,
+    change_operations, changes_since, record, HistoryEntry, HistoryFilter, Recorded,
 };
 use shiftmesh_store::{HistoryRow, Store, StoreError};
 
@@ -58,17 +58,17 @@ pub fn bring_up_to_date(
         }
         None => Vec::new(),
     };
+    let pending = changes_since(doc, &since);
     if let Some(limit) = limit {
-        let pending = doc.get_changes_meta(&since);
         let operations: u64 = pending.iter().map(change_operations).sum();
         if pending.len() > limit.changes || operations > limit.operations {
             return Ok(false);
         }
     }
     let started = std::time::Instant::now();
-    let rows: Vec<HistoryRow> = record_since(doc, &since)
-        .into_iter()
-        .map(row)
+    let rows: Vec<HistoryRow> = pending
+        .iter()
+        .map(|meta| row(record(doc, meta)))
         .collect::<Result<_>>()?;
     store.record_history(&rows, &heads)?;
     tracing::debug!(

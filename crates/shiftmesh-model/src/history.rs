@@ -115,16 +115,14 @@ impl Recorded {
     }
 }
 
-/// Every change of `doc` that is not in `since` or its past, recorded, in causal order; the
-/// schema's own changes are left out. `since` names changes the document holds.
-pub fn record_since(doc: &mut AutoCommit, since: &[ChangeHash]) -> Vec<Recorded> {
-    let metas: Vec<ChangeMetadata<'static>> = doc
-        .get_changes_meta(since)
+/// Every change of `doc` that is not in `since` or its past, in causal order, the schema's
+/// own changes left out: what a history records. `since` names changes the document holds.
+pub fn changes_since(doc: &mut AutoCommit, since: &[ChangeHash]) -> Vec<ChangeMetadata<'static>> {
+    doc.get_changes_meta(since)
         .into_iter()
         .map(|m| m.into_owned())
         .filter(|m| !is_schema_change(&m.hash))
-        .collect();
-    metas.iter().map(|meta| record(doc, meta)).collect()
+        .collect()
 }
 
 /// One change recorded: its field differences worked out from its own operations, or for a

@@ -397,7 +397,7 @@ fn a_merge_reports_the_fields_it_wrote_and_entities_made_whole() {
 /// and an ordinary change after it by the fields it wrote.
 #[test]
 fn a_bulk_change_is_one_line_indexed_by_what_it_created() {
-    use shiftmesh_model::history::{record_since, BULK_CHANGE_OPS};
+    use shiftmesh_model::history::{changes_since, record, BULK_CHANGE_OPS};
     let mut s = Schedule::new();
     let batch = shiftmesh_model::Batch {
         staff: (0..2000).map(|n| staff(&format!("p{n:04}"))).collect(),
@@ -418,7 +418,11 @@ fn a_bulk_change_is_one_line_indexed_by_what_it_created() {
         "rename p0001".into(),
     )
     .unwrap();
-    let recorded = record_since(s.doc_mut(), &before);
+    let doc = s.doc_mut();
+    let recorded: Vec<_> = changes_since(doc, &before)
+        .iter()
+        .map(|meta| record(doc, meta))
+        .collect();
     assert_eq!(recorded.len(), 2);
     let import = &recorded[0];
     assert!(import.entry.bulk_operations.unwrap() > BULK_CHANGE_OPS);

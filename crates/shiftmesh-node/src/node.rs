@@ -237,7 +237,6 @@ async fn serve(options: NodeOptions) -> Result<(), NodeError> {
             shiftmesh_app::session::now_ms() + delay.as_millis() as i64
         }),
         backup: options.backup.clone(),
-        last_seen_recorded: BTreeMap::new(),
         history_left_at: None,
     };
     // Under systemd (Type=notify) the unit counts as started only now, when requests are
@@ -459,8 +458,12 @@ fn status_of(
             .or_insert_with(|| PeerStatus::new(id));
         entry.connected = r.connected;
         if let Some(seen) = peers_seen.get(&r.peer) {
-            if !entry.addresses.contains(&seen.address) {
-                entry.addresses.push(seen.address.clone());
+            if let Some(address) = seen
+                .address
+                .as_ref()
+                .filter(|a| !entry.addresses.contains(a))
+            {
+                entry.addresses.push(address.clone());
             }
             entry.clock_offset_ms = seen.clock_offset_ms;
             entry.refuses_us = seen.refuses_us;
@@ -535,13 +538,16 @@ fn now_ms() -> u64 {
 /// What the node last learned of a peer it was connected to.
 #[derive(Debug, Default)]
 struct PeerSeen {
-    address: String,
+    /// The address it was last connected at (None: heard of before any connection).
+    address: Option<String>,
     /// Its clock minus ours when its last announcement arrived (ms; the network's delay on a
     /// LAN is far below what this is for).
     clock_offset_ms: Option<i64>,
     /// It closed our connections as soon as they opened, several times in a row, and has not
-    /// announced anything since.
+    /// sent us anything since.
     refuses_us: bool,
+    /// When the store last recorded it as seen, on its current connection (None: not yet).
+    seen_recorded_ms: Option<i64>,
 }
 
 /// Where this node can be reached: its network addresses and its page.
@@ -566,8 +572,6 @@ struct Node {
     backup: Option<shiftmesh_app::config::BackupPolicy>,
     /// The heads at which recording the history was left (deferred or failed), if it was.
     history_left_at: Option<Vec<automerge::ChangeHash>>,
-    /// When each connected peer was last recorded as seen (dropped when it disconnects).
-    last_seen_recorded: BTreeMap<PeerId, i64>,
     /// When to look again whether a scheduled backup is due (ms since the epoch).
     next_backup_check_ms: i64,
 }
@@ -648,15 +652,14 @@ impl Node {
     /// `doctor`.
     fn heard_from(&mut self, peer: PeerId) {
         let now = shiftmesh_app::session::now_ms();
-        let last = self
-            .last_seen_recorded
-            .get(&peer)
-            .copied()
-            .unwrap_or(i64::MIN);
-        if now.saturating_sub(last) < PEER_SEEN_RECORD_EVERY_MS {
+        let seen = self.peers_seen.entry(peer).or_default();
+        if seen
+            .seen_recorded_ms
+            .is_some_and(|last| now.saturating_sub(last) < PEER_SEEN_RECORD_EVERY_MS)
+        {
             return;
         }
-        self.last_seen_recorded.insert(peer, now);
+        seen.seen_recorded_ms = Some(now);
         if let Err(e) = self.session.store.mark_seen(&peer.to_string(), now) {
             tracing::warn!("could not record when {peer} was seen: {e}");
         }
@@ -713,7 +716,7 @@ impl Node {
                 address,
                 dialer,
             } => {
-                self.peers_seen.entry(peer).or_default().address = address.to_string();
+                self.peers_seen.entry(peer).or_default().address = Some(address.to_string());
                 self.pending.forget(&peer);
                 self.heard_from(peer);
                 let saved = self.saved_states(&peer);
@@ -734,7 +737,9 @@ impl Node {
                 );
             }
             Event::Disconnected { peer } => {
-                self.last_seen_recorded.remove(&peer);
+                if let Some(seen) = self.peers_seen.get_mut(&peer) {
+                    seen.seen_recorded_ms = None;
+                }
                 self.emit(events::peer("peer-disconnected", &peer.to_string(), None));
                 self.input(Input::Disconnected { peer }, None);
             }

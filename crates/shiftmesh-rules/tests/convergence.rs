@@ -556,12 +556,7 @@ fn history_from_each_changes_operations_equals_the_document_diff() {
     run_random_cases(64, |steps| {
         let mut replicas = replay(steps);
         let doc = replicas[0].world.schedule.doc_mut();
-        let metas: Vec<automerge::ChangeMetadata<'static>> = doc
-            .get_changes_meta(&[])
-            .into_iter()
-            .map(|m| m.into_owned())
-            .filter(|m| !shiftmesh_model::schema::is_schema_change(&m.hash))
-            .collect();
+        let metas = history::changes_since(doc, &[]);
         for meta in &metas {
             let recorded = history::record(doc, meta);
             assert_eq!(
@@ -572,8 +567,8 @@ fn history_from_each_changes_operations_equals_the_document_diff() {
             );
         }
         let since: Vec<_> = metas.iter().take(metas.len() / 2).map(|m| m.hash).collect();
-        let later = history::record_since(doc, &since);
-        assert!(later.iter().all(|r| !since.contains(&r.hash)));
+        let later = history::changes_since(doc, &since);
+        assert!(later.iter().all(|m| !since.contains(&m.hash)));
     });
 }
 
