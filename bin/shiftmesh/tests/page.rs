@@ -257,6 +257,10 @@ fn the_owner_link_opens_the_week_with_names_and_coverage() {
         said.starts_with("1 thing needs attention") && said.contains("chmod -R go-rwx"),
         "{said}"
     );
+    // A tap (there is no hovering on a phone) lists it with what to do.
+    page.click("#attention");
+    let listed = page.dialog("the warnings are listed");
+    assert!(listed.contains("What to do: chmod -R go-rwx"), "{listed}");
 }
 
 #[test]

@@ -739,6 +739,12 @@ function wire() {
       $('sign-in-error').textContent = e.message;
     }
   });
+  // On a phone there is no hovering: a tap lists each warning with what to do.
+  $('attention').addEventListener('click', () => ask({
+    title: 'What needs attention on this machine',
+    body: (state.status.warnings || []).map((w) => el('p', { text: w.fix ? `${w.what}. What to do: ${w.fix}.` : w.what })),
+    confirm: 'OK',
+  }));
   $('sign-out').addEventListener('click', async () => {
     await post('/api/logout').catch(() => null);
     showSignIn();
