@@ -630,9 +630,12 @@ impl Index {
 
     /// Whether a field of an entity is damaged (the checks that read it skip it).
     pub fn is_damaged(&self, collection: Collection, key: &str, field: &str) -> bool {
-        self.damaged
-            .get(&(collection, key.to_owned()))
-            .is_some_and(|d| d.iter().any(|d| d.field == field))
+        // Most schedules have no damage: skip building the owned key the map is looked up by.
+        !self.damaged.is_empty()
+            && self
+                .damaged
+                .get(&(collection, key.to_owned()))
+                .is_some_and(|d| d.iter().any(|d| d.field == field))
     }
 
     /// Whether an entity exists but cannot be used (a field it cannot do without is damaged).

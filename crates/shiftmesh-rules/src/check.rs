@@ -4,9 +4,11 @@
 //! touched. Both call the same [`check`], so they agree by construction, and a property test
 //! holds them to it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use shiftmesh_model::time::Placed;
 use shiftmesh_model::time::{format_time, SHIFT_MAX_MINUTES};
 use shiftmesh_model::{
@@ -202,6 +204,25 @@ struct Held<'a> {
     assignment: &'a Assignment,
     shift: &'a Shift,
     interval: Interval,
+    /// Whether the shift requires a skill the person lacks: worked out where the shift is read
+    /// anyway, so that the person's check need not reach into every shift's skills again.
+    lacks_skills: bool,
+}
+
+impl<'a> Held<'a> {
+    fn new(
+        staff: &Staff,
+        assignment: &'a Assignment,
+        shift: &'a Shift,
+        interval: Interval,
+    ) -> Self {
+        Held {
+            assignment,
+            shift,
+            interval,
+            lacks_skills: !shift.skills.iter().all(|s| staff.skills.contains(s)),
+        }
+    }
 }
 
 /// Orders one person's assignments by time (then shift id: the person is the same).
@@ -215,95 +236,168 @@ fn sort_held(held: &mut [Held<'_>]) {
     });
 }
 
-/// The whole schedule in one sweep, every scope's conflicts passed to `emit` (scopes without
-/// conflicts may be left out). Assignments are ordered by shift, so walking them alongside the
-/// shifts pairs each with its shift without a lookup, and each shift's interval is computed
-/// once. The checks are the per-scope ones; only the gathering differs from [`check`].
-pub fn sweep(input: &Input<'_>, mut emit: impl FnMut(Scope, Vec<Conflict>)) {
+/// One scope's conflicts, as the sweep finds them.
+pub type Found = (Scope, Vec<Conflict>);
+
+/// What one stretch of shifts gathers: the conflicts of its shifts and of its assignments, and
+/// each live person's assignments in it (by the person's place in [`Index::staff`]).
+struct Stretch<'a> {
+    found: Vec<Found>,
+    held: Vec<Vec<Held<'a>>>,
+}
+
+/// Stretches of shifts per thread in the full pass: more than one, so that a thread that
+/// finishes early takes another instead of waiting for the slowest.
+const STRETCHES_PER_THREAD: usize = 4;
+
+/// The whole schedule in one sweep: every scope's conflicts (scopes without conflicts may be
+/// left out), in no particular order. Assignments are ordered by shift, so walking them
+/// alongside the shifts pairs each with its shift without a lookup, and each shift's interval is
+/// computed once. The schedule is cut into stretches of shifts, walked on every core at once, and
+/// then each person's assignments, gathered from all stretches, are checked on every core too.
+/// The checks are the per-scope ones; only the gathering differs from [`check`].
+pub fn sweep(input: &Input<'_>) -> Vec<Found> {
     let index = input.index;
-    let live_staff: HashSet<&Id> = index.staff.keys().collect();
-    let mut by_staff: HashMap<&Id, Vec<Held<'_>>> = HashMap::with_capacity(index.staff.len());
-    let mut blocks: HashMap<&Id, Blocks<'_>> = HashMap::with_capacity(index.staff.len());
-    for entry in index.availability.values() {
-        if entry.kind.blocks_work() && live_staff.contains(&entry.staff) {
+    let people: Vec<(&Id, &Staff)> = index.staff.iter().collect();
+    // Each live person's place in `people`, so that what is gathered for them is kept in a list
+    // rather than looked up by name again.
+    let live_staff: FxHashMap<&Id, (usize, &Staff)> = people
+        .iter()
+        .enumerate()
+        .map(|(number, (id, staff))| (*id, (number, *staff)))
+        .collect();
+    let shifts: Vec<(&Id, &Shift)> = index.shifts.iter().collect();
+    let assignments: Vec<&Assignment> = index.assignments.values().collect();
+    let stretch_count = rayon::current_num_threads() * STRETCHES_PER_THREAD;
+    let stretch_len = shifts.len().div_ceil(stretch_count).max(1);
+    // Stretch `i` holds the shifts from its first one up to the next stretch's first, and the
+    // assignments whose shift sorts in that range: the first also takes those before every
+    // shift, the last those after.
+    let starts: Vec<usize> = (0..stretch_count)
+        .map(|i| (i * stretch_len).min(shifts.len()))
+        .map(|first| match shifts.get(first) {
+            _ if first == 0 => 0,
+            Some((id, _)) => assignments.partition_point(|a| a.shift < **id),
+            None => assignments.len(),
+        })
+        .chain(std::iter::once(assignments.len()))
+        .collect();
+    let (stretches, blocks) = rayon::join(
+        || {
+            (0..stretch_count)
+                .into_par_iter()
+                .map(|i| {
+                    let first = (i * stretch_len).min(shifts.len());
+                    let last = ((i + 1) * stretch_len).min(shifts.len());
+                    walk_stretch(
+                        &shifts[first..last],
+                        &assignments[starts[i]..starts[i + 1]],
+                        &live_staff,
+                        input,
+                    )
+                })
+                .collect::<Vec<_>>()
+        },
+        || {
+            let mut blocks: Vec<Blocks<'_>> = people.iter().map(|_| Vec::new()).collect();
+            for entry in index.availability.values() {
+                if !entry.kind.blocks_work() {
+                    continue;
+                }
+                if let Some((number, _)) = live_staff.get(&entry.staff) {
+                    blocks[*number].push((entry, entry.span.interval(input.zone)));
+                }
+            }
             blocks
-                .entry(&entry.staff)
-                .or_default()
-                .push((entry, entry.span.interval(input.zone)));
+        },
+    );
+    let mut found = Vec::new();
+    let mut by_staff: Vec<Vec<Held<'_>>> = people.iter().map(|_| Vec::new()).collect();
+    for stretch in stretches {
+        found.extend(stretch.found);
+        for (all, held) in by_staff.iter_mut().zip(stretch.held) {
+            all.extend(held);
         }
     }
-    let mut assignments = index.assignments.iter().peekable();
-    let dangling =
-        |a: &Assignment, shift_live: bool, emit: &mut dyn FnMut(Scope, Vec<Conflict>)| {
-            let staff_live = live_staff.contains(&a.staff);
-            let found = check_assignment_with(a, shift_live, staff_live, input);
-            if !found.is_empty() {
-                emit(Scope::Assignment(a.key()), found);
-            }
-        };
-    for (shift_id, shift) in &index.shifts {
-        // Assignments to shifts that sort before this one have no live shift.
-        while let Some((key, a)) = assignments.peek() {
-            if key.shift >= *shift_id {
-                break;
-            }
-            dangling(a, false, &mut emit);
-            assignments.next();
-        }
-        let placed = shift.time().placed(input.zone_of(shift));
-        let interval = placed.interval;
-        let mut assigned = Vec::new();
-        while let Some((key, a)) = assignments.peek() {
-            if key.shift != *shift_id {
-                break;
-            }
-            if live_staff.contains(&key.staff) {
-                assigned.push(*a);
-                by_staff.entry(&key.staff).or_default().push(Held {
-                    interval: match a.window {
-                        Some(_) => input.interval(a, shift),
-                        None => interval,
-                    },
-                    assignment: a,
-                    shift,
-                });
-            } else {
-                dangling(a, true, &mut emit);
-            }
-            assignments.next();
-        }
-        let found = check_shift_with(shift, assigned, &placed, input);
-        if !found.is_empty() {
-            emit(Scope::Shift(shift_id.clone()), found);
-        }
-    }
-    for (_, a) in assignments {
-        dangling(a, false, &mut emit);
-    }
-    for (id, staff) in &index.staff {
-        let found = check_staff_held(
-            staff,
-            by_staff.remove(id).unwrap_or_default(),
-            blocks.remove(id).unwrap_or_default(),
-            input,
-        );
-        let mut by_week: BTreeMap<Week, Vec<Conflict>> = BTreeMap::new();
-        for (week, conflict) in found {
-            by_week.entry(week).or_default().push(conflict);
-        }
-        for (week, conflicts) in by_week {
-            emit(Scope::StaffWeek(id.clone(), week), conflicts);
-        }
-    }
+    found.par_extend(
+        people
+            .into_par_iter()
+            .zip(by_staff)
+            .zip(blocks)
+            .flat_map_iter(|(((id, staff), held), blocks)| {
+                let mut by_week: BTreeMap<Week, Vec<Conflict>> = BTreeMap::new();
+                for (week, conflict) in check_staff_held(staff, held, blocks, input) {
+                    by_week.entry(week).or_default().push(conflict);
+                }
+                by_week
+                    .into_iter()
+                    .map(move |(week, conflicts)| (Scope::StaffWeek(id.clone(), week), conflicts))
+            }),
+    );
     for scope in entity_scopes(input) {
         let Scope::Entity(collection, key) = &scope else {
             continue;
         };
-        let found = check_entity(*collection, key, input);
-        if !found.is_empty() {
-            emit(scope, found);
+        let conflicts = check_entity(*collection, key, input);
+        if !conflicts.is_empty() {
+            found.push((scope, conflicts));
         }
     }
+    found
+}
+
+/// One stretch of the sweep: `shifts` in order, and the assignments whose shift sorts among
+/// them (or, at either end of the schedule, before or after every shift).
+fn walk_stretch<'a>(
+    shifts: &[(&'a Id, &'a Shift)],
+    assignments: &[&'a Assignment],
+    live_staff: &FxHashMap<&'a Id, (usize, &'a Staff)>,
+    input: &Input<'a>,
+) -> Stretch<'a> {
+    let mut stretch = Stretch {
+        found: Vec::new(),
+        held: (0..live_staff.len()).map(|_| Vec::new()).collect(),
+    };
+    let mut assignments = assignments.iter().copied().peekable();
+    let dangling = |a: &Assignment, shift_live: bool, found: &mut Vec<Found>| {
+        let staff_live = live_staff.contains_key(&a.staff);
+        let conflicts = check_assignment_with(a, shift_live, staff_live, input);
+        if !conflicts.is_empty() {
+            found.push((Scope::Assignment(a.key()), conflicts));
+        }
+    };
+    for &(shift_id, shift) in shifts {
+        // Assignments to shifts that sort before this one have no live shift.
+        while let Some(a) = assignments.next_if(|a| a.shift < *shift_id) {
+            dangling(a, false, &mut stretch.found);
+        }
+        let placed = shift.time().placed(input.zone_of(shift));
+        let interval = placed.interval;
+        let mut assigned = Vec::new();
+        while let Some(a) = assignments.next_if(|a| a.shift == *shift_id) {
+            match live_staff.get(&a.staff) {
+                Some(&(number, staff)) => {
+                    assigned.push(a);
+                    let interval = match a.window {
+                        Some(_) => input.interval(a, shift),
+                        None => interval,
+                    };
+                    stretch.held[number].push(Held::new(staff, a, shift, interval));
+                }
+                None => dangling(a, true, &mut stretch.found),
+            }
+        }
+        let conflicts = check_shift_with(shift, assigned, &placed, input);
+        if !conflicts.is_empty() {
+            stretch
+                .found
+                .push((Scope::Shift(shift_id.clone()), conflicts));
+        }
+    }
+    for a in assignments {
+        dangling(a, false, &mut stretch.found);
+    }
+    stretch
 }
 
 fn minutes(a: Timestamp, b: Timestamp) -> i64 {
@@ -344,11 +438,8 @@ fn check_staff_week(id: &Id, week: Week, input: &Input<'_>) -> Vec<Conflict> {
             .assignments_of_staff_between(id, from, to)
             .filter_map(|assignment| {
                 let shift = input.live_shift(&assignment.shift)?;
-                Some(Held {
-                    interval: input.interval(assignment, shift),
-                    assignment,
-                    shift,
-                })
+                let interval = input.interval(assignment, shift);
+                Some(Held::new(staff, assignment, shift, interval))
             })
     };
     let mut to = days(13);
@@ -404,10 +495,11 @@ pub fn weeks_of_staff(id: &Id, index: &Index) -> BTreeSet<Week> {
 fn check_staff_held(
     staff: &Staff,
     mut held: Vec<Held<'_>>,
-    blocks: Blocks<'_>,
+    mut blocks: Blocks<'_>,
     input: &Input<'_>,
 ) -> Vec<(Week, Conflict)> {
     sort_held(&mut held);
+    blocks.sort_by(|(a, x), (b, y)| (x.start, x.end, &a.id).cmp(&(y.start, y.end, &b.id)));
     let mut out = Vec::new();
     double_bookings(staff, &held, input, &mut out);
     rest(staff, &held, input, &mut out);
@@ -645,8 +737,22 @@ fn unavailable(
             String::new()
         }
     };
+    // Blocks in start order: those that can overlap a shift start after the shift's start less
+    // the longest block, and before its end, found by two binary searches instead of a scan.
+    let longest = blocks
+        .iter()
+        .map(|(_, i)| i.end.duration_since(i.start))
+        .max()
+        .unwrap_or_default();
     for h in held {
-        for (entry, interval) in blocks {
+        let earliest = h
+            .interval
+            .start
+            .checked_sub(longest)
+            .unwrap_or(h.interval.start);
+        let from = blocks.partition_point(|(_, i)| i.start < earliest);
+        let to = blocks.partition_point(|(_, i)| i.start < h.interval.end);
+        for (entry, interval) in blocks.get(from..to).unwrap_or_default() {
             if !h.interval.overlaps(interval) {
                 continue;
             }
@@ -720,7 +826,7 @@ fn missing_skills(
     if index.is_damaged(Collection::Staff, staff.id.as_str(), "skills") {
         return;
     }
-    for h in held {
+    for h in held.iter().filter(|h| h.lacks_skills) {
         if index.is_damaged(Collection::Shifts, h.shift.id.as_str(), "skills") {
             continue;
         }

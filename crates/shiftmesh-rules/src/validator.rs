@@ -2,7 +2,10 @@
 //! may have affected — those that read the changed entities now, and those whose conflicts
 //! mentioned them before.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
+
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use shiftmesh_model::{
     Acknowledgement, AssignmentKey, Collection, Dirty, Id, Index, TouchedFields,
@@ -35,6 +38,25 @@ fn mentions_of(conflict: &Conflict) -> impl Iterator<Item = Mention> + '_ {
         )
 }
 
+/// Which scopes name each entity.
+type Mentions = FxHashMap<Mention, FxHashSet<Scope>>;
+
+/// Records that `scope`'s conflicts name what they name.
+fn index_mentions(mentions: &mut Mentions, scope: &Scope, conflicts: &[Conflict]) {
+    for mention in conflicts.iter().flat_map(mentions_of) {
+        mentions.entry(mention).or_default().insert(scope.clone());
+    }
+}
+
+/// Two parts of the index of mentions as one.
+fn merge_mentions(a: Mentions, b: Mentions) -> Mentions {
+    let (mut larger, smaller) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+    for (mention, scopes) in smaller {
+        larger.entry(mention).or_default().extend(scopes);
+    }
+    larger
+}
+
 /// Above this many touched entities (an import, a first sync), one full sweep is cheaper than
 /// re-checking their scopes one by one.
 pub const FULL_PASS_ABOVE_DIRTY: usize = 5_000;
@@ -42,11 +64,11 @@ pub const FULL_PASS_ABOVE_DIRTY: usize = 5_000;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Validator {
     /// Only scopes that have conflicts; sorted only when listed.
-    by_scope: HashMap<Scope, Vec<Conflict>>,
+    by_scope: FxHashMap<Scope, Vec<Conflict>>,
     /// For each entity, the scopes whose conflicts name it.
-    mentioned_in: HashMap<Mention, HashSet<Scope>>,
+    mentioned_in: Mentions,
     /// Whose each availability entry was, to re-check them when the entry goes away.
-    availability_staff: HashMap<Id, Id>,
+    availability_staff: FxHashMap<Id, Id>,
     /// The zones instants were computed in: a change of any means checking everything again.
     zones: Vec<(String, Option<String>)>,
 }
@@ -83,17 +105,22 @@ impl Validator {
             zones: zones(input),
             ..Validator::default()
         };
-        sweep(input, |scope, found| {
-            for mention in found.iter().flat_map(mentions_of) {
-                validator
-                    .mentioned_in
-                    .entry(mention)
-                    .or_default()
-                    .insert(scope.clone());
-            }
-            validator.by_scope.insert(scope, found);
-        });
-        validator.remember_availability(input, None);
+        let (found, ()) = rayon::join(
+            || sweep(input),
+            || validator.remember_availability(input, None),
+        );
+        // Which scopes name each entity, worked out in parts on every core and then merged:
+        // cloning the names is most of the cost, and the parts share nothing.
+        let part_len = found.len().div_ceil(rayon::current_num_threads()).max(1);
+        validator.mentioned_in = found
+            .par_iter()
+            .with_min_len(part_len)
+            .fold(FxHashMap::default, |mut part, (scope, conflicts)| {
+                index_mentions(&mut part, scope, conflicts);
+                part
+            })
+            .reduce(FxHashMap::default, merge_mentions);
+        validator.by_scope = found.into_iter().collect();
         validator
     }
 
@@ -193,12 +220,7 @@ impl Validator {
         }
         let found = check(&scope, input);
         if !found.is_empty() {
-            for mention in found.iter().flat_map(mentions_of) {
-                self.mentioned_in
-                    .entry(mention)
-                    .or_default()
-                    .insert(scope.clone());
-            }
+            index_mentions(&mut self.mentioned_in, &scope, &found);
             self.by_scope.insert(scope, found);
         }
         old
@@ -224,14 +246,14 @@ impl Validator {
         }
     }
 
-    fn mentioned(&self, mention: Mention, scopes: &mut HashSet<Scope>) {
+    fn mentioned(&self, mention: Mention, scopes: &mut FxHashSet<Scope>) {
         if let Some(found) = self.mentioned_in.get(&mention) {
             scopes.extend(found.iter().cloned());
         }
     }
 
     /// Every week of a person: the weeks of their shifts, and the scopes naming them.
-    fn all_weeks_of(&self, staff: &Id, index: &Index, scopes: &mut HashSet<Scope>) {
+    fn all_weeks_of(&self, staff: &Id, index: &Index, scopes: &mut FxHashSet<Scope>) {
         for week in weeks_of_staff(staff, index) {
             scopes.insert(Scope::StaffWeek(staff.clone(), week));
         }
@@ -244,13 +266,13 @@ impl Validator {
         input: &Input<'_>,
         dirty: &Dirty,
         fields: &TouchedFields,
-    ) -> HashSet<Scope> {
+    ) -> FxHashSet<Scope> {
         let index = input.index;
-        let mut scopes = HashSet::new();
+        let mut scopes = FxHashSet::default();
         // The person-weeks that read a shift (and its neighbours) for one person now, and the
         // scopes naming the person's assignments of the days around it: a window of overlap
         // that the shift joins or leaves may start weeks earlier.
-        let around = |staff: &Id, shift: &Id, scopes: &mut HashSet<Scope>| {
+        let around = |staff: &Id, shift: &Id, scopes: &mut FxHashSet<Scope>| {
             if let Some(s) = index.shifts.get(shift) {
                 for week in weeks_around(week_of(s.date)) {
                     scopes.insert(Scope::StaffWeek(staff.clone(), week));
