@@ -2,7 +2,8 @@
 //! CSV of overlapping shifts no longer stalls every node; odd arguments do not panic; invites
 //! travel by stdin or file and damaged ones are refused; files are written without following
 //! what someone planted; the data directory is the owner's alone; the control socket is not
-//! followed through a symlink; authors are bounded plain text. Real binary, real nodes.
+//! followed through a symlink; authors are bounded plain text; a catch-up larger than the sync
+//! message bound arrives in parts. Real binary, real nodes.
 
 mod common;
 
@@ -360,4 +361,49 @@ fn a_host_that_connects_and_says_nothing_cannot_keep_a_new_member_out() {
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let held = silent_host.join().unwrap();
     assert!(held > 16, "the silent host opened {held} connections");
+}
+
+/// The sync message bound both nodes run with in the catch-up test: far below the default
+/// 64 MiB, so a schedule several times larger stays small.
+const SMALL_SYNC_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// A new member whose catch-up is several times the sync message bound used to be refused the
+/// whole schedule on every retry, forever; the founder now sends it in parts within the bound.
+#[test]
+fn a_catch_up_larger_than_the_message_bound_arrives_in_parts() {
+    const IMPORTS: usize = 6;
+    let limit = SMALL_SYNC_MESSAGE_BYTES.to_string();
+    let env = [("SHIFTMESH_MAX_SYNC_MESSAGE_BYTES", limit.as_str())];
+    let (a, _node_a) = common::founder_with_env(&env);
+    // Six imports, each one change within the bound (about 44 KB); names that do not compress
+    // well, so the whole schedule (Automerge's own message for a new member) is over it.
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    for file in 0..IMPORTS {
+        let mut csv = String::from("id,name,department,skills,max_hours_week\n");
+        for row in 0..250 {
+            let name: String = (0..120)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    char::from(b'a' + (seed >> 59) as u8 % 26)
+                })
+                .collect();
+            csv.push_str(&format!("p{file}-{row:03},{name},,,\n"));
+        }
+        let path = a.path(&format!("staff-{file}.csv"));
+        std::fs::write(&path, csv).unwrap();
+        a.ok(&["import", "--format", "csv", &path]);
+    }
+    let backup = a.path("whole.automerge");
+    a.ok(&["backup", &backup]);
+    let whole = std::fs::metadata(&backup).unwrap().len() as usize;
+    assert!(
+        whole > SMALL_SYNC_MESSAGE_BYTES,
+        "the schedule ({whole} bytes) must need more than one message"
+    );
+    let b = Node::joining("bob", "node-b", &a);
+    let _node_b = b.start_with_env(&["--peer", &a.address()], &env);
+    wait_until("the new member has the whole schedule", || {
+        converged(&[&a, &b])
+    });
+    assert_eq!(common::staff_count(&b), 3 + IMPORTS * 250);
 }

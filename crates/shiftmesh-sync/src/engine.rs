@@ -178,6 +178,11 @@ pub enum Outcome {
 pub enum SessionError {
     #[error("the sync message is {len} bytes, more than the {max} allowed")]
     MessageTooLarge { len: usize, max: usize },
+    #[error(
+        "a change to send is {len} bytes, more than the {max} a sync message may carry; raise \
+         the limit on every node to sync it"
+    )]
+    ChangeTooLarge { len: usize, max: usize },
     #[error("the sync message is malformed ({0})")]
     Malformed(String),
     #[error("the sync message was refused by Automerge ({0})")]
@@ -391,17 +396,82 @@ fn lacking(schedule: &mut Schedule, heads: &[ChangeHash]) -> usize {
     shiftmesh_model::absent(schedule.doc(), heads).len()
 }
 
-/// Our next sync message for a peer, encoded; None when there is nothing to say. What the
-/// peer told us (its heads, its bloom filter of what it has) feeds this, so Automerge runs
-/// guarded here too (a malformed bloom filter once divided by zero in it).
+/// Our next sync message for a peer, encoded, at most `max_bytes` long; None when there is
+/// nothing to say. What the peer told us (its heads, its bloom filter of what it has) feeds
+/// this, so Automerge runs guarded here too (a malformed bloom filter once divided by zero in
+/// it).
 fn generate(
     schedule: &mut Schedule,
     state: &mut sync::State,
+    max_bytes: usize,
 ) -> Result<Option<Vec<u8>>, SessionError> {
-    guard_panics(|| schedule.doc_mut().sync().generate_sync_message(state))
-        .map(|message| message.map(sync::Message::encode))
-        .ok_or(SessionError::Panicked)
+    guard_panics(|| {
+        let doc = schedule.doc_mut();
+        let Some(message) = doc.sync().generate_sync_message(state) else {
+            return Ok(None);
+        };
+        let without_changes = sync::Message {
+            heads: message.heads.clone(),
+            need: message.need.clone(),
+            have: message.have.clone(),
+            changes: sync::ChunkList::empty(),
+            flags: message.flags,
+            version: sync::MessageVersion::V1,
+        };
+        let encoded = message.encode();
+        if encoded.len() <= max_bytes {
+            return Ok(Some(encoded));
+        }
+        within_limit(doc, state, without_changes, max_bytes).map(Some)
+    })
+    .ok_or(SessionError::Panicked)?
 }
+
+/// A message Automerge made was over the limit (a whole schedule for a new member, or a long
+/// absence): the changes the peer lacks are sent instead in causal order, as many as fit, and
+/// the rest are marked unsent so that the next message of the session carries them. The peer
+/// applies each part as it comes, so a catch-up of any size goes through in parts.
+fn within_limit(
+    doc: &mut automerge::AutoCommit,
+    state: &mut sync::State,
+    mut message: sync::Message,
+    max_bytes: usize,
+) -> Result<Vec<u8>, SessionError> {
+    let their_heads: Vec<ChangeHash> = state
+        .their_heads
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|hash| doc.get_change_meta_by_hash(hash).is_some())
+        .collect();
+    let lacking = doc.get_changes(&their_heads);
+    // The length of a chunk's length prefix is at most ten bytes.
+    let mut room = max_bytes.saturating_sub(message.clone().encode().len());
+    let mut chunks = Vec::new();
+    for change in &lacking {
+        let len = change.raw_bytes().len() + CHUNK_PREFIX_MAX_BYTES;
+        if len > room {
+            break;
+        }
+        room -= len;
+        chunks.push(change.raw_bytes().to_vec());
+    }
+    if chunks.is_empty() {
+        let len = lacking.first().map_or(0, |c| c.raw_bytes().len());
+        return Err(SessionError::ChangeTooLarge {
+            len,
+            max: max_bytes,
+        });
+    }
+    for change in &lacking[chunks.len()..] {
+        state.sent_hashes.remove(&change.hash());
+    }
+    message.changes = sync::ChunkList::from(chunks);
+    Ok(message.encode())
+}
+
+/// The most a change's length prefix takes in a sync message (a LEB128 of a `u64`).
+const CHUNK_PREFIX_MAX_BYTES: usize = 10;
 
 /// Resets a state to what survives persistence: the heads both sides share.
 fn reset(state: &mut sync::State) {
@@ -696,7 +766,9 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
         // A reset state always has something to say (at least our heads); nothing to send
         // means nothing to do.
         // A state just reset holds nothing a peer said, so this cannot fail on peer input.
-        if let Ok(Some(message)) = generate(schedule, &mut p.outbound) {
+        if let Ok(Some(message)) =
+            generate(schedule, &mut p.outbound, self.limits.max_message_bytes)
+        {
             let mut session = Session::new(now);
             session.rounds = 1;
             session.bytes_sent = message.len();
@@ -828,7 +900,8 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
             }
             Ok(new_changes) => {
                 let p = self.peers.get_mut(peer).expect("the peer was found above");
-                let reply = match generate(schedule, &mut p.inbound) {
+                let reply = match generate(schedule, &mut p.inbound, self.limits.max_message_bytes)
+                {
                     Ok(reply) => reply,
                     Err(error) => {
                         self.fail(peer, Role::Inbound, error, out);
@@ -897,7 +970,7 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
         }
         let max = self.limits.max_rounds_per_session;
         let p = self.peers.get_mut(peer).expect("the peer was found above");
-        let next = match generate(schedule, &mut p.outbound) {
+        let next = match generate(schedule, &mut p.outbound, self.limits.max_message_bytes) {
             Ok(next) => next,
             Err(error) => {
                 self.fail(peer, Role::Outbound, error, out);

@@ -29,15 +29,21 @@ struct Mesh {
     queue: VecDeque<(usize, usize, Message)>,
     now: u64,
     edits: u64,
+    /// The longest sync message any replica sent, in bytes.
+    longest_message_bytes: usize,
 }
 
 impl Mesh {
     fn new(n: usize) -> Mesh {
+        Mesh::with_limits(n, Limits::default())
+    }
+
+    fn with_limits(n: usize, limits: Limits) -> Mesh {
         Mesh {
             replicas: (0..n)
                 .map(|_| Replica {
                     schedule: Schedule::new(),
-                    engine: Engine::new(Limits::default()),
+                    engine: Engine::new(limits),
                     ended: Vec::new(),
                     applied: 0,
                 })
@@ -46,6 +52,7 @@ impl Mesh {
             queue: VecDeque::new(),
             now: 1_000,
             edits: 0,
+            longest_message_bytes: 0,
         }
     }
 
@@ -61,9 +68,13 @@ impl Mesh {
         for output in outputs {
             match output {
                 Output::SendRequest { peer, request } => {
+                    self.longest_message_bytes =
+                        self.longest_message_bytes.max(request.message.len());
                     self.queue.push_back((at, peer, Message::Request(request)))
                 }
                 Output::Respond { peer, response } => {
+                    let len = response.message.as_ref().map_or(0, Vec::len);
+                    self.longest_message_bytes = self.longest_message_bytes.max(len);
                     self.queue
                         .push_back((at, peer, Message::Response(response)))
                 }
@@ -474,6 +485,72 @@ fn garbage_from_one_peer_resets_its_session_and_others_keep_syncing() {
     mesh.add_staff(1, "cem", "Cem");
     mesh.run();
     mesh.assert_converged();
+}
+
+/// A new member whose catch-up (the whole schedule) is several times the message limit: the
+/// sender cuts it into messages within the limit, and the member ends with everything.
+#[test]
+fn a_catch_up_larger_than_the_message_limit_arrives_in_messages_within_it() {
+    let limits = Limits {
+        max_message_bytes: 8 * 1024,
+        ..Limits::default()
+    };
+    let mut mesh = Mesh::with_limits(2, limits);
+    // Names that do not compress, so the schedule is as large on the wire as it looks.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    for i in 0..300 {
+        let name: String = (0..200)
+            .map(|_| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                char::from(b'a' + (seed >> 59) as u8 % 26)
+            })
+            .collect();
+        mesh.add_staff(0, &format!("s{i:04}"), &name);
+    }
+    let whole = mesh.replicas[0].schedule.doc_mut().save().len();
+    assert!(
+        whole > 3 * limits.max_message_bytes,
+        "the schedule ({whole} bytes) must need several messages"
+    );
+    mesh.connect(0, 1);
+    mesh.run();
+    mesh.assert_converged();
+    assert_eq!(mesh.replicas[1].schedule.index().staff.len(), 300);
+    assert!(mesh.failures(0).is_empty() && mesh.failures(1).is_empty());
+    assert!(
+        mesh.longest_message_bytes <= limits.max_message_bytes,
+        "a message of {} bytes went over the limit of {}",
+        mesh.longest_message_bytes,
+        limits.max_message_bytes
+    );
+}
+
+/// One change larger than the limit cannot be cut: the sender says so by name instead of
+/// sending what the peer would refuse.
+#[test]
+fn a_change_larger_than_the_message_limit_is_named_by_its_sender() {
+    let limits = Limits {
+        max_message_bytes: 4 * 1024,
+        ..Limits::default()
+    };
+    let mut mesh = Mesh::with_limits(2, limits);
+    mesh.add_staff(0, "ana", &"a very long name ".repeat(1_000));
+    mesh.connect(0, 1);
+    mesh.run();
+    assert!(
+        mesh.failures(0)
+            .iter()
+            .chain(&mesh.failures(1))
+            .any(|e| matches!(e, SessionError::ChangeTooLarge { .. })),
+        "failures: {:?} {:?}",
+        mesh.failures(0),
+        mesh.failures(1)
+    );
+    assert!(mesh.longest_message_bytes <= limits.max_message_bytes);
+    assert!(!mesh
+        .failures(1)
+        .iter()
+        .any(|e| matches!(e, SessionError::MessageTooLarge { .. })));
 }
 
 #[test]
