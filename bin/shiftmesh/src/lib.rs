@@ -139,24 +139,69 @@ fn run_request(cli: Cli) -> anyhow::Result<()> {
     let cwd = std::env::current_dir().context("the current directory")?;
     let request = request::of_command(cli.command, &cwd)?;
     let reply = match Client::connect(&data_dir)? {
-        Some(client) => {
-            match client.ask(&ControlRequest::Run {
-                caller,
-                request: request.clone(),
-            })? {
-                ControlReply::Done(reply) => *reply,
-                ControlReply::Failed(failure) => return Err(Refused(failure).into()),
-                ControlReply::Link { .. } => {
-                    anyhow::bail!("the node answered with something else than was asked")
-                }
-            }
-        }
+        Some(client) => through_node(client, caller, &request)?,
         None => match (&request, confirmed_restore) {
             (Request::Restore { source }, Some(())) => shiftmesh_app::restore(&data_dir, source)?,
-            _ => offline(data_dir, caller, request.clone())?,
+            _ => match offline(data_dir.clone(), caller.clone(), request.clone()) {
+                Err(e) if is_locked(&e) => once_free(&data_dir, caller, &request, e)?,
+                other => other?,
+            },
         },
     };
     show(json, &request, &reply)
+}
+
+/// Runs a request through the node.
+fn through_node(client: Client, caller: Caller, request: &Request) -> anyhow::Result<Reply> {
+    match client.ask(&ControlRequest::Run {
+        caller,
+        request: request.clone(),
+    })? {
+        ControlReply::Done(reply) => Ok(*reply),
+        ControlReply::Failed(failure) => Err(Refused(failure).into()),
+        ControlReply::Link { .. } => {
+            anyhow::bail!("the node answered with something else than was asked")
+        }
+    }
+}
+
+/// How long a command waits for the store held by another process: a node starting (it holds
+/// the store while it loads the schedule, before it answers) or another command.
+const STORE_BUSY_WAIT_SECS: u64 = 60;
+const STORE_BUSY_POLL_MS: u64 = 50;
+
+fn is_locked(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<AppError>(),
+        Some(AppError::Store(shiftmesh_store::StoreError::Locked { .. }))
+    )
+}
+
+/// Another process held the store: a node that is starting, or another command. The request
+/// goes through the node as soon as it answers, or runs here once the store is free; after
+/// [`STORE_BUSY_WAIT_SECS`], the original error stands.
+fn once_free(
+    data_dir: &Path,
+    caller: Caller,
+    request: &Request,
+    locked: anyhow::Error,
+) -> anyhow::Result<Reply> {
+    eprintln!(
+        "another shiftmesh process is using the store in {} (a node starting?); waiting up to {STORE_BUSY_WAIT_SECS} s…",
+        data_dir.display()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(STORE_BUSY_WAIT_SECS);
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(STORE_BUSY_POLL_MS));
+        if let Some(client) = Client::connect(data_dir)? {
+            return through_node(client, caller, request);
+        }
+        match offline(data_dir.to_owned(), caller.clone(), request.clone()) {
+            Err(e) if is_locked(&e) => continue,
+            other => return other,
+        }
+    }
+    Err(locked)
 }
 
 /// Runs a request against the store, opened by this process.

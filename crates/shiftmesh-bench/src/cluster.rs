@@ -91,8 +91,12 @@ impl Node {
             bin: bin.to_owned(),
             child: command.spawn()?,
         };
+        // Asked only once the node listens on its socket: a command run before that would
+        // open the store itself (the whole schedule, about a second on YEAR) and hold the node
+        // back, which measured the poll rather than the node.
+        let socket = shiftmesh_node::control::socket_path(dir);
         wait("a node answers", || {
-            node.status().is_ok_and(|s| s["running"] == true)
+            socket.exists() && node.status().is_ok_and(|s| s["running"] == true)
         })?;
         Ok((node, started.elapsed()))
     }
