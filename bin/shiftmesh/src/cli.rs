@@ -835,11 +835,18 @@ pub struct HistoryArgs {
 )]
 pub struct RevertArgs {
     /// The change: a unique prefix (6 or more hex digits) of its hash, as 'history' shows
-    #[arg(value_name = "CHANGE", required_unless_present = "last_merge")]
+    #[arg(
+        value_name = "CHANGE",
+        required_unless_present_any = ["last_merge", "after_revocation"]
+    )]
     pub change: Option<String>,
     /// Undo everything the last 'shiftmesh merge FILE' on this machine brought, at once
-    #[arg(long, conflicts_with = "change")]
+    #[arg(long, conflicts_with_all = ["change", "after_revocation"])]
     pub last_merge: bool,
+    /// Undo, change by change, what a revoked MACHINE (peer id, or its name) wrote after its
+    /// revocation, not knowing of it; or everything a machine whose admission is void wrote
+    #[arg(long, value_name = "MACHINE", conflicts_with = "change")]
+    pub after_revocation: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -1134,7 +1134,7 @@ fn status(s: &StatusReport) -> String {
     let connected = s.peers.iter().filter(|p| p.connected).count();
     let count = |state: &str| s.peers.iter().filter(|p| p.state == state).count();
     let mut others = format!("{} members", count("member"));
-    for state in ["pending", "revoked"] {
+    for state in ["pending", "revoked", "void"] {
         if count(state) > 0 {
             let _ = write!(others, ", {} {state}", count(state));
         }

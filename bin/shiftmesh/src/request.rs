@@ -302,8 +302,9 @@ pub fn of_command(command: Command, cwd: &Path) -> Result<Request, UsageError> {
                 },
             }
         }
-        Command::Revert(a) => match a.change {
-            Some(change) if !a.last_merge => Request::Revert { change },
+        Command::Revert(a) => match (a.change, a.after_revocation) {
+            (_, Some(machine)) => Request::RevertAfterRevocation { machine },
+            (Some(change), None) if !a.last_merge => Request::Revert { change },
             _ => Request::RevertLastMerge,
         },
         Command::Import(a) => Request::Import {

@@ -339,6 +339,83 @@ fn joining_is_recorded_and_a_revoked_member_is_cut_off_everywhere() {
         .contains("already revoked"));
 }
 
+/// Finding 2 of the trust review: A, B and C are members; B is away; A revokes C; C, which
+/// has not heard, edits and admits E; B comes back and meets C first, then A. E's admission
+/// does not count anywhere once the revocation is known, and nothing A wrote after the
+/// revocation reaches C or E.
+#[test]
+fn a_revoked_machine_that_has_not_heard_cannot_admit_a_new_one() {
+    let (a, ra) = founder();
+    let (b, rb) = join("bob", "node-b", &a);
+    let (c, rc) = join("carol", "node-c", &a);
+    wait_until("b and c have the schedule", || converged(&[&a, &b, &c]));
+    let (b_id, c_id) = (peer_id(&b), peer_id(&c));
+    rb.stop();
+    rc.stop();
+    a.ok(&["peers", "revoke", &c_id]);
+    a.ok(&["staff", "add", "after-revoke", "--name", "Written After"]);
+    ra.stop();
+
+    // C alone, not knowing: it edits and admits E.
+    let _rc = c.start(&[]);
+    let e = Node::joining("erin", "node-e", &c);
+    let _re = e.start(&["--peer", &c.address()]);
+    c.ok(&["staff", "add", "from-c", "--name", "From Carol"]);
+    let e_id = peer_id(&e);
+    wait_until("e has c's schedule", || staff_ids(&e).contains("from-c"));
+
+    // B meets C first: it cannot know, so it takes E as a member for now.
+    let _rb = b.start(&["--peer", &c.address()]);
+    wait_until("b has c's edit and e's admission", || {
+        staff_ids(&b).contains("from-c")
+            && peer_state(&b, &e_id).is_some_and(|p| p["state"] == "member")
+    });
+
+    // Then A: B learns of the revocation, and E's admission stops counting on both.
+    let _ra = a.start(&["--peer", &b.address()]);
+    wait_until("a and b judge e's admission void and c revoked", || {
+        [&a, &b].iter().all(|m| {
+            peer_state(m, &e_id).is_some_and(|p| p["state"] == "void" && p["connected"] == false)
+                && peer_state(m, &c_id).is_some_and(|p| p["state"] == "revoked")
+        })
+    });
+    assert!(
+        peer_state(&a, &b_id).is_some_and(|p| p["state"] == "member"),
+        "b stays a member"
+    );
+    a.ok(&["staff", "add", "after-meeting", "--name", "Written Later"]);
+    wait_until("a's later edit reaches b", || {
+        staff_ids(&b).contains("after-meeting")
+    });
+    // Give C and E the same time again to receive anything.
+    std::thread::sleep(Duration::from_secs(3));
+    for (name, node) in [("c", &c), ("e", &e)] {
+        let ids = staff_ids(node);
+        assert!(
+            !ids.contains("after-revoke") && !ids.contains("after-meeting"),
+            "{name} holds what a wrote after the revocation: {ids:?}"
+        );
+    }
+
+    // What C wrote after its revocation is undone in one command; its admission of E, a
+    // membership change, is not for a revert (the rule already voids it) and is listed.
+    let undone = a.json(&["revert", "--after-revocation", &c_id]);
+    assert_eq!(
+        undone["reverted"].as_array().map(Vec::len),
+        Some(1),
+        "{undone}"
+    );
+    assert_eq!(
+        undone["refused"].as_array().map(Vec::len),
+        Some(1),
+        "{undone}"
+    );
+    assert!(!staff_ids(&a).contains("from-c"));
+    wait_until("the revert reaches b", || !staff_ids(&b).contains("from-c"));
+    let again = a.run(&["revert", "--after-revocation", &b_id]);
+    assert_eq!(again.status.code(), Some(1), "b is no revoked machine");
+}
+
 #[test]
 fn a_flood_from_one_process_leaves_members_syncing_with_bounded_memory() {
     let (a, ra) = founder();

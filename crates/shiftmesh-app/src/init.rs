@@ -82,6 +82,7 @@ pub fn init(data_dir: &Path, setup: Setup) -> Result<Initialised> {
         write_index_on_persist: true,
         record_history_on_persist: true,
     };
+    crate::session::write_as_this_machine(&mut s.schedule, &s.identity);
     let peer_id = s.identity.peer_id().to_string();
     let edit = Edit {
         author: format!("{}@{node_name}", setup.user),

@@ -132,6 +132,9 @@ pub fn execute(ctx: &mut Context, request: Request) -> Result<Reply> {
         Request::ShiftRepeat(spec) => plan::repeat(ctx, spec),
         Request::Revert { change } => undo::revert(ctx, &change),
         Request::RevertLastMerge => undo::revert_last_merge(ctx),
+        Request::RevertAfterRevocation { machine } => {
+            undo::revert_after_revocation(ctx, &machine)
+        }
         Request::Now { department } => views::on_duty(ctx, department),
         Request::Cover { shift } => views::cover(ctx, &shift),
         Request::Conflicts(filter) => conflicts::list(ctx, &filter),

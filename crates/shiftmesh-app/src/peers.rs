@@ -34,12 +34,18 @@ pub const PEER_PREFIX_MIN_CHARS: usize = 12;
 /// machine's id can be chosen to share a prefix), and a text that is one member's name and
 /// another's prefix is refused rather than guessed.
 pub fn resolve_member(ctx: &mut Context, text: &str) -> Result<String> {
+    resolve_machine(ctx, text, &["member"])
+}
+
+/// The peer id of the machine `text` names among those in one of `states` (see
+/// [`resolve_member`]).
+pub fn resolve_machine(ctx: &mut Context, text: &str, states: &[&str]) -> Result<String> {
     if let Ok(id) = parse_peer_id(text) {
         return Ok(id);
     }
     let text = text.trim();
     let known = crate::views::node_status(ctx)?.peers;
-    let members = || known.iter().filter(|p| p.state == "member");
+    let members = || known.iter().filter(|p| states.contains(&p.state.as_str()));
     let mut matches: Vec<&str> = members()
         .filter(|p| p.name.as_deref() == Some(text))
         .chain(

@@ -256,6 +256,11 @@ pub enum Request {
     },
     /// Undoes everything the last merge of a backup on this machine brought.
     RevertLastMerge,
+    /// Undoes, change by change, what a revoked machine wrote after its revocation (or a
+    /// machine whose admission is void wrote at all).
+    RevertAfterRevocation {
+        machine: String,
+    },
     History {
         limit: usize,
         #[serde(flatten)]
@@ -349,6 +354,7 @@ impl Request {
             Request::Ack { .. } => "ack",
             Request::Revert { .. } => "revert",
             Request::RevertLastMerge => "revert --last-merge",
+            Request::RevertAfterRevocation { .. } => "revert --after-revocation",
             Request::History { .. } => "history",
             Request::Import { .. } => "import",
             Request::Export { .. } => "export",
@@ -396,6 +402,7 @@ impl Request {
             self,
             Request::PeerTrust { .. }
                 | Request::PeerRevoke { .. }
+                | Request::RevertAfterRevocation { .. }
                 | Request::PeerForget { .. }
                 | Request::Invite { .. }
                 | Request::Restore { .. }

@@ -29,7 +29,8 @@ impl Session {
             mut store,
             identity,
         } = Store::open(dir)?;
-        let schedule = load_schedule(&mut store)?;
+        let mut schedule = load_schedule(&mut store)?;
+        write_as_this_machine(&mut schedule, &identity);
         Ok(Session {
             store,
             schedule,
@@ -68,8 +69,18 @@ impl Session {
     /// the copy in memory cannot be trusted).
     pub fn reload(&mut self) -> Result<()> {
         self.schedule = load_schedule(&mut self.store)?;
+        write_as_this_machine(&mut self.schedule, &self.identity);
         Ok(())
     }
+}
+
+/// Makes the changes this process writes this machine's, by its peer id, with a nonce of its
+/// own (see [`shiftmesh_model::machine_actor`]): the membership rule reads which machine wrote
+/// what.
+pub fn write_as_this_machine(schedule: &mut Schedule, identity: &Identity) {
+    let mut nonce = [0; shiftmesh_model::ACTOR_NONCE_BYTES];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut nonce);
+    schedule.write_as_machine(&identity.peer_id().to_string(), nonce);
 }
 
 /// Loads the document and its index (from the index snapshot when it matches). A document of

@@ -32,9 +32,10 @@ pub struct PeerStatus {
     pub peer_id: String,
     /// The name the site's membership list gives it (or, for a pending peer, the one it gave).
     pub name: Option<String>,
-    /// "member", "revoked", "pending" (has the site key, not a member: 'peers trust ID' lets
-    /// it in), "inviter" (trusted by this machine's join until the membership list arrives),
-    /// or "unknown" (remembered from an earlier run, not a member).
+    /// "member", "revoked", "void" (admitted only by a machine revoked before it, so no
+    /// member: see [`member_state`]), "pending" (has the site key, not a member: 'peers trust
+    /// ID' lets it in), "inviter" (trusted by this machine's join until the membership list
+    /// arrives), or "unknown" (remembered from an earlier run, not a member).
     pub state: String,
     pub connected: bool,
     pub addresses: Vec<String>,
@@ -100,9 +101,12 @@ impl Status {
                 .entry(member.peer.clone())
                 .or_insert_with(|| PeerStatus::new(member.peer.clone()));
             entry.name = Some(member.name.clone());
-            entry.state = if member.revoked { "revoked" } else { "member" }.into();
+            entry.state = member_state(member).into();
         }
         let membership = match index.members.get(&me) {
+            Some(m) if m.void.is_some() => {
+                "not a member (admitted only by a machine revoked before it)".to_owned()
+            }
             Some(m) if m.revoked => "revoked".to_owned(),
             Some(_) => "member".to_owned(),
             None => match ticket {
@@ -164,4 +168,16 @@ pub struct StatusReport {
     /// What needs attention on this machine (`doctor`'s cheap checks; `doctor` says more).
     #[serde(default)]
     pub warnings: Vec<crate::doctor::Finding>,
+}
+
+/// How a member record stands, as `peers` and `status` name it: a record whose admission does
+/// not count under the membership rule is `void`.
+pub fn member_state(member: &shiftmesh_model::Member) -> &'static str {
+    if member.void.is_some() {
+        "void"
+    } else if member.revoked {
+        "revoked"
+    } else {
+        "member"
+    }
 }

@@ -85,3 +85,60 @@ pub fn revert(ctx: &mut Context, change: &str) -> Result<Reply> {
         caused,
     ))
 }
+
+/// Reverts what a revoked machine wrote after its revocation (or a machine whose admission is
+/// void wrote at all), newest first, each change as a revert of its own; a change that cannot
+/// be reverted (a later change rewrote what it wrote, or it wrote only membership) is listed
+/// with the reason, and the others are still reverted.
+pub fn revert_after_revocation(ctx: &mut Context, machine: &str) -> Result<Reply> {
+    let peer = crate::peers::resolve_machine(ctx, machine, &["revoked", "void"])?;
+    let changes = ctx.db.open()?.schedule.changes_after_revocation(&peer);
+    if changes.is_empty() {
+        return Err(AppError::NotFound(format!(
+            "{peer} wrote nothing after a revocation ('shiftmesh peers' shows whether it is revoked)"
+        )));
+    }
+    let (outcome, _, caused) = write(ctx, |s, edit| {
+        let mut reverted = Vec::new();
+        let mut refused = Vec::new();
+        let mut all = shiftmesh_model::Written::default();
+        for hash in changes.iter().rev() {
+            match s.schedule.revert(edit, *hash) {
+                Ok((written, _)) => {
+                    reverted.push(hash.to_string());
+                    all.change = written.change.or(all.change);
+                    all.dirty.extend(written.dirty);
+                }
+                Err(e) => refused.push(serde_json::json!({
+                    "change": hash.to_string(),
+                    "reason": e.to_string(),
+                })),
+            }
+        }
+        Ok(((reverted, refused), all))
+    })?;
+    let (reverted, refused) = outcome;
+    let message = format!(
+        "reverted {} of the {} change(s) {peer} wrote while it was no member{}",
+        reverted.len(),
+        changes.len(),
+        if refused.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} could not be: {}",
+                refused.len(),
+                refused
+                    .iter()
+                    .map(|r| r["reason"].as_str().unwrap_or_default().to_owned())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        }
+    );
+    Ok(changed(
+        serde_json::json!({"machine": peer, "reverted": reverted, "refused": refused}),
+        message,
+        caused,
+    ))
+}

@@ -161,12 +161,18 @@ impl View {
 /// The schedule: the Automerge document, its collections, and the view kept in step.
 #[derive(Debug)]
 pub struct Schedule {
-    doc: AutoCommit,
+    pub(crate) doc: AutoCommit,
     /// Each collection's map, by identity (see the module's documentation).
     collections: BTreeMap<Collection, ObjId>,
     view: View,
     /// How many schema steps opening the document applied (changes not yet persisted).
     upgraded: usize,
+    /// The machine whose changes these are, and the process's nonce (see
+    /// [`crate::machine_actor`]); None writes with anonymous actors.
+    pub(crate) machine: Option<(String, [u8; crate::ACTOR_NONCE_BYTES])>,
+    /// Members whose standing the membership rule changed since the last merge report, for
+    /// [`Schedule::touched_since`] to include (their records were not written).
+    rejudged: Dirty,
 }
 
 impl std::ops::Deref for Schedule {
@@ -250,10 +256,16 @@ impl Schedule {
             collections,
             view: View::new(index.unwrap_or_default()),
             upgraded,
+            machine: None,
+            rejudged: Dirty::new(),
         };
         if prebuilt {
-            // The steps add only empty collections and root settings.
-            schedule.refresh(&Dirty::new());
+            // The steps add only empty collections and root settings. The snapshot keeps what
+            // the document says of each member, not how the rule judges it.
+            schedule.refresh(&mut Dirty::new());
+            let mut index = std::mem::take(&mut schedule.view.index);
+            schedule.judge_members(&mut index);
+            schedule.view = View::new(index);
         } else {
             schedule.rebuild_index();
         }
@@ -292,7 +304,7 @@ impl Schedule {
     }
 
     /// A collection's map; the site's settings live at the root.
-    fn collection(&self, collection: Collection) -> &ObjId {
+    pub(crate) fn collection(&self, collection: Collection) -> &ObjId {
         self.collections.get(&collection).unwrap_or(&ROOT)
     }
 
@@ -323,6 +335,7 @@ impl Schedule {
             index.conflicted.insert((Collection::Site, String::new()));
         }
         let damaged: Vec<(Collection, String)> = index.damaged.keys().cloned().collect();
+        self.judge_members(&mut index);
         self.view = View::new(index);
         self.describe_damage(damaged.iter());
     }
@@ -463,7 +476,29 @@ impl Schedule {
     }
 
     /// Refreshes the index for the entities in `dirty` (and the site settings).
-    pub fn refresh(&mut self, dirty: &Dirty) {
+    pub fn refresh(&mut self, dirty: &mut Dirty) {
+        let judged_before = self.judged_members();
+        self.refresh_entities(dirty);
+        // A machine whose standing the membership rule changed is touched too, though no
+        // change wrote its record (its revoker's did): what reads its standing is checked again.
+        for (peer, judged) in self.judged_members() {
+            if judged_before.get(&peer) != Some(&judged) {
+                dirty.insert((Collection::Members, peer.clone()));
+                self.rejudged.insert((Collection::Members, peer));
+            }
+        }
+    }
+
+    /// Each member's standing as the index holds it: (revoked, void).
+    fn judged_members(&self) -> BTreeMap<String, (bool, bool)> {
+        self.index()
+            .members
+            .iter()
+            .map(|(peer, m)| (peer.clone(), (m.revoked, m.void.is_some())))
+            .collect()
+    }
+
+    fn refresh_entities(&mut self, dirty: &Dirty) {
         if dirty.len() > REFRESH_REBUILD_ENTITIES {
             self.rebuild_index();
             return;
@@ -484,6 +519,9 @@ impl Schedule {
             index.conflicted.insert(root);
         } else {
             index.conflicted.remove(&root);
+        }
+        if dirty.iter().any(|(c, _)| *c == Collection::Members) {
+            self.judge_members(&mut index);
         }
         self.view = View::new(index);
         self.describe_damage(dirty.iter());
@@ -508,7 +546,7 @@ impl Schedule {
         }
     }
 
-    fn entity_object(&self, collection: Collection, key: &str) -> Option<ObjId> {
+    pub(crate) fn entity_object(&self, collection: Collection, key: &str) -> Option<ObjId> {
         if collection == Collection::Site {
             return None;
         }
@@ -907,6 +945,13 @@ impl Schedule {
         // Setting the author closes any open transaction, so it must come before the body.
         self.doc
             .set_author(Some(Author::from(edit.author.as_bytes().to_vec())));
+        // Setting the author draws a random actor; the machine's own is set after it.
+        if let Some(machine) = &self.machine {
+            let actor = crate::members::author_actor(machine, &edit.author);
+            if self.doc.get_actor() != &actor {
+                self.doc.set_actor(actor);
+            }
+        }
         let result = body(self, &mut dirty).and_then(|value| {
             // A newer schema may have changed what a collection means: its note says which
             // ones this version must leave alone.
@@ -922,7 +967,7 @@ impl Schedule {
                         .with_message(message)
                         .with_time(edit.now_ms.div_euclid(1000)),
                 );
-                self.refresh(&dirty);
+                self.refresh(&mut dirty);
                 Ok((value, Written { change, dirty }))
             }
             Err(e) => {
@@ -997,6 +1042,21 @@ impl Schedule {
         fields: &[&str],
         message: String,
     ) -> Result<Written> {
+        self.update_fields(edit, updated, fields, message, false)
+    }
+
+    /// [`Schedule::update`]; with `anew`, each named field is written even where it holds the
+    /// value already (Automerge makes no operation for a put of the value a key holds): the
+    /// membership rule reads who wrote a field, so a machine that trusts a member must be the
+    /// one on record.
+    pub(crate) fn update_fields<E: Entity>(
+        &mut self,
+        edit: &Edit,
+        updated: &E,
+        fields: &[&str],
+        message: String,
+        anew: bool,
+    ) -> Result<Written> {
         let key = updated.key();
         if !self.exists(E::COLLECTION, &key) {
             return Err(ModelError::NotFound {
@@ -1013,6 +1073,9 @@ impl Schedule {
         let (_, written) = self.write(edit, message, |s, dirty| {
             for (name, value) in updated.to_fields() {
                 if fields.contains(&name) {
+                    if anew {
+                        s.doc.delete(&obj, name)?;
+                    }
                     put_field(&mut s.doc, &obj, name, &value)?;
                 }
             }
@@ -1127,7 +1190,8 @@ impl Schedule {
     /// shiftmesh schedule (it holds the genesis); the view is built for it from scratch.
     pub fn replace_fresh(&mut self, doc: AutoCommit) -> Result<Merged> {
         let before = self.doc.get_heads();
-        let replacement = Schedule::from_doc(doc)?;
+        let mut replacement = Schedule::from_doc(doc)?;
+        replacement.machine = self.machine.take();
         *self = replacement;
         let new_changes = self.doc.get_changes_meta(&before).len();
         Ok(Merged {
@@ -1177,12 +1241,14 @@ impl Schedule {
             (self.index().all_keys(), TouchedFields::new())
         } else {
             let new = self.doc.get_changes(before);
-            let (dirty, fields) = self.touched_by(&new);
+            let (mut dirty, fields) = self.touched_by(&new);
             if refresh {
-                self.refresh(&dirty);
+                self.refresh(&mut dirty);
             }
             (dirty, fields)
         };
+        let mut dirty = dirty;
+        dirty.append(&mut self.rejudged);
         Merged {
             new_changes,
             dirty,

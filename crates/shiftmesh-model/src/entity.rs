@@ -1037,6 +1037,17 @@ pub struct Member {
     /// Who revoked it, as `user@node` (empty unless revoked).
     pub revoked_by: String,
     pub revoked_at_ms: i64,
+    /// Why the document's record of this machine does not count, when it does not: every write
+    /// that made it a member was made by a machine that was no member then (one revoked by a
+    /// revocation that had not seen the write). Worked out from the document's history by every
+    /// node alike, never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub void: Option<String>,
+    /// The changes that revoked it, as the membership rule counts them (empty unless revoked):
+    /// what it wrote that none of them had seen, it wrote after its revocation. Worked out like
+    /// `void`.
+    #[serde(skip)]
+    pub revocations: Vec<automerge::ChangeHash>,
 }
 
 impl Member {
@@ -1048,7 +1059,7 @@ impl Member {
 
     /// Whether this member may receive the schedule.
     pub fn is_trusted(&self) -> bool {
-        !self.revoked
+        !self.revoked && self.void.is_none()
     }
 }
 
@@ -1106,6 +1117,8 @@ impl Entity for Member {
             revoked,
             revoked_by,
             revoked_at_ms,
+            void: None,
+            revocations: Vec::new(),
         });
         r.finish(entity)
     }

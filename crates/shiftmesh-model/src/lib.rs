@@ -1,8 +1,9 @@
 //! The shiftmesh schedule: ids, typed entities, the Automerge document layout, and a read index.
 //!
 //! This crate does no I/O and reads no clock or randomness of its own (the author and the time
-//! of a change come in through [`Edit`]), so it is tested deterministically. The one exception is
-//! the Automerge actor, which Automerge draws at random whenever a document is created or loaded.
+//! of a change come in through [`Edit`], the machine and its per-process nonce through
+//! [`Schedule::write_as_machine`]), so it is tested deterministically. The one exception is the
+//! Automerge actor, which Automerge draws at random whenever a document is created or loaded.
 
 pub mod doc;
 pub mod entity;
@@ -32,5 +33,6 @@ pub use entity::{
 pub use error::{InputError, ModelError, Result};
 pub use id::{AssignmentKey, Id, ID_MAX_BYTES};
 pub use index::{describe_damage, parse_field, Dirty, Index, Rival, Site, TouchedFields};
+pub use members::{machine_actor, machine_of, ACTOR_NONCE_BYTES};
 pub use schema::{StepNote, SCHEMA_VERSION};
 pub use time::{Interval, LocalSpan, ShiftTime, SiteZone};

@@ -2,8 +2,58 @@
 //! are ordinary changes of the document, so they sync, show in `history` with their author,
 //! and every node enforces the same list.
 
-use crate::entity::{Collection, Member};
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::{ActorId, ChangeHash, ObjId, ReadDoc, ScalarValue, Value};
+
+use crate::entity::{check_peer_key, Collection, Member};
 use crate::{Edit, Index, ModelError, Result, Schedule, Written};
+
+/// Bytes drawn afresh by each process after a machine's peer id in its Automerge actor.
+pub const ACTOR_NONCE_BYTES: usize = 8;
+const ACTOR_SEPARATOR: u8 = b'~';
+
+/// The Automerge actor a machine writes with: its peer id, then `nonce` (drawn by each process
+/// that opens the store), so that no two processes, and no copy restored from a backup, ever
+/// reuse an actor's sequence numbers.
+pub fn machine_actor(peer: &str, nonce: [u8; ACTOR_NONCE_BYTES]) -> ActorId {
+    let mut bytes = peer.as_bytes().to_vec();
+    bytes.push(ACTOR_SEPARATOR);
+    bytes.extend_from_slice(&nonce);
+    ActorId::from(bytes)
+}
+
+/// The machine an actor names (one [`machine_actor`] made); None for any other actor (the
+/// genesis, schema steps, changes of releases before machines were named).
+pub fn machine_of(actor: &ActorId) -> Option<&str> {
+    let bytes = actor.to_bytes();
+    let split = bytes.len().checked_sub(ACTOR_NONCE_BYTES + 1)?;
+    if bytes[split] != ACTOR_SEPARATOR {
+        return None;
+    }
+    let peer = std::str::from_utf8(&bytes[..split]).ok()?;
+    check_peer_key(peer).ok().map(|()| peer)
+}
+
+/// How the membership rule judges a machine's record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Standing {
+    Member,
+    /// Revoked by these changes.
+    Revoked(Vec<ChangeHash>),
+    /// No write that made it a member counts.
+    Void,
+}
+
+/// One write of a member's `revoked` field that the document still holds (concurrent writes
+/// are all held).
+#[derive(Debug)]
+struct RevokedWrite {
+    revoked: bool,
+    /// The machine whose actor made it, if the actor names one.
+    writer: Option<String>,
+    change: Option<ChangeHash>,
+}
 
 impl Index {
     /// Whether `peer` is a member that has not been revoked.
@@ -35,12 +85,14 @@ impl Schedule {
             revoked: false,
             revoked_by: String::new(),
             revoked_at_ms: 0,
+            void: None,
+            revocations: Vec::new(),
         };
         member.check()?;
         let message = format!("trust machine '{name}' ({peer}) {how}");
         match self.index().members.get(peer) {
             None => self.add(edit, &member, message),
-            Some(existing) if existing.revoked => self.update(
+            Some(existing) if !existing.is_trusted() => self.update_fields(
                 edit,
                 &member,
                 &[
@@ -52,6 +104,7 @@ impl Schedule {
                     "revoked_at",
                 ],
                 message,
+                true,
             ),
             Some(_) => Err(ModelError::AlreadyExists {
                 kind: Collection::Members.noun(),
@@ -88,5 +141,258 @@ impl Schedule {
             &["revoked", "revoked_by", "revoked_at"],
             message,
         )
+    }
+}
+
+/// The actor `machine` writes `author`'s changes with. Automerge keeps one author per actor,
+/// so each author gets an actor of their own, drawn from the process's nonce and the author.
+pub(crate) fn author_actor(machine: &(String, [u8; ACTOR_NONCE_BYTES]), author: &str) -> ActorId {
+    use sha2::{Digest, Sha256};
+    let (peer, nonce) = machine;
+    let digest = Sha256::new()
+        .chain_update(nonce)
+        .chain_update(author.as_bytes())
+        .finalize();
+    let mut derived = [0; ACTOR_NONCE_BYTES];
+    derived.copy_from_slice(&digest[..ACTOR_NONCE_BYTES]);
+    machine_actor(peer, derived)
+}
+
+impl Schedule {
+    /// From now on, changes are written as `peer`'s (see [`machine_actor`]); `nonce` is drawn
+    /// afresh by each process.
+    pub fn write_as_machine(&mut self, peer: &str, nonce: [u8; ACTOR_NONCE_BYTES]) {
+        self.machine = Some((peer.to_owned(), nonce));
+    }
+
+    /// Applies the membership rule to every member of `index`. A write of a machine's
+    /// `revoked` field counts only if the machine that made it was a member when it made it:
+    ///
+    /// - a write by another machine, if that machine is a member, or a revoked member whose
+    ///   revocation had seen the write;
+    /// - a machine's write on its own record, if it was a member just before (by the writes it
+    ///   overwrote), or if it founded the site (no member record existed before it);
+    /// - a write whose actor names no machine (older releases wrote with anonymous actors).
+    ///
+    /// A write that does not count gives way to the writes it overwrote. Among the writes that
+    /// count, a revocation wins over any concurrent trust. So a revoked machine that has not
+    /// heard of its revocation cannot admit another machine, nor trust itself again, whatever
+    /// order the changes reach a node in; and every node computes the same members from the
+    /// same changes.
+    pub(crate) fn judge_members(&mut self, index: &mut Index) {
+        let peers: Vec<String> = index.members.keys().cloned().collect();
+        let mut seen_by: BTreeMap<ChangeHash, BTreeSet<ChangeHash>> = BTreeMap::new();
+        let mut standing: BTreeMap<String, Standing> = BTreeMap::new();
+        for peer in &peers {
+            let writes = self.revoked_writes(peer, None);
+            standing.insert(peer.clone(), judged(writes.iter()));
+        }
+        // Each round settles at least the machines whose writers are settled, so as many rounds
+        // as machines settle any record that can be settled; records still changing then judge
+        // each other in a circle, and none of them counts.
+        let mut before = BTreeMap::new();
+        let mut settled = false;
+        for _ in 0..=peers.len() {
+            let mut next = BTreeMap::new();
+            for peer in &peers {
+                let start = self.revoked_writes(peer, None);
+                let counting = self.counting(peer, start, &standing, &mut seen_by);
+                next.insert(peer.clone(), judged(counting.iter()));
+            }
+            if next == standing {
+                settled = true;
+                break;
+            }
+            before = std::mem::replace(&mut standing, next);
+        }
+        if !settled {
+            for (peer, s) in &mut standing {
+                if before.get(peer) != Some(s) {
+                    *s = Standing::Void;
+                }
+            }
+        }
+        for (peer, member) in &mut index.members {
+            match standing.get(peer) {
+                Some(Standing::Member) => {
+                    member.revoked = false;
+                    member.void = None;
+                    member.revocations.clear();
+                }
+                Some(Standing::Revoked(revocations)) => {
+                    member.revoked = true;
+                    member.void = None;
+                    member.revocations.clone_from(revocations);
+                }
+                Some(Standing::Void) | None => {
+                    // Cut off like a revoked machine, whatever the winning value says.
+                    member.revoked = true;
+                    member.revocations.clear();
+                    member.void = Some(
+                        "it was admitted, or trusted again, only by machines that were no \
+                         members then (revoked by a revocation that had not seen it)"
+                            .into(),
+                    );
+                }
+            }
+        }
+    }
+
+    /// The changes `peer` made while it was no member, oldest first: all of them when its
+    /// admission is void, those no revocation of it had seen when it is revoked, none else.
+    /// (A revoked machine that has not heard goes on writing; `revert --after-revocation`
+    /// undoes what it wrote.)
+    pub fn changes_after_revocation(&mut self, peer: &str) -> Vec<ChangeHash> {
+        let Some(member) = self.index().members.get(peer) else {
+            return Vec::new();
+        };
+        let (void, revocations) = (member.void.is_some(), member.revocations.clone());
+        if !void && revocations.is_empty() {
+            return Vec::new();
+        }
+        let made: Vec<ChangeHash> = self
+            .doc
+            .get_changes_meta(&[])
+            .iter()
+            .filter(|meta| machine_of(&meta.actor) == Some(peer))
+            .map(|meta| meta.hash)
+            .collect();
+        let mut seen_by = BTreeMap::new();
+        made.into_iter()
+            .filter(|change| {
+                void || !revocations
+                    .iter()
+                    .any(|revocation| self.saw(*revocation, *change, &mut seen_by))
+            })
+            .collect()
+    }
+
+    /// The writes of `peer`'s record that count, walking back from `start`: a write that does
+    /// not count gives way to the writes it overwrote.
+    fn counting(
+        &mut self,
+        peer: &str,
+        start: Vec<RevokedWrite>,
+        standing: &BTreeMap<String, Standing>,
+        seen_by: &mut BTreeMap<ChangeHash, BTreeSet<ChangeHash>>,
+    ) -> Vec<RevokedWrite> {
+        let mut todo = start;
+        let mut visited = BTreeSet::new();
+        let mut counting = Vec::new();
+        while let Some(write) = todo.pop() {
+            let Some(change) = write.change else {
+                continue;
+            };
+            if !visited.insert(change) {
+                continue;
+            }
+            if self.counts(peer, &write, standing, seen_by) {
+                counting.push(write);
+            } else {
+                let deps = self.deps_of(change);
+                todo.extend(self.revoked_writes(peer, Some(&deps)));
+            }
+        }
+        counting
+    }
+
+    /// Whether one write of `peer`'s record counts (see [`Schedule::judge_members`]).
+    fn counts(
+        &mut self,
+        peer: &str,
+        write: &RevokedWrite,
+        standing: &BTreeMap<String, Standing>,
+        seen_by: &mut BTreeMap<ChangeHash, BTreeSet<ChangeHash>>,
+    ) -> bool {
+        let (Some(writer), Some(change)) = (&write.writer, write.change) else {
+            return write.writer.is_none();
+        };
+        if writer == peer {
+            let deps = self.deps_of(change);
+            let overwritten = self.revoked_writes(peer, Some(&deps));
+            if overwritten.is_empty() {
+                let members = self.collection(Collection::Members).clone();
+                return self.doc.keys_at(&members, &deps).next().is_none();
+            }
+            let counting = self.counting(peer, overwritten, standing, seen_by);
+            return judged(counting.iter()) == Standing::Member;
+        }
+        match standing.get(writer) {
+            Some(Standing::Member) => true,
+            Some(Standing::Revoked(revocations)) => revocations
+                .clone()
+                .into_iter()
+                .any(|revocation| self.saw(revocation, change, seen_by)),
+            Some(Standing::Void) | None => false,
+        }
+    }
+
+    /// The changes `change` depends on directly.
+    fn deps_of(&mut self, change: ChangeHash) -> Vec<ChangeHash> {
+        self.doc
+            .get_change_meta_by_hash(&change)
+            .map(|meta| meta.deps)
+            .unwrap_or_default()
+    }
+
+    /// Whether `change` is `revocation` or one of the changes it depends on, directly or not.
+    fn saw(
+        &mut self,
+        revocation: ChangeHash,
+        change: ChangeHash,
+        not_seen: &mut BTreeMap<ChangeHash, BTreeSet<ChangeHash>>,
+    ) -> bool {
+        let unseen = not_seen.entry(revocation).or_insert_with(|| {
+            self.doc
+                .get_changes_meta(&[revocation])
+                .iter()
+                .map(|meta| meta.hash)
+                .collect()
+        });
+        !unseen.contains(&change)
+    }
+
+    /// The writes of `peer`'s `revoked` field the document holds (concurrent ones all), now or
+    /// at `heads`.
+    fn revoked_writes(&self, peer: &str, heads: Option<&[ChangeHash]>) -> Vec<RevokedWrite> {
+        let Some(obj) = self.entity_object(Collection::Members, peer) else {
+            return Vec::new();
+        };
+        let values = match heads {
+            None => self.doc.get_all(&obj, "revoked"),
+            Some(heads) => self.doc.get_all_at(&obj, "revoked", heads),
+        };
+        values
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(value, id)| RevokedWrite {
+                // Anything but a plain false counts as revoked, as the record's reader has it.
+                revoked: !matches!(value, Value::Scalar(ref v) if **v == ScalarValue::Boolean(false)),
+                writer: match &id {
+                    ObjId::Id(_, actor, _) => machine_of(actor).map(str::to_owned),
+                    ObjId::Root => None,
+                },
+                change: self.doc.hash_for_opid(&id),
+            })
+            .collect()
+    }
+}
+
+/// The standing the writes that count give: none, void; a revocation among them, revoked (by
+/// those revocations); else a member.
+fn judged<'w>(writes: impl Iterator<Item = &'w RevokedWrite>) -> Standing {
+    let writes: Vec<&RevokedWrite> = writes.collect();
+    if writes.is_empty() {
+        Standing::Void
+    } else if writes.iter().any(|w| w.revoked) {
+        Standing::Revoked(
+            writes
+                .iter()
+                .filter(|w| w.revoked)
+                .filter_map(|w| w.change)
+                .collect(),
+        )
+    } else {
+        Standing::Member
     }
 }

@@ -75,6 +75,10 @@ pub struct Report {
     pub max_rounds: u32,
     /// Simulated time from the end of the faults until every replica agreed.
     pub quiesce_ms: u64,
+    /// Machines every replica judged revoked at the end, and those whose admission no
+    /// replica counted (void).
+    pub members_revoked: usize,
+    pub members_void: usize,
 }
 
 /// A broken promise, with the seed that shows it.
@@ -162,6 +166,10 @@ struct InFlight {
 
 pub(crate) struct Replica {
     pub(crate) schedule: Schedule,
+    /// The machine it writes as, and how many times it restarted (each process draws a new
+    /// actor).
+    machine: &'static str,
+    restarts: u8,
     engine: Engine<usize>,
     validator: Validator,
     /// The store: the document as last persisted.
@@ -172,11 +180,14 @@ pub(crate) struct Replica {
 }
 
 impl Replica {
-    fn new(schedule: Schedule) -> Replica {
+    fn new(machine: &'static str, schedule: Schedule) -> Replica {
         let mut schedule = schedule;
+        schedule.write_as_machine(machine, [1; shiftmesh_model::ACTOR_NONCE_BYTES]);
         let durable = schedule.doc_mut().save();
         let validator = validate_all(&mut schedule);
         Replica {
+            machine,
+            restarts: 0,
             schedule,
             engine: Engine::new(Limits::default()),
             validator,
@@ -196,6 +207,11 @@ impl Replica {
             AutoCommit::load(&self.durable).map_err(|e| format!("the store does not load: {e}"))?;
         self.schedule =
             Schedule::from_doc(doc).map_err(|e| format!("the store is not a schedule: {e}"))?;
+        self.restarts = self.restarts.wrapping_add(1);
+        self.schedule.write_as_machine(
+            self.machine,
+            [self.restarts.wrapping_add(1); shiftmesh_model::ACTOR_NONCE_BYTES],
+        );
         self.engine = Engine::new(Limits::default());
         self.validator = validate_all(&mut self.schedule);
         self.up = true;
@@ -583,6 +599,13 @@ impl Sim {
                 )));
             }
             let replica = &mut self.replicas[at];
+            if replica.schedule.index().members != first_index.members {
+                let members = format!("{:?}", replica.schedule.index().members);
+                return Err(self.fail(format!(
+                    "replica {at} judges the members otherwise than replica 0: {members} vs {:?}",
+                    first_index.members
+                )));
+            }
             if replica.schedule.index() != &first_index {
                 return Err(self.fail(format!(
                     "replica {at} reads a different schedule than replica 0"
@@ -665,9 +688,10 @@ pub fn run(seed: u64, config: &Config) -> Result<Report, Failure> {
         let mut f = founder;
         f.doc_mut().save()
     };
-    for _ in 0..config.replicas {
+    for at in 0..config.replicas {
         let doc = AutoCommit::load(&saved).expect("the founder's schedule loads");
         replicas.push(Replica::new(
+            workload::MACHINES[at % (workload::MACHINES.len() - 1)],
             Schedule::from_doc(doc).expect("the founder's document is a schedule"),
         ));
     }
@@ -701,6 +725,12 @@ pub fn run(seed: u64, config: &Config) -> Result<Report, Failure> {
     }
     sim.quiesce()?;
     sim.check()?;
+    let members = &sim.replicas[0].schedule.index().members;
+    sim.report.members_revoked = members
+        .values()
+        .filter(|m| m.revoked && m.void.is_none())
+        .count();
+    sim.report.members_void = members.values().filter(|m| m.void.is_some()).count();
     Ok(sim.report)
 }
 
@@ -713,7 +743,7 @@ pub fn summary(reports: &[Report]) -> String {
     let quiesce: Vec<u64> = reports.iter().map(|r| r.quiesce_ms).collect();
     let at = |q: f64| quantile(&quiesce, q);
     format!(
-        "{} seeds: {} acknowledged edits, 0 lost; {} messages ({} dropped, {} duplicated); {} crashes, {} partitions, {} disconnections; {} sessions completed, {} failed, at most {} rounds; agreement after the faults stopped p50 {} ms, p99 {} ms (simulated)",
+        "{} seeds: {} acknowledged edits, 0 lost; {} messages ({} dropped, {} duplicated); {} crashes, {} partitions, {} disconnections; {} sessions completed, {} failed, at most {} rounds; agreement after the faults stopped p50 {} ms, p99 {} ms (simulated); machines judged alike by every replica: {} revoked, {} void",
         reports.len(),
         sum(|r| r.edits_acknowledged),
         sum(|r| r.messages_sent),
@@ -727,5 +757,7 @@ pub fn summary(reports: &[Report]) -> String {
         reports.iter().map(|r| r.max_rounds).max().unwrap_or(0),
         at(0.5),
         at(0.99),
+        sum(|r| r.members_revoked),
+        sum(|r| r.members_void),
     )
 }

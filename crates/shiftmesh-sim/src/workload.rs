@@ -18,6 +18,15 @@ use crate::Replica;
 
 const STAFF: [&str; 5] = ["ana", "bo", "cy", "dee", "eli"];
 const SHIFTS: [&str; 6] = ["s0", "s1", "s2", "s3", "s4", "s5"];
+/// The machines replicas write as (peer ids in libp2p's base58 form), one per replica; the
+/// last is never a replica, only admitted and revoked.
+pub const MACHINES: [&str; 5] = [
+    "12D3KooWSimAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "12D3KooWSimBbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+    "12D3KooWSimCcccccccccccccccccccccccccccccccccccccccccc",
+    "12D3KooWSimDdddddddddddddddddddddddddddddddddddddddddd",
+    "12D3KooWSimEeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee",
+];
 
 fn id(text: &str) -> Id {
     Id::parse(text).expect("the workload's ids are valid")
@@ -32,8 +41,11 @@ fn hour(h: i64) -> Time {
 }
 
 /// The schedule every replica starts from: the site, two people and two shifts.
+/// The founding replica's schedule: the site, a little staff and shifts, and every machine
+/// admitted by the founder's (the first machine's).
 pub fn founding_schedule() -> Schedule {
     let mut schedule = Schedule::new();
+    schedule.write_as_machine(MACHINES[0], [0; shiftmesh_model::ACTOR_NONCE_BYTES]);
     let edit = Edit {
         author: "founder@sim".into(),
         now_ms: 1,
@@ -51,6 +63,11 @@ pub fn founding_schedule() -> Schedule {
         schedule
             .add(&edit, &shift(s, i, 9, 4, 2), format!("add {s}"))
             .expect("new shift");
+    }
+    for machine in MACHINES {
+        schedule
+            .trust_member(&edit, machine, "machine", "founding the site")
+            .expect("a new member");
     }
     schedule
 }
@@ -79,7 +96,16 @@ pub fn random_edit(rng: &mut StdRng, replica: &mut Replica, now: u64) -> Option<
     };
     let p = STAFF[rng.gen_range(0..STAFF.len())];
     let s = SHIFTS[rng.gen_range(0..SHIFTS.len())];
-    let result = match rng.gen_range(0..12) {
+    let result = match rng.gen_range(0..14) {
+        12 => {
+            // Membership, concurrently on replicas that may not have heard of each other's.
+            let machine = MACHINES[rng.gen_range(0..MACHINES.len())];
+            schedule.trust_member(&edit, machine, "machine", "by hand")
+        }
+        13 => {
+            let machine = MACHINES[rng.gen_range(0..MACHINES.len())];
+            schedule.revoke_member(&edit, machine)
+        }
         11 => {
             // Another Automerge program edits a copy (a backup), which is merged back.
             let mut doc = schedule.doc_mut().fork();

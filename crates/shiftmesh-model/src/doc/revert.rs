@@ -129,7 +129,9 @@ impl Schedule {
         what: &str,
         message: String,
     ) -> Result<(Written, String)> {
-        let (steps, refusals) = self.revert_steps(before, after);
+        let (steps, mut refusals) = self.revert_steps(before, after);
+        // Each field of an entity gives its reason; one is enough.
+        refusals.dedup();
         if !refusals.is_empty() {
             let more = refusals.len().saturating_sub(REFUSALS_LISTED_MAX);
             let listed: Vec<&str> = refusals
