@@ -477,6 +477,14 @@ impl Schedule {
 
     /// Refreshes the index for the entities in `dirty` (and the site settings).
     pub fn refresh(&mut self, dirty: &mut Dirty) {
+        // The rule judges again only when a member record is touched or the index is rebuilt;
+        // other writes (nearly all) leave every standing as it is, and skip the comparison.
+        let rejudges = dirty.len() > REFRESH_REBUILD_ENTITIES
+            || dirty.iter().any(|(c, _)| *c == Collection::Members);
+        if !rejudges {
+            self.refresh_entities(dirty);
+            return;
+        }
         let judged_before = self.judged_members();
         self.refresh_entities(dirty);
         // A machine whose standing the membership rule changed is touched too, though no

@@ -410,19 +410,17 @@ fn generate(
         let Some(message) = doc.sync().generate_sync_message(state) else {
             return Ok(None);
         };
-        let without_changes = sync::Message {
-            heads: message.heads.clone(),
-            need: message.need.clone(),
-            have: message.have.clone(),
-            changes: sync::ChunkList::empty(),
-            flags: message.flags,
-            version: sync::MessageVersion::V1,
-        };
         let encoded = message.encode();
         if encoded.len() <= max_bytes {
             return Ok(Some(encoded));
         }
-        within_limit(doc, state, without_changes, max_bytes).map(Some)
+        // Rare: the message is read back for its heads and summaries rather than copied on
+        // every message in case it is too large.
+        let mut message =
+            sync::Message::decode(&encoded).map_err(|e| SessionError::Malformed(e.to_string()))?;
+        message.changes = sync::ChunkList::empty();
+        message.version = sync::MessageVersion::V1;
+        within_limit(doc, state, message, max_bytes).map(Some)
     })
     .ok_or(SessionError::Panicked)?
 }

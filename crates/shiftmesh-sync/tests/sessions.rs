@@ -487,14 +487,19 @@ fn garbage_from_one_peer_resets_its_session_and_others_keep_syncing() {
     mesh.assert_converged();
 }
 
+/// The default limits, with a lower bound on sync messages.
+fn with_max_message_bytes(max_message_bytes: usize) -> Limits {
+    Limits {
+        max_message_bytes,
+        ..Limits::default()
+    }
+}
+
 /// A new member whose catch-up (the whole schedule) is several times the message limit: the
 /// sender cuts it into messages within the limit, and the member ends with everything.
 #[test]
 fn a_catch_up_larger_than_the_message_limit_arrives_in_messages_within_it() {
-    let limits = Limits {
-        max_message_bytes: 8 * 1024,
-        ..Limits::default()
-    };
+    let limits = with_max_message_bytes(8 * 1024);
     let mut mesh = Mesh::with_limits(2, limits);
     // Names that do not compress, so the schedule is as large on the wire as it looks.
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
@@ -529,10 +534,7 @@ fn a_catch_up_larger_than_the_message_limit_arrives_in_messages_within_it() {
 /// sending what the peer would refuse.
 #[test]
 fn a_change_larger_than_the_message_limit_is_named_by_its_sender() {
-    let limits = Limits {
-        max_message_bytes: 4 * 1024,
-        ..Limits::default()
-    };
+    let limits = with_max_message_bytes(4 * 1024);
     let mut mesh = Mesh::with_limits(2, limits);
     mesh.add_staff(0, "ana", &"a very long name ".repeat(1_000));
     mesh.connect(0, 1);
