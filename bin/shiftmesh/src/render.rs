@@ -9,6 +9,7 @@ use shiftmesh_app::{
     ScheduleView, ShiftList, ShiftShown, ShiftView, ShownShift, StaffRow, StaffShown, StatusReport,
     Unreadable,
 };
+use shiftmesh_model::history::Provenance;
 use shiftmesh_model::time::{format_datetime, format_time};
 use shiftmesh_model::{describe_damage, Damage, Id};
 use shiftmesh_rules::{Conflict, Severity};
@@ -163,10 +164,11 @@ pub fn text(reply: &Reply) -> String {
             for e in entries {
                 let _ = writeln!(
                     out,
-                    "{}  {}  {}  {}",
+                    "{}  {}  {}{}  {}",
                     &e.hash[..12.min(e.hash.len())],
                     e.time,
                     e.author,
+                    made_on(e.provenance.as_ref(), e.machine.as_deref()),
                     e.message
                 );
                 for d in &e.diff {
@@ -493,13 +495,14 @@ fn conflict_shown(shown: &ConflictShown) -> String {
     for v in &c.values {
         let _ = writeln!(
             out,
-            "  value {} written by {}",
+            "  value {} written by {}{}",
             v.value,
             if v.author.is_empty() {
                 "unknown"
             } else {
                 &v.author
-            }
+            },
+            made_on(v.provenance.as_ref(), None)
         );
     }
     out.push_str("options:\n");
@@ -1231,4 +1234,29 @@ fn doctor(findings: &[shiftmesh_app::doctor::Finding]) -> String {
         out.push_str("nothing needs attention");
     }
     out.trim_end().to_owned()
+}
+
+/// What follows an author to say who made a change: the machine by its name in the
+/// membership list (`peer`, its peer id, when it is no member), and what is not proven.
+fn made_on(provenance: Option<&Provenance>, peer: Option<&str>) -> String {
+    let Some(p) = provenance else {
+        return String::new();
+    };
+    let machine = match (&p.machine_name, peer) {
+        (Some(name), _) => format!(" on '{name}'"),
+        (None, Some(peer)) => format!(" on a machine that is no member ({peer})"),
+        (None, None) => String::new(),
+    };
+    let mut marks = Vec::new();
+    if !p.verified {
+        marks.push("unverified");
+    }
+    if p.after_revocation {
+        marks.push("after its machine's revocation");
+    }
+    if marks.is_empty() {
+        machine
+    } else {
+        format!("{machine} [{}]", marks.join(", "))
+    }
 }

@@ -292,7 +292,7 @@ fn every_endpoint_answers_a_manager_and_edits_are_authored_by_the_account() {
     // chose.
     assert!(a
         .ok(&["history", "--limit", "30"])
-        .contains("alice@front-desk  import"));
+        .contains("alice@front-desk on 'front-desk'  import"));
     let (status, body) = alice.request("GET", "/api/no-such-thing", None);
     assert_eq!(status, 404, "{body}");
     running.stop();

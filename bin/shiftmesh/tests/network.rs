@@ -208,6 +208,8 @@ fn garbage_over_a_real_connection_resets_only_that_peers_session() {
                 request: SyncRequest {
                     start: true,
                     message,
+                    signatures: Vec::new(),
+                    want_signatures: Vec::new(),
                 },
             });
             loop {
@@ -220,7 +222,7 @@ fn garbage_over_a_real_connection_resets_only_that_peers_session() {
                     // The node's own sessions with us: answer nothing.
                     Event::Request { id, .. } => net.send(Command::Respond {
                         id,
-                        response: shiftmesh_sync::SyncResponse { message: None },
+                        response: shiftmesh_sync::SyncResponse::nothing(),
                     }),
                     _ => {}
                 }

@@ -112,7 +112,7 @@ fn hostile_peer(site_key: [u8; 32], members: &[&Node], secs: u64) -> Seen {
                     for peer in &ids {
                         net.send(Command::Request {
                             peer: *peer,
-                            request: SyncRequest { start: true, message: message.clone() },
+                            request: SyncRequest { start: true, message: message.clone(), signatures: Vec::new(), want_signatures: Vec::new() },
                         });
                         net.send(Command::Announce(Announcement::new(&[])));
                     }
@@ -416,6 +416,72 @@ fn a_revoked_machine_that_has_not_heard_cannot_admit_a_new_one() {
     assert_eq!(again.status.code(), Some(1), "b is no revoked machine");
 }
 
+/// Finding 3 of the trust review: a member writes a change that claims to be another
+/// machine's (its actor names the founder's machine, its author the founder's person) and
+/// hands it on by file. Both nodes show it as made on the founder's machine but unverified,
+/// while the founder's own changes, which reached B over the network with their signatures,
+/// are verified.
+#[test]
+fn a_change_claimed_as_another_machines_is_shown_unverified() {
+    use automerge::transaction::{CommitOptions, Transactable};
+    use automerge::ReadDoc;
+
+    let (a, _a_running) = founder();
+    let (b, _b_running) = join("bob", "node-b", &a);
+    wait_until("B has A's schedule", || converged(&[&a, &b]));
+    let backup = b.path("b.automerge");
+    b.ok(&["backup", &backup]);
+    let mut doc = automerge::AutoCommit::load(&std::fs::read(&backup).unwrap()).unwrap();
+    doc.set_author(Some(automerge::Author::from(b"alice@node-a".to_vec())));
+    doc.set_actor(shiftmesh_model::machine_actor(&peer_id(&a), [7; 8]));
+    let staff = shiftmesh_model::schema::collection_object(shiftmesh_model::Collection::Staff);
+    let staff = doc.import_obj(staff.unwrap()).unwrap();
+    let (_, sarah) = doc.get(&staff, "sarah").unwrap().expect("sarah's record");
+    doc.put(&sarah, "name", "Sarah Forged").unwrap();
+    doc.commit_with(CommitOptions::default().with_message("rename sarah"));
+    let forged = b.path("forged.automerge");
+    std::fs::write(&forged, doc.save()).unwrap();
+    assert_eq!(b.json(&["merge", &forged])["new_changes"], 1);
+    if !common::poll(|| converged(&[&a, &b])) {
+        panic!(
+            "A never got the change. A: {}\nB: {}\nA's log:\n{}\nB's log:\n{}",
+            a.heads(),
+            b.heads(),
+            _a_running.log_text(),
+            _b_running.log_text()
+        );
+    }
+
+    for node in [&a, &b] {
+        let history = node.json(&["history", "--limit", "50"]);
+        let entries = history.as_array().unwrap();
+        let claimed = entries
+            .iter()
+            .find(|e| e["message"] == "rename sarah")
+            .expect("the claimed change is listed");
+        assert_eq!(claimed["machine"], peer_id(&a).as_str());
+        assert_eq!(claimed["provenance"]["machine_name"], "node-a");
+        assert_eq!(claimed["provenance"]["verified"], false, "{claimed}");
+        let genuine: Vec<&Value> = entries
+            .iter()
+            .filter(|e| e["message"] != "rename sarah" && e["machine"] == peer_id(&a).as_str())
+            .collect();
+        assert!(!genuine.is_empty());
+        for entry in genuine {
+            assert_eq!(entry["provenance"]["verified"], true, "{entry}");
+        }
+        let text = node.ok(&["history", "--limit", "50"]);
+        let line = text
+            .lines()
+            .find(|l| l.contains("rename sarah"))
+            .expect("the claimed change is listed");
+        assert!(
+            line.contains("alice@node-a on 'node-a' [unverified]"),
+            "{line}"
+        );
+    }
+}
+
 #[test]
 fn a_flood_from_one_process_leaves_members_syncing_with_bounded_memory() {
     let (a, ra) = founder();
@@ -475,6 +541,8 @@ fn a_flood_from_one_process_leaves_members_syncing_with_bounded_memory() {
                     request: SyncRequest {
                         start: true,
                         message: big.clone(),
+                        signatures: Vec::new(),
+                        want_signatures: Vec::new(),
                     },
                 });
             }

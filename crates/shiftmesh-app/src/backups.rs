@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use shiftmesh_store::write_file_atomically;
 
 use crate::config::{BackupPolicy, Config};
 use crate::context::Context;
@@ -147,7 +146,7 @@ pub fn run_scheduled(
         }
         let path = policy.dir.join(file_name(at));
         let bytes = session.schedule.doc_mut().save();
-        write_file_atomically(&path, &bytes)?;
+        crate::transfer::write_backup(&path, &bytes, &session.schedule)?;
         session.store.record_backup(now_ms, &heads)?;
         run.written = Some(path);
     }
@@ -158,6 +157,16 @@ pub fn run_scheduled(
                 path: old.path.clone(),
                 source,
             })?;
+            // Its signatures go with it (a backup of an older release has none).
+            let beside = crate::transfer::signatures_beside(&old.path);
+            if let Err(source) = std::fs::remove_file(&beside) {
+                if source.kind() != std::io::ErrorKind::NotFound {
+                    return Err(AppError::File {
+                        path: beside,
+                        source,
+                    });
+                }
+            }
             run.pruned.push(old.path);
         }
     }

@@ -180,15 +180,44 @@ impl Db<'_> {
         } = self
         {
             let Opened { mut store, .. } = Store::open(data_dir)?;
+            let mut schedule = None;
             if !crate::history::is_current(&store, store.heads())? {
-                let mut schedule = load_schedule(&mut store)?;
-                crate::history::bring_up_to_date(&store, schedule.doc_mut(), None)?;
+                let mut loaded = load_schedule(&mut store)?;
+                crate::history::bring_up_to_date(&store, loaded.doc_mut(), None)?;
+                schedule = Some(loaded);
             }
-            return crate::history::read(&store, limit, filter);
+            let mut entries = crate::history::read(&store, limit, filter)?;
+            // The members as judged: from the index snapshot, unless the document is loaded.
+            let members = match (&schedule, fresh_index(&store)?) {
+                (Some(loaded), _) => loaded.index().members.clone(),
+                (None, Some((index, _))) => index.members,
+                (None, None) => {
+                    let loaded = schedule.insert(load_schedule(&mut store)?);
+                    loaded.index().members.clone()
+                }
+            };
+            let revoked = crate::history::revoked_machines(&entries, &members);
+            let after = if revoked.is_empty() {
+                Default::default()
+            } else {
+                let loaded = match &mut schedule {
+                    Some(loaded) => loaded,
+                    None => schedule.insert(load_schedule(&mut store)?),
+                };
+                crate::history::changes_after_revocation(loaded, &revoked)
+            };
+            crate::history::prove(&mut entries, &members, |h| store.is_signed(h), &after);
+            return Ok(entries);
         }
         let session = self.open()?;
         crate::history::bring_up_to_date(&session.store, session.schedule.doc_mut(), None)?;
-        crate::history::read(&session.store, limit, filter)
+        let mut entries = crate::history::read(&session.store, limit, filter)?;
+        let members = session.schedule.index().members.clone();
+        let revoked = crate::history::revoked_machines(&entries, &members);
+        let after = crate::history::changes_after_revocation(&mut session.schedule, &revoked);
+        let schedule = &session.schedule;
+        crate::history::prove(&mut entries, &members, |h| schedule.is_signed(h), &after);
+        Ok(entries)
     }
 
     /// The running node's status, or None when this process opened the store itself.
@@ -253,10 +282,9 @@ impl Snapshot {
     /// The schedule itself, loaded for a read that needs more than the index.
     fn schedule(&mut self) -> Result<Schedule> {
         let doc = self.store.load_document()?;
-        Ok(Schedule::from_doc_and_index(
-            doc,
-            Some(self.view.index().clone()),
-        )?)
+        let mut schedule = Schedule::from_doc_and_index(doc, Some(self.view.index().clone()))?;
+        crate::session::restore_signatures(&self.store, &mut schedule)?;
+        Ok(schedule)
     }
 }
 

@@ -4,10 +4,13 @@
 //! history costs nothing on the paths people wait on. A long past that arrived at once (a
 //! fresh node's catch-up) is recorded when the history is first read.
 
-use automerge::AutoCommit;
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::{AutoCommit, ChangeHash};
 use shiftmesh_model::history::{
-    change_operations, changes_since, record, HistoryEntry, HistoryFilter, Recorded,
+    change_operations, changes_since, record, HistoryEntry, HistoryFilter, Provenance, Recorded,
 };
+use shiftmesh_model::{Member, Schedule};
 use shiftmesh_store::{HistoryRow, Store, StoreError};
 
 use crate::{AppError, Result};
@@ -125,4 +128,52 @@ pub fn read(store: &Store, limit: usize, filter: &HistoryFilter) -> Result<Vec<H
         }
     }
     Ok(out)
+}
+
+/// The machines of `entries` that are revoked or void: their changes made after the revocation
+/// are flagged, which needs the document to work out.
+pub fn revoked_machines(
+    entries: &[HistoryEntry],
+    members: &BTreeMap<String, Member>,
+) -> BTreeSet<String> {
+    entries
+        .iter()
+        .filter_map(|e| e.machine.as_ref())
+        .filter(|machine| members.get(*machine).is_some_and(|m| m.revoked))
+        .cloned()
+        .collect()
+}
+
+/// The changes `machines` made after their revocation (see
+/// [`Schedule::changes_after_revocation`]).
+pub fn changes_after_revocation(
+    schedule: &mut Schedule,
+    machines: &BTreeSet<String>,
+) -> BTreeSet<ChangeHash> {
+    machines
+        .iter()
+        .flat_map(|machine| schedule.changes_after_revocation(machine))
+        .collect()
+}
+
+/// Fills in who made each entry, as far as it is proven: the machine's name in the membership
+/// list, whether its signature verifies, and whether it came after the machine's revocation.
+pub fn prove(
+    entries: &mut [HistoryEntry],
+    members: &BTreeMap<String, Member>,
+    is_signed: impl Fn(&ChangeHash) -> bool,
+    after_revocation: &BTreeSet<ChangeHash>,
+) {
+    for entry in entries {
+        let hash: Option<ChangeHash> = entry.hash.parse().ok();
+        entry.provenance = Some(Provenance {
+            machine_name: entry
+                .machine
+                .as_ref()
+                .and_then(|machine| members.get(machine))
+                .map(|member| member.name.clone()),
+            verified: entry.machine.is_some() && hash.as_ref().is_some_and(&is_signed),
+            after_revocation: hash.is_some_and(|h| after_revocation.contains(&h)),
+        });
+    }
 }

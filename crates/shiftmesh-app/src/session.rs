@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use shiftmesh_model::{Index, Schedule};
-use shiftmesh_store::{Identity, Opened, Store, StoreError};
+use shiftmesh_model::{ChangeSignature, Index, Schedule};
+use shiftmesh_store::{Identity, Opened, Store, StoreError, StoredSignature};
 
 use crate::{AppError, Result};
 
@@ -42,6 +42,9 @@ impl Session {
 
     /// Makes the schedule's new changes durable; an edit is acknowledged only after this.
     pub fn persist(&mut self) -> Result<(), StoreError> {
+        // Signatures go first: one whose change is not yet on disk is harmless, a change on disk
+        // without its signature would show as unverified.
+        save_signatures(&self.store, self.schedule.take_unsaved_signatures())?;
         self.store.persist(self.schedule.doc_mut())?;
         if self.write_index_on_persist {
             write_index_snapshot(&mut self.store, &mut self.schedule)?;
@@ -74,13 +77,38 @@ impl Session {
     }
 }
 
-/// Makes the changes this process writes this machine's, by its peer id, with a nonce of its
-/// own (see [`shiftmesh_model::machine_actor`]): the membership rule reads which machine wrote
-/// what.
+/// Makes the changes this process writes this machine's: written with an actor naming it by its
+/// peer id, with a nonce of its own (see [`shiftmesh_model::machine_actor`]), and signed with its
+/// key. The membership rule and `history` read which machine wrote what.
 pub fn write_as_this_machine(schedule: &mut Schedule, identity: &Identity) {
     let mut nonce = [0; shiftmesh_model::ACTOR_NONCE_BYTES];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut nonce);
-    schedule.write_as_machine(&identity.peer_id().to_string(), nonce);
+    schedule.sign_as(identity.keypair.clone(), nonce);
+}
+
+/// Records signatures in the store (they are flushed with the next change persisted).
+pub(crate) fn save_signatures(
+    store: &Store,
+    signatures: Vec<ChangeSignature>,
+) -> Result<(), StoreError> {
+    let stored: Vec<StoredSignature> = signatures
+        .into_iter()
+        .map(|s| (s.change, s.machine, s.signature))
+        .collect();
+    store.save_signatures(&stored)
+}
+
+/// Puts back the signatures the store holds (see [`shiftmesh_model::ChangeSignature`]).
+pub fn restore_signatures(store: &Store, schedule: &mut Schedule) -> Result<(), StoreError> {
+    let stored = store.signatures()?;
+    schedule.restore_signatures(stored.into_iter().map(|(change, machine, signature)| {
+        ChangeSignature {
+            change,
+            machine,
+            signature,
+        }
+    }));
+    Ok(())
 }
 
 /// Loads the document and its index (from the index snapshot when it matches). A document of
@@ -97,6 +125,7 @@ pub fn load_schedule(store: &mut Store) -> Result<Schedule> {
             store.dir().display()
         ))
     })?;
+    restore_signatures(store, &mut schedule)?;
     if schedule.upgraded() > 0 {
         store.persist(schedule.doc_mut())?;
         tracing::info!(

@@ -266,7 +266,7 @@ pub fn backup(ctx: &mut Context, file: Option<PathBuf>) -> Result<Reply> {
     let size = bytes.len();
     let data = match &file {
         Some(path) => {
-            write_file_atomically(path, &bytes)?;
+            write_backup(path, &bytes, &s.schedule)?;
             Vec::new()
         }
         None => bytes,
@@ -277,6 +277,37 @@ pub fn backup(ctx: &mut Context, file: Option<PathBuf>) -> Result<Reply> {
         changes,
         data,
     }))
+}
+
+/// Writes a backup (`bytes`, the whole document) to `path`, and beside it the signatures of its
+/// changes (`PATH.signatures`, see [`shiftmesh_model::signature_file`]).
+pub(crate) fn write_backup(path: &Path, bytes: &[u8], schedule: &Schedule) -> Result<()> {
+    write_file_atomically(path, bytes)?;
+    let signatures = shiftmesh_model::signature_file::encode(&schedule.signatures());
+    write_file_atomically(&signatures_beside(path), &signatures)?;
+    Ok(())
+}
+
+/// Where the signatures of the backup at `path` are.
+pub(crate) fn signatures_beside(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(shiftmesh_model::signature_file::SUFFIX);
+    PathBuf::from(name)
+}
+
+/// The signatures beside a backup read from a file, if there are any (a backup uploaded as
+/// bytes, or carried without them, has none: its changes show as unverified until a peer
+/// that holds their signatures is met).
+fn signatures_of(source: &Source) -> Result<Vec<shiftmesh_model::ChangeSignature>> {
+    let Source::Path(path) = source else {
+        return Ok(Vec::new());
+    };
+    let beside = signatures_beside(path);
+    if !beside.exists() {
+        return Ok(Vec::new());
+    }
+    let (_, bytes) = read_source(&Source::Path(beside), BACKUP_FILE_MAX_BYTES)?;
+    Ok(shiftmesh_model::signature_file::decode(&bytes))
 }
 
 /// Replaces the schedule of a data directory with a backup. Only with no node running (the
@@ -294,7 +325,12 @@ pub fn restore(data_dir: &Path, source: &Source) -> Result<Reply> {
             data_dir.display()
         )));
     }
+    // Only the signatures that verify against their changes' machines are kept.
+    schedule.accept_signatures(signatures_of(source)?);
     let aside = Store::replace(data_dir, schedule.doc_mut())?;
+    let store = Store::open(data_dir)?.store;
+    crate::session::save_signatures(&store, schedule.take_unsaved_signatures())?;
+    store.flush_signatures()?;
     Ok(Reply::Restored(Restored {
         restored: name,
         changes: schedule.change_count(),
@@ -307,6 +343,7 @@ pub fn merge(ctx: &mut Context, source: Source) -> Result<Reply> {
     let now_ms = ctx.edit()?.now_ms;
     let (s, checked) = Checked::open(&mut ctx.db)?;
     let before = s.schedule.heads();
+    s.schedule.accept_signatures(signatures_of(&source)?);
     let merged = s
         .schedule
         .merge_bytes(&bytes)

@@ -78,6 +78,8 @@ pub fn sync_message(data: &[u8]) -> Result<(), String> {
     let request = SyncRequest {
         start: true,
         message: data.to_vec(),
+        signatures: Vec::new(),
+        want_signatures: Vec::new(),
     };
     let outputs = engine.handle(&mut schedule, 1, Input::Request { peer: 1, request });
     let answers = outputs
@@ -87,6 +89,7 @@ pub fn sync_message(data: &[u8]) -> Result<(), String> {
     assert_eq!(answers, 1, "a request got {answers} answers");
     let response = SyncResponse {
         message: Some(data.to_vec()),
+        signatures: Vec::new(),
     };
     let outputs = engine.handle(&mut schedule, 2, Input::Response { peer: 1, response });
     match failure(&outputs) {

@@ -4,7 +4,7 @@
 import { api, get, post, patch, del, ApiError } from './api.js';
 import * as dates from './dates.js';
 import {
-  el, table, month, conflictList, badges, badge, shiftCard, optionLabel,
+  el, table, month, conflictList, badges, badge, shiftCard, optionLabel, madeBy,
 } from './views.js';
 import { ask, choose, showError, toast } from './dialogs.js';
 
@@ -568,7 +568,7 @@ async function resolve(id, option) {
       title: option === 'pick-value' ? 'Keep which value?' : 'Keep which version?',
       label: 'Values, with who wrote each',
       options: conflict.values.map((v, i) => [option === 'keep-version' ? String(i + 1) : (typeof v.value === 'string' ? v.value : JSON.stringify(v.value)),
-        `${typeof v.value === 'string' ? v.value : JSON.stringify(v.value)} — ${v.author || 'unknown'}`]),
+        `${typeof v.value === 'string' ? v.value : JSON.stringify(v.value)} — ${madeBy(v.author, v.provenance)}`]),
       confirm: 'Keep it',
     });
     if (value === null) return;
@@ -618,7 +618,7 @@ async function undoRecent() {
   const hash = await choose({
     title: 'Recent changes',
     label: 'Newest first; undoing one writes back what it replaced, and says so if a later change rewrote it',
-    options: recent.map((c) => [c.hash, `${when(c.time)} · ${c.author} · ${c.message}`]),
+    options: recent.map((c) => [c.hash, `${when(c.time)} · ${madeBy(c.author, c.provenance)} · ${c.message}`]),
     confirm: 'Undo this change',
   });
   if (!hash) return;

@@ -4,6 +4,20 @@
 
 import * as dates from './dates.js';
 
+/**
+ * Who made a change, as the node can prove it: the author, the machine by its name in the
+ * membership list, and "unverified" when no valid signature of that machine binds the change.
+ */
+export function madeBy(author, provenance) {
+  let text = author || 'unknown';
+  if (!provenance) return text;
+  if (provenance.machine_name) text += ` on ‘${provenance.machine_name}’`;
+  const marks = [];
+  if (!provenance.verified) marks.push('unverified');
+  if (provenance.after_revocation) marks.push("after its machine's revocation");
+  return marks.length ? `${text} [${marks.join(', ')}]` : text;
+}
+
 /** Makes an element: el('div', {class: 'x', text: 'y', data: {id: 1}}, [children]). */
 export function el(tag, attrs = {}, children = []) {
   const node = document.createElement(tag);
@@ -244,7 +258,7 @@ export function conflictList(conflicts, ctx) {
     ]);
     if (c.values && c.values.length > 0 && c.kind !== 'unreadable-field') {
       item.append(el('ul', { class: 'values plain' }, c.values.map((v) => el('li', {
-        text: `${typeof v.value === 'string' ? v.value : JSON.stringify(v.value)} — written by ${v.author || 'unknown'}`,
+        text: `${typeof v.value === 'string' ? v.value : JSON.stringify(v.value)} — written by ${madeBy(v.author, v.provenance)}`,
       }))));
     }
     if (ctx.manager) {

@@ -173,6 +173,8 @@ pub struct Schedule {
     /// Members whose standing the membership rule changed since the last merge report, for
     /// [`Schedule::touched_since`] to include (their records were not written).
     rejudged: Dirty,
+    /// Which machine made which change, proven (see [`crate::signatures`]).
+    pub(crate) signatures: crate::signatures::Signatures,
 }
 
 impl std::ops::Deref for Schedule {
@@ -258,6 +260,7 @@ impl Schedule {
             upgraded,
             machine: None,
             rejudged: Dirty::new(),
+            signatures: Default::default(),
         };
         if prebuilt {
             // The steps add only empty collections and root settings. The snapshot keeps what
@@ -427,6 +430,22 @@ impl Schedule {
             .hash_for_opid(op)
             .and_then(|h| self.author_of_change(&h))
             .unwrap_or_default()
+    }
+
+    /// Which machine made a change, by its name in the membership list, and whether its
+    /// signature proves it.
+    pub fn provenance_of(&mut self, change: Option<ChangeHash>) -> crate::history::Provenance {
+        let machine = change
+            .and_then(|h| self.doc.get_change_meta_by_hash(&h))
+            .and_then(|meta| crate::members::machine_of(&meta.actor).map(str::to_owned));
+        crate::history::Provenance {
+            machine_name: machine
+                .as_ref()
+                .and_then(|m| self.index().members.get(m))
+                .map(|member| member.name.clone()),
+            verified: machine.is_some() && change.is_some_and(|h| self.is_signed(&h)),
+            after_revocation: false,
+        }
     }
 
     fn author_of_change(&mut self, hash: &ChangeHash) -> Option<String> {
@@ -641,6 +660,7 @@ impl Schedule {
                     .change
                     .and_then(|h| self.author_of_change(&h))
                     .unwrap_or_default(),
+                provenance: self.provenance_of(raw.change),
                 value: raw.value,
                 change: raw.change,
                 object: raw.object,
@@ -975,6 +995,9 @@ impl Schedule {
                         .with_message(message)
                         .with_time(edit.now_ms.div_euclid(1000)),
                 );
+                if let Some(change) = change {
+                    self.sign(change);
+                }
                 self.refresh(&mut dirty);
                 Ok((value, Written { change, dirty }))
             }
@@ -1200,6 +1223,7 @@ impl Schedule {
         let before = self.doc.get_heads();
         let mut replacement = Schedule::from_doc(doc)?;
         replacement.machine = self.machine.take();
+        self.hand_signatures_to(&mut replacement);
         *self = replacement;
         let new_changes = self.doc.get_changes_meta(&before).len();
         Ok(Merged {
@@ -1236,7 +1260,10 @@ impl Schedule {
     /// because `get_changes` re-encodes changes from the op set, which for a whole schedule
     /// (a first sync) costs seconds and is not needed when the index is rebuilt anyway.
     fn changes_since(&mut self, before: &[ChangeHash], refresh: bool) -> Merged {
+        // Signatures that came ahead of these changes are placed first.
+        self.settle_signatures();
         let meta = self.doc.get_changes_meta(before);
+        self.signatures.note_unsigned(&meta);
         let new_changes = meta.len();
         let ops: u64 = meta
             .iter()
@@ -1498,6 +1525,8 @@ pub struct ConcurrentValue {
     pub object: Option<String>,
     /// Who wrote it, `user@node` (empty when the change records no author).
     pub author: String,
+    /// The machine that wrote it, by its name, and whether that is proven.
+    pub provenance: crate::history::Provenance,
 }
 
 /// What an entity's stored fields mean; `entity_conflicted`: its key holds several objects

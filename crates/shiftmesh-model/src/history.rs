@@ -49,6 +49,28 @@ pub struct HistoryEntry {
     /// holds; its `diff` is then empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bulk_operations: Option<u64>,
+    /// The machine its actor names (a peer id); None for the genesis, the schema's steps and
+    /// changes of releases before machines were named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
+    /// Worked out when the entry is shown, not recorded: how the site knows the machine and
+    /// whether the change is proven to be its (see [`Provenance`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+/// Who made a change, as far as it is proven.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The machine's name in the membership list (None: not a member this copy knows).
+    pub machine_name: Option<String>,
+    /// Whether the change carries a valid signature of its machine's key. An unverified change
+    /// may have been written by anyone who held the site key, claiming any machine and person.
+    pub verified: bool,
+    /// Made by a revoked machine after its revocation, or by a machine whose admission is void:
+    /// `revert --after-revocation` undoes it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_revocation: bool,
 }
 
 /// Splits `user@node` into its user and node.
@@ -182,6 +204,8 @@ fn entry(
         diff_omitted: total - shown.len(),
         diff: shown,
         bulk_operations,
+        machine: crate::members::machine_of(&meta.actor).map(str::to_owned),
+        provenance: None,
     }
 }
 

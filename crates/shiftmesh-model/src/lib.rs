@@ -1,8 +1,9 @@
 //! The shiftmesh schedule: ids, typed entities, the Automerge document layout, and a read index.
 //!
 //! This crate does no I/O and reads no clock or randomness of its own (the author and the time
-//! of a change come in through [`Edit`], the machine and its per-process nonce through
-//! [`Schedule::write_as_machine`]), so it is tested deterministically. The one exception is the
+//! of a change come in through [`Edit`], the machine's key and its per-process nonce through
+//! [`Schedule::sign_as`]; ed25519 signatures are deterministic), so it is tested
+//! deterministically. The one exception is the
 //! Automerge actor, which Automerge draws at random whenever a document is created or loaded.
 
 pub mod doc;
@@ -14,6 +15,8 @@ mod id;
 pub mod index;
 mod members;
 pub mod schema;
+pub mod signature_file;
+mod signatures;
 pub mod time;
 
 pub use doc::{
@@ -35,4 +38,8 @@ pub use id::{AssignmentKey, Id, ID_MAX_BYTES};
 pub use index::{describe_damage, parse_field, Dirty, Index, Rival, Site, TouchedFields};
 pub use members::{machine_actor, machine_of, ACTOR_NONCE_BYTES};
 pub use schema::{StepNote, SCHEMA_VERSION};
+pub use signatures::{
+    public_key_of, Accepted, ChangeSignature, MAX_PENDING_SIGNATURES, MAX_WANTED_SIGNATURES,
+    SIGNATURE_BYTES,
+};
 pub use time::{Interval, LocalSpan, ShiftTime, SiteZone};

@@ -159,20 +159,18 @@ pub(crate) fn author_actor(machine: &(String, [u8; ACTOR_NONCE_BYTES]), author: 
 }
 
 impl Schedule {
-    /// From now on, changes are written as `peer`'s (see [`machine_actor`]); `nonce` is drawn
-    /// afresh by each process.
-    pub fn write_as_machine(&mut self, peer: &str, nonce: [u8; ACTOR_NONCE_BYTES]) {
-        self.machine = Some((peer.to_owned(), nonce));
-    }
-
     /// Applies the membership rule to every member of `index`. A write of a machine's
     /// `revoked` field counts only if the machine that made it was a member when it made it:
     ///
     /// - a write by another machine, if that machine is a member, or a revoked member whose
     ///   revocation had seen the write;
+    /// - and in either case only if the change is signed by the machine its actor names (see
+    ///   [`crate::signatures`]), so that no member can write as another;
     /// - a machine's write on its own record, if it was a member just before (by the writes it
     ///   overwrote), or if it founded the site (no member record existed before it);
-    /// - a write whose actor names no machine (older releases wrote with anonymous actors).
+    /// - a write whose actor names no machine (older releases wrote with anonymous actors),
+    ///   if no signed change is among those it depends on: it was written before the site's
+    ///   machines began to sign.
     ///
     /// A write that does not count gives way to the writes it overwrote. Among the writes that
     /// count, a revocation wins over any concurrent trust. So a revoked machine that has not
@@ -180,8 +178,9 @@ impl Schedule {
     /// order the changes reach a node in; and every node computes the same members from the
     /// same changes.
     pub(crate) fn judge_members(&mut self, index: &mut Index) {
+        self.settle_signatures();
         let peers: Vec<String> = index.members.keys().cloned().collect();
-        let mut seen_by: BTreeMap<ChangeHash, BTreeSet<ChangeHash>> = BTreeMap::new();
+        let mut walk = Walk::default();
         let mut standing: BTreeMap<String, Standing> = BTreeMap::new();
         for peer in &peers {
             let writes = self.revoked_writes(peer, None);
@@ -196,7 +195,7 @@ impl Schedule {
             let mut next = BTreeMap::new();
             for peer in &peers {
                 let start = self.revoked_writes(peer, None);
-                let counting = self.counting(peer, start, &standing, &mut seen_by);
+                let counting = self.counting(peer, start, &standing, &mut walk);
                 next.insert(peer.clone(), judged(counting.iter()));
             }
             if next == standing {
@@ -238,6 +237,20 @@ impl Schedule {
         }
     }
 
+    /// Judges every member again (signatures of their records' writes arrived or were read
+    /// back); members whose standing changes count as touched.
+    pub(crate) fn rejudge_members(&mut self) {
+        let mut dirty: crate::Dirty = self
+            .index()
+            .members
+            .keys()
+            .map(|peer| (Collection::Members, peer.clone()))
+            .collect();
+        if !dirty.is_empty() {
+            self.refresh(&mut dirty);
+        }
+    }
+
     /// The changes `peer` made while it was no member, oldest first: all of them when its
     /// admission is void, those no revocation of it had seen when it is revoked, none else.
     /// (A revoked machine that has not heard goes on writing; `revert --after-revocation`
@@ -257,12 +270,12 @@ impl Schedule {
             .filter(|meta| machine_of(&meta.actor) == Some(peer))
             .map(|meta| meta.hash)
             .collect();
-        let mut seen_by = BTreeMap::new();
+        let mut walk = Walk::default();
         made.into_iter()
             .filter(|change| {
                 void || !revocations
                     .iter()
-                    .any(|revocation| self.saw(*revocation, *change, &mut seen_by))
+                    .any(|revocation| self.saw(*revocation, *change, &mut walk))
             })
             .collect()
     }
@@ -274,7 +287,7 @@ impl Schedule {
         peer: &str,
         start: Vec<RevokedWrite>,
         standing: &BTreeMap<String, Standing>,
-        seen_by: &mut BTreeMap<ChangeHash, BTreeSet<ChangeHash>>,
+        walk: &mut Walk,
     ) -> Vec<RevokedWrite> {
         let mut todo = start;
         let mut visited = BTreeSet::new();
@@ -286,7 +299,7 @@ impl Schedule {
             if !visited.insert(change) {
                 continue;
             }
-            if self.counts(peer, &write, standing, seen_by) {
+            if self.counts(peer, &write, standing, walk) {
                 counting.push(write);
             } else {
                 let deps = self.deps_of(change);
@@ -302,11 +315,17 @@ impl Schedule {
         peer: &str,
         write: &RevokedWrite,
         standing: &BTreeMap<String, Standing>,
-        seen_by: &mut BTreeMap<ChangeHash, BTreeSet<ChangeHash>>,
+        walk: &mut Walk,
     ) -> bool {
-        let (Some(writer), Some(change)) = (&write.writer, write.change) else {
-            return write.writer.is_none();
+        let Some(change) = write.change else {
+            return false;
         };
+        let Some(writer) = &write.writer else {
+            return !self.written_after_signing_began(change, walk);
+        };
+        if !self.is_signed(&change) {
+            return false;
+        }
         if writer == peer {
             let deps = self.deps_of(change);
             let overwritten = self.revoked_writes(peer, Some(&deps));
@@ -314,7 +333,7 @@ impl Schedule {
                 let members = self.collection(Collection::Members).clone();
                 return self.doc.keys_at(&members, &deps).next().is_none();
             }
-            let counting = self.counting(peer, overwritten, standing, seen_by);
+            let counting = self.counting(peer, overwritten, standing, walk);
             return judged(counting.iter()) == Standing::Member;
         }
         match standing.get(writer) {
@@ -322,9 +341,24 @@ impl Schedule {
             Some(Standing::Revoked(revocations)) => revocations
                 .clone()
                 .into_iter()
-                .any(|revocation| self.saw(revocation, change, seen_by)),
+                .any(|revocation| self.saw(revocation, change, walk)),
             Some(Standing::Void) | None => false,
         }
+    }
+
+    /// Whether a signed change is among those `change` depends on, directly or not: a write
+    /// with an anonymous actor made then is not an older release's, whatever it claims.
+    fn written_after_signing_began(&mut self, change: ChangeHash, walk: &mut Walk) -> bool {
+        if let Some(after) = walk.after_signing.get(&change) {
+            return *after;
+        }
+        self.saw(change, change, walk);
+        let unseen = &walk.not_seen[&change];
+        let after = self
+            .signed_changes()
+            .any(|signed| *signed != change && !unseen.contains(signed));
+        walk.after_signing.insert(change, after);
+        after
     }
 
     /// The changes `change` depends on directly.
@@ -336,13 +370,8 @@ impl Schedule {
     }
 
     /// Whether `change` is `revocation` or one of the changes it depends on, directly or not.
-    fn saw(
-        &mut self,
-        revocation: ChangeHash,
-        change: ChangeHash,
-        not_seen: &mut BTreeMap<ChangeHash, BTreeSet<ChangeHash>>,
-    ) -> bool {
-        let unseen = not_seen.entry(revocation).or_insert_with(|| {
+    fn saw(&mut self, revocation: ChangeHash, change: ChangeHash, walk: &mut Walk) -> bool {
+        let unseen = walk.not_seen.entry(revocation).or_insert_with(|| {
             self.doc
                 .get_changes_meta(&[revocation])
                 .iter()
@@ -376,6 +405,15 @@ impl Schedule {
             })
             .collect()
     }
+}
+
+/// What the membership rule has worked out of the causal graph, kept while it judges.
+#[derive(Default)]
+struct Walk {
+    /// For a change, the changes that are neither it nor among those it depends on.
+    not_seen: BTreeMap<ChangeHash, BTreeSet<ChangeHash>>,
+    /// For a change, whether a signed change is among those it depends on.
+    after_signing: BTreeMap<ChangeHash, bool>,
 }
 
 /// The standing the writes that count give: none, void; a revocation among them, revoked (by

@@ -2,16 +2,31 @@
 //! another machine or trust itself again, whatever order the changes reach a node in, and every
 //! copy of the schedule judges the members alike.
 
-use automerge::AutoCommit;
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, ReadDoc};
+use libp2p_identity::Keypair;
 use proptest::prelude::*;
-use shiftmesh_model::{Edit, Schedule, Staff};
+use shiftmesh_model::{machine_actor, Collection, Edit, Schedule, Staff};
 
-/// Peer ids of the machines of these tests (base58, as libp2p writes them).
-const A: &str = "12D3KooWAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-const B: &str = "12D3KooWBbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-const C: &str = "12D3KooWCccccccccccccccccccccccccccccccccccccccccccccc";
-const E: &str = "12D3KooWEeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+/// Peer ids of the machines of these tests (base58, as libp2p writes them), each that of the
+/// key [`key`] gives it.
+const A: &str = "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5";
+const B: &str = "12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq";
+const C: &str = "12D3KooWRndVhVZPCiQwHBBBdg769GyrPUW13zxwqQyf9r3ANaba";
+const E: &str = "12D3KooWHFd1gyNYFqxt7ke9FY2VoVVWY2XSPhvL9vg2pB6wQGfa";
 const MACHINES: [&str; 4] = [A, B, C, E];
+
+/// A machine's key: the secret of A is 32 bytes of 1, B's of 2, C's of 3, E's of 5.
+fn key(machine: &str) -> Keypair {
+    let seed = match machine {
+        A => 1,
+        B => 2,
+        C => 3,
+        E => 5,
+        other => panic!("no key for {other}"),
+    };
+    Keypair::ed25519_from_bytes([seed; 32]).unwrap()
+}
 
 fn edit(author: &str, now_ms: i64) -> Edit {
     Edit {
@@ -24,20 +39,37 @@ fn edit(author: &str, now_ms: i64) -> Edit {
 fn copy_on(schedule: &mut Schedule, machine: &str, nonce: u8) -> Schedule {
     let bytes = schedule.doc_mut().save();
     let mut copy = Schedule::from_doc(AutoCommit::load(&bytes).unwrap()).unwrap();
-    copy.write_as_machine(machine, [nonce; 8]);
+    copy.restore_signatures(schedule.signatures());
+    copy.sign_as(key(machine), [nonce; 8]);
     copy
 }
 
-/// `to` takes every change of `from` it lacks, as a sync would.
+/// `to` takes every change of `from` it lacks, with their signatures, as a sync would.
 fn sync(to: &mut Schedule, from: &mut Schedule) {
+    to.accept_signatures(from.signatures());
     let bytes = from.doc_mut().save();
     to.merge_bytes(&bytes).unwrap();
+}
+
+/// Writes `revoked` into `peer`'s record with `actor`, straight into the document: what a
+/// machine running a changed build could do. Nothing signs it.
+fn write_unsigned(copy: &mut Schedule, actor: ActorId, peer: &str, revoked: bool) {
+    let members = shiftmesh_model::schema::collection_object(Collection::Members).unwrap();
+    let doc = copy.doc_mut();
+    let members = doc.import_obj(members).unwrap();
+    let record = match doc.get(&members, peer).unwrap() {
+        Some((_, record)) => record,
+        None => panic!("{peer} has a record"),
+    };
+    doc.set_actor(actor);
+    doc.put(&record, "revoked", revoked).unwrap();
+    doc.commit();
 }
 
 /// A site founded on A, with B and C admitted by A.
 fn site() -> Schedule {
     let mut a = Schedule::new();
-    a.write_as_machine(A, [1; 8]);
+    a.sign_as(key(A), [1; 8]);
     for (n, (peer, name)) in [(A, "front desk"), (B, "office"), (C, "kiosk")]
         .into_iter()
         .enumerate()
@@ -147,6 +179,39 @@ fn writes_of_unnamed_actors_count() {
     a.trust_member(&edit("ana@a", 3), B, "office", "by hand")
         .unwrap();
     assert!(a.index().is_trusted(B));
+}
+
+/// C, revoked, writes C's record as trusted again claiming to be A (it has no key of A's), or
+/// with an anonymous actor as an older release would: neither write is signed by a member,
+/// so neither counts, on C's copy or on A's.
+#[test]
+fn a_write_claimed_as_another_machines_does_not_count() {
+    let mut a = site();
+    let mut c = copy_on(&mut a, C, 3);
+    a.revoke_member(&edit("ana@a", 10), C).unwrap();
+    sync(&mut c, &mut a);
+    for actor in [
+        machine_actor(A, [7; 8]),
+        ActorId::from(b"an older release".to_vec()),
+    ] {
+        write_unsigned(&mut c, actor, C, false);
+        let mut judged_by_c = copy_on(&mut c, C, 4);
+        assert!(!judged_by_c.index().is_trusted(C));
+        sync(&mut a, &mut judged_by_c);
+        assert!(
+            !a.index().is_trusted(C),
+            "an unsigned write does not trust C again"
+        );
+        assert!(a.index().members[C].revoked);
+    }
+    // The same write signed by A counts: it is A's.
+    a.trust_member(&edit("ana@a", 20), C, "kiosk", "by hand")
+        .unwrap();
+    let mut b = copy_on(&mut a, B, 2);
+    sync(&mut b, &mut a);
+    assert!(b.index().is_trusted(C));
+    let head = b.doc_mut().get_heads()[0];
+    assert!(b.is_signed(&head));
 }
 
 #[derive(Clone, Debug)]

@@ -34,9 +34,10 @@ pub const MAX_SMALL_MESSAGE_BYTES: u64 = 8 * 1024;
 pub const SMALL_REQUEST_TIMEOUT_SECS: u64 = 10;
 /// The identify protocol's version string.
 pub const IDENTIFY_PROTOCOL: &str = "/shiftmesh/1";
-/// The largest sync request or response on the wire: a little above the sync engine's own
-/// message bound, so an oversized message reaches the engine and is refused there, by name.
-pub const MAX_SYNC_WIRE_BYTES: u64 = 65 * 1024 * 1024;
+/// The largest sync request or response on the wire: the sync engine's own message bound
+/// (64 MiB) and the most signatures one message carries (at most 3 MiB), and a little more, so
+/// an oversized message reaches the engine and is refused there, by name.
+pub const MAX_SYNC_WIRE_BYTES: u64 = 68 * 1024 * 1024;
 /// A whole YEAR schedule on a slow machine takes seconds; the default 10 s is too tight.
 pub const SYNC_REQUEST_TIMEOUT_SECS: u64 = 60;
 /// Connections stay open this long with nothing on them. Sessions every 45 s keep live peers

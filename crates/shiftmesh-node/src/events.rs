@@ -17,8 +17,9 @@ pub enum EntityChange {
 
 /// Who made a change and where it came from: `origin` is "local" or the peer id the change came
 /// from, `relayed_by` that member's name ("local" for this machine); `by` the authors of the
-/// changes (`user@node`, several joined by ", ") and `made_on` the machines they name, which
-/// need not be the one that relayed them.
+/// changes (`user@node`, several joined by ", ") and `made_on` the machines that made them (by
+/// their names in the membership list, each marked "(unverified)" when no valid signature of
+/// that machine binds the change), which need not be the one that relayed them.
 #[derive(Clone, Copy, Debug)]
 pub struct Source<'a> {
     pub origin: &'a str,

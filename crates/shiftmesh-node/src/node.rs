@@ -929,25 +929,58 @@ impl Node {
             self.net
                 .send(Command::Trust(membership::trust_list(&self.session)));
         }
-        // Who made the changes, as their metadata records (several when a merge brings many).
-        let mut authors: Vec<String> = self
-            .session
-            .schedule
-            .doc_mut()
-            .get_changes_meta(before)
+        // Who made the changes, as their metadata records (several when a merge brings many),
+        // and the machines their actors name, each by its name in the membership list and
+        // marked when its signature does not prove it.
+        let made: Vec<(String, Option<String>, bool)> = {
+            let schedule = &mut self.session.schedule;
+            let metas: Vec<(Option<String>, Option<String>, automerge::ChangeHash)> = schedule
+                .doc_mut()
+                .get_changes_meta(before)
+                .iter()
+                .map(|m| {
+                    (
+                        m.author
+                            .as_ref()
+                            .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned()),
+                        shiftmesh_model::machine_of(&m.actor).map(str::to_owned),
+                        m.hash,
+                    )
+                })
+                .collect();
+            metas
+                .into_iter()
+                .map(|(author, machine, hash)| {
+                    (
+                        author.unwrap_or_default(),
+                        machine,
+                        schedule.is_signed(&hash),
+                    )
+                })
+                .collect()
+        };
+        let members = &self.session.schedule.index().members;
+        let mut authors: Vec<&str> = made
             .iter()
-            .filter_map(|m| {
-                m.author
-                    .as_ref()
-                    .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
-            })
+            .map(|(author, ..)| author.as_str())
+            .filter(|a| !a.is_empty())
             .collect();
-        authors.sort();
+        authors.sort_unstable();
         authors.dedup();
         let by = authors.join(", ");
-        let mut machines: Vec<&str> = authors
+        let mut machines: Vec<String> = made
             .iter()
-            .map(|a| shiftmesh_model::history::split_author(a).1)
+            .map(|(author, machine, verified)| {
+                let name = match machine {
+                    Some(peer) => members.get(peer).map_or(peer.as_str(), |m| m.name.as_str()),
+                    None => shiftmesh_model::history::split_author(author).1,
+                };
+                if *verified {
+                    name.to_owned()
+                } else {
+                    format!("{name} (unverified)")
+                }
+            })
             .collect();
         machines.sort_unstable();
         machines.dedup();

@@ -1307,6 +1307,7 @@ fn written_values(values: &[shiftmesh_model::ConcurrentValue]) -> Vec<WrittenVal
         .map(|v| WrittenValue {
             value: v.value.clone(),
             author: v.author.clone(),
+            provenance: Some(v.provenance.clone()),
             object: v.object.clone(),
         })
         .collect();
@@ -1572,6 +1573,7 @@ fn unreadable_field(
                 .as_ref()
                 .map_or(serde_json::Value::Null, |v| v.to_json()),
             author: damage.author.clone(),
+            provenance: None,
             object: None,
         }],
         date,

@@ -211,6 +211,9 @@ impl ResolutionOption {
 pub struct WrittenValue {
     pub value: serde_json::Value,
     pub author: String,
+    /// The machine that wrote it, by its name, and whether that is proven.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<shiftmesh_model::history::Provenance>,
     /// For `concurrent-create`: the version's object, which `keep-version` keeps.
     #[serde(skip)]
     pub object: Option<String>,

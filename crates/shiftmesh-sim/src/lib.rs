@@ -16,7 +16,7 @@ use std::fmt;
 use automerge::{AutoCommit, ChangeHash};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shiftmesh_model::{Dirty, Schedule};
+use shiftmesh_model::{ChangeSignature, Dirty, Schedule};
 use shiftmesh_rules::{full_pass, Conflict, Input as RulesInput, Validator};
 use shiftmesh_sync::{
     Engine, Input, Limits, Outcome, Output, SavedStates, SyncRequest, SyncResponse,
@@ -172,17 +172,22 @@ pub(crate) struct Replica {
     restarts: u8,
     engine: Engine<usize>,
     validator: Validator,
-    /// The store: the document as last persisted.
+    /// The store: the document as last persisted, and the signatures of its changes.
     durable: Vec<u8>,
+    durable_signatures: Vec<ChangeSignature>,
     /// The change each acknowledged edit made.
     acknowledged: Vec<ChangeHash>,
     up: bool,
 }
 
 impl Replica {
-    fn new(machine: &'static str, schedule: Schedule) -> Replica {
+    fn new(machine: &'static str, schedule: Schedule, signatures: &[ChangeSignature]) -> Replica {
         let mut schedule = schedule;
-        schedule.write_as_machine(machine, [1; shiftmesh_model::ACTOR_NONCE_BYTES]);
+        schedule.restore_signatures(signatures.iter().cloned());
+        schedule.sign_as(
+            workload::machine_key(machine),
+            [1; shiftmesh_model::ACTOR_NONCE_BYTES],
+        );
         let durable = schedule.doc_mut().save();
         let validator = validate_all(&mut schedule);
         Replica {
@@ -192,12 +197,15 @@ impl Replica {
             engine: Engine::new(Limits::default()),
             validator,
             durable,
+            durable_signatures: signatures.to_vec(),
             acknowledged: Vec::new(),
             up: true,
         }
     }
 
     fn persist(&mut self) {
+        self.durable_signatures
+            .extend(self.schedule.take_unsaved_signatures());
         self.durable = self.schedule.doc_mut().save();
     }
 
@@ -208,8 +216,10 @@ impl Replica {
         self.schedule =
             Schedule::from_doc(doc).map_err(|e| format!("the store is not a schedule: {e}"))?;
         self.restarts = self.restarts.wrapping_add(1);
-        self.schedule.write_as_machine(
-            self.machine,
+        self.schedule
+            .restore_signatures(self.durable_signatures.iter().cloned());
+        self.schedule.sign_as(
+            workload::machine_key(self.machine),
             [self.restarts.wrapping_add(1); shiftmesh_model::ACTOR_NONCE_BYTES],
         );
         self.engine = Engine::new(Limits::default());
@@ -599,6 +609,15 @@ impl Sim {
                 )));
             }
             let replica = &mut self.replicas[at];
+            // Every replica signs what it writes and the signatures travel with the changes,
+            // so after quiescence every change a machine made is proven on every replica.
+            let unsigned = replica.schedule.unsigned_changes().len();
+            if unsigned > 0 {
+                return Err(self.fail(format!(
+                    "replica {at} holds {unsigned} change(s) without their machine's signature"
+                )));
+            }
+            let replica = &mut self.replicas[at];
             if replica.schedule.index().members != first_index.members {
                 let members = format!("{:?}", replica.schedule.index().members);
                 return Err(self.fail(format!(
@@ -633,6 +652,7 @@ impl Sim {
                 AutoCommit::load(&replica.durable).expect("the store holds a document"),
             )
             .expect("the store holds a schedule");
+            reloaded.restore_signatures(replica.durable_signatures.iter().cloned());
             if reloaded.heads() != replica.schedule.heads() {
                 return Err(self.fail(format!(
                     "replica {at}: its store lags what it holds after quiescence"
@@ -684,15 +704,16 @@ pub fn run(seed: u64, config: &Config) -> Result<Report, Failure> {
     let mut rng = StdRng::seed_from_u64(seed);
     let founder = workload::founding_schedule();
     let mut replicas = Vec::new();
-    let mut saved = {
+    let (mut saved, signatures) = {
         let mut f = founder;
-        f.doc_mut().save()
+        (f.doc_mut().save(), f.take_unsaved_signatures())
     };
     for at in 0..config.replicas {
         let doc = AutoCommit::load(&saved).expect("the founder's schedule loads");
         replicas.push(Replica::new(
             workload::MACHINES[at % (workload::MACHINES.len() - 1)],
             Schedule::from_doc(doc).expect("the founder's document is a schedule"),
+            &signatures,
         ));
     }
     saved.clear();

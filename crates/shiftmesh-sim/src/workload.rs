@@ -14,19 +14,31 @@ use shiftmesh_model::{
 
 use shiftmesh_testdata::foreign::Foreign;
 
+use libp2p_identity::Keypair;
+
 use crate::Replica;
 
 const STAFF: [&str; 5] = ["ana", "bo", "cy", "dee", "eli"];
 const SHIFTS: [&str; 6] = ["s0", "s1", "s2", "s3", "s4", "s5"];
 /// The machines replicas write as (peer ids in libp2p's base58 form), one per replica; the
-/// last is never a replica, only admitted and revoked.
+/// last is never a replica, only admitted and revoked. Each is the peer id of the key
+/// [`machine_key`] gives it.
 pub const MACHINES: [&str; 5] = [
-    "12D3KooWSimAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-    "12D3KooWSimBbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
-    "12D3KooWSimCcccccccccccccccccccccccccccccccccccccccccc",
-    "12D3KooWSimDdddddddddddddddddddddddddddddddddddddddddd",
-    "12D3KooWSimEeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee",
+    "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5",
+    "12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq",
+    "12D3KooWRndVhVZPCiQwHBBBdg769GyrPUW13zxwqQyf9r3ANaba",
+    "12D3KooWPT98FXMfDQYavZm66EeVjTqP9Nnehn1gyaydqV8L8BQw",
+    "12D3KooWHFd1gyNYFqxt7ke9FY2VoVVWY2XSPhvL9vg2pB6wQGfa",
 ];
+
+/// The key of one of [`MACHINES`]: the n-th's secret is 32 bytes of n + 1, so a run replays.
+pub fn machine_key(machine: &str) -> Keypair {
+    let n = MACHINES
+        .iter()
+        .position(|m| *m == machine)
+        .expect("one of the simulation's machines");
+    Keypair::ed25519_from_bytes([n as u8 + 1; 32]).expect("32 bytes are an ed25519 secret")
+}
 
 fn id(text: &str) -> Id {
     Id::parse(text).expect("the workload's ids are valid")
@@ -45,7 +57,10 @@ fn hour(h: i64) -> Time {
 /// admitted by the founder's (the first machine's).
 pub fn founding_schedule() -> Schedule {
     let mut schedule = Schedule::new();
-    schedule.write_as_machine(MACHINES[0], [0; shiftmesh_model::ACTOR_NONCE_BYTES]);
+    schedule.sign_as(
+        machine_key(MACHINES[0]),
+        [0; shiftmesh_model::ACTOR_NONCE_BYTES],
+    );
     let edit = Edit {
         author: "founder@sim".into(),
         now_ms: 1,
@@ -207,4 +222,19 @@ pub fn random_edit(rng: &mut StdRng, replica: &mut Replica, now: u64) -> Option<
         }
     };
     result.ok().filter(|w| w.change.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_machine_is_the_peer_id_of_its_key() {
+        for machine in MACHINES {
+            assert_eq!(
+                machine_key(machine).public().to_peer_id().to_string(),
+                machine
+            );
+        }
+    }
 }

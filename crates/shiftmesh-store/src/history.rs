@@ -18,7 +18,7 @@ use crate::{Store, StoreError};
 const HISTORY_HEADS_KEY: &[u8] = b"history_heads";
 const HISTORY_FORMAT_KEY: &[u8] = b"history_format";
 /// Bumped when what a line holds changes: a store of another format rebuilds its history.
-const HISTORY_FORMAT: u32 = 1;
+const HISTORY_FORMAT: u32 = 2;
 const ORDER_KEY_BYTES: usize = 8 + 32;
 
 /// One change for the history.

@@ -12,7 +12,8 @@
 //!                                 "meta" (heads, a pending join), "peers" (addresses learned),
 //!                                 "sync" (per-peer states), "invites" (digests of join secrets),
 //!                                 "history", "history_entities", "history_bulk" (the history
-//!                                 as recorded, see history.rs)
+//!                                 as recorded, see history.rs), "signatures" (change
+//!                                 hash → its machine's signature, see signatures.rs)
 //!   node.sock               0600  the running node's control channel (only while it runs)
 //!   last-good.automerge     0600  a copy of the schedule outside sled (the last snapshot plus
 //!                                 every change persisted since), for `restore`
@@ -24,6 +25,7 @@ mod history;
 mod identity;
 mod merges;
 mod peers;
+mod signatures;
 mod store;
 mod trust;
 
@@ -32,6 +34,7 @@ pub use history::HistoryRow;
 pub use identity::{Identity, NodeConfig, SiteKey, IDENTITY_FILE};
 pub use merges::MergeRecord;
 pub use peers::{PeerRecord, MAX_ADDRESSES_PER_PEER, MAX_REMEMBERED_PEERS};
+pub use signatures::StoredSignature;
 pub use store::{
     keep_new_files_private, keep_private, Opened, Store, LAST_GOOD_FILE, LOG_FOLD_BYTES,
     LOG_FOLD_ENTRIES,

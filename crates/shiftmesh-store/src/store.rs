@@ -62,6 +62,7 @@ pub struct Store {
     pub(crate) history: sled::Tree,
     pub(crate) history_entities: sled::Tree,
     pub(crate) history_bulk: sled::Tree,
+    pub(crate) signatures: sled::Tree,
     /// The heads covered by what is on disk (snapshot plus log).
     persisted_heads: Vec<ChangeHash>,
     log_entries: usize,
@@ -135,6 +136,7 @@ impl Store {
         let history = tree("history")?;
         let history_entities = tree("history_entities")?;
         let history_bulk = tree("history_bulk")?;
+        let signatures = tree("signatures")?;
         let persisted_heads = match meta.get(HEADS_KEY)? {
             Some(bytes) => decode_heads(&bytes)
                 .ok_or_else(|| corrupt(dir, "its recorded heads are unreadable".into()))?,
@@ -152,6 +154,7 @@ impl Store {
             history,
             history_entities,
             history_bulk,
+            signatures,
             persisted_heads,
             log_entries: 0,
             log_bytes: 0,

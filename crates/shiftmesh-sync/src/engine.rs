@@ -14,7 +14,7 @@ use automerge::ChangeHash;
 use shiftmesh_model::guard::guard_panics;
 use shiftmesh_model::{Merged, Schedule};
 
-use crate::wire::{SyncRequest, SyncResponse};
+use crate::wire::{SyncRequest, SyncResponse, WireSignature, MAX_SIGNATURES_PER_MESSAGE};
 
 /// Milliseconds on the caller's clock (the node passes wall-clock time since the Unix epoch).
 pub type Millis = u64;
@@ -260,6 +260,8 @@ struct Peer {
     announced: Vec<ChangeHash>,
     /// What was last handed out to persist, per role, to skip rewriting the same bytes.
     saved: BTreeMap<Role, Vec<u8>>,
+    /// Changes sent whose signatures did not fit their message: the next messages carry them.
+    owed_signatures: Vec<ChangeHash>,
 }
 
 impl Peer {
@@ -285,6 +287,7 @@ impl Peer {
             last_sync: None,
             announced: Vec::new(),
             saved: BTreeMap::new(),
+            owed_signatures: Vec::new(),
         };
         for (role, bytes) in [
             (Role::Outbound, &saved.outbound),
@@ -424,6 +427,46 @@ fn generate(
     })
     .ok_or(SessionError::Panicked)?
 }
+
+/// An encoded sync message and the signatures of the changes it carries.
+type Outgoing = (Vec<u8>, Vec<WireSignature>);
+
+/// Our next message for a peer with the signatures of the changes it carries (see
+/// [`generate`]); signatures that do not fit are owed, and carried by the next messages.
+fn outgoing(
+    schedule: &mut Schedule,
+    peer: &mut Peer,
+    role: Role,
+    max_bytes: usize,
+) -> Result<Option<Outgoing>, SessionError> {
+    let state = peer.state(role);
+    let sent_before = state.sent_hashes.clone();
+    let Some(message) = generate(schedule, state, max_bytes)? else {
+        return Ok(None);
+    };
+    let sent: Vec<ChangeHash> = state
+        .sent_hashes
+        .difference(&sent_before)
+        .copied()
+        .filter(|change| schedule.is_signed(change))
+        .collect();
+    let owed = &mut peer.owed_signatures;
+    owed.extend(sent);
+    let carried: Vec<ChangeHash> = owed
+        .drain(..owed.len().min(MAX_SIGNATURES_PER_MESSAGE))
+        .collect();
+    owed.truncate(MAX_OWED_SIGNATURES);
+    let signatures = schedule
+        .signatures_for(&carried)
+        .into_iter()
+        .map(WireSignature::from)
+        .collect();
+    Ok(Some((message, signatures)))
+}
+
+/// The most signatures owed to one peer (see [`Peer::owed_signatures`]): a whole schedule's
+/// worth for a long-lived site; any beyond are sent again only with their changes.
+const MAX_OWED_SIGNATURES: usize = 1 << 20;
 
 /// A message Automerge made was over the limit (a whole schedule for a new member, or a long
 /// absence): the changes the peer lacks are sent instead in causal order, as many as fit, and
@@ -764,18 +807,25 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
         // A reset state always has something to say (at least our heads); nothing to send
         // means nothing to do.
         // A state just reset holds nothing a peer said, so this cannot fail on peer input.
-        if let Ok(Some(message)) =
-            generate(schedule, &mut p.outbound, self.limits.max_message_bytes)
+        if let Ok(Some((message, signatures))) =
+            outgoing(schedule, p, Role::Outbound, self.limits.max_message_bytes)
         {
             let mut session = Session::new(now);
             session.rounds = 1;
             session.bytes_sent = message.len();
             p.outbound_session = Some(session);
+            let want_signatures = schedule
+                .wanted_signatures()
+                .into_iter()
+                .map(|hash| serde_bytes::ByteBuf::from(hash.0.to_vec()))
+                .collect();
             out.push(Output::SendRequest {
                 peer: peer.clone(),
                 request: SyncRequest {
                     start: true,
                     message,
+                    signatures,
+                    want_signatures,
                 },
             });
         }
@@ -803,6 +853,7 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
         peer: &P,
         role: Role,
         bytes: &[u8],
+        signatures: &[WireSignature],
         out: &mut Vec<Output<P>>,
     ) -> Result<usize, SessionError> {
         let max = self.limits.max_message_bytes;
@@ -812,11 +863,20 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
                 max,
             });
         }
+        if signatures.len() > MAX_SIGNATURES_PER_MESSAGE {
+            return Err(SessionError::Malformed(format!(
+                "it carries {} signatures, more than the {MAX_SIGNATURES_PER_MESSAGE} allowed",
+                signatures.len()
+            )));
+        }
         let message =
             sync::Message::decode(bytes).map_err(|e| SessionError::Malformed(e.to_string()))?;
         let Some(p) = self.peers.get_mut(peer) else {
             return Err(SessionError::Unexpected);
         };
+        // Before the changes, so that the membership rule, which runs as they are applied,
+        // counts the writes they prove; each is checked against its change once that is held.
+        schedule.accept_signatures(signatures.iter().filter_map(WireSignature::parse).collect());
         let before = schedule.heads();
         let state = p.state(role);
         let merged = if schedule.is_fresh() {
@@ -853,7 +913,7 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
         request: SyncRequest,
         out: &mut Vec<Output<P>>,
     ) {
-        let nothing = SyncResponse { message: None };
+        let nothing = SyncResponse::nothing();
         let Some(p) = self.peers.get_mut(peer) else {
             // Requests come only over a connection, which registers the peer first.
             out.push(Output::Respond {
@@ -865,6 +925,7 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
         if request.start {
             reset(&mut p.inbound);
         }
+        let wanted = request.wanted();
         if request.start || p.inbound_session.is_none() {
             p.inbound_session = Some(Session::new(now));
         }
@@ -888,7 +949,14 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
             });
             return;
         }
-        match self.receive(schedule, peer, Role::Inbound, &request.message, out) {
+        match self.receive(
+            schedule,
+            peer,
+            Role::Inbound,
+            &request.message,
+            &request.signatures,
+            out,
+        ) {
             Err(error) => {
                 self.fail(peer, Role::Inbound, error, out);
                 out.push(Output::Respond {
@@ -898,25 +966,41 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
             }
             Ok(new_changes) => {
                 let p = self.peers.get_mut(peer).expect("the peer was found above");
-                let reply = match generate(schedule, &mut p.inbound, self.limits.max_message_bytes)
-                {
-                    Ok(reply) => reply,
-                    Err(error) => {
-                        self.fail(peer, Role::Inbound, error, out);
-                        out.push(Output::Respond {
-                            peer: peer.clone(),
-                            response: SyncResponse { message: None },
-                        });
-                        return;
-                    }
-                };
+                let reply =
+                    match outgoing(schedule, p, Role::Inbound, self.limits.max_message_bytes) {
+                        Ok(reply) => reply,
+                        Err(error) => {
+                            self.fail(peer, Role::Inbound, error, out);
+                            out.push(Output::Respond {
+                                peer: peer.clone(),
+                                response: SyncResponse::nothing(),
+                            });
+                            return;
+                        }
+                    };
                 let session = p.inbound_session.as_mut().expect("a session was set above");
                 session.new_changes += new_changes;
-                session.bytes_sent += reply.as_ref().map_or(0, Vec::len);
+                session.bytes_sent += reply.as_ref().map_or(0, |(message, _)| message.len());
                 let done = reply.is_none();
+                let (message, mut signatures) = match reply {
+                    Some((message, signatures)) => (Some(message), signatures),
+                    None => (None, Vec::new()),
+                };
+                // The signatures the peer asked for come with the answer, within its bound.
+                let room = MAX_SIGNATURES_PER_MESSAGE.saturating_sub(signatures.len());
+                signatures.extend(
+                    schedule
+                        .signatures_for(&wanted)
+                        .into_iter()
+                        .take(room)
+                        .map(WireSignature::from),
+                );
                 out.push(Output::Respond {
                     peer: peer.clone(),
-                    response: SyncResponse { message: reply },
+                    response: SyncResponse {
+                        message,
+                        signatures,
+                    },
                 });
                 // The initiator ends the session when it has nothing more to send; we cannot
                 // know that here, so an answer of nothing is where our side is complete.
@@ -948,9 +1032,26 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
             return;
         };
         session.last_activity = now;
+        if response.message.is_none() && !response.signatures.is_empty() {
+            // Only the signatures asked for: no changes come with them.
+            let signatures = response
+                .signatures
+                .iter()
+                .take(MAX_SIGNATURES_PER_MESSAGE)
+                .filter_map(WireSignature::parse)
+                .collect();
+            schedule.accept_signatures(signatures);
+        }
         if let Some(bytes) = &response.message {
             session.bytes_received += bytes.len();
-            match self.receive(schedule, peer, Role::Outbound, bytes, out) {
+            match self.receive(
+                schedule,
+                peer,
+                Role::Outbound,
+                bytes,
+                &response.signatures,
+                out,
+            ) {
                 Ok(count) => {
                     if let Some(s) = self
                         .peers
@@ -968,7 +1069,7 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
         }
         let max = self.limits.max_rounds_per_session;
         let p = self.peers.get_mut(peer).expect("the peer was found above");
-        let next = match generate(schedule, &mut p.outbound, self.limits.max_message_bytes) {
+        let next = match outgoing(schedule, p, Role::Outbound, self.limits.max_message_bytes) {
             Ok(next) => next,
             Err(error) => {
                 self.fail(peer, Role::Outbound, error, out);
@@ -977,7 +1078,7 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
         };
         match next {
             None => self.complete(peer, Role::Outbound, now, out),
-            Some(message) => {
+            Some((message, signatures)) => {
                 let session = p.outbound_session.as_mut().expect("checked above");
                 if session.rounds >= max {
                     self.fail(
@@ -995,6 +1096,8 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
                     request: SyncRequest {
                         start: false,
                         message,
+                        signatures,
+                        want_signatures: Vec::new(),
                     },
                 });
             }

@@ -14,6 +14,7 @@ pub use engine::{
 };
 pub use wire::{
     Announcement, AnnouncementAck, JoinRequest, JoinResponse, MemberAddresses, SyncRequest,
-    SyncResponse, WireError, MAX_ANNOUNCED_HEADS, MAX_JOIN_NAME_BYTES, MAX_JOIN_SECRET_BYTES,
-    MAX_SHARED_ADDRESSES_PER_MEMBER, MAX_SHARED_MEMBERS,
+    SyncResponse, WireError, WireSignature, MAX_ANNOUNCED_HEADS, MAX_JOIN_NAME_BYTES,
+    MAX_JOIN_SECRET_BYTES, MAX_SHARED_ADDRESSES_PER_MEMBER, MAX_SHARED_MEMBERS,
+    MAX_SIGNATURES_PER_MESSAGE, MAX_SIGNATURE_MACHINE_BYTES,
 };

@@ -3,6 +3,7 @@
 
 use automerge::ChangeHash;
 use serde::{Deserialize, Serialize};
+use shiftmesh_model::ChangeSignature;
 
 /// One step of a sync session, from the side that started it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -12,6 +13,25 @@ pub struct SyncRequest {
     /// An encoded Automerge sync message.
     #[serde(with = "serde_bytes")]
     pub message: Vec<u8>,
+    /// The signatures of the changes it carries (older nodes send none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<WireSignature>,
+    /// Changes the sender holds without their signatures, asked for on a session's first
+    /// request (at most `shiftmesh_model::MAX_WANTED_SIGNATURES`); the answer carries those the
+    /// responder holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub want_signatures: Vec<serde_bytes::ByteBuf>,
+}
+
+impl SyncRequest {
+    /// The changes whose signatures the sender asks for, well-formed ones only, bounded.
+    pub fn wanted(&self) -> Vec<ChangeHash> {
+        self.want_signatures
+            .iter()
+            .take(shiftmesh_model::MAX_WANTED_SIGNATURES)
+            .filter_map(|hash| ChangeHash::try_from(hash.as_slice()).ok())
+            .collect()
+    }
 }
 
 /// The responder's answer: its next sync message, or none when it has nothing to say.
@@ -19,6 +39,59 @@ pub struct SyncRequest {
 pub struct SyncResponse {
     #[serde(with = "serde_bytes")]
     pub message: Option<Vec<u8>>,
+    /// The signatures of the changes it carries (older nodes send none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<WireSignature>,
+}
+
+impl SyncResponse {
+    /// An answer of nothing.
+    pub fn nothing() -> SyncResponse {
+        SyncResponse {
+            message: None,
+            signatures: Vec::new(),
+        }
+    }
+}
+
+/// The most signatures one sync message carries: those of a whole schedule's changes for a new
+/// member come in parts of this many. 16,384 signatures take at most 3 MiB on the wire, which
+/// the network layer allows beside the largest sync message.
+pub const MAX_SIGNATURES_PER_MESSAGE: usize = 16_384;
+/// The longest peer id accepted as a signature's machine (an ed25519 peer id is 52 characters).
+pub const MAX_SIGNATURE_MACHINE_BYTES: usize = 128;
+
+/// A machine's signature of one change (see `shiftmesh_model::ChangeSignature`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireSignature {
+    pub change: serde_bytes::ByteBuf,
+    /// The signing machine's peer id, as text.
+    pub machine: serde_bytes::ByteBuf,
+    pub signature: serde_bytes::ByteBuf,
+}
+
+impl From<ChangeSignature> for WireSignature {
+    fn from(signature: ChangeSignature) -> WireSignature {
+        WireSignature {
+            change: serde_bytes::ByteBuf::from(signature.change.0.to_vec()),
+            machine: serde_bytes::ByteBuf::from(signature.machine.into_bytes()),
+            signature: serde_bytes::ByteBuf::from(signature.signature.to_vec()),
+        }
+    }
+}
+
+impl WireSignature {
+    /// The signature, if it is well-formed (whether it verifies is the model's to check).
+    pub fn parse(&self) -> Option<ChangeSignature> {
+        if self.machine.len() > MAX_SIGNATURE_MACHINE_BYTES {
+            return None;
+        }
+        Some(ChangeSignature {
+            change: ChangeHash::try_from(self.change.as_slice()).ok()?,
+            machine: String::from_utf8(self.machine.to_vec()).ok()?,
+            signature: self.signature.as_slice().try_into().ok()?,
+        })
+    }
 }
 
 /// "My heads are now these", sent to each connected member. Small, and only a trigger to sync.

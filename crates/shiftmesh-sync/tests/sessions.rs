@@ -56,6 +56,30 @@ impl Mesh {
         }
     }
 
+    /// Has every replica write as a machine of its own, signing its changes.
+    fn signing(mut self) -> Mesh {
+        for (at, replica) in self.replicas.iter_mut().enumerate() {
+            let key = libp2p_identity::Keypair::ed25519_from_bytes([at as u8 + 1; 32]).unwrap();
+            replica.schedule.sign_as(key, [at as u8; 8]);
+        }
+        self
+    }
+
+    /// The changes made by a machine that replica `at` holds no valid signature for.
+    fn unsigned(&mut self, at: usize) -> Vec<ChangeHash> {
+        let schedule = &mut self.replicas[at].schedule;
+        let made: Vec<ChangeHash> = schedule
+            .doc_mut()
+            .get_changes_meta(&[])
+            .iter()
+            .filter(|meta| shiftmesh_model::machine_of(&meta.actor).is_some())
+            .map(|meta| meta.hash)
+            .collect();
+        made.into_iter()
+            .filter(|change| !schedule.is_signed(change))
+            .collect()
+    }
+
     fn linked(&self, a: usize, b: usize) -> bool {
         self.links.contains(&(a.min(b), a.max(b)))
     }
@@ -461,6 +485,8 @@ fn garbage_from_one_peer_resets_its_session_and_others_keep_syncing() {
                 request: SyncRequest {
                     start: true,
                     message: garbage,
+                    signatures: Vec::new(),
+                    want_signatures: Vec::new(),
                 },
             },
         );
@@ -485,6 +511,83 @@ fn garbage_from_one_peer_resets_its_session_and_others_keep_syncing() {
     mesh.add_staff(1, "cem", "Cem");
     mesh.run();
     mesh.assert_converged();
+}
+
+/// Each machine signs what it writes; the signatures travel with the changes, through a
+/// replica that relays them, and every replica verifies every change's machine.
+#[test]
+fn signatures_travel_with_their_changes_and_are_relayed() {
+    let mut mesh = Mesh::new(3).signing();
+    mesh.add_staff(0, "ana", "Ana");
+    mesh.add_staff(2, "ben", "Ben");
+    mesh.connect(0, 1);
+    mesh.connect(1, 2);
+    mesh.run();
+    mesh.add_staff(0, "cy", "Cy");
+    mesh.run();
+    mesh.assert_converged();
+    for at in 0..3 {
+        assert_eq!(mesh.unsigned(at), Vec::<ChangeHash>::new(), "replica {at}");
+        assert_eq!(mesh.replicas[at].schedule.signed_count(), 3, "replica {at}");
+    }
+}
+
+/// Changes that came another way than a sync (a backup merged by file) arrive without their
+/// signatures; the next session asks the peer for them, and gets those it holds.
+#[test]
+fn signatures_of_changes_that_came_by_file_are_asked_for() {
+    let mut mesh = Mesh::new(2).signing();
+    mesh.add_staff(0, "ana", "Ana");
+    mesh.add_staff(0, "ben", "Ben");
+    let bytes = mesh.replicas[0].schedule.doc_mut().save();
+    mesh.replicas[1].schedule.merge_bytes(&bytes).unwrap();
+    assert_eq!(mesh.unsigned(1).len(), 2, "a file carries no signatures");
+    // Replica 1 dials, so its session comes first.
+    mesh.connect(1, 0);
+    mesh.run();
+    assert_eq!(mesh.unsigned(1), Vec::<ChangeHash>::new());
+}
+
+/// A signature altered on the way, or made by another machine's key than the change's, is
+/// refused: the change arrives, but unverified.
+#[test]
+fn a_signature_that_does_not_verify_leaves_its_change_unverified() {
+    let mut mesh = Mesh::new(2).signing();
+    mesh.add_staff(0, "ana", "Ana");
+    mesh.add_staff(0, "ben", "Ben");
+    mesh.connect(0, 1);
+    let intruder = libp2p_identity::Keypair::ed25519_from_bytes([9; 32]).unwrap();
+    let mut tampered = 0;
+    loop {
+        for (_, _, message) in mesh.queue.iter_mut() {
+            let signatures = match message {
+                Message::Request(r) => &mut r.signatures,
+                Message::Response(r) => &mut r.signatures,
+                Message::Announce(_) => continue,
+            };
+            for s in signatures.iter_mut() {
+                if tampered % 2 == 0 {
+                    s.signature[0] ^= 1;
+                } else {
+                    s.machine = intruder
+                        .public()
+                        .to_peer_id()
+                        .to_string()
+                        .into_bytes()
+                        .into();
+                    s.signature = intruder.sign(&s.change).unwrap().into();
+                }
+                tampered += 1;
+            }
+        }
+        if !mesh.deliver_one() {
+            break;
+        }
+    }
+    assert!(tampered >= 2, "the changes travel with signatures");
+    mesh.assert_converged();
+    assert_eq!(mesh.unsigned(1).len(), 2, "neither signature was kept");
+    assert!(mesh.unsigned(0).is_empty(), "the maker holds its own");
 }
 
 /// The default limits, with a lower bound on sync messages.
@@ -570,6 +673,8 @@ fn an_oversized_message_is_refused_before_decoding() {
             request: SyncRequest {
                 start: true,
                 message: vec![0; max + 1],
+                signatures: Vec::new(),
+                want_signatures: Vec::new(),
             },
         },
     );
@@ -583,7 +688,7 @@ fn an_oversized_message_is_refused_before_decoding() {
     assert!(outputs.iter().any(|o| matches!(
         o,
         Output::Respond {
-            response: SyncResponse { message: None },
+            response: SyncResponse { message: None, .. },
             ..
         }
     )));
@@ -608,6 +713,8 @@ fn a_peer_that_never_stops_is_cut_off_at_the_round_limit() {
                 request: SyncRequest {
                     start: round == 0,
                     message: message.clone(),
+                    signatures: Vec::new(),
+                    want_signatures: Vec::new(),
                 },
             },
         );
