@@ -206,6 +206,7 @@ pub fn list(ctx: &mut Context, filter: &ConflictFilter) -> Result<Reply> {
         conflicts.push(c);
     }
     sort_conflicts(&mut conflicts);
+    prove(&mut conflicts, &reader);
     let matching = conflicts.len();
     let summary = filter.summary.then(|| summarise(&conflicts));
     if filter.summary {
@@ -220,6 +221,27 @@ pub fn list(ctx: &mut Context, filter: &ConflictFilter) -> Result<Reply> {
         matching,
         summary,
     }))
+}
+
+/// Fills in, for the values of concurrent edits, the machine that wrote each by its name in the
+/// membership list and whether its signature proves it.
+fn prove(conflicts: &mut [Conflict], reader: &Reader) {
+    let members = &reader.view().index().members;
+    for value in conflicts.iter_mut().flat_map(|c| c.values.iter_mut()) {
+        let Some(machine) = &value.machine else {
+            continue;
+        };
+        let verified = value
+            .change
+            .as_deref()
+            .and_then(|h| h.parse().ok())
+            .is_some_and(|h| reader.is_signed(&h));
+        value.provenance = Some(shiftmesh_model::history::Provenance {
+            machine_name: members.get(machine).map(|m| m.name.clone()),
+            verified,
+            after_revocation: false,
+        });
+    }
 }
 
 /// Whether a conflict is about the staff member and the department a filter names.
@@ -305,8 +327,11 @@ pub fn show(ctx: &mut Context, id: &str) -> Result<Reply> {
     } else {
         None
     };
+    let mut conflict = [conflict.dated(reader.view().index())];
+    prove(&mut conflict, &reader);
+    let [conflict] = conflict;
     Ok(Reply::ConflictShown(ConflictShown {
-        conflict: conflict.dated(reader.view().index()),
+        conflict,
         acknowledged: is_acknowledged,
         candidates,
     }))

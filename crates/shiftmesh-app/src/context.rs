@@ -289,6 +289,14 @@ impl Snapshot {
 }
 
 impl Reader<'_> {
+    /// Whether a valid signature of its machine binds `change`.
+    pub fn is_signed(&self, change: &automerge::ChangeHash) -> bool {
+        match self {
+            Reader::Open(session, _) => session.schedule.is_signed(change),
+            Reader::Snapshot(s) => s.store.is_signed(change),
+        }
+    }
+
     /// The running node's validation of the schedule, current as of this request.
     pub fn validation(&self) -> Option<&Validator> {
         match self {

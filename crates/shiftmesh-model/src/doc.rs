@@ -432,22 +432,6 @@ impl Schedule {
             .unwrap_or_default()
     }
 
-    /// Which machine made a change, by its name in the membership list, and whether its
-    /// signature proves it.
-    pub fn provenance_of(&mut self, change: Option<ChangeHash>) -> crate::history::Provenance {
-        let machine = change
-            .and_then(|h| self.doc.get_change_meta_by_hash(&h))
-            .and_then(|meta| crate::members::machine_of(&meta.actor).map(str::to_owned));
-        crate::history::Provenance {
-            machine_name: machine
-                .as_ref()
-                .and_then(|m| self.index().members.get(m))
-                .map(|member| member.name.clone()),
-            verified: machine.is_some() && change.is_some_and(|h| self.is_signed(&h)),
-            after_revocation: false,
-        }
-    }
-
     fn author_of_change(&mut self, hash: &ChangeHash) -> Option<String> {
         let meta = self.doc.get_change_meta_by_hash(hash)?;
         meta.author
@@ -660,7 +644,10 @@ impl Schedule {
                     .change
                     .and_then(|h| self.author_of_change(&h))
                     .unwrap_or_default(),
-                provenance: self.provenance_of(raw.change),
+                machine: raw
+                    .change
+                    .and_then(|h| self.doc.get_change_meta_by_hash(&h))
+                    .and_then(|meta| crate::members::machine_of(&meta.actor).map(str::to_owned)),
                 value: raw.value,
                 change: raw.change,
                 object: raw.object,
@@ -1525,8 +1512,8 @@ pub struct ConcurrentValue {
     pub object: Option<String>,
     /// Who wrote it, `user@node` (empty when the change records no author).
     pub author: String,
-    /// The machine that wrote it, by its name, and whether that is proven.
-    pub provenance: crate::history::Provenance,
+    /// The machine whose actor wrote it (a peer id), if the actor names one.
+    pub machine: Option<String>,
 }
 
 /// What an entity's stored fields mean; `entity_conflicted`: its key holds several objects

@@ -48,6 +48,9 @@ pub struct Accepted {
     pub pending: usize,
     /// Did not verify, or named another machine than their change's: dropped.
     pub refused: usize,
+    /// Of those kept, the ones that newly prove a change already held (they must be made
+    /// durable, and may change how the members are judged, though no change arrived).
+    pub proving_held: usize,
 }
 
 /// The signatures a schedule holds.
@@ -208,7 +211,6 @@ impl Schedule {
     /// held yet wait (bounded) for their changes, and are placed as those arrive.
     pub fn accept_signatures(&mut self, signatures: Vec<ChangeSignature>) -> Accepted {
         let mut accepted = Accepted::default();
-        let mut kept_for_held = false;
         for ChangeSignature {
             change,
             machine,
@@ -230,7 +232,7 @@ impl Schedule {
                     if machine_of(&meta.actor) == Some(&*signed.machine) {
                         self.signatures.keep(change, signed, true);
                         accepted.kept += 1;
-                        kept_for_held = true;
+                        accepted.proving_held += 1;
                     } else {
                         accepted.refused += 1;
                     }
@@ -241,7 +243,7 @@ impl Schedule {
         }
         // Signatures nearly always arrive with their changes, which judge the members as they
         // are applied; one that comes later may make a member's record count.
-        if kept_for_held {
+        if accepted.proving_held > 0 {
             self.rejudge_members();
         }
         accepted

@@ -1307,7 +1307,9 @@ fn written_values(values: &[shiftmesh_model::ConcurrentValue]) -> Vec<WrittenVal
         .map(|v| WrittenValue {
             value: v.value.clone(),
             author: v.author.clone(),
-            provenance: Some(v.provenance.clone()),
+            machine: v.machine.clone(),
+            change: v.change.map(|h| h.to_string()),
+            provenance: None,
             object: v.object.clone(),
         })
         .collect();
@@ -1573,6 +1575,8 @@ fn unreadable_field(
                 .as_ref()
                 .map_or(serde_json::Value::Null, |v| v.to_json()),
             author: damage.author.clone(),
+            machine: None,
+            change: None,
             provenance: None,
             object: None,
         }],

@@ -211,7 +211,15 @@ impl ResolutionOption {
 pub struct WrittenValue {
     pub value: serde_json::Value,
     pub author: String,
-    /// The machine that wrote it, by its name, and whether that is proven.
+    /// The machine whose actor wrote it (a peer id), if the actor names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
+    /// The change that wrote it (hex), for [`WrittenValue::provenance`].
+    #[serde(skip)]
+    pub change: Option<String>,
+    /// The machine by its name and whether its signature proves the value, filled in when the
+    /// conflict is shown: signatures can arrive later than the change, and the validation keeps
+    /// only what the data says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<shiftmesh_model::history::Provenance>,
     /// For `concurrent-create`: the version's object, which `keep-version` keeps.

@@ -660,8 +660,14 @@ impl Sim {
             }
             // A node loading the same document fresh reads and reports the same.
             if reloaded.index() != replica.schedule.index() {
+                let members = format!(
+                    "members {:?} there, {:?} kept",
+                    reloaded.index().members,
+                    replica.schedule.index().members
+                );
                 return Err(self.fail(format!(
-                    "replica {at}: its kept index differs from a fresh load of its document"
+                    "replica {at}: its kept index differs from a fresh load of its document \
+                     ({members})"
                 )));
             }
             let concurrent = reloaded.all_concurrent_values().unwrap_or_default();

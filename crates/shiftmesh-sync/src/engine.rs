@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use automerge::sync::{self, SyncDoc};
 use automerge::ChangeHash;
 use shiftmesh_model::guard::guard_panics;
-use shiftmesh_model::{Merged, Schedule};
+use shiftmesh_model::{Accepted, Merged, Schedule};
 
 use crate::wire::{SyncRequest, SyncResponse, WireSignature, MAX_SIGNATURES_PER_MESSAGE};
 
@@ -134,8 +134,9 @@ pub enum Output<P> {
     Announce {
         heads: Vec<ChangeHash>,
     },
-    /// Changes from the peer were applied to the schedule and its view: make them durable,
-    /// then validate and report them.
+    /// Changes from the peer were applied to the schedule and its view (or signatures arrived
+    /// that prove changes already held, `merged.new_changes` 0): make them durable, then
+    /// validate and report them.
     Applied {
         peer: P,
         merged: Merged,
@@ -462,6 +463,27 @@ fn outgoing(
         .map(WireSignature::from)
         .collect();
     Ok(Some((message, signatures)))
+}
+
+/// Takes the well-formed signatures of a message (see [`Schedule::accept_signatures`]).
+fn accept(schedule: &mut Schedule, signatures: &[WireSignature]) -> Accepted {
+    schedule.accept_signatures(signatures.iter().filter_map(WireSignature::parse).collect())
+}
+
+/// Signatures arrived that prove changes already held, with no change: they are made durable
+/// like applied changes, and the members whose standing they changed are reported touched.
+fn proven<P: Clone>(
+    schedule: &mut Schedule,
+    peer: &P,
+    before: Vec<ChangeHash>,
+    out: &mut Vec<Output<P>>,
+) {
+    let merged = schedule.absorb_since(&before);
+    out.push(Output::Applied {
+        peer: peer.clone(),
+        merged,
+        before,
+    });
 }
 
 /// The most signatures owed to one peer (see [`Peer::owed_signatures`]): a whole schedule's
@@ -876,7 +898,7 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
         };
         // Before the changes, so that the membership rule, which runs as they are applied,
         // counts the writes they prove; each is checked against its change once that is held.
-        schedule.accept_signatures(signatures.iter().filter_map(WireSignature::parse).collect());
+        let accepted = accept(schedule, signatures);
         let before = schedule.heads();
         let state = p.state(role);
         let merged = if schedule.is_fresh() {
@@ -891,7 +913,12 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
                 }
                 return Err(e);
             }
-            Ok(None) => return Ok(0),
+            Ok(None) => {
+                if accepted.proving_held > 0 {
+                    proven(schedule, peer, before, out);
+                }
+                return Ok(0);
+            }
             Ok(Some(merged)) => merged,
         };
         let count = merged.new_changes;
@@ -1034,13 +1061,17 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
         session.last_activity = now;
         if response.message.is_none() && !response.signatures.is_empty() {
             // Only the signatures asked for: no changes come with them.
-            let signatures = response
-                .signatures
-                .iter()
-                .take(MAX_SIGNATURES_PER_MESSAGE)
-                .filter_map(WireSignature::parse)
-                .collect();
-            schedule.accept_signatures(signatures);
+            let before = schedule.heads();
+            let signatures = &response.signatures;
+            if accept(
+                schedule,
+                &signatures[..signatures.len().min(MAX_SIGNATURES_PER_MESSAGE)],
+            )
+            .proving_held
+                > 0
+            {
+                proven(schedule, peer, before, out);
+            }
         }
         if let Some(bytes) = &response.message {
             session.bytes_received += bytes.len();

@@ -20,6 +20,8 @@ struct Replica {
     engine: Engine<usize>,
     ended: Vec<(usize, Outcome)>,
     applied: usize,
+    /// How many times the engine said to make something durable.
+    persists: usize,
 }
 
 /// N replicas, a set of links between them, and the messages in flight.
@@ -46,6 +48,7 @@ impl Mesh {
                     engine: Engine::new(limits),
                     ended: Vec::new(),
                     applied: 0,
+                    persists: 0,
                 })
                 .collect(),
             links: BTreeSet::new(),
@@ -110,7 +113,10 @@ impl Mesh {
                         }
                     }
                 }
-                Output::Applied { merged, .. } => self.replicas[at].applied += merged.new_changes,
+                Output::Applied { merged, .. } => {
+                    self.replicas[at].applied += merged.new_changes;
+                    self.replicas[at].persists += 1;
+                }
                 Output::SessionEnded { peer, outcome, .. } => {
                     self.replicas[at].ended.push((peer, outcome))
                 }
@@ -546,6 +552,9 @@ fn signatures_of_changes_that_came_by_file_are_asked_for() {
     mesh.connect(1, 0);
     mesh.run();
     assert_eq!(mesh.unsigned(1), Vec::<ChangeHash>::new());
+    // No change came with them, yet they are handed out to be made durable.
+    assert_eq!(mesh.replicas[1].applied, 0);
+    assert!(mesh.replicas[1].persists > 0);
 }
 
 /// A signature altered on the way, or made by another machine's key than the change's, is
