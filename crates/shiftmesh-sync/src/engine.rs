@@ -442,15 +442,21 @@ fn outgoing(
 ) -> Result<Option<Outgoing>, SessionError> {
     let state = peer.state(role);
     let sent_before = state.sent_hashes.clone();
+    // Changes the peer asks for by hash are sent again even when Automerge notes them as sent
+    // already (the peer lost them, in a crash): their signatures go with them again.
+    let needed = state.their_need.clone().unwrap_or_default();
     let Some(message) = generate(schedule, state, max_bytes)? else {
         return Ok(None);
     };
-    let sent: Vec<ChangeHash> = state
+    let mut sent: Vec<ChangeHash> = state
         .sent_hashes
         .difference(&sent_before)
         .copied()
+        .chain(needed)
         .filter(|change| schedule.is_signed(change))
         .collect();
+    sent.sort_unstable();
+    sent.dedup();
     let owed = &mut peer.owed_signatures;
     owed.extend(sent);
     let carried: Vec<ChangeHash> = owed
