@@ -160,8 +160,11 @@ impl Schedule {
         let Ok(signature) = <[u8; SIGNATURE_BYTES]>::try_from(bytes.as_slice()) else {
             return;
         };
-        let machine = keypair.public().to_peer_id().to_string();
-        let (machine, _) = self.signatures.machine(&machine);
+        // The peer id was worked out once, in `sign_as`.
+        let Some((machine, _)) = &self.machine else {
+            return;
+        };
+        let (machine, _) = self.signatures.machine(&machine.clone());
         self.signatures
             .keep(change, Signed { machine, signature }, true);
     }
