@@ -41,6 +41,10 @@ const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 const SLED_FLUSH_EVERY_MS: u64 = 1000;
 
 const STORE_DIR: &str = "store";
+/// How long opening waits for a store lock to be released before reporting it held.
+const LOCK_RELEASE_WAIT_MS: u64 = 500;
+/// How often opening tries the lock again while it waits.
+const LOCK_RETRY_MS: u64 = 20;
 const SNAPSHOT_KEY: &[u8] = b"doc";
 const HEADS_KEY: &[u8] = b"heads";
 const LAST_BACKUP_KEY: &[u8] = b"last_backup";
@@ -119,13 +123,7 @@ impl Store {
             path: dir.to_owned(),
             source,
         })?;
-        let db = sled::Config::new()
-            .path(dir.join(STORE_DIR))
-            .cache_capacity(SLED_CACHE_BYTES)
-            .flush_every_ms(Some(SLED_FLUSH_EVERY_MS))
-            .mode(sled::Mode::LowSpace)
-            .open()
-            .map_err(|e| classify_open_error(dir, e))?;
+        let db = open_sled(dir)?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| classify_open_error(dir, e));
         let snapshot = tree("snapshot")?;
         let log = tree("log")?;
@@ -436,6 +434,33 @@ fn corrupt(dir: &Path, reason: String) -> StoreError {
         dir: dir.to_owned(),
         reason,
         advice,
+    }
+}
+
+/// Opens sled, waiting a moment for a lock this process still holds.
+///
+/// sled releases its file lock only when the last of its background threads lets go of the
+/// database, which can be a few milliseconds after the handle was dropped; a store closed and
+/// reopened in one process would otherwise be refused as locked. A lock held by another process
+/// (a running node) is still reported, after `LOCK_RELEASE_WAIT_MS`.
+fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(dir.join(STORE_DIR))
+            .cache_capacity(SLED_CACHE_BYTES)
+            .flush_every_ms(Some(SLED_FLUSH_EVERY_MS))
+            .mode(sled::Mode::LowSpace)
+            .open()
+            .map_err(|e| classify_open_error(dir, e));
+        match opened {
+            Err(StoreError::Locked { .. })
+                if started.elapsed() < std::time::Duration::from_millis(LOCK_RELEASE_WAIT_MS) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(LOCK_RETRY_MS));
+            }
+            other => return other,
+        }
     }
 }
 
