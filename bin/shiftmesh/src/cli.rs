@@ -135,7 +135,8 @@ pub struct Cli {
     /// Print machine-readable JSON on stdout
     #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
-    /// Who makes the change, recorded in the history [default: the OS user]
+    /// Who makes the change, recorded in the history beside the OS account running the command
+    /// when it is another [default: the OS user]
     #[arg(
         long = "as",
         global = true,

@@ -130,7 +130,13 @@ fn read_invite(given: &str) -> anyhow::Result<String> {
 
 fn run_request(cli: Cli) -> anyhow::Result<()> {
     let data_dir = data_dir(&cli)?;
-    let caller = Caller::owner(user(&cli));
+    let caller = Caller {
+        // Proven by the node from the socket when one runs; here, the account running this.
+        account: Some(shiftmesh_node::control::account_name(
+            rustix::process::geteuid(),
+        )),
+        ..Caller::owner(user(&cli))
+    };
     let json = cli.json;
     let confirmed_restore = match &cli.command {
         Command::Restore(args) => Some(confirm_restore(&data_dir, &args.file, args.yes)?),
@@ -155,7 +161,7 @@ fn run_request(cli: Cli) -> anyhow::Result<()> {
 fn through_node(client: Client, caller: Caller, request: &Request) -> anyhow::Result<Reply> {
     match client.ask(&ControlRequest::Run {
         caller,
-        request: request.clone(),
+        request: Box::new(request.clone()),
     })? {
         ControlReply::Done(reply) => Ok(*reply),
         ControlReply::Failed(failure) => Err(Refused(failure).into()),

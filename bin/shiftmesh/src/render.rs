@@ -1105,6 +1105,34 @@ fn peers(list: &PeerList) -> String {
             ]
         }),
     );
+    for p in &list.peers {
+        let Some(claimers) = &p.held_until_synced_with else {
+            continue;
+        };
+        let name = p.name.as_deref().unwrap_or(&p.peer_id);
+        if claimers.is_empty() {
+            let _ = write!(
+                text,
+                "\nno sync with {name} yet: this node has just started or reconnected and waits (a few seconds at most) for the members it knows of to say whom they judge revoked"
+            );
+        } else {
+            let by: Vec<&str> = claimers
+                .iter()
+                .map(|id| {
+                    list.peers
+                        .iter()
+                        .find(|q| &q.peer_id == id)
+                        .and_then(|q| q.name.as_deref())
+                        .unwrap_or(id)
+                })
+                .collect();
+            let _ = write!(
+                text,
+                "\nno sync with {name} until this node has synced with {}, which judges it revoked",
+                by.join(", ")
+            );
+        }
+    }
     for p in list.peers.iter().filter(|p| p.state == "pending") {
         let _ = write!(
             text,

@@ -453,14 +453,15 @@ fn backup_and_merge_bring_two_nodes_together_once() {
     let week = ["schedule", "--week", "2026-11-23"];
     assert_eq!(a.json(&week), b.json(&week));
     let history = a.json(&["history", "--limit", "100"]);
-    let authors: std::collections::BTreeSet<&str> = history
+    let authors: std::collections::BTreeSet<String> = history
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["author"].as_str().unwrap())
+        .map(|e| e["author"].as_str().unwrap().to_owned())
         .collect();
     assert!(
-        authors.contains("alice@front-desk") && authors.contains("bob@back-office"),
+        authors.contains(&common::author("alice", "front-desk"))
+            && authors.contains(&common::author("bob", "back-office")),
         "{authors:?}"
     );
 }
@@ -495,7 +496,7 @@ fn history_shows_who_when_where_and_field_level_changes() {
     node.ok(&["shift", "update", "mon-am-exhibits", "--capacity", "4"]);
     let history = node.json(&["history", "--entity", "mon-am-exhibits"]);
     let latest = &history[0];
-    assert_eq!(latest["author"], "alice@front-desk");
+    assert_eq!(latest["author"], common::author("alice", "front-desk"));
     assert_eq!(latest["node"], "front-desk");
     assert_eq!(latest["message"], "update shift mon-am-exhibits (capacity)");
     assert!(latest["time"].as_str().unwrap().starts_with("20"));

@@ -220,8 +220,8 @@ fn story_5_same_field_two_values_shows_both_and_pick_value_settles_it() {
     assert_eq!(
         written,
         [
-            (3.into(), "alice@node-a".into()),
-            (4.into(), "bob@node-b".into())
+            (3.into(), common::author("alice", "node-a").into()),
+            (4.into(), common::author("bob", "node-b").into())
         ]
     );
     a.fails(

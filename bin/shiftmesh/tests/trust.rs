@@ -282,7 +282,7 @@ fn joining_is_recorded_and_a_revoked_member_is_cut_off_everywhere() {
         .iter()
         .find(|h| h["message"].as_str().unwrap().contains(&b_id))
         .expect("the join is in the history");
-    assert_eq!(added["author"], "alice@node-a");
+    assert_eq!(added["author"], common::author("alice", "node-a"));
     assert!(added["message"].as_str().unwrap().contains("'node-b'"));
     assert!(added["message"].as_str().unwrap().contains("by invite"));
     assert_eq!(b.status()["membership"], "member");
@@ -414,6 +414,104 @@ fn a_revoked_machine_that_has_not_heard_cannot_admit_a_new_one() {
     wait_until("the revert reaches b", || !staff_ids(&b).contains("from-c"));
     let again = a.run(&["revert", "--after-revocation", &b_id]);
     assert_eq!(again.status.code(), Some(1), "b is no revoked machine");
+}
+
+/// Finding 2, where it can: B comes back while A, which revoked C, and C, which has not heard,
+/// are both running, and B dials C first. B learns from A that C is revoked before it
+/// exchanges anything with C: what B wrote while away never reaches C, and what C wrote after
+/// its revocation never reaches B.
+#[test]
+fn a_member_back_from_away_learns_a_revocation_before_it_syncs_with_the_revoked() {
+    let (a, ra) = founder();
+    let (b, rb) = join("bob", "node-b", &a);
+    let (c, rc) = join("carol", "node-c", &a);
+    wait_until("b and c have the schedule", || converged(&[&a, &b, &c]));
+    let c_id = peer_id(&c);
+    rb.stop();
+    rc.stop();
+    a.ok(&["peers", "revoke", &c_id]);
+    a.ok(&["staff", "add", "after-revoke", "--name", "Written After"]);
+    ra.stop();
+
+    // C runs, not knowing, and edits; B edits while away.
+    let _rc = c.start(&[]);
+    c.ok(&["staff", "add", "from-c", "--name", "From Carol"]);
+    b.ok(&["staff", "add", "from-b-away", "--name", "Written Away"]);
+    let _ra = a.start(&[]);
+    let _rb = b.start(&["--peer", &c.address(), "--peer", &a.address()]);
+
+    wait_until("b has a's revocation of c and a has b's edit", || {
+        peer_state(&b, &c_id).is_some_and(|p| p["state"] == "revoked")
+            && staff_ids(&b).contains("after-revoke")
+            && staff_ids(&a).contains("from-b-away")
+    });
+    // Give C the time to receive anything, were anything still to come.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !staff_ids(&c).contains("from-b-away"),
+        "c holds what b wrote while away"
+    );
+    assert!(
+        !staff_ids(&b).contains("from-c"),
+        "b holds what c wrote after its revocation"
+    );
+    assert!(
+        peer_state(&b, &c_id).is_some_and(|p| p["connected"] == false),
+        "b is still connected to the revoked c"
+    );
+}
+
+/// Finding 3, the person: a change is recorded as made by the OS account that ran the
+/// command. A name given with `--as` is kept, marked as given, beside the account; an account
+/// that a client names itself over the control socket is replaced by the node's own reading
+/// of the socket's credentials.
+#[test]
+fn the_person_recorded_is_the_os_account_and_a_name_given_is_marked_as_given() {
+    use shiftmesh_app::{Access, Caller, Request, StaffFields};
+    use shiftmesh_node::control::{Client, ControlReply, ControlRequest};
+
+    let (a, _ra) = founder();
+    let account = shiftmesh_node::control::account_name(rustix::process::geteuid());
+    a.ok(&["--as", "maria", "staff", "add", "given", "--name", "Given"]);
+
+    let forged = Caller {
+        name: "ceo".into(),
+        access: Access::Owner,
+        account: Some("ceo".into()),
+    };
+    let request = Request::StaffAdd {
+        id: shiftmesh_model::Id::parse("forged").unwrap(),
+        fields: StaffFields {
+            name: Some("Forged".into()),
+            ..StaffFields::default()
+        },
+    };
+    let client = Client::connect(&a.data()).unwrap().expect("the node runs");
+    let reply = client
+        .ask(&ControlRequest::Run {
+            caller: forged,
+            request: Box::new(request),
+        })
+        .unwrap();
+    assert!(matches!(reply, ControlReply::Done(_)), "{reply:?}");
+
+    let author_of = |entity: &str| {
+        a.json(&["history", "--entity", entity])[0]["author"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let expected = |name: &str| {
+        if name == account {
+            format!("{name}@node-a")
+        } else {
+            format!("{name} via {account}@node-a")
+        }
+    };
+    assert_eq!(author_of("given"), expected("maria"));
+    assert_eq!(author_of("forged"), expected("ceo"));
+    let text = a.ok(&["history", "--entity", "forged"]);
+    assert!(text.contains(&expected("ceo")), "{text}");
 }
 
 /// Finding 3 of the trust review: a member writes a change that claims to be another

@@ -35,6 +35,12 @@ impl Access {
 pub struct Caller {
     pub name: String,
     pub access: Access,
+    /// The account the caller was proven to be, when `name` is only what they said: the OS
+    /// user behind the control socket (or running the command) while `name` came from `--as`
+    /// or `SHIFTMESH_USER`. None where `name` is itself proven (an account signed in over
+    /// HTTP). Set by the side that checked it, never taken from the other end of a socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 impl Caller {
@@ -42,6 +48,18 @@ impl Caller {
         Caller {
             name: name.into(),
             access: Access::Owner,
+            account: None,
+        }
+    }
+
+    /// The author recorded for this caller's changes on `machine`: `name@machine`, or
+    /// `name via account@machine` when the name given is not the account that was proven.
+    pub fn author(&self, machine: &str) -> String {
+        match &self.account {
+            Some(account) if *account != self.name => {
+                format!("{} via {account}@{machine}", self.name)
+            }
+            _ => format!("{}@{machine}", self.name),
         }
     }
 }

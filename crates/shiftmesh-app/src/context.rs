@@ -116,9 +116,13 @@ impl<'a> Context<'a> {
         // or of 100 KB would forge or flood those lines.
         check_author_part("the user name (--as, SHIFTMESH_USER or the login)", &name)
             .and_then(|()| check_author_part("this machine's name (node.json)", machine))
+            .and_then(|()| match &self.caller.account {
+                Some(account) => check_author_part("the OS account", account),
+                None => Ok(()),
+            })
             .map_err(|e| AppError::Invalid(e.message))?;
         Ok(Edit {
-            author: format!("{name}@{machine}"),
+            author: self.caller.author(machine),
             now_ms: now_ms(),
         })
     }

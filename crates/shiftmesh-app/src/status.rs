@@ -53,6 +53,11 @@ pub struct PeerStatus {
     /// (a member that revoked this machine does).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub refuses_us: bool,
+    /// Connected, but no sync runs with it yet: this node is learning the membership first,
+    /// from these members (peer ids), which judge it revoked; empty for the short hold after
+    /// a start, when every connection waits for the members to speak.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_until_synced_with: Option<Vec<String>>,
 }
 
 impl PeerStatus {
@@ -68,6 +73,7 @@ impl PeerStatus {
             ahead: None,
             clock_offset_ms: None,
             refuses_us: false,
+            held_until_synced_with: None,
         }
     }
 }

@@ -176,6 +176,7 @@ pub async fn sign_in(
     let nobody = Caller {
         name: String::new(),
         access: Access::Staff { staff: None },
+        account: None,
     };
     let request = Request::SignIn {
         login: body.login.clone(),
@@ -195,6 +196,7 @@ pub async fn sign_in(
     let caller = Caller {
         name: account.login.to_string(),
         access: Access::of_role(account.role, account.staff.clone()),
+        account: None,
     };
     let token = web.sessions.start(caller);
     let mut response = Json(json!({

@@ -33,7 +33,7 @@ use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{identify, mdns, Swarm};
 use shiftmesh_sync::{
     Announcement, AnnouncementAck, JoinRequest, JoinResponse, MemberAddresses, SyncRequest,
-    SyncResponse, MAX_SHARED_ADDRESSES_PER_MEMBER, MAX_SHARED_MEMBERS,
+    SyncResponse, MAX_SHARED_ADDRESSES_PER_MEMBER, MAX_SHARED_MEMBERS, MAX_SHARED_REVOKED,
 };
 use tokio::sync::mpsc;
 
@@ -353,6 +353,13 @@ impl Task {
             heads: self.last_heads.clone(),
             members: self.member_addresses(),
             sent_at_ms,
+            revoked: self
+                .trust
+                .revoked
+                .iter()
+                .take(MAX_SHARED_REVOKED)
+                .map(|peer| serde_bytes::ByteBuf::from(peer.to_bytes()))
+                .collect(),
         };
         for peer in peers {
             self.swarm

@@ -20,7 +20,10 @@ pub const MAX_CONTROL_REPLY_BYTES: usize = 512 * 1024 * 1024;
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ControlRequest {
     /// Run a request in the node, for the data directory's owner acting as `caller`.
-    Run { caller: Caller, request: Request },
+    Run {
+        caller: Caller,
+        request: Box<Request>,
+    },
     /// A one-time link that signs the owner in to the page (`shiftmesh ui`).
     LoginLink,
     /// Follow the node's event stream.
@@ -59,6 +62,16 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 /// this process's own user, or root (who can read the data directory anyway).
 pub fn may_talk_to(uid: rustix::process::Uid) -> bool {
     uid == rustix::process::geteuid() || uid.is_root()
+}
+
+/// The OS account of `uid`, as the author's proven part: its login name, or `uid N` when the
+/// system has no name for it.
+pub fn account_name(uid: rustix::process::Uid) -> String {
+    let raw = uid.as_raw();
+    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(raw)) {
+        Ok(Some(user)) => user.name,
+        _ => format!("uid {raw}"),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,7 @@
 
 pub mod control;
 mod events;
+mod hold;
 pub mod membership;
 mod node;
 mod ui;

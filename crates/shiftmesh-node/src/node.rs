@@ -14,7 +14,7 @@ use shiftmesh_net::{Command, Event, Multiaddr, Net, NetConfig, NetError, PeerId}
 use shiftmesh_rules::{Input as RulesInput, Validator};
 use shiftmesh_sync::{
     Announcement, Engine, Input, JoinRequest, JoinResponse, Limits, Outcome, Output, SavedStates,
-    SessionError,
+    SessionError, SyncResponse,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -26,6 +26,7 @@ use crate::control::{
     socket_path, ControlReply, ControlRequest, Failure, MAX_CONTROL_REQUEST_BYTES,
 };
 use crate::events;
+use crate::hold::MembershipFirst;
 use crate::membership::{self, PendingPeers};
 use crate::ui;
 use crate::NodeError;
@@ -238,6 +239,7 @@ async fn serve(options: NodeOptions) -> Result<(), NodeError> {
         }),
         backup: options.backup.clone(),
         history_left_at: None,
+        first: MembershipFirst::new(shiftmesh_app::session::now_ms()),
     };
     // Under systemd (Type=notify) the unit counts as started only now, when requests are
     // answered; elsewhere this does nothing.
@@ -285,8 +287,9 @@ async fn accept_control(
         };
         // The socket's mode already keeps other users out; their credentials are checked too,
         // in case the mode was changed under us.
-        match stream.peer_cred() {
+        let uid = match stream.peer_cred() {
             Ok(cred) if crate::control::may_talk_to(rustix::process::Uid::from_raw(cred.uid())) => {
+                rustix::process::Uid::from_raw(cred.uid())
             }
             Ok(cred) => {
                 tracing::warn!(
@@ -299,12 +302,14 @@ async fn accept_control(
                 tracing::debug!("control connection without credentials: {e}");
                 continue;
             }
-        }
+        };
+        // The person at the other end is this OS account, whatever name it gives (`--as`).
+        let account = crate::control::account_name(uid);
         let control = control.clone();
         let events = events.clone();
         let links = links.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve_client(stream, control, events, links).await {
+            if let Err(e) = serve_client(stream, account, control, events, links).await {
                 tracing::debug!("control client: {e}");
             }
         });
@@ -313,6 +318,7 @@ async fn accept_control(
 
 async fn serve_client(
     stream: UnixStream,
+    account: String,
     control: mpsc::Sender<ControlMessage>,
     events: Hub,
     links: Option<ui::Links>,
@@ -335,9 +341,13 @@ async fn serve_client(
         }
     };
     match request {
-        ControlRequest::Run { caller, request } => {
+        ControlRequest::Run {
+            mut caller,
+            request,
+        } => {
+            caller.account = Some(account);
             let (tx, rx) = oneshot::channel();
-            if control.send((caller, request, tx)).await.is_err() {
+            if control.send((caller, *request, tx)).await.is_err() {
                 return Ok(());
             }
             if let Ok(answer) = rx.await {
@@ -396,19 +406,12 @@ struct Link<'n> {
     serving: &'n Serving,
     peers_seen: &'n BTreeMap<PeerId, PeerSeen>,
     pending: &'n mut PendingPeers,
+    first: &'n MembershipFirst,
 }
 
 impl NodeLink for Link<'_> {
     fn status(&mut self, session: &mut Session) -> Status {
-        status_of(
-            self.engine,
-            self.validator,
-            self.net,
-            self.serving,
-            self.peers_seen,
-            self.pending,
-            session,
-        )
+        status_of(self, session)
     }
 
     fn forget_pending(&mut self, peer: &str) -> bool {
@@ -417,15 +420,16 @@ impl NodeLink for Link<'_> {
     }
 }
 
-fn status_of(
-    engine: &mut Engine<PeerId>,
-    validator: &Validator,
-    net: &Net,
-    serving: &Serving,
-    peers_seen: &BTreeMap<PeerId, PeerSeen>,
-    pending: &PendingPeers,
-    session: &mut Session,
-) -> Status {
+fn status_of(link: &mut Link<'_>, session: &mut Session) -> Status {
+    let Link {
+        engine,
+        validator,
+        net,
+        serving,
+        peers_seen,
+        pending,
+        first,
+    } = link;
     let reports = engine.report(&mut session.schedule);
     let offline = Status::offline(
         &session.identity,
@@ -457,17 +461,6 @@ fn status_of(
             .entry(id.clone())
             .or_insert_with(|| PeerStatus::new(id));
         entry.connected = r.connected;
-        if let Some(seen) = peers_seen.get(&r.peer) {
-            if let Some(address) = seen
-                .address
-                .as_ref()
-                .filter(|a| !entry.addresses.contains(a))
-            {
-                entry.addresses.push(address.clone());
-            }
-            entry.clock_offset_ms = seen.clock_offset_ms;
-            entry.refuses_us = seen.refuses_us;
-        }
         entry.last_sync = r.last_sync_ms.and_then(|ms| {
             jiff::Timestamp::from_millisecond(ms as i64)
                 .ok()
@@ -475,6 +468,29 @@ fn status_of(
         });
         entry.behind = Some(r.behind);
         entry.ahead = Some(r.ahead);
+    }
+    // Peers the engine has not met (held, or refusing us as soon as we connect) included.
+    for (peer, seen) in peers_seen.iter() {
+        let Some(entry) = peers.get_mut(&peer.to_string()) else {
+            continue;
+        };
+        if let Some(address) = seen
+            .address
+            .as_ref()
+            .filter(|a| !entry.addresses.contains(a))
+        {
+            entry.addresses.push(address.clone());
+        }
+        entry.clock_offset_ms = seen.clock_offset_ms;
+        entry.refuses_us = seen.refuses_us;
+    }
+    for (peer, claimers) in first.held() {
+        let id = peer.to_string();
+        let entry = peers
+            .entry(id.clone())
+            .or_insert_with(|| PeerStatus::new(id));
+        entry.connected = true;
+        entry.held_until_synced_with = Some(claimers.iter().map(PeerId::to_string).collect());
     }
     let index = session.schedule.index();
     let open = validator.open_count(&index.acks);
@@ -574,6 +590,8 @@ struct Node {
     history_left_at: Option<Vec<automerge::ChangeHash>>,
     /// When to look again whether a scheduled backup is due (ms since the epoch).
     next_backup_check_ms: i64,
+    /// Which connections wait until the membership is learned from other members.
+    first: MembershipFirst,
 }
 
 impl Node {
@@ -606,6 +624,7 @@ impl Node {
                     self.record_history();
                     self.scheduled_backup();
                     self.retry_join();
+                    self.release_held();
                     self.input(Input::Tick, None)
                 }
                 _ = interrupt.recv() => break,
@@ -719,37 +738,53 @@ impl Node {
                 self.peers_seen.entry(peer).or_default().address = Some(address.to_string());
                 self.pending.forget(&peer);
                 self.heard_from(peer);
-                let saved = self.saved_states(&peer);
                 self.emit(events::peer(
                     "peer-connected",
                     &peer.to_string(),
                     Some(&address.to_string()),
                 ));
-                self.input(
-                    Input::Connected {
-                        peer,
-                        saved,
-                        // The side that dialed starts the first session, so a fresh machine is
-                        // not sent the schedule twice.
-                        initiate: dialer,
-                    },
-                    None,
-                );
+                let members = self.other_members();
+                if self
+                    .first
+                    .connected(peer, dialer, shiftmesh_app::session::now_ms(), &members)
+                {
+                    // The side that dialed starts the first session, so a fresh machine is
+                    // not sent the schedule twice.
+                    self.engine_connected(peer, dialer);
+                } else {
+                    tracing::debug!(
+                        "holding {peer} until the members this node knows of have said whom they judge revoked"
+                    );
+                }
             }
             Event::Disconnected { peer } => {
                 if let Some(seen) = self.peers_seen.get_mut(&peer) {
                     seen.seen_recorded_ms = None;
                 }
                 self.emit(events::peer("peer-disconnected", &peer.to_string(), None));
+                self.first.disconnected(&peer);
                 self.input(Input::Disconnected { peer }, None);
+                self.release_held();
             }
             Event::Request { peer, id, request } => {
                 self.talked_with(peer);
-                self.input(Input::Request { peer, request }, Some(id))
+                if self.first.is_deferred(&peer) {
+                    // Nothing is exchanged with a held peer; we start a session once it is
+                    // let go.
+                    self.first.turned_away(&peer);
+                    self.net.send(Command::Respond {
+                        id,
+                        response: SyncResponse::nothing(),
+                    });
+                } else {
+                    self.input(Input::Request { peer, request }, Some(id))
+                }
             }
             Event::Response { peer, response } => {
                 self.talked_with(peer);
-                self.input(Input::Response { peer, response }, None)
+                if !self.first.is_deferred(&peer) {
+                    self.input(Input::Response { peer, response }, None)
+                }
             }
             Event::RequestFailed { peer, reason } => {
                 self.input(Input::RequestFailed { peer, reason }, None)
@@ -764,9 +799,7 @@ impl Node {
                 if let Some(offset) = offset {
                     self.peers_seen.entry(peer).or_default().clock_offset_ms = Some(offset);
                 }
-                if let Ok(heads) = announcement.heads() {
-                    self.input(Input::Announcement { peer, heads }, None);
-                }
+                self.announced(peer, &announcement);
             }
             Event::Pending { peer, address } => {
                 let now = shiftmesh_app::session::now_ms();
@@ -791,6 +824,67 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// Takes in whom a member judges revoked (holding those until it was synced with) and
+    /// its heads (a sync starts if it has what we lack).
+    fn announced(&mut self, peer: PeerId, announcement: &Announcement) {
+        let revoked: Vec<PeerId> = announcement
+            .revoked
+            .iter()
+            .filter_map(|bytes| PeerId::from_bytes(bytes).ok())
+            .collect();
+        let members = self.other_members();
+        let taken = self
+            .first
+            .announced(peer, revoked, shiftmesh_app::session::now_ms(), &members);
+        for held in taken {
+            tracing::info!(
+                "{peer} judges {held} revoked: no sync with {held} until this node has synced with {peer}"
+            );
+            self.input(Input::Disconnected { peer: held }, None);
+        }
+        if !self.first.is_deferred(&peer) {
+            if let Ok(heads) = announcement.heads() {
+                self.input(Input::Announcement { peer, heads }, None);
+            }
+        }
+        self.release_held();
+    }
+
+    /// Hands the sync engine the held connections that may go now (and are still members).
+    fn release_held(&mut self) {
+        let members = self.other_members();
+        for released in self
+            .first
+            .released(shiftmesh_app::session::now_ms(), &members)
+        {
+            if members.contains(&released.peer) {
+                self.engine_connected(released.peer, released.initiate);
+            }
+        }
+    }
+
+    fn engine_connected(&mut self, peer: PeerId, initiate: bool) {
+        let saved = self.saved_states(&peer);
+        self.input(
+            Input::Connected {
+                peer,
+                saved,
+                initiate,
+            },
+            None,
+        );
+    }
+
+    /// The members this node trusts now, itself left out.
+    fn other_members(&self) -> std::collections::BTreeSet<PeerId> {
+        let me = self.net.peer_id;
+        membership::trust_list(&self.session)
+            .members
+            .into_iter()
+            .filter(|p| *p != me)
+            .collect()
     }
 
     fn saved_states(&self, peer: &PeerId) -> SavedStates {
@@ -885,6 +979,7 @@ impl Node {
                 started_at,
             } => {
                 let duration_ms = now_ms().saturating_sub(started_at);
+                self.first.synced(peer);
                 tracing::debug!(
                     "sync with {peer} ({}) done: {rounds} rounds, {bytes_sent} B out, {bytes_received} B in, {new_changes} new changes, {duration_ms} ms",
                     role.as_str()
@@ -1050,6 +1145,7 @@ impl Node {
             serving,
             peers_seen,
             pending,
+            first,
             ..
         } = self;
         let mut link = Link {
@@ -1059,6 +1155,7 @@ impl Node {
             serving,
             peers_seen,
             pending,
+            first,
         };
         let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut ctx = Context::live(caller, session, &*validator, &mut link);

@@ -107,6 +107,11 @@ pub struct Announcement {
     /// that `doctor` can tell a machine whose clock is off: a wrong clock makes history lie.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at_ms: Option<i64>,
+    /// The machines the sender judges revoked (peer ids as bytes; older nodes send none). A
+    /// node back from being away holds these until it has synced with the sender, so that it
+    /// learns the membership before it exchanges schedule data with them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<serde_bytes::ByteBuf>,
 }
 
 /// A member's peer id and the addresses it was reached at, as encoded bytes: the network layer
@@ -121,6 +126,9 @@ pub struct MemberAddresses {
 /// few machines needs far fewer, and the whole stays within the 8 KiB of a small message.
 pub const MAX_SHARED_MEMBERS: usize = 16;
 pub const MAX_SHARED_ADDRESSES_PER_MEMBER: usize = 4;
+/// The most revoked machines one announcement names (a site revokes few; 64 peer ids are
+/// under 3 KiB).
+pub const MAX_SHARED_REVOKED: usize = 64;
 
 /// The most heads an announcement may carry. Concurrent edits on every node of a site give at
 /// most one head per node, so this is far above any real site.
@@ -132,7 +140,7 @@ pub enum WireError {
     TooManyHeads { count: usize, max: usize },
     #[error("the announcement carries a head that is not a 32-byte hash")]
     BadHead,
-    #[error("the announcement tells of more members or addresses than allowed")]
+    #[error("the announcement tells of more members, addresses or revoked machines than allowed")]
     TooManyMembers,
     #[error("the join request is malformed (secret or name too long, or not text)")]
     BadJoinRequest,
@@ -147,12 +155,14 @@ impl Announcement {
                 .collect(),
             members: Vec::new(),
             sent_at_ms: None,
+            revoked: Vec::new(),
         }
     }
 
     /// The members it tells of, checked for number; each entry is parsed by whoever uses it.
     pub fn members(&self) -> Result<&[MemberAddresses], WireError> {
         if self.members.len() > MAX_SHARED_MEMBERS
+            || self.revoked.len() > MAX_SHARED_REVOKED
             || self
                 .members
                 .iter()

@@ -156,6 +156,17 @@ pub fn poll(mut done: impl FnMut() -> bool) -> bool {
     true
 }
 
+/// The author a command run here records for `user` on `node`: the name it gives, and the OS
+/// account running the tests when that is another (`alice via root@node-a`).
+pub fn author(user: &str, node: &str) -> String {
+    let account = shiftmesh_node::control::account_name(rustix::process::geteuid());
+    if account == user {
+        format!("{user}@{node}")
+    } else {
+        format!("{user} via {account}@{node}")
+    }
+}
+
 /// A `shiftmesh node` process on a data directory, killed if the test ends without stopping it.
 pub struct Running {
     child: std::process::Child,
