@@ -89,7 +89,7 @@ pub fn sync_message(data: &[u8]) -> Result<(), String> {
     assert_eq!(answers, 1, "a request got {answers} answers");
     let response = SyncResponse {
         message: Some(data.to_vec()),
-        signatures: Vec::new(),
+        ..SyncResponse::nothing()
     };
     let outputs = engine.handle(&mut schedule, 2, Input::Response { peer: 1, response });
     match failure(&outputs) {

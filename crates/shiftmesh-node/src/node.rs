@@ -774,7 +774,7 @@ impl Node {
                     self.first.turned_away(&peer);
                     self.net.send(Command::Respond {
                         id,
-                        response: SyncResponse::nothing(),
+                        response: SyncResponse::not_yet(),
                     });
                 } else {
                     self.input(Input::Request { peer, request }, Some(id))
@@ -995,6 +995,11 @@ impl Node {
                 ));
             }
             Outcome::Failed(SessionError::Disconnected) => {}
+            Outcome::Failed(SessionError::NotYet) => {
+                tracing::debug!(
+                    "{peer} holds sessions with this node until it has learned the membership"
+                );
+            }
             Outcome::Failed(error) => {
                 tracing::warn!(
                     "sync session with {peer} ({}) failed: {error}; the session was reset",

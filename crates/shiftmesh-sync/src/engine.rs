@@ -200,6 +200,8 @@ pub enum SessionError {
     Disconnected,
     #[error("a response arrived with no session running")]
     Unexpected,
+    #[error("the peer learns the membership from other members first; it starts a session when it is ready")]
+    NotYet,
 }
 
 /// How one peer stands, for `status` and `peers`.
@@ -1033,6 +1035,7 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
                     response: SyncResponse {
                         message,
                         signatures,
+                        not_yet: false,
                     },
                 });
                 // The initiator ends the session when it has nothing more to send; we cannot
@@ -1065,6 +1068,17 @@ impl<P: Ord + Clone + std::hash::Hash> Engine<P> {
             return;
         };
         session.last_activity = now;
+        if response.not_yet {
+            // No retry: the peer starts the session itself once it has let us through.
+            p.outbound_session = None;
+            reset(&mut p.outbound);
+            out.push(Output::SessionEnded {
+                peer: peer.clone(),
+                role: Role::Outbound,
+                outcome: Outcome::Failed(SessionError::NotYet),
+            });
+            return;
+        }
         if response.message.is_none() && !response.signatures.is_empty() {
             // Only the signatures asked for: no changes come with them.
             let before = schedule.heads();

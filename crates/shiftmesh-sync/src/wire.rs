@@ -42,6 +42,11 @@ pub struct SyncResponse {
     /// The signatures of the changes it carries (older nodes send none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signatures: Vec<WireSignature>,
+    /// The responder does not sync with us yet (it is learning the membership from other
+    /// members first) and will start a session itself when it is ready. Older nodes never set
+    /// it, and read it as an answer of nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_yet: bool,
 }
 
 impl SyncResponse {
@@ -50,6 +55,15 @@ impl SyncResponse {
         SyncResponse {
             message: None,
             signatures: Vec::new(),
+            not_yet: false,
+        }
+    }
+
+    /// "Not yet": the responder holds sessions with us for now.
+    pub fn not_yet() -> SyncResponse {
+        SyncResponse {
+            not_yet: true,
+            ..SyncResponse::nothing()
         }
     }
 }

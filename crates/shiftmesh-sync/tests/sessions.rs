@@ -431,6 +431,58 @@ fn a_lost_request_is_given_up_soon_and_any_word_from_the_peer_retries_at_once() 
     mesh.assert_converged();
 }
 
+/// A peer that holds us (it is learning the membership from other members first) answers
+/// "not yet": our session ends without a retry, so no request loop runs while it holds us,
+/// and the session it starts once it lets us through converges.
+#[test]
+fn an_answer_of_not_yet_ends_the_session_without_a_retry() {
+    let mut mesh = Mesh::new(2);
+    mesh.add_staff(0, "ana", "Ana");
+    mesh.links.insert((0, 1));
+    mesh.input(
+        0,
+        Input::Connected {
+            peer: 1,
+            saved: SavedStates::default(),
+            initiate: true,
+        },
+    );
+    let (from, to, message) = mesh.queue.pop_front().expect("a session starts");
+    assert!((from, to) == (0, 1) && matches!(message, Message::Request(ref r) if r.start));
+    mesh.queue.clear();
+    mesh.input(
+        0,
+        Input::Response {
+            peer: 1,
+            response: SyncResponse::not_yet(),
+        },
+    );
+    assert_eq!(mesh.failures(0), [SessionError::NotYet]);
+    let limits = *mesh.replicas[0].engine.limits();
+    for _ in 0..5 {
+        mesh.now += limits.retry_max_ms;
+        mesh.input(0, Input::Tick);
+    }
+    assert!(
+        !mesh
+            .queue
+            .iter()
+            .any(|(from, _, m)| *from == 0 && matches!(m, Message::Request(_))),
+        "retried a peer that holds us"
+    );
+    // It lets us through and starts the session itself.
+    mesh.input(
+        1,
+        Input::Connected {
+            peer: 0,
+            saved: SavedStates::default(),
+            initiate: true,
+        },
+    );
+    mesh.run();
+    mesh.assert_converged();
+}
+
 /// A peer that fails every session is retried at most so often a minute; the catch-up
 /// interval takes over beyond that.
 #[test]
