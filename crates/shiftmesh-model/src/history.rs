@@ -78,6 +78,20 @@ pub fn split_author(author: &str) -> (&str, &str) {
     author.rsplit_once('@').unwrap_or((author, ""))
 }
 
+/// Whether `text` names the author `author` (`person@machine`, or `name via account@machine`
+/// when the name was given on the command line): the whole of it, the name and the machine
+/// (`name@machine`), or the name alone.
+pub fn names_author(author: &str, text: &str) -> bool {
+    let (person, machine) = split_author(author);
+    let name = person.split_once(" via ").map_or(person, |(name, _)| name);
+    text == author
+        || text == name
+        || text
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('@'))
+            .is_some_and(|rest| rest == machine)
+}
+
 /// Which changes a history lists.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryFilter {
@@ -372,4 +386,21 @@ pub fn document_diff(doc: &mut AutoCommit, meta: &ChangeMetadata<'_>) -> History
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     entry(meta, author, out, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_author;
+
+    #[test]
+    fn an_author_is_named_whole_by_name_and_machine_or_by_name_alone() {
+        for author in ["bob@back-office", "bob via frontdesk@back-office"] {
+            for text in [author, "bob@back-office", "bob"] {
+                assert!(names_author(author, text), "{text} names {author}");
+            }
+            for text in ["bo", "bob@front-desk", "frontdesk", "bob@back-office2", ""] {
+                assert!(!names_author(author, text), "{text} names {author}");
+            }
+        }
+    }
 }

@@ -357,7 +357,12 @@ pub fn plan(
                 .parse::<usize>()
                 .ok()
                 .and_then(|n| conflict.values.get(n.checked_sub(1)?))
-                .or_else(|| conflict.values.iter().find(|v| v.author == text))
+                .or_else(|| {
+                    conflict
+                        .values
+                        .iter()
+                        .find(|v| shiftmesh_model::history::names_author(&v.author, &text))
+                })
                 .and_then(|v| v.object.clone())
                 .ok_or_else(|| {
                     ResolveError::BadValue(format!(
