@@ -339,22 +339,31 @@ fn joining_is_recorded_and_a_revoked_member_is_cut_off_everywhere() {
         .contains("already revoked"));
 }
 
+/// The start of finding 2: A, B and C are members; B and C stop; A revokes C and writes
+/// `after-revoke`; A stops. Every node is stopped on return (their stores remember the peer
+/// ids; `peer_id` reads them without a node).
+fn revoked_while_away() -> (Node, Node, Node) {
+    let (a, ra) = founder();
+    let (b, rb) = join("bob", "node-b", &a);
+    let (c, rc) = join("carol", "node-c", &a);
+    wait_until("b and c have the schedule", || converged(&[&a, &b, &c]));
+    let c_id = peer_id(&c);
+    rb.stop();
+    rc.stop();
+    a.ok(&["peers", "revoke", &c_id]);
+    a.ok(&["staff", "add", "after-revoke", "--name", "Written After"]);
+    ra.stop();
+    (a, b, c)
+}
+
 /// Finding 2 of the trust review: A, B and C are members; B is away; A revokes C; C, which
 /// has not heard, edits and admits E; B comes back and meets C first, then A. E's admission
 /// does not count anywhere once the revocation is known, and nothing A wrote after the
 /// revocation reaches C or E.
 #[test]
 fn a_revoked_machine_that_has_not_heard_cannot_admit_a_new_one() {
-    let (a, ra) = founder();
-    let (b, rb) = join("bob", "node-b", &a);
-    let (c, rc) = join("carol", "node-c", &a);
-    wait_until("b and c have the schedule", || converged(&[&a, &b, &c]));
+    let (a, b, c) = revoked_while_away();
     let (b_id, c_id) = (peer_id(&b), peer_id(&c));
-    rb.stop();
-    rc.stop();
-    a.ok(&["peers", "revoke", &c_id]);
-    a.ok(&["staff", "add", "after-revoke", "--name", "Written After"]);
-    ra.stop();
 
     // C alone, not knowing: it edits and admits E.
     let _rc = c.start(&[]);
@@ -422,16 +431,8 @@ fn a_revoked_machine_that_has_not_heard_cannot_admit_a_new_one() {
 /// its revocation never reaches B.
 #[test]
 fn a_member_back_from_away_learns_a_revocation_before_it_syncs_with_the_revoked() {
-    let (a, ra) = founder();
-    let (b, rb) = join("bob", "node-b", &a);
-    let (c, rc) = join("carol", "node-c", &a);
-    wait_until("b and c have the schedule", || converged(&[&a, &b, &c]));
+    let (a, b, c) = revoked_while_away();
     let c_id = peer_id(&c);
-    rb.stop();
-    rc.stop();
-    a.ok(&["peers", "revoke", &c_id]);
-    a.ok(&["staff", "add", "after-revoke", "--name", "Written After"]);
-    ra.stop();
 
     // C runs, not knowing, and edits; B edits while away.
     let _rc = c.start(&[]);

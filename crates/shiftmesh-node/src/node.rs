@@ -421,28 +421,19 @@ impl NodeLink for Link<'_> {
 }
 
 fn status_of(link: &mut Link<'_>, session: &mut Session) -> Status {
-    let Link {
-        engine,
-        validator,
-        net,
-        serving,
-        peers_seen,
-        pending,
-        first,
-    } = link;
-    let reports = engine.report(&mut session.schedule);
+    let reports = link.engine.report(&mut session.schedule);
     let offline = Status::offline(
         &session.identity,
         &session.store,
         session.schedule.index(),
-        net.fingerprint.clone(),
+        link.net.fingerprint.clone(),
     );
     let mut peers: BTreeMap<String, PeerStatus> = offline
         .peers
         .into_iter()
         .map(|p| (p.peer_id.clone(), p))
         .collect();
-    for (peer, p) in pending.iter() {
+    for (peer, p) in link.pending.iter() {
         let id = peer.to_string();
         let entry = peers
             .entry(id.clone())
@@ -470,7 +461,7 @@ fn status_of(link: &mut Link<'_>, session: &mut Session) -> Status {
         entry.ahead = Some(r.ahead);
     }
     // Peers the engine has not met (held, or refusing us as soon as we connect) included.
-    for (peer, seen) in peers_seen.iter() {
+    for (peer, seen) in link.peers_seen.iter() {
         let Some(entry) = peers.get_mut(&peer.to_string()) else {
             continue;
         };
@@ -484,7 +475,7 @@ fn status_of(link: &mut Link<'_>, session: &mut Session) -> Status {
         entry.clock_offset_ms = seen.clock_offset_ms;
         entry.refuses_us = seen.refuses_us;
     }
-    for (peer, claimers) in first.held() {
+    for (peer, claimers) in link.first.held() {
         let id = peer.to_string();
         let entry = peers
             .entry(id.clone())
@@ -493,14 +484,14 @@ fn status_of(link: &mut Link<'_>, session: &mut Session) -> Status {
         entry.held_until_synced_with = Some(claimers.iter().map(PeerId::to_string).collect());
     }
     let index = session.schedule.index();
-    let open = validator.open_count(&index.acks);
+    let open = link.validator.open_count(&index.acks);
     Status {
         running: true,
-        peer_id: net.peer_id.to_string(),
+        peer_id: link.net.peer_id.to_string(),
         name: session.identity.config.node_name.clone(),
-        site_key_fingerprint: net.fingerprint.clone(),
-        listen: serving.listen.clone(),
-        ui: serving.ui.clone(),
+        site_key_fingerprint: link.net.fingerprint.clone(),
+        listen: link.serving.listen.clone(),
+        ui: link.serving.ui.clone(),
         open_conflicts: Some(open),
         membership: offline.membership,
         peers: peers.into_values().collect(),
