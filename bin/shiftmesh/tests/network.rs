@@ -346,17 +346,51 @@ fn members_meet_directly_and_keep_syncing_with_the_founder_off() {
         rx
     };
     std::thread::sleep(std::time::Duration::from_millis(500));
+    // The laptop and the founder also set one shift's capacity, each not knowing of the
+    // other: the conflict that appears names each value's machine, proven by its signature.
+    c.ok(&["shift", "update", "mon-pm", "--capacity", "4"]);
+    a.ok(&["shift", "update", "mon-pm", "--capacity", "3"]);
     a.ok(&["staff", "add", "zed", "--name", "Zed Park"]);
     let backup = a.path("from-a.automerge");
     a.ok(&["backup", &backup]);
     b.ok(&["merge", &backup]);
-    let event = std::iter::from_fn(|| lines.recv_timeout(std::time::Duration::from_secs(30)).ok())
-        .map(|line| serde_json::from_str::<Value>(&line).unwrap())
-        .find(|e| e["id"] == "zed")
-        .expect("the laptop's events report zed");
+    let (mut event, mut conflict) = (None, None);
+    for line in std::iter::from_fn(|| lines.recv_timeout(std::time::Duration::from_secs(30)).ok()) {
+        let e: Value = serde_json::from_str(&line).unwrap();
+        if e["id"] == "zed" {
+            event = Some(e);
+        } else if e["type"] == "conflict-appeared" && e["conflict"]["kind"] == "concurrent-edit" {
+            conflict = Some(e);
+        }
+        if event.is_some() && conflict.is_some() {
+            break;
+        }
+    }
     let _ = (follower.kill(), follower.wait());
+    let event = event.expect("the laptop's events report zed");
     assert_eq!(event["made_on"], "node-a", "{event}");
     assert_eq!(event["relayed_by"], "back-office", "{event}");
+    let conflict = conflict.expect("the laptop's events report the concurrent capacities");
+    let mut made_on: Vec<(String, bool)> = conflict["conflict"]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["provenance"]["machine_name"]
+                    .as_str()
+                    .unwrap_or("-")
+                    .to_owned(),
+                v["provenance"]["verified"] == true,
+            )
+        })
+        .collect();
+    made_on.sort();
+    assert_eq!(
+        made_on,
+        [("laptop".to_owned(), true), ("node-a".to_owned(), true)],
+        "{conflict}"
+    );
     // After a restart without any --peer, each finds the other at the address it remembered
     // (each listens where it did before, as a site machine on its fixed port does).
     let (b_at, c_at) = (b.address(), c.address());

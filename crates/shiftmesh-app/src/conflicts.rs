@@ -226,7 +226,19 @@ pub fn list(ctx: &mut Context, filter: &ConflictFilter) -> Result<Reply> {
 /// Fills in, for the values of concurrent edits, the machine that wrote each by its name in the
 /// membership list and whether its signature proves it.
 fn prove(conflicts: &mut [Conflict], reader: &Reader) {
-    let members = &reader.view().index().members;
+    prove_values(conflicts, &reader.view().index().members, |h| {
+        reader.is_signed(h)
+    });
+}
+
+/// Fills in where each written value of `conflicts` was made: the writing machine by its name
+/// in the membership list, and whether a valid signature of that machine binds the change.
+/// Worked out when shown (not in validation), so that a signature arriving later counts.
+pub fn prove_values(
+    conflicts: &mut [Conflict],
+    members: &std::collections::BTreeMap<String, shiftmesh_model::Member>,
+    is_signed: impl Fn(&automerge::ChangeHash) -> bool,
+) {
     for value in conflicts.iter_mut().flat_map(|c| c.values.iter_mut()) {
         let Some(machine) = &value.machine else {
             continue;
@@ -235,7 +247,7 @@ fn prove(conflicts: &mut [Conflict], reader: &Reader) {
             .change
             .as_deref()
             .and_then(|h| h.parse().ok())
-            .is_some_and(|h| reader.is_signed(&h));
+            .is_some_and(|h| is_signed(&h));
         value.provenance = Some(shiftmesh_model::history::Provenance {
             machine_name: members.get(machine).map(|m| m.name.clone()),
             verified,

@@ -33,7 +33,7 @@ use shiftmesh_model::{Collection, LocalSpan};
 
 pub use accounts::{hash_password, sign_in, PASSWORD_MIN_CHARS};
 pub use caller::{authorize, Access, Caller};
-pub use conflicts::evaluate;
+pub use conflicts::{evaluate, prove_values};
 pub use context::{Context, Db, NodeLink, Progress, Reader};
 pub use csv::{check_csv, hours, parse_hours};
 pub use error::{AppError, Category, Result};

@@ -1112,7 +1112,12 @@ impl Node {
                 self.emit(events::entity(*collection, key, change, source));
             }
         }
-        for c in &delta.appeared {
+        let mut appeared = delta.appeared;
+        let schedule = &self.session.schedule;
+        shiftmesh_app::prove_values(&mut appeared, &schedule.index().members, |h| {
+            schedule.is_signed(h)
+        });
+        for c in &appeared {
             self.emit(events::conflict("conflict-appeared", c));
         }
         for c in &delta.resolved {
