@@ -83,7 +83,7 @@ pub fn split_author(author: &str) -> (&str, &str) {
 /// (`name@machine`), or the name alone.
 pub fn names_author(author: &str, text: &str) -> bool {
     let (person, machine) = split_author(author);
-    let name = person.split_once(" via ").map_or(person, |(name, _)| name);
+    let name = person.rsplit_once(" via ").map_or(person, |(name, _)| name);
     text == author
         || text == name
         || text
@@ -402,5 +402,7 @@ mod tests {
                 assert!(!names_author(author, text), "{text} names {author}");
             }
         }
+        // A given name that itself says "via" is cut at the last one, where the account is.
+        assert!(names_author("bob via carol via alice@m", "bob via carol"));
     }
 }

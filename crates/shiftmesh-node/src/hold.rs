@@ -9,9 +9,10 @@
 //!   connected), it holds every connection: no session runs either way until every member it
 //!   knows of has connected and announced, or the grace is over.
 //! - Members announce the machines they judge revoked. A machine that a connected member says
-//!   is revoked is held until this node has completed a sync with that member: then the
-//!   revocation, if real, is in this node's schedule and its own judgement cuts the machine
-//!   off; if not, the hold ends and nothing was lost but a moment.
+//!   is revoked is held until this node holds every change that member had when it said so
+//!   (the heads of that announcement; for a member that announced none, until a sync with it
+//!   completes): then the revocation, if real, is in this node's schedule and its own
+//!   judgement cuts the machine off; if not, the hold ends and nothing was lost but a moment.
 //!
 //! A claim only ever delays, never cuts off: the member set is the schedule's alone. Two
 //! machines that claim each other revoked are both let through (this node cannot tell which
@@ -19,6 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use automerge::ChangeHash;
 use shiftmesh_net::PeerId;
 
 /// How long a node holds its connections after it starts or has been alone, waiting for the
@@ -29,20 +31,40 @@ pub const MEMBERSHIP_GRACE_MS: i64 = 2_000;
 /// (an announcement carries at most `shiftmesh_sync::MAX_SHARED_REVOKED` anyway).
 pub const MAX_CLAIMED_PER_MEMBER: usize = shiftmesh_sync::MAX_SHARED_REVOKED;
 
-/// Which peers the node holds back from syncing with, and why.
+/// Which peers the node holds back from syncing with, and why. Times are milliseconds of a
+/// monotonic clock (a wall clock stepped back would stretch the grace).
 #[derive(Debug)]
 pub struct MembershipFirst {
-    /// Until when every connection is held (ms since the epoch); None once the grace is over.
+    /// Until when every connection is held; None once the grace is over.
     grace_until_ms: Option<i64>,
-    /// Connected members, and whether each has announced since it connected.
-    connected: BTreeMap<PeerId, bool>,
-    /// Each connected member's claim: the machines it judges revoked.
-    claims: BTreeMap<PeerId, BTreeSet<PeerId>>,
-    /// Members a sync has completed with since their last claim: what they know, we know.
+    /// Connected members, and the heads each last announced (None: it has not yet).
+    connected: BTreeMap<PeerId, Option<Vec<ChangeHash>>>,
+    /// Each connected member's claim: the machines it judges revoked, and the heads it
+    /// announced with the claim (what this node must hold to know what it knew).
+    claims: BTreeMap<PeerId, Claim>,
+    /// Claimers whose claim this node has caught up with: what they knew, we know.
     learned_from: BTreeSet<PeerId>,
     /// Connections held back from the sync engine, with whether we start the first session
     /// when they are let go (we dialed, or we turned a session of theirs away meanwhile).
     deferred: BTreeMap<PeerId, bool>,
+}
+
+/// Milliseconds of a monotonic clock, counted from the first call in this process.
+pub fn monotonic_ms() -> i64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    i64::try_from(
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_millis(),
+    )
+    .unwrap_or(i64::MAX)
+}
+
+#[derive(Debug)]
+struct Claim {
+    revoked: BTreeSet<PeerId>,
+    heads: Vec<ChangeHash>,
 }
 
 /// What the node is to do about a connection that was held and no longer is.
@@ -51,6 +73,8 @@ pub struct Released {
     pub peer: PeerId,
     /// Whether this node starts the first session.
     pub initiate: bool,
+    /// The heads it last announced while held, for the sync engine to see what it lacks.
+    pub heads: Option<Vec<ChangeHash>>,
 }
 
 impl MembershipFirst {
@@ -78,7 +102,7 @@ impl MembershipFirst {
             // Alone until now: whatever happened meanwhile is learned first again.
             self.grace_until_ms = Some(now_ms + MEMBERSHIP_GRACE_MS);
         }
-        self.connected.insert(peer, false);
+        self.connected.insert(peer, None);
         if self.is_held(&peer, now_ms, members) {
             self.deferred.insert(peer, dialer);
             false
@@ -95,17 +119,20 @@ impl MembershipFirst {
         self.deferred.remove(peer);
     }
 
-    /// A member announced, naming the machines it judges revoked. Returns the peers this
-    /// newly holds that the sync engine has now: the node takes them from the engine.
+    /// A member announced its heads, naming the machines it judges revoked. Returns the
+    /// peers this newly holds that the sync engine has now: the node takes them from the
+    /// engine. `holds` says whether this node holds every one of some heads.
     pub fn announced(
         &mut self,
         peer: PeerId,
+        heads: Vec<ChangeHash>,
         revoked: impl IntoIterator<Item = PeerId>,
         now_ms: i64,
         members: &BTreeSet<PeerId>,
+        holds: impl Fn(&[ChangeHash]) -> bool,
     ) -> Vec<PeerId> {
         if let Some(announced) = self.connected.get_mut(&peer) {
-            *announced = true;
+            *announced = Some(heads.clone());
         }
         let claim: BTreeSet<PeerId> = revoked
             .into_iter()
@@ -114,14 +141,23 @@ impl MembershipFirst {
             .collect();
         let before: BTreeSet<PeerId> = self.held_live(now_ms, members);
         let old = self.claims.get(&peer);
-        if old.is_none_or(|old| !claim.is_subset(old)) {
+        if old.is_none_or(|old| !claim.is_subset(&old.revoked)) {
             // Something new is claimed: it is to be learned from this member again.
             self.learned_from.remove(&peer);
         }
         if claim.is_empty() {
             self.claims.remove(&peer);
         } else {
-            self.claims.insert(peer, claim);
+            if !heads.is_empty() && holds(&heads) {
+                self.learned_from.insert(peer);
+            }
+            self.claims.insert(
+                peer,
+                Claim {
+                    revoked: claim,
+                    heads,
+                },
+            );
         }
         let after = self.held_live(now_ms, members);
         let taken: Vec<PeerId> = after.difference(&before).copied().collect();
@@ -132,9 +168,18 @@ impl MembershipFirst {
         taken
     }
 
-    /// A sync with the peer completed: what it knew of the membership, we know.
+    /// This node took in changes: a claim whose heads it now holds is learned.
+    pub fn caught_up(&mut self, holds: impl Fn(&[ChangeHash]) -> bool) {
+        for (claimer, claim) in &self.claims {
+            if !claim.heads.is_empty() && holds(&claim.heads) {
+                self.learned_from.insert(*claimer);
+            }
+        }
+    }
+
+    /// A sync with the peer completed: a claim it made without heads is taken as learned.
     pub fn synced(&mut self, peer: PeerId) {
-        if self.connected.contains_key(&peer) {
+        if self.claims.get(&peer).is_some_and(|c| c.heads.is_empty()) {
             self.learned_from.insert(peer);
         }
     }
@@ -168,6 +213,7 @@ impl MembershipFirst {
             .map(|(peer, initiate)| Released {
                 peer: *peer,
                 initiate: *initiate,
+                heads: self.connected.get(peer).cloned().flatten(),
             })
             .collect();
         for r in &free {
@@ -199,7 +245,7 @@ impl MembershipFirst {
         self.grace_until_ms.is_some_and(|until| now_ms < until)
             && members
                 .iter()
-                .any(|m| !self.connected.get(m).copied().unwrap_or(false))
+                .any(|m| self.connected.get(m).is_none_or(Option::is_none))
     }
 
     /// Connected members not yet learned from that say the peer is revoked, leaving out
@@ -209,10 +255,10 @@ impl MembershipFirst {
         self.claims
             .iter()
             .filter(move |(claimer, claim)| {
-                claim.contains(peer)
+                claim.revoked.contains(peer)
                     && self.connected.contains_key(claimer)
                     && !self.learned_from.contains(claimer)
-                    && !self.claims.values().any(|c| c.contains(claimer))
+                    && !self.claims.values().any(|c| c.revoked.contains(claimer))
             })
             .map(|(claimer, _)| *claimer)
     }
@@ -237,10 +283,12 @@ mod tests {
         let members: BTreeSet<PeerId> = p.iter().copied().collect();
         let mut first = MembershipFirst::new(0);
         assert!(!first.connected(c, true, 10, &members), "held in the grace");
-        assert!(first.announced(c, [], 20, &members).is_empty());
+        assert!(first
+            .announced(c, vec![], [], 20, &members, |_| false)
+            .is_empty());
         assert!(first.released(30, &members).is_empty(), "a has not spoken");
         assert!(!first.connected(a, true, 40, &members));
-        first.announced(a, [], 50, &members);
+        first.announced(a, vec![], [], 50, &members, |_| false);
         let released = first.released(60, &members);
         assert_eq!(released.len(), 2, "everyone spoke: the grace ends early");
         assert!(first.connected(PeerId::random(), false, 70, &members));
@@ -257,7 +305,8 @@ mod tests {
             first.released(MEMBERSHIP_GRACE_MS, &members),
             vec![Released {
                 peer: p[0],
-                initiate: false
+                initiate: false,
+                heads: None
             }]
         );
     }
@@ -270,8 +319,8 @@ mod tests {
         let mut first = MembershipFirst::new(0);
         first.connected(c, true, 1, &members);
         first.connected(a, true, 2, &members);
-        first.announced(c, [], 3, &members);
-        first.announced(a, [c], 4, &members);
+        first.announced(c, vec![], [], 3, &members, |_| false);
+        first.announced(a, vec![], [c], 4, &members, |_| false);
         let released = first.released(5, &members);
         assert_eq!(released.iter().map(|r| r.peer).collect::<Vec<_>>(), [a]);
         assert!(first.is_held(&c, 6, &members));
@@ -281,9 +330,34 @@ mod tests {
             first.released(7, &members),
             [Released {
                 peer: c,
-                initiate: true
+                initiate: true,
+                heads: Some(vec![])
             }]
         );
+    }
+
+    #[test]
+    fn a_claim_with_heads_is_learned_once_they_are_held_not_by_any_sync() {
+        let p = peers(2);
+        let (a, c) = (p[0], p[1]);
+        let members: BTreeSet<PeerId> = p.iter().copied().collect();
+        let revocation = ChangeHash([7; 32]);
+        let mut first = MembershipFirst::new(0);
+        first.connected(c, true, 1, &members);
+        first.connected(a, true, 2, &members);
+        first.announced(c, vec![ChangeHash([1; 32])], [], 3, &members, |_| true);
+        first.announced(a, vec![revocation], [c], 4, &members, |_| false);
+        assert_eq!(first.released(5, &members).len(), 1, "a goes, c waits");
+        // A session with a that began before its claim completes: not enough.
+        first.synced(a);
+        assert!(first.released(6, &members).is_empty());
+        first.caught_up(|heads| heads != [revocation]);
+        assert!(first.released(7, &members).is_empty());
+        first.caught_up(|_| true);
+        let released = first.released(8, &members);
+        assert_eq!(released.len(), 1);
+        assert_eq!(released[0].peer, c);
+        assert_eq!(released[0].heads, Some(vec![ChangeHash([1; 32])]));
     }
 
     #[test]
@@ -294,17 +368,18 @@ mod tests {
         let mut first = MembershipFirst::new(0);
         first.connected(a, false, 1, &members);
         first.connected(c, false, 2, &members);
-        first.announced(a, [], 3, &members);
-        first.announced(c, [], 4, &members);
+        first.announced(a, vec![], [], 3, &members, |_| false);
+        first.announced(c, vec![], [], 4, &members, |_| false);
         assert_eq!(first.released(5, &members).len(), 2);
-        assert_eq!(first.announced(a, [c], 6, &members), [c]);
+        assert_eq!(first.announced(a, vec![], [c], 6, &members, |_| false), [c]);
         assert!(first.released(7, &members).is_empty());
         first.disconnected(&a);
         assert_eq!(
             first.released(8, &members),
             [Released {
                 peer: c,
-                initiate: true
+                initiate: true,
+                heads: Some(vec![])
             }]
         );
     }
@@ -317,9 +392,9 @@ mod tests {
         for peer in &p {
             first.connected(*peer, true, 1, &members);
         }
-        first.announced(p[0], [p[1]], 2, &members);
-        first.announced(p[1], [p[0]], 3, &members);
-        first.announced(p[2], [], 4, &members);
+        first.announced(p[0], vec![], [p[1]], 2, &members, |_| false);
+        first.announced(p[1], vec![], [p[0]], 3, &members, |_| false);
+        first.announced(p[2], vec![], [], 4, &members, |_| false);
         assert_eq!(first.released(5, &members).len(), 3);
     }
 
@@ -334,9 +409,9 @@ mod tests {
             !first.connected(p[0], true, later, &members),
             "alone until now: held again"
         );
-        first.announced(p[0], [], later + 1, &members);
+        first.announced(p[0], vec![], [], later + 1, &members, |_| false);
         assert!(!first.connected(p[1], true, later + 2, &members));
-        first.announced(p[1], [], later + 3, &members);
+        first.announced(p[1], vec![], [], later + 3, &members, |_| false);
         assert_eq!(first.released(later + 4, &members).len(), 2);
         assert!(
             first.connected(PeerId::random(), true, later + 5, &members),

@@ -26,7 +26,7 @@ use crate::control::{
     socket_path, ControlReply, ControlRequest, Failure, MAX_CONTROL_REQUEST_BYTES,
 };
 use crate::events;
-use crate::hold::MembershipFirst;
+use crate::hold::{monotonic_ms, MembershipFirst};
 use crate::membership::{self, PendingPeers};
 use crate::ui;
 use crate::NodeError;
@@ -206,6 +206,11 @@ async fn serve(options: NodeOptions) -> Result<(), NodeError> {
         None => None,
     };
     let net = start_net(&options, &session)?;
+    // Every announcement carries our heads from the first connection on: a node back from
+    // being away learns from them what it must hold to know what we know.
+    net.send(Command::Announce(Announcement::new(
+        &session.schedule.heads(),
+    )));
     let socket = socket_path(&options.data_dir);
     let listener = bind_control(&socket)?;
     let links = ui.as_ref().map(|ui| ui.links.clone());
@@ -239,7 +244,7 @@ async fn serve(options: NodeOptions) -> Result<(), NodeError> {
         }),
         backup: options.backup.clone(),
         history_left_at: None,
-        first: MembershipFirst::new(shiftmesh_app::session::now_ms()),
+        first: MembershipFirst::new(monotonic_ms()),
     };
     // Under systemd (Type=notify) the unit counts as started only now, when requests are
     // answered; elsewhere this does nothing.
@@ -303,12 +308,15 @@ async fn accept_control(
                 continue;
             }
         };
-        // The person at the other end is this OS account, whatever name it gives (`--as`).
-        let account = crate::control::account_name(uid);
         let control = control.clone();
         let events = events.clone();
         let links = links.clone();
         tokio::spawn(async move {
+            // The person at the other end is this OS account, whatever name it gives (`--as`).
+            // The lookup may ask a directory service, so it runs off the runtime's workers.
+            let account = tokio::task::spawn_blocking(move || crate::control::account_name(uid))
+                .await
+                .unwrap_or_else(|_| format!("uid {}", uid.as_raw()));
             if let Err(e) = serve_client(stream, account, control, events, links).await {
                 tracing::debug!("control client: {e}");
             }
@@ -735,10 +743,7 @@ impl Node {
                     Some(&address.to_string()),
                 ));
                 let members = self.other_members();
-                if self
-                    .first
-                    .connected(peer, dialer, shiftmesh_app::session::now_ms(), &members)
-                {
+                if self.first.connected(peer, dialer, monotonic_ms(), &members) {
                     // The side that dialed starts the first session, so a fresh machine is
                     // not sent the schedule twice.
                     self.engine_connected(peer, dialer);
@@ -826,19 +831,24 @@ impl Node {
             .filter_map(|bytes| PeerId::from_bytes(bytes).ok())
             .collect();
         let members = self.other_members();
-        let taken = self
-            .first
-            .announced(peer, revoked, shiftmesh_app::session::now_ms(), &members);
+        let heads = announcement.heads().unwrap_or_default();
+        let doc = self.session.schedule.doc();
+        let taken = self.first.announced(
+            peer,
+            heads.clone(),
+            revoked,
+            monotonic_ms(),
+            &members,
+            |heads| shiftmesh_model::absent(doc, heads).is_empty(),
+        );
         for held in taken {
             tracing::info!(
                 "{peer} judges {held} revoked: no sync with {held} until this node has synced with {peer}"
             );
             self.input(Input::Disconnected { peer: held }, None);
         }
-        if !self.first.is_deferred(&peer) {
-            if let Ok(heads) = announcement.heads() {
-                self.input(Input::Announcement { peer, heads }, None);
-            }
+        if !self.first.is_deferred(&peer) && announcement.heads().is_ok() {
+            self.input(Input::Announcement { peer, heads }, None);
         }
         self.release_held();
     }
@@ -846,12 +856,15 @@ impl Node {
     /// Hands the sync engine the held connections that may go now (and are still members).
     fn release_held(&mut self) {
         let members = self.other_members();
-        for released in self
-            .first
-            .released(shiftmesh_app::session::now_ms(), &members)
-        {
-            if members.contains(&released.peer) {
-                self.engine_connected(released.peer, released.initiate);
+        for released in self.first.released(monotonic_ms(), &members) {
+            if !members.contains(&released.peer) {
+                continue;
+            }
+            self.engine_connected(released.peer, released.initiate);
+            // What it announced while held: a session starts if it has what we lack.
+            if let Some(heads) = released.heads.filter(|h| !h.is_empty()) {
+                let peer = released.peer;
+                self.input(Input::Announcement { peer, heads }, None);
             }
         }
     }
@@ -927,6 +940,9 @@ impl Node {
                     }
                     let persisted = started.elapsed();
                     self.changed(&before, &merged, &peer.to_string());
+                    let doc = self.session.schedule.doc();
+                    self.first
+                        .caught_up(|heads| shiftmesh_model::absent(doc, heads).is_empty());
                     tracing::debug!(
                         "{} changes from {peer} ({} entities): persisted in {persisted:?}, validated in {:?}",
                         merged.new_changes,

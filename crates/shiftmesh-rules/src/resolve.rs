@@ -353,17 +353,25 @@ pub fn plan(
         OptionId::KeepVersion => {
             let (collection, key) = conflict_entity(conflict)?;
             let text = value()?;
+            let by_author: Vec<&str> = conflict
+                .values
+                .iter()
+                .filter(|v| shiftmesh_model::history::names_author(&v.author, &text))
+                .filter_map(|v| v.object.as_deref())
+                .collect();
+            if by_author.iter().any(|o| *o != by_author[0]) {
+                return Err(ResolveError::BadValue(format!(
+                    "'{text}' names {} of the versions; give its number (1 to {}) or its whole author",
+                    by_author.len(),
+                    conflict.values.len()
+                )));
+            }
             let chosen = text
                 .parse::<usize>()
                 .ok()
                 .and_then(|n| conflict.values.get(n.checked_sub(1)?))
-                .or_else(|| {
-                    conflict
-                        .values
-                        .iter()
-                        .find(|v| shiftmesh_model::history::names_author(&v.author, &text))
-                })
                 .and_then(|v| v.object.clone())
+                .or_else(|| by_author.first().map(|o| (*o).to_owned()))
                 .ok_or_else(|| {
                     ResolveError::BadValue(format!(
                         "'{text}' names none of the versions; give its number (1 to {}) or its author",
