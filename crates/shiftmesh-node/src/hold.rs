@@ -6,8 +6,8 @@
 //! take in what it wrote (and whom it admitted) after its revocation. So:
 //!
 //! - For a short grace after the node starts, and after it has been alone (no member
-//!   connected), it holds every connection: no session runs either way until every member it
-//!   knows of has connected and announced, or the grace is over.
+//!   connected), it holds every connection: no session runs either way until every other
+//!   member it knows of has connected and announced, or the grace is over.
 //! - Members announce the machines they judge revoked. A machine that a connected member says
 //!   is revoked is held until this node holds every change that member had when it said so
 //!   (the heads of that announcement; for a member that announced none, until a sync with it
@@ -198,12 +198,12 @@ impl MembershipFirst {
 
     /// Whether the node holds the peer now.
     pub fn is_held(&self, peer: &PeerId, now_ms: i64, members: &BTreeSet<PeerId>) -> bool {
-        self.in_grace(now_ms, members) || self.is_claimed(peer)
+        self.in_grace(now_ms, members, Some(peer)) || self.is_claimed(peer)
     }
 
     /// The held connections that may go to the sync engine now.
     pub fn released(&mut self, now_ms: i64, members: &BTreeSet<PeerId>) -> Vec<Released> {
-        if self.grace_until_ms.is_some() && !self.in_grace(now_ms, members) {
+        if self.grace_until_ms.is_some() && !self.in_grace(now_ms, members, None) {
             self.grace_until_ms = None;
         }
         let free: Vec<Released> = self
@@ -240,11 +240,14 @@ impl MembershipFirst {
     }
 
     /// The grace lasts until its time is up or every member we know of (but us) has
-    /// connected and announced, whichever comes first.
-    fn in_grace(&self, now_ms: i64, members: &BTreeSet<PeerId>) -> bool {
+    /// connected and announced, whichever comes first. A peer waits only for the others' word:
+    /// its own tells nothing about itself (so a site's second machine, joining a founder that
+    /// is alone, is not held at all).
+    fn in_grace(&self, now_ms: i64, members: &BTreeSet<PeerId>, peer: Option<&PeerId>) -> bool {
         self.grace_until_ms.is_some_and(|until| now_ms < until)
             && members
                 .iter()
+                .filter(|m| Some(*m) != peer)
                 .any(|m| self.connected.get(m).is_none_or(Option::is_none))
     }
 
@@ -287,11 +290,26 @@ mod tests {
             .announced(c, vec![], [], 20, &members, |_| false)
             .is_empty());
         assert!(first.released(30, &members).is_empty(), "a has not spoken");
-        assert!(!first.connected(a, true, 40, &members));
+        assert!(
+            first.connected(a, true, 40, &members),
+            "every other member spoke: a waits for no one"
+        );
+        assert!(
+            first.released(45, &members).is_empty(),
+            "a has still not spoken"
+        );
         first.announced(a, vec![], [], 50, &members, |_| false);
         let released = first.released(60, &members);
-        assert_eq!(released.len(), 2, "everyone spoke: the grace ends early");
+        assert_eq!(released.len(), 1, "everyone spoke: the grace ends early");
         assert!(first.connected(PeerId::random(), false, 70, &members));
+    }
+
+    #[test]
+    fn a_lone_member_is_not_held_for_its_own_word() {
+        let e = PeerId::random();
+        let members: BTreeSet<PeerId> = [e].into();
+        let mut first = MembershipFirst::new(0);
+        assert!(first.connected(e, false, 10, &members));
     }
 
     #[test]
@@ -410,11 +428,15 @@ mod tests {
             "alone until now: held again"
         );
         first.announced(p[0], vec![], [], later + 1, &members, |_| false);
-        assert!(!first.connected(p[1], true, later + 2, &members));
-        first.announced(p[1], vec![], [], later + 3, &members, |_| false);
-        assert_eq!(first.released(later + 4, &members).len(), 2);
         assert!(
-            first.connected(PeerId::random(), true, later + 5, &members),
+            first.connected(p[1], true, later + 2, &members),
+            "the other has spoken"
+        );
+        assert!(first.released(later + 3, &members).is_empty());
+        first.announced(p[1], vec![], [], later + 4, &members, |_| false);
+        assert_eq!(first.released(later + 5, &members).len(), 1);
+        assert!(
+            first.connected(PeerId::random(), true, later + 6, &members),
             "not alone: no new grace"
         );
     }
