@@ -164,7 +164,7 @@ impl Schedule {
         let Some((machine, _)) = &self.machine else {
             return;
         };
-        let (machine, _) = self.signatures.machine(&machine.clone());
+        let (machine, _) = self.signatures.machine(machine);
         self.signatures
             .keep(change, Signed { machine, signature }, true);
     }

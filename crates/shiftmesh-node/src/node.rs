@@ -2,7 +2,7 @@
 //! the control channel's connections talk to it through bounded channels, so the schedule is
 //! never shared and never locked.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -245,7 +245,9 @@ async fn serve(options: NodeOptions) -> Result<(), NodeError> {
         backup: options.backup.clone(),
         history_left_at: None,
         first: MembershipFirst::new(monotonic_ms()),
+        members: BTreeSet::new(),
     };
+    node.members = others(&membership::trust_list(&node.session), node.net.peer_id);
     // Under systemd (Type=notify) the unit counts as started only now, when requests are
     // answered; elsewhere this does nothing.
     if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
@@ -546,6 +548,11 @@ fn validate_all(session: &mut Session) -> Validator {
     ))
 }
 
+/// The members of `list` but `me`.
+fn others(list: &shiftmesh_net::TrustList, me: PeerId) -> BTreeSet<PeerId> {
+    list.members.iter().copied().filter(|p| *p != me).collect()
+}
+
 fn now_ms() -> u64 {
     u64::try_from(shiftmesh_app::session::now_ms()).unwrap_or(0)
 }
@@ -591,6 +598,9 @@ struct Node {
     next_backup_check_ms: i64,
     /// Which connections wait until the membership is learned from other members.
     first: MembershipFirst,
+    /// The members this node trusts, itself left out: the trust list the network enforces,
+    /// kept with it (see [`Node::trust_changed`]) rather than worked out on every event.
+    members: BTreeSet<PeerId>,
 }
 
 impl Node {
@@ -742,8 +752,10 @@ impl Node {
                     &peer.to_string(),
                     Some(&address.to_string()),
                 ));
-                let members = self.other_members();
-                if self.first.connected(peer, dialer, monotonic_ms(), &members) {
+                if self
+                    .first
+                    .connected(peer, dialer, monotonic_ms(), &self.members)
+                {
                     // The side that dialed starts the first session, so a fresh machine is
                     // not sent the schedule twice.
                     self.engine_connected(peer, dialer);
@@ -830,15 +842,14 @@ impl Node {
             .iter()
             .filter_map(|bytes| PeerId::from_bytes(bytes).ok())
             .collect();
-        let members = self.other_members();
-        let heads = announcement.heads().unwrap_or_default();
+        let heads = announcement.heads().ok();
         let doc = self.session.schedule.doc();
         let taken = self.first.announced(
             peer,
-            heads.clone(),
+            heads.clone().unwrap_or_default(),
             revoked,
             monotonic_ms(),
-            &members,
+            &self.members,
             |heads| shiftmesh_model::absent(doc, heads).is_empty(),
         );
         for held in taken {
@@ -847,7 +858,7 @@ impl Node {
             );
             self.input(Input::Disconnected { peer: held }, None);
         }
-        if !self.first.is_deferred(&peer) && announcement.heads().is_ok() {
+        if let Some(heads) = heads.filter(|_| !self.first.is_deferred(&peer)) {
             self.input(Input::Announcement { peer, heads }, None);
         }
         self.release_held();
@@ -855,9 +866,8 @@ impl Node {
 
     /// Hands the sync engine the held connections that may go now (and are still members).
     fn release_held(&mut self) {
-        let members = self.other_members();
-        for released in self.first.released(monotonic_ms(), &members) {
-            if !members.contains(&released.peer) {
+        for released in self.first.released(monotonic_ms(), &self.members) {
+            if !self.members.contains(&released.peer) {
                 continue;
             }
             self.engine_connected(released.peer, released.initiate);
@@ -881,14 +891,12 @@ impl Node {
         );
     }
 
-    /// The members this node trusts now, itself left out.
-    fn other_members(&self) -> std::collections::BTreeSet<PeerId> {
-        let me = self.net.peer_id;
-        membership::trust_list(&self.session)
-            .members
-            .into_iter()
-            .filter(|p| *p != me)
-            .collect()
+    /// The membership changed: the network enforces the new trust list, and the hold judges
+    /// by the same members.
+    fn trust_changed(&mut self) {
+        let list = membership::trust_list(&self.session);
+        self.members = others(&list, self.net.peer_id);
+        self.net.send(Command::Trust(list));
     }
 
     fn saved_states(&self, peer: &PeerId) -> SavedStates {
@@ -1033,8 +1041,7 @@ impl Node {
         let input = RulesInput::new(schedule.index(), schedule.zone(), &concurrent);
         let delta = self.validator.update_touched(&input, dirty, &merged.fields);
         if dirty.iter().any(|(c, _)| *c == Collection::Members) {
-            self.net
-                .send(Command::Trust(membership::trust_list(&self.session)));
+            self.trust_changed();
         }
         // Who made the changes, as their metadata records (several when a merge brings many),
         // and the machines their actors name, each by its name in the membership list and
@@ -1279,8 +1286,7 @@ impl Node {
         if let Err(e) = self.session.store.set_join_ticket(&ticket) {
             tracing::error!("could not record the answer to the join request: {e}");
         }
-        self.net
-            .send(Command::Trust(membership::trust_list(&self.session)));
+        self.trust_changed();
     }
 
     /// Answers a join request: a member already is one; otherwise the secret must be one this
