@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
-use shiftmesh_model::time::Placed;
 use shiftmesh_model::time::{format_time, SHIFT_MAX_MINUTES};
+use shiftmesh_model::time::{Placed, ShiftTime};
 use shiftmesh_model::{
     Assignment, AssignmentKey, Availability, Collection, Concurrent, Entity, Id, Index, Interval,
     Shift, SiteZone, Staff,
@@ -22,18 +22,27 @@ use crate::conflict::{
 
 /// What of a shift its conflicts are about (its label and id are not).
 fn with_shift(f: Fingerprint, shift: &Shift) -> Fingerprint {
-    let skills: Vec<&str> = shift.skills.iter().map(String::as_str).collect();
-    f.add(shift.time().encode())
-        .add(shift.capacity.to_string())
-        .add(shift.min_staff.to_string())
-        .add(skills.join(";"))
-        .add(shift.department.as_ref().map_or("", |d| d.as_str()))
+    // The same bytes as `ShiftTime::encode`, the numbers' text and the skills joined by ";",
+    // written straight into the hash: fingerprints must not change, or acknowledgements lapse.
+    let (start, end) = (shift.start, shift.end);
+    f.add_text(format_args!(
+        "{}T{:02}:{:02}/{:02}:{:02}",
+        shift.date,
+        start.hour(),
+        start.minute(),
+        end.hour(),
+        end.minute()
+    ))
+    .add_text(shift.capacity)
+    .add_text(shift.min_staff)
+    .add_joined(shift.skills.iter(), ";")
+    .add(shift.department.as_ref().map_or("", |d| d.as_str()))
 }
 
 /// What of an assignment its conflicts are about.
 fn with_assignment(f: Fingerprint, a: &Assignment) -> Fingerprint {
-    f.add(a.key().to_string())
-        .add(a.created_at_ms.to_string())
+    f.add_text(format_args!("{}/{}", a.shift, a.staff))
+        .add_text(a.created_at_ms)
         .add(a.window.map(|w| w.encode()).unwrap_or_default())
 }
 
@@ -204,6 +213,8 @@ struct Held<'a> {
     assignment: &'a Assignment,
     shift: &'a Shift,
     interval: Interval,
+    /// The ISO week of the shift's date, worked out once per shift rather than by every check.
+    week: Week,
     /// Whether the shift requires a skill the person lacks: worked out where the shift is read
     /// anyway, so that the person's check need not reach into every shift's skills again.
     lacks_skills: bool,
@@ -215,11 +226,13 @@ impl<'a> Held<'a> {
         assignment: &'a Assignment,
         shift: &'a Shift,
         interval: Interval,
+        week: Week,
     ) -> Self {
         Held {
             assignment,
             shift,
             interval,
+            week,
             lacks_skills: !shift.skills.iter().all(|s| staff.skills.contains(s)),
         }
     }
@@ -359,6 +372,7 @@ fn walk_stretch<'a>(
         held: (0..live_staff.len()).map(|_| Vec::new()).collect(),
     };
     let mut assignments = assignments.iter().copied().peekable();
+    let mut placed_at: FxHashMap<(ShiftTime, &str), (Placed, Week)> = FxHashMap::default();
     let dangling = |a: &Assignment, shift_live: bool, found: &mut Vec<Found>| {
         let staff_live = live_staff.contains_key(&a.staff);
         let conflicts = check_assignment_with(a, shift_live, staff_live, input);
@@ -371,7 +385,12 @@ fn walk_stretch<'a>(
         while let Some(a) = assignments.next_if(|a| a.shift < *shift_id) {
             dangling(a, false, &mut stretch.found);
         }
-        let placed = shift.time().placed(input.zone_of(shift));
+        let zone = input.zone_of(shift);
+        // Many shifts share a time (a site's few patterns on each day), and placing one in its
+        // zone is the costly part of reading it, so each time is placed once per stretch.
+        let (placed, week) = *placed_at
+            .entry((shift.time(), zone.name()))
+            .or_insert_with(|| (shift.time().placed(zone), week_of(shift.date)));
         let interval = placed.interval;
         let mut assigned = Vec::new();
         while let Some(a) = assignments.next_if(|a| a.shift == *shift_id) {
@@ -382,7 +401,7 @@ fn walk_stretch<'a>(
                         Some(_) => input.interval(a, shift),
                         None => interval,
                     };
-                    stretch.held[number].push(Held::new(staff, a, shift, interval));
+                    stretch.held[number].push(Held::new(staff, a, shift, interval, week));
                 }
                 None => dangling(a, true, &mut stretch.found),
             }
@@ -413,8 +432,9 @@ pub(crate) fn hours(minutes: i64) -> String {
     }
 }
 
+/// An assignment's key as text (`SHIFT/STAFF`), as `AssignmentKey` writes it.
 fn key_of(a: &Assignment) -> String {
-    a.key().to_string()
+    format!("{}/{}", a.shift, a.staff)
 }
 
 /// The conflicts of one week of one person: those anchored in that week (a pair or a window of
@@ -439,7 +459,13 @@ fn check_staff_week(id: &Id, week: Week, input: &Input<'_>) -> Vec<Conflict> {
             .filter_map(|assignment| {
                 let shift = input.live_shift(&assignment.shift)?;
                 let interval = input.interval(assignment, shift);
-                Some(Held::new(staff, assignment, shift, interval))
+                Some(Held::new(
+                    staff,
+                    assignment,
+                    shift,
+                    interval,
+                    week_of(shift.date),
+                ))
             })
     };
     let mut to = days(13);
@@ -452,7 +478,7 @@ fn check_staff_week(id: &Id, week: Week, input: &Input<'_>) -> Vec<Conflict> {
         let last_window_start = overlap_windows(&held)
             .pop()
             .filter(|w| w.end == held.len())
-            .map(|w| week_of(held[w.start].shift.date));
+            .map(|w| held[w.start].week);
         if last_window_start != Some(week) {
             break;
         }
@@ -542,10 +568,7 @@ fn double_bookings(
     out: &mut Vec<(Week, Conflict)>,
 ) {
     for window in overlap_windows(held).into_iter().map(|r| &held[r]) {
-        out.push((
-            week_of(window[0].shift.date),
-            double_booking(staff, window, input),
-        ));
+        out.push((window[0].week, double_booking(staff, window, input)));
     }
 }
 
@@ -662,7 +685,7 @@ fn rest(staff: &Staff, held: &[Held<'_>], input: &Input<'_>, out: &mut Vec<(Week
         }
         let keys = [key_of(a.assignment), key_of(b.assignment)];
         out.push((
-            week_of(a.shift.date),
+            a.week,
             Conflict {
                 id: conflict_id(
                     Kind::InsufficientRest,
@@ -702,7 +725,7 @@ fn rest(staff: &Staff, held: &[Held<'_>], input: &Input<'_>, out: &mut Vec<(Week
                     ),
                     b.shift,
                 )
-                .add(min_rest.to_string())
+                .add_text(min_rest)
                 .finish(),
             },
         ));
@@ -758,7 +781,7 @@ fn unavailable(
             }
             let key = key_of(h.assignment);
             out.push((
-                week_of(h.shift.date),
+                h.week,
                 Conflict {
                     id: conflict_id(Kind::StaffUnavailable, &[&key, entry.id.as_str()]),
                     kind: Kind::StaffUnavailable,
@@ -844,7 +867,7 @@ fn missing_skills(
         let key = key_of(h.assignment);
         let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
         out.push((
-            week_of(h.shift.date),
+            h.week,
             Conflict {
                 id: conflict_id(Kind::MissingSkill, &[&key]),
                 kind: Kind::MissingSkill,
@@ -903,11 +926,12 @@ fn max_hours(staff: &Staff, held: &[Held<'_>], out: &mut Vec<(Week, Conflict)>) 
     let Some(max) = staff.max_minutes_week else {
         return;
     };
-    let mut weeks: BTreeMap<(i16, i8), Vec<&Held<'_>>> = BTreeMap::new();
-    for h in held {
-        weeks.entry(iso_week_of(h.shift)).or_default().push(h);
-    }
-    for ((year, week_number), list) in weeks {
+    // In time order the weeks nearly always come in runs already, so the stable sort is a
+    // single pass; it keeps each week's assignments in time order.
+    let mut by_week: Vec<&Held<'_>> = held.iter().collect();
+    by_week.sort_by_key(|h| h.week);
+    for list in by_week.chunk_by(|a, b| a.week == b.week) {
+        let (year, week_number) = list[0].week;
         let total: i64 = list.iter().map(|h| h.interval.minutes()).sum();
         if total <= i64::from(max) {
             continue;
@@ -950,7 +974,7 @@ fn max_hours(staff: &Staff, held: &[Held<'_>], out: &mut Vec<(Week, Conflict)>) 
                 date: list.iter().map(|h| h.shift.date).min(),
                 fingerprint: list
                     .iter()
-                    .fold(Fingerprint::new().add(max.to_string()), |f, h| {
+                    .fold(Fingerprint::new().add_text(max), |f, h| {
                         with_shift(with_assignment(f, h.assignment), h.shift)
                     })
                     .finish(),
@@ -1660,5 +1684,68 @@ fn rival_collections(input: &Input<'_>, out: &mut Vec<Conflict>) {
                 })
                 .finish(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shift(skills: &[&str], department: Option<&str>) -> Shift {
+        Shift {
+            id: Id::parse("early").unwrap(),
+            department: department.map(|d| Id::parse(d).unwrap()),
+            date: jiff::civil::date(2026, 11, 23),
+            start: jiff::civil::time(6, 0, 0, 0),
+            end: jiff::civil::time(14, 30, 0, 0),
+            capacity: 12,
+            min_staff: 3,
+            skills: skills.iter().map(|s| s.to_string()).collect(),
+            label: "Early".into(),
+        }
+    }
+
+    /// Fingerprints are stored with acknowledgements, so the bytes hashed must stay those of
+    /// the first release, which built each part as a string first.
+    #[test]
+    fn fingerprints_hash_the_same_bytes_as_the_text_they_were_first_built_from() {
+        for (skills, department) in [
+            (&[][..], None),
+            (&["first-aid"][..], Some("front")),
+            (&["first-aid", "tills"][..], None),
+        ] {
+            let s = shift(skills, department);
+            let joined: Vec<&str> = s.skills.iter().map(String::as_str).collect();
+            let first_release = Fingerprint::new()
+                .add(s.time().encode())
+                .add(s.capacity.to_string())
+                .add(s.min_staff.to_string())
+                .add(joined.join(";"))
+                .add(s.department.as_ref().map_or("", |d| d.as_str()))
+                .finish();
+            assert_eq!(with_shift(Fingerprint::new(), &s).finish(), first_release);
+        }
+        let a = Assignment {
+            shift: Id::parse("early").unwrap(),
+            staff: Id::parse("sarah").unwrap(),
+            role: String::new(),
+            note: String::new(),
+            created_at_ms: -1_764_000_000_123,
+            created_by: "alice@desk".into(),
+            window: None,
+        };
+        let first_release = Fingerprint::new()
+            .add(a.key().to_string())
+            .add(a.created_at_ms.to_string())
+            .add("")
+            .add(600.to_string())
+            .finish();
+        assert_eq!(
+            with_assignment(Fingerprint::new(), &a)
+                .add_text(600)
+                .finish(),
+            first_release
+        );
+        assert_eq!(key_of(&a), a.key().to_string());
     }
 }

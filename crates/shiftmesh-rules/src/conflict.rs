@@ -321,8 +321,43 @@ impl Fingerprint {
         self
     }
 
+    /// [`Fingerprint::add`] of `part`'s text, written into the hash without building it.
+    pub fn add_text(mut self, part: impl fmt::Display) -> Fingerprint {
+        use fmt::Write as _;
+        // Writing into the hash cannot fail.
+        let _ = write!(IntoHash(&mut self.0), "{part}");
+        self.0.update([0]);
+        self
+    }
+
+    /// [`Fingerprint::add`] of `parts` joined by `separator`, without building the text.
+    pub fn add_joined<'a>(
+        mut self,
+        parts: impl IntoIterator<Item = &'a String>,
+        separator: &str,
+    ) -> Fingerprint {
+        for (i, part) in parts.into_iter().enumerate() {
+            if i > 0 {
+                self.0.update(separator);
+            }
+            self.0.update(part);
+        }
+        self.0.update([0]);
+        self
+    }
+
     pub fn finish(self) -> String {
         hex(&self.0.finalize()[..16])
+    }
+}
+
+/// Text written into a hash as it is formatted.
+struct IntoHash<'a>(&'a mut Sha256);
+
+impl fmt::Write for IntoHash<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.0.update(text);
+        Ok(())
     }
 }
 
