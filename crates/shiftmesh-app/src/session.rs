@@ -45,6 +45,9 @@ impl Session {
         // Signatures go first: one whose change is not yet on disk is harmless, a change on disk
         // without its signature would show as unverified.
         save_signatures(&self.store, self.schedule.take_unsaved_signatures())?;
+        if let Some((bytes, heads)) = self.schedule.take_received_whole() {
+            self.store.write_snapshot_bytes(&bytes, heads)?;
+        }
         self.store.persist(self.schedule.doc_mut())?;
         if self.write_index_on_persist {
             write_index_snapshot(&mut self.store, &mut self.schedule)?;

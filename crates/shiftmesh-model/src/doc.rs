@@ -175,6 +175,9 @@ pub struct Schedule {
     rejudged: Dirty,
     /// Which machine made which change, proven (see [`crate::signatures`]).
     pub(crate) signatures: crate::signatures::Signatures,
+    /// The whole document as a peer sent it, with the heads it loads to, when it replaced a
+    /// fresh schedule: the store keeps these bytes as its snapshot instead of saving again.
+    received_whole: Option<(Vec<u8>, Vec<ChangeHash>)>,
 }
 
 impl std::ops::Deref for Schedule {
@@ -261,6 +264,7 @@ impl Schedule {
             machine: None,
             rejudged: Dirty::new(),
             signatures: Default::default(),
+            received_whole: None,
         };
         if prebuilt {
             // The steps add only empty collections and root settings. The snapshot keeps what
@@ -313,10 +317,34 @@ impl Schedule {
 
     /// Rebuilds the whole index from the document.
     pub fn rebuild_index(&mut self) {
+        // The largest collection is read on one core and the rest on the other: the walks
+        // only read the document, and each fills its own builder.
+        let (largest, rest): (Vec<Collection>, Vec<Collection>) = Collection::ALL
+            .into_iter()
+            .partition(|c| *c == Collection::Assignments);
+        let (mut index, other) = rayon::join(
+            || self.read_collections(&largest),
+            || self.read_collections(&rest),
+        );
+        index.merge(other);
+        let (site, rivals, site_conflicted) = self.read_root();
+        let mut index = index.build(site);
+        index.rivals = rivals;
+        if site_conflicted {
+            index.conflicted.insert((Collection::Site, String::new()));
+        }
+        let damaged: Vec<(Collection, String)> = index.damaged.keys().cloned().collect();
+        self.judge_members(&mut index);
+        self.view = View::new(index);
+        self.describe_damage(damaged.iter());
+    }
+
+    /// Every entity of `collections`, each collection in one ordered walk (far cheaper than a
+    /// lookup per key).
+    fn read_collections(&self, collections: &[Collection]) -> IndexBuilder {
         let mut index = IndexBuilder::default();
-        for collection in Collection::ALL {
+        for &collection in collections {
             let obj = self.collection(collection);
-            // One ordered walk over the collection: far cheaper than a lookup per key.
             for item in self.doc.map_range(obj, ..) {
                 let stored = match &item.value {
                     ValueRef::Object(ObjType::Map) => stored_of(
@@ -331,16 +359,7 @@ impl Schedule {
                 index.add(collection, &item.key, stored);
             }
         }
-        let (site, rivals, site_conflicted) = self.read_root();
-        let mut index = index.build(site);
-        index.rivals = rivals;
-        if site_conflicted {
-            index.conflicted.insert((Collection::Site, String::new()));
-        }
-        let damaged: Vec<(Collection, String)> = index.damaged.keys().cloned().collect();
-        self.judge_members(&mut index);
-        self.view = View::new(index);
-        self.describe_damage(damaged.iter());
+        index
     }
 
     /// The root: the site's settings (and whether two machines set one concurrently), the
@@ -1206,9 +1225,13 @@ impl Schedule {
 
     /// Replaces a fresh schedule with a whole document received from a peer, if it is a
     /// shiftmesh schedule (it holds the genesis); the view is built for it from scratch.
-    pub fn replace_fresh(&mut self, doc: AutoCommit) -> Result<Merged> {
+    /// `bytes`, when given, are the encoding `doc` was loaded from, kept for
+    /// [`Schedule::take_received_whole`].
+    pub fn replace_fresh(&mut self, mut doc: AutoCommit, bytes: Option<Vec<u8>>) -> Result<Merged> {
         let before = self.doc.get_heads();
+        let received_whole = bytes.map(|bytes| (bytes, doc.get_heads()));
         let mut replacement = Schedule::from_doc(doc)?;
+        replacement.received_whole = received_whole;
         replacement.machine = self.machine.take();
         self.hand_signatures_to(&mut replacement);
         *self = replacement;
@@ -1218,6 +1241,13 @@ impl Schedule {
             dirty: self.index().all_keys(),
             fields: TouchedFields::new(),
         })
+    }
+
+    /// The whole document a peer sent when it replaced this fresh schedule, and the heads those
+    /// bytes load to, once: a store can keep them as its snapshot rather than encode the same
+    /// document again (a `save()` of a large schedule takes a good part of a second).
+    pub fn take_received_whole(&mut self) -> Option<(Vec<u8>, Vec<ChangeHash>)> {
+        self.received_whole.take()
     }
 
     /// Merges every change of another copy of the schedule (a backup's bytes) that this one

@@ -372,6 +372,36 @@ impl IndexBuilder {
         route(self, collection, key, stored);
     }
 
+    /// Adds what another builder collected (of other collections, or other keys).
+    pub fn merge(&mut self, other: IndexBuilder) {
+        let IndexBuilder {
+            departments,
+            staff,
+            shifts,
+            assignments,
+            availability,
+            acks,
+            members,
+            accounts,
+            removed,
+            conflicted,
+            damaged,
+            unreadable,
+        } = other;
+        self.departments.extend(departments);
+        self.staff.extend(staff);
+        self.shifts.extend(shifts);
+        self.assignments.extend(assignments);
+        self.availability.extend(availability);
+        self.acks.extend(acks);
+        self.members.extend(members);
+        self.accounts.extend(accounts);
+        self.removed.extend(removed);
+        self.conflicted.extend(conflicted);
+        self.damaged.extend(damaged);
+        self.unreadable.extend(unreadable);
+    }
+
     pub fn build(self, site: Site) -> Index {
         let shifts: BTreeMap<Id, Shift> =
             self.shifts.into_iter().map(|e| (e.id.clone(), e)).collect();

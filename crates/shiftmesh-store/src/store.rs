@@ -335,14 +335,24 @@ impl Store {
     /// the last good snapshot file.
     pub fn write_snapshot(&mut self, doc: &mut AutoCommit) -> Result<(), StoreError> {
         let bytes = doc.save();
-        let heads = doc.get_heads();
+        self.write_snapshot_bytes(&bytes, doc.get_heads())
+    }
+
+    /// Makes `bytes`, a whole document that loads to `heads`, the snapshot (as
+    /// [`Store::write_snapshot`], without encoding a document again): for a document received
+    /// whole from a peer and loaded from these very bytes.
+    pub fn write_snapshot_bytes(
+        &mut self,
+        bytes: &[u8],
+        heads: Vec<ChangeHash>,
+    ) -> Result<(), StoreError> {
         let encoded_heads = encode_heads(&heads);
         // Transactions cannot iterate, so the keys to remove are collected first; only this
         // process writes the store, so the list cannot go stale.
         let log_keys: Vec<sled::IVec> = self.log.iter().keys().collect::<Result<_, _>>()?;
         (&self.snapshot, &self.log, &self.meta)
             .transaction(|(snapshot, log, meta)| {
-                snapshot.insert(SNAPSHOT_KEY, bytes.as_slice())?;
+                snapshot.insert(SNAPSHOT_KEY, bytes)?;
                 for key in &log_keys {
                     log.remove(key)?;
                 }
@@ -354,7 +364,7 @@ impl Store {
         self.persisted_heads = heads;
         self.log_entries = 0;
         self.log_bytes = 0;
-        write_file_atomically(&self.dir.join(LAST_GOOD_FILE), &bytes)
+        write_file_atomically(&self.dir.join(LAST_GOOD_FILE), bytes)
     }
 
     /// Replaces the schedule in `dir` with `doc`. A store that cannot be opened because it is

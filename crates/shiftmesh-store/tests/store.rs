@@ -138,3 +138,36 @@ fn an_index_snapshot_is_served_only_for_the_heads_it_was_written_for() {
         "stale after a write"
     );
 }
+
+#[test]
+fn a_whole_document_received_is_stored_as_it_came_and_what_follows_goes_to_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _fresh) = init(dir.path());
+    // Another machine's copy, sent whole: its bytes become the snapshot as they are.
+    let mut theirs = AutoCommit::new();
+    for i in 0..20 {
+        commit(&mut theirs, &format!("k{i}"), i);
+    }
+    let bytes = theirs.save();
+    let mut received = AutoCommit::load(&bytes).unwrap();
+    store
+        .write_snapshot_bytes(&bytes, received.get_heads())
+        .unwrap();
+    assert_eq!(
+        store.persist(&mut received).unwrap(),
+        0,
+        "the snapshot already holds the document"
+    );
+    commit(&mut received, "after", 1);
+    assert!(store.persist(&mut received).unwrap() > 0);
+    assert_eq!(store.log_entries(), 1);
+    let heads = received.get_heads();
+    drop(store);
+    assert_eq!(reopen(dir.path()).get_heads(), heads);
+    assert!(
+        std::fs::read(dir.path().join(LAST_GOOD_FILE))
+            .unwrap()
+            .starts_with(&bytes),
+        "the copy beside the store begins with the same bytes (the change after them follows)"
+    );
+}

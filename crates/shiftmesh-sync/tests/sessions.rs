@@ -845,3 +845,32 @@ fn saved_states_let_a_later_session_send_only_what_is_new() {
     mesh.run();
     mesh.assert_converged();
 }
+
+#[test]
+fn a_fresh_replica_keeps_the_whole_document_it_received_as_the_bytes_to_store() {
+    let mut mesh = Mesh::new(2);
+    for n in 0..5 {
+        mesh.add_staff(0, &format!("s{n}"), "Someone");
+    }
+    assert!(mesh.replicas[1].schedule.is_fresh());
+    mesh.connect(0, 1);
+    mesh.run();
+    mesh.assert_converged();
+    let (bytes, heads) = mesh.replicas[1]
+        .schedule
+        .take_received_whole()
+        .expect("a fresh replica is sent the whole document and keeps its bytes");
+    assert_eq!(heads, mesh.heads(1));
+    let mut stored = automerge::AutoCommit::load(&bytes).unwrap();
+    assert_eq!(
+        stored.get_heads(),
+        heads,
+        "the bytes load to the heads kept"
+    );
+    assert!(mesh.replicas[1].schedule.take_received_whole().is_none());
+    // A replica that is not fresh applies what it is sent and keeps no bytes.
+    mesh.add_staff(0, "late", "Late");
+    mesh.run();
+    mesh.assert_converged();
+    assert!(mesh.replicas[1].schedule.take_received_whole().is_none());
+}
