@@ -7,6 +7,7 @@ pub mod control;
 mod events;
 mod hold;
 pub mod membership;
+mod memory;
 mod node;
 mod ui;
 

@@ -246,6 +246,7 @@ async fn serve(options: NodeOptions) -> Result<(), NodeError> {
         history_left_at: None,
         first: MembershipFirst::new(monotonic_ms()),
         members: BTreeSet::new(),
+        trim: crate::memory::Trim::new(monotonic_ms()),
     };
     node.members = others(&membership::trust_list(&node.session), node.net.peer_id);
     // Under systemd (Type=notify) the unit counts as started only now, when requests are
@@ -601,6 +602,8 @@ struct Node {
     /// The members this node trusts, itself left out: the trust list the network enforces,
     /// kept with it (see [`Node::trust_changed`]) rather than worked out on every event.
     members: BTreeSet<PeerId>,
+    /// When to give the memory large passes freed back to the system.
+    trim: crate::memory::Trim,
 }
 
 impl Node {
@@ -634,7 +637,10 @@ impl Node {
                     self.scheduled_backup();
                     self.retry_join();
                     self.release_held();
-                    self.input(Input::Tick, None)
+                    self.input(Input::Tick, None);
+                    if self.trim.due(monotonic_ms()) {
+                        crate::memory::give_back();
+                    }
                 }
                 _ = interrupt.recv() => break,
                 _ = terminate.recv() => break,
@@ -1031,6 +1037,7 @@ impl Node {
 
     /// After changes (local or from a peer): validate what they touched and tell followers.
     fn changed(&mut self, before: &[ChangeHash], merged: &Merged, origin: &str) {
+        self.trim.activity(monotonic_ms());
         let dirty = &merged.dirty;
         let concurrent = self
             .session
