@@ -16,6 +16,7 @@
 //! schema steps created), never by looking up their root key: another Automerge writer may
 //! put a rival value there, which is reported, not followed.
 
+mod bulk;
 mod revert;
 
 use std::collections::{BTreeMap, HashMap};
@@ -1173,44 +1174,66 @@ impl Schedule {
         message: String,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Written> {
-        // The fields written are exactly what the document now holds for these entities, so the
-        // index takes them as they are instead of reading 100k entities back.
-        let (written_fields, written) = self.write(edit, message, |s, _| {
-            let mut written_fields = Vec::with_capacity(batch.len());
-            let mut step = |c: Collection, key: String, fields: Fields| {
-                written_fields.push((c, key, fields));
-                if written_fields.len() % PROGRESS_EVERY_ENTITIES == 0 {
-                    progress(written_fields.len());
-                }
-            };
-            for e in &batch.departments {
-                s.create(e)?;
-                step(Collection::Departments, e.key(), stored_fields(e));
+        // The fields written are exactly what the document then holds for these entities, so
+        // the index takes them as they are instead of reading 100k entities back.
+        let mut entities: Vec<bulk::NewEntity> = Vec::with_capacity(batch.len());
+        let mut step = |c: Collection, key: String, fields: Fields| {
+            entities.push((c, key, fields));
+            if entities.len() % PROGRESS_EVERY_ENTITIES == 0 {
+                progress(entities.len());
             }
-            for e in &batch.staff {
-                s.create(e)?;
-                step(Collection::Staff, e.key(), stored_fields(e));
+        };
+        batch
+            .departments
+            .iter()
+            .for_each(|e| step(Collection::Departments, e.key(), stored_fields(e)));
+        batch
+            .staff
+            .iter()
+            .for_each(|e| step(Collection::Staff, e.key(), stored_fields(e)));
+        batch
+            .shifts
+            .iter()
+            .for_each(|e| step(Collection::Shifts, e.key(), stored_fields(e)));
+        batch
+            .assignments
+            .iter()
+            .for_each(|e| step(Collection::Assignments, Entity::key(e), stored_fields(e)));
+        batch
+            .availability
+            .iter()
+            .for_each(|e| step(Collection::Availability, e.key(), stored_fields(e)));
+        let mut written = if self.all_new(&entities) {
+            let change = self.create_as_one_change(edit, &entities, message)?;
+            Written {
+                change: Some(change),
+                dirty: Dirty::new(),
             }
-            for e in &batch.shifts {
-                s.create(e)?;
-                step(Collection::Shifts, e.key(), stored_fields(e));
-            }
-            for e in &batch.assignments {
-                s.create(e)?;
-                step(Collection::Assignments, Entity::key(e), stored_fields(e));
-            }
-            for e in &batch.availability {
-                s.create(e)?;
-                step(Collection::Availability, e.key(), stored_fields(e));
-            }
-            Ok(written_fields)
-        })?;
-        let mut written = written;
+        } else {
+            // Some come back from a soft removal (or over an unreadable object): field by
+            // field, as any single write.
+            self.write(edit, message, |s, _| {
+                batch.departments.iter().try_for_each(|e| s.create(e))?;
+                batch.staff.iter().try_for_each(|e| s.create(e))?;
+                batch.shifts.iter().try_for_each(|e| s.create(e))?;
+                batch.assignments.iter().try_for_each(|e| s.create(e))?;
+                batch.availability.iter().try_for_each(|e| s.create(e))
+            })?
+            .1
+        };
         let index = &mut self.view.index;
-        for (collection, key, fields) in written_fields {
+        for (collection, key, fields) in entities {
             written.dirty.insert((collection, key.clone()));
             index.set(collection, &key, Stored::Present(fields, false));
         }
+        // What a damaged entity lacks is described from the document, as a read of it does.
+        let damaged: Vec<(Collection, String)> = written
+            .dirty
+            .iter()
+            .filter(|entry| self.view.index.damaged.contains_key(*entry))
+            .cloned()
+            .collect();
+        self.describe_damage(damaged.iter());
         Ok(written)
     }
 
