@@ -10,7 +10,9 @@ use shiftmesh_rules::Validator;
 use shiftmesh_store::{Identity, Opened, Store};
 
 use crate::caller::Caller;
-use crate::session::{fresh_index, load_schedule, now_ms, write_index_snapshot, Session};
+use crate::session::{
+    fresh_index, fresh_members, load_schedule, now_ms, write_index_snapshot, Session,
+};
 use crate::status::Status;
 use crate::{AppError, Result};
 
@@ -191,10 +193,11 @@ impl Db<'_> {
                 schedule = Some(loaded);
             }
             let mut entries = crate::history::read(&store, limit, filter)?;
-            // The members as judged: from the index snapshot, unless the document is loaded.
-            let members = match (&schedule, fresh_index(&store)?) {
+            // The members: from the index snapshot (only its members read: the whole index of
+            // a large schedule takes most of a second to build), unless the document is loaded.
+            let members = match (&schedule, fresh_members(&store)?) {
                 (Some(loaded), _) => loaded.index().members.clone(),
-                (None, Some((index, _))) => index.members,
+                (None, Some(members)) => members,
                 (None, None) => {
                     let loaded = schedule.insert(load_schedule(&mut store)?);
                     loaded.index().members.clone()

@@ -149,6 +149,15 @@ pub fn fresh_index(store: &Store) -> Result<Option<(Index, usize)>, StoreError> 
         .and_then(|(bytes, changes)| Index::from_snapshot(&bytes).map(|index| (index, changes))))
 }
 
+/// The members as the index snapshot for the heads on disk holds them, if there is one.
+pub fn fresh_members(
+    store: &Store,
+) -> Result<Option<std::collections::BTreeMap<String, shiftmesh_model::Member>>, StoreError> {
+    Ok(store
+        .read_index_snapshot()?
+        .and_then(|(bytes, _)| Index::members_from_snapshot(&bytes)))
+}
+
 /// Writes the index snapshot for the heads on disk; returns the number of changes.
 pub fn write_index_snapshot(
     store: &mut Store,

@@ -300,6 +300,13 @@ impl Cluster {
         })
     }
 
+    /// Revokes a member that was stopped for good, as a site would: a member that is off but
+    /// not revoked makes a node that was alone wait for its word (the membership grace,
+    /// docs/SECURITY.md) before it syncs with anyone.
+    pub fn revoke(&self, peer: &str) -> anyhow::Result<()> {
+        run_ok(cli(&self.bin, &self.founder_dir).args(["peers", "revoke", peer]))
+    }
+
     /// Stops a node that is not part of the running site and removes its data directory.
     pub fn discard(node: Node) {
         let dir = node.dir.clone();

@@ -903,23 +903,43 @@ impl Index {
     /// Reads back what [`Index::to_snapshot`] wrote, row by row; None if it is not such a
     /// snapshot.
     pub fn from_snapshot(bytes: &[u8]) -> Option<Index> {
-        let (head, mut rest): (SnapshotHead, _) = postcard::take_from_bytes(bytes).ok()?;
-        if head.version != INDEX_SNAPSHOT_VERSION {
-            return None;
-        }
-        let mut builder = IndexBuilder::default();
-        for _ in 0..head.collections {
-            let (part, after): (CollectionHead, _) = postcard::take_from_bytes(rest).ok()?;
+        let (site, builder) = read_snapshot(bytes, |_| true)?;
+        Some(builder.build(site))
+    }
+
+    /// The members alone from a snapshot (as [`Index::from_snapshot`] would give them), for a
+    /// reader that needs no more: the other collections' rows are read past, not built.
+    pub fn members_from_snapshot(bytes: &[u8]) -> Option<BTreeMap<String, Member>> {
+        let (site, builder) = read_snapshot(bytes, |c| c == Collection::Members)?;
+        Some(builder.build(site).members)
+    }
+}
+
+/// The rows of a snapshot of the collections `wanted` admits, and its site; None if it is not
+/// such a snapshot.
+fn read_snapshot(
+    bytes: &[u8],
+    wanted: impl Fn(Collection) -> bool,
+) -> Option<(Site, IndexBuilder)> {
+    let (head, mut rest): (SnapshotHead, _) = postcard::take_from_bytes(bytes).ok()?;
+    if head.version != INDEX_SNAPSHOT_VERSION {
+        return None;
+    }
+    let mut builder = IndexBuilder::default();
+    for _ in 0..head.collections {
+        let (part, after): (CollectionHead, _) = postcard::take_from_bytes(rest).ok()?;
+        rest = after;
+        let collection = Collection::from_key(&part.collection)?;
+        let keep = wanted(collection);
+        let names: Vec<std::sync::Arc<str>> = part
+            .fields
+            .iter()
+            .map(|n| std::sync::Arc::from(n.as_str()))
+            .collect();
+        for _ in 0..part.rows {
+            let (row, after): (Row, _) = postcard::take_from_bytes(rest).ok()?;
             rest = after;
-            let collection = Collection::from_key(&part.collection)?;
-            let names: Vec<std::sync::Arc<str>> = part
-                .fields
-                .iter()
-                .map(|n| std::sync::Arc::from(n.as_str()))
-                .collect();
-            for _ in 0..part.rows {
-                let (row, after): (Row, _) = postcard::take_from_bytes(rest).ok()?;
-                rest = after;
+            if keep {
                 let fields: Fields = names.iter().cloned().zip(row.values).collect();
                 builder.add(
                     collection,
@@ -927,12 +947,14 @@ impl Index {
                     Stored::Present(fields, row.conflicted),
                 );
             }
+        }
+        if keep {
             for key in part.removed {
                 builder.add(collection, &key, Stored::Removed);
             }
         }
-        rest.is_empty().then(|| builder.build(head.site))
     }
+    rest.is_empty().then_some((head.site, builder))
 }
 
 fn remove_from<K: Ord, V: Ord>(map: &mut BTreeMap<K, BTreeSet<V>>, key: &K, value: &V) {

@@ -265,6 +265,11 @@ fn an_index_snapshot_reads_back_equal_including_site_and_conflicts() {
     let e = edit("x@a", 1);
     a.set_site(&e, "Museum", &SiteZone::parse("Europe/Berlin").unwrap())
         .unwrap();
+    let machine = libp2p_identity::Keypair::generate_ed25519()
+        .public()
+        .to_peer_id()
+        .to_string();
+    a.trust_member(&e, &machine, "desk", "by hand").unwrap();
     let batch = Batch {
         staff: (0..50).map(|i| staff(&format!("p{i}"))).collect(),
         shifts: (0..20)
@@ -282,6 +287,12 @@ fn an_index_snapshot_reads_back_equal_including_site_and_conflicts() {
     let bytes = a.index().to_snapshot().unwrap();
     let back = Index::from_snapshot(&bytes).unwrap();
     assert_eq!(&back, a.index());
+    assert_eq!(back.members.len(), 1);
+    assert_eq!(
+        Index::members_from_snapshot(&bytes).unwrap(),
+        back.members,
+        "the members read alone are those of the whole snapshot"
+    );
     assert_eq!(back.site.time_zone.as_deref(), Some("Europe/Berlin"));
     assert!(Index::from_snapshot(b"not a snapshot").is_none());
 }
