@@ -1179,7 +1179,7 @@ impl Schedule {
         let mut entities: Vec<bulk::NewEntity> = Vec::with_capacity(batch.len());
         let mut step = |c: Collection, key: String, fields: Fields| {
             entities.push((c, key, fields));
-            if entities.len() % PROGRESS_EVERY_ENTITIES == 0 {
+            if entities.len().is_multiple_of(PROGRESS_EVERY_ENTITIES) {
                 progress(entities.len());
             }
         };
