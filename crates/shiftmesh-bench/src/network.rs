@@ -113,6 +113,7 @@ pub fn site(
             let (node, time) = cluster.catch_up()?;
             let peer = node.peer_id()?;
             Cluster::discard(node);
+            cluster.revoke(&peer)?;
             point.catch_up.push(time);
             if let Some((_, rx)) = founder_events {
                 bytes.push(session_bytes(&rx, &peer));
