@@ -23,8 +23,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
-    hydrate, Author, AutoCommit, ChangeHash, ObjId, ObjType, Prop, ReadDoc, ScalarValue,
-    ScalarValueRef, Value, ValueRef, ROOT,
+    hydrate, AutoCommit, ChangeHash, ObjId, ObjType, Prop, ReadDoc, ScalarValue, ScalarValueRef,
+    Value, ValueRef, ROOT,
 };
 
 use crate::entity::{Assignment, Collection, Entity, FieldValue, Fields, REMOVED_FIELD};
@@ -978,15 +978,7 @@ impl Schedule {
     ) -> Result<(T, Written)> {
         let mut dirty = Dirty::new();
         // Setting the author closes any open transaction, so it must come before the body.
-        self.doc
-            .set_author(Some(Author::from(edit.author.as_bytes().to_vec())));
-        // Setting the author draws a random actor; the machine's own is set after it.
-        if let Some(machine) = &self.machine {
-            let actor = crate::members::author_actor(machine, &edit.author);
-            if self.doc.get_actor() != &actor {
-                self.doc.set_actor(actor);
-            }
-        }
+        self.writing_actor(edit);
         let result = body(self, &mut dirty).and_then(|value| {
             // A newer schema may have changed what a collection means: its note says which
             // ones this version must leave alone.
@@ -1203,7 +1195,8 @@ impl Schedule {
             .availability
             .iter()
             .for_each(|e| step(Collection::Availability, e.key(), stored_fields(e)));
-        let mut written = if self.all_new(&entities) {
+        // An empty batch goes the ordinary way, which makes no change at all.
+        let mut written = if !entities.is_empty() && self.all_new(&entities) {
             let change = self.create_as_one_change(edit, &entities, message)?;
             Written {
                 change: Some(change),

@@ -252,3 +252,19 @@ fn a_batch_that_brings_back_a_removed_entity_is_still_one_change() {
     assert_eq!(s.index().staff[&id("ben")].name, "Ben");
     assert_eq!(loaded(&mut s).index(), s.index());
 }
+
+#[test]
+fn an_empty_batch_makes_no_change() {
+    let edit = Edit {
+        author: "ana@office".into(),
+        now_ms: 1_800_000_000_000,
+    };
+    let mut s = machine(1);
+    let before = s.change_count();
+    let written = s
+        .add_many(&edit, &Batch::default(), "nothing".into(), &mut |_| {})
+        .unwrap();
+    assert!(written.change.is_none());
+    assert!(written.dirty.is_empty());
+    assert_eq!(s.change_count(), before);
+}

@@ -127,10 +127,11 @@ impl Schedule {
         Ok(hash)
     }
 
-    /// The actor a write by `edit`'s author uses (as [`Schedule::write`] sets it): the
+    /// Sets the author and actor of a write by `edit`'s author, and returns the actor: the
     /// machine's actor for that author, or a random one for a schedule of no machine.
-    fn writing_actor(&mut self, edit: &Edit) -> ActorId {
-        // Setting the author closes any open transaction and draws a random actor.
+    pub(super) fn writing_actor(&mut self, edit: &Edit) -> ActorId {
+        // Setting the author closes any open transaction and draws a random actor; the
+        // machine's own is set after it.
         self.doc
             .set_author(Some(Author::from(edit.author.as_bytes().to_vec())));
         if let Some(machine) = &self.machine {
