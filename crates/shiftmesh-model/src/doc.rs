@@ -1220,10 +1220,12 @@ impl Schedule {
             index.set(collection, &key, Stored::Present(fields, false));
         }
         // What a damaged entity lacks is described from the document, as a read of it does.
-        let damaged: Vec<(Collection, String)> = written
-            .dirty
-            .iter()
-            .filter(|entry| self.view.index.damaged.contains_key(*entry))
+        let damaged: Vec<(Collection, String)> = self
+            .view
+            .index
+            .damaged
+            .keys()
+            .filter(|entry| written.dirty.contains(*entry))
             .cloned()
             .collect();
         self.describe_damage(damaged.iter());

@@ -18,29 +18,48 @@ const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 /// makes its loader allocate gigabytes; shiftmesh never writes one, so none is accepted.
 const ACCEPTED_CHUNK_TYPES: [u8; 3] = [0, 1, 2];
 
+/// Where a chunk says what it holds: after the magic and the 4-byte checksum.
+const CHUNK_TYPE_AT: usize = 8;
+/// The chunk type of a whole document (as `save()` writes it).
+const DOCUMENT_CHUNK: u8 = 0;
+
 /// Walks the chunks of bytes meant for `AutoCommit::load` and refuses any chunk type
 /// shiftmesh does not write, before Automerge parses anything.
 pub fn check_chunks(bytes: &[u8]) -> Result<(), String> {
+    chunk_types(bytes).map(|_| ())
+}
+
+/// Whether `bytes` are exactly one whole-document chunk (what a peer's `save()` sends).
+pub fn is_whole_document(bytes: &[u8]) -> bool {
+    chunk_types(bytes).is_ok_and(|types| types == [DOCUMENT_CHUNK])
+}
+
+/// The type of each chunk of `bytes`, in order; an error for bytes that are not chunks, or
+/// hold a type shiftmesh does not write.
+fn chunk_types(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let mut types = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
-        if rest.len() < 9 || rest[..4] != CHUNK_MAGIC {
+        if rest.len() <= CHUNK_TYPE_AT || rest[..4] != CHUNK_MAGIC {
             return Err("it is not made of Automerge chunks".into());
         }
-        let kind = rest[8];
+        let kind = rest[CHUNK_TYPE_AT];
         if !ACCEPTED_CHUNK_TYPES.contains(&kind) {
             return Err(format!(
                 "it holds an Automerge chunk of type {kind}, which shiftmesh does not read"
             ));
         }
-        let (length, used) = read_uleb(&rest[9..]).ok_or("a chunk's length is unreadable")?;
-        let end = 9usize
+        let header = CHUNK_TYPE_AT + 1;
+        let (length, used) = read_uleb(&rest[header..]).ok_or("a chunk's length is unreadable")?;
+        let end = header
             .checked_add(used)
             .and_then(|n| n.checked_add(usize::try_from(length).ok()?))
             .filter(|end| *end <= rest.len())
             .ok_or("a chunk is longer than the bytes that hold it")?;
+        types.push(kind);
         rest = &rest[end..];
     }
-    Ok(())
+    Ok(types)
 }
 
 /// An unsigned LEB128 number and the bytes it took; None if it runs off the end or past 64 bits.
@@ -94,6 +113,25 @@ mod tests {
         assert!(check_chunks(b"garbage").is_err());
         let saved = doc.save();
         assert!(check_chunks(&saved[..saved.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn a_whole_document_is_one_document_chunk_and_nothing_else() {
+        use automerge::transaction::Transactable;
+        let mut doc = automerge::AutoCommit::new();
+        doc.put(automerge::ROOT, "a", 1).unwrap();
+        let saved = doc.save();
+        assert!(is_whole_document(&saved));
+        let before = doc.get_heads();
+        doc.put(automerge::ROOT, "b", 2).unwrap();
+        let change = doc.save_after(&before);
+        assert!(!is_whole_document(&change), "a change chunk");
+        assert!(
+            !is_whole_document(&[saved.clone(), change].concat()),
+            "more than one chunk"
+        );
+        assert!(!is_whole_document(&saved[..saved.len() - 1]));
+        assert!(!is_whole_document(b""));
     }
 
     #[test]

@@ -206,6 +206,7 @@ async fn serve(options: NodeOptions) -> Result<(), NodeError> {
         None => None,
     };
     let net = start_net(&options, &session)?;
+    let members = others(&membership::trust_list(&session), net.peer_id);
     // Every announcement carries our heads from the first connection on: a node back from
     // being away learns from them what it must hold to know what we know.
     net.send(Command::Announce(Announcement::new(
@@ -245,10 +246,9 @@ async fn serve(options: NodeOptions) -> Result<(), NodeError> {
         backup: options.backup.clone(),
         history_left_at: None,
         first: MembershipFirst::new(monotonic_ms()),
-        members: BTreeSet::new(),
+        members,
         trim: crate::memory::Trim::new(monotonic_ms()),
     };
-    node.members = others(&membership::trust_list(&node.session), node.net.peer_id);
     // Under systemd (Type=notify) the unit counts as started only now, when requests are
     // answered; elsewhere this does nothing.
     if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {

@@ -911,9 +911,8 @@ fn missing_skills(
 }
 
 /// The ISO week of a shift (by its local start date), as (year, week).
-pub fn iso_week_of(shift: &Shift) -> (i16, i8) {
-    let week = shift.date.iso_week_date();
-    (week.year(), week.week())
+pub fn iso_week_of(shift: &Shift) -> Week {
+    week_of(shift.date)
 }
 
 /// The ISO week of a shift, written as `2026-W48`.

@@ -345,11 +345,6 @@ fn receive_into(
     Ok(Some(schedule.absorb_since(&before)))
 }
 
-/// Where an Automerge chunk says what it holds (after the 4-byte magic and the 4-byte checksum).
-const CHUNK_TYPE_BYTE: usize = 8;
-/// The chunk type of a whole document.
-const DOCUMENT_CHUNK: u8 = 0;
-
 /// A fresh schedule (only the genesis) takes a whole document by loading it into an empty
 /// one — Automerge's fast path, several times faster than applying it change by change to a
 /// document that is not empty — and is replaced by it if it is a shiftmesh schedule. Any
@@ -361,10 +356,14 @@ fn receive_into_fresh(
 ) -> Result<Option<Merged>, SessionError> {
     let mut trial_state = state.clone();
     let trial_message = message.clone();
-    // A message that is one document chunk (type 0 in the chunk header) holds the sender's
-    // whole document as `save()` wrote it: once it has loaded, the same bytes can be stored.
-    let whole = match message.changes.iter().collect::<Vec<_>>()[..] {
-        [chunk] if chunk.get(CHUNK_TYPE_BYTE) == Some(&DOCUMENT_CHUNK) => Some(chunk.to_vec()),
+    // A message that is one document chunk holds the sender's whole document as `save()`
+    // wrote it: once it has loaded, the same bytes can be stored.
+    let whole = match message.changes.len() {
+        1 => message
+            .changes
+            .iter()
+            .find(|chunk| shiftmesh_model::guard::is_whole_document(chunk))
+            .map(<[u8]>::to_vec),
         _ => None,
     };
     let received = guard_panics(|| {
